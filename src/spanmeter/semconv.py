@@ -1,0 +1,124 @@
+"""Every attribute, event and metric name spanmeter reads or writes, in one place.
+
+GenAI names come from OpenTelemetry's incubating semantic conventions so they
+track the standard; spanmeter's own names (no convention exists for cost, data
+volume or anomalies) are defined here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as _gen_ai
+from opentelemetry.semconv._incubating.attributes import server_attributes as _server
+from opentelemetry.semconv._incubating.attributes import user_attributes as _user
+from opentelemetry.semconv._incubating.metrics import gen_ai_metrics as _gen_ai_metrics
+from opentelemetry.semconv.attributes import error_attributes as _error
+
+# --- GenAI semantic conventions (standard) ---------------------------------
+GEN_AI_OPERATION_NAME = _gen_ai.GEN_AI_OPERATION_NAME
+GEN_AI_PROVIDER_NAME = _gen_ai.GEN_AI_PROVIDER_NAME
+GEN_AI_REQUEST_MODEL = _gen_ai.GEN_AI_REQUEST_MODEL
+GEN_AI_RESPONSE_MODEL = _gen_ai.GEN_AI_RESPONSE_MODEL
+GEN_AI_RESPONSE_ID = _gen_ai.GEN_AI_RESPONSE_ID
+GEN_AI_RESPONSE_FINISH_REASONS = _gen_ai.GEN_AI_RESPONSE_FINISH_REASONS
+GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK = _gen_ai.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK
+GEN_AI_REQUEST_TEMPERATURE = _gen_ai.GEN_AI_REQUEST_TEMPERATURE
+GEN_AI_REQUEST_MAX_TOKENS = _gen_ai.GEN_AI_REQUEST_MAX_TOKENS
+GEN_AI_REQUEST_TOP_P = _gen_ai.GEN_AI_REQUEST_TOP_P
+GEN_AI_REQUEST_TOP_K = _gen_ai.GEN_AI_REQUEST_TOP_K
+GEN_AI_REQUEST_FREQUENCY_PENALTY = _gen_ai.GEN_AI_REQUEST_FREQUENCY_PENALTY
+GEN_AI_REQUEST_PRESENCE_PENALTY = _gen_ai.GEN_AI_REQUEST_PRESENCE_PENALTY
+GEN_AI_REQUEST_STOP_SEQUENCES = _gen_ai.GEN_AI_REQUEST_STOP_SEQUENCES
+GEN_AI_REQUEST_SEED = _gen_ai.GEN_AI_REQUEST_SEED
+GEN_AI_REQUEST_CHOICE_COUNT = _gen_ai.GEN_AI_REQUEST_CHOICE_COUNT
+GEN_AI_REQUEST_STREAM = _gen_ai.GEN_AI_REQUEST_STREAM
+GEN_AI_REQUEST_ENCODING_FORMATS = _gen_ai.GEN_AI_REQUEST_ENCODING_FORMATS
+GEN_AI_OUTPUT_TYPE = _gen_ai.GEN_AI_OUTPUT_TYPE
+GEN_AI_USAGE_INPUT_TOKENS = _gen_ai.GEN_AI_USAGE_INPUT_TOKENS
+GEN_AI_USAGE_OUTPUT_TOKENS = _gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = _gen_ai.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = _gen_ai.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = _gen_ai.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS
+GEN_AI_AGENT_NAME = _gen_ai.GEN_AI_AGENT_NAME
+GEN_AI_AGENT_ID = _gen_ai.GEN_AI_AGENT_ID
+GEN_AI_TOOL_NAME = _gen_ai.GEN_AI_TOOL_NAME
+GEN_AI_TOOL_CALL_ID = _gen_ai.GEN_AI_TOOL_CALL_ID
+GEN_AI_TOOL_TYPE = _gen_ai.GEN_AI_TOOL_TYPE
+GEN_AI_INPUT_MESSAGES = _gen_ai.GEN_AI_INPUT_MESSAGES
+GEN_AI_OUTPUT_MESSAGES = _gen_ai.GEN_AI_OUTPUT_MESSAGES
+# Older spellings some producers still emit; the processing stage reads both.
+GEN_AI_USAGE_PROMPT_TOKENS = _gen_ai.GEN_AI_USAGE_PROMPT_TOKENS
+GEN_AI_USAGE_COMPLETION_TOKENS = _gen_ai.GEN_AI_USAGE_COMPLETION_TOKENS
+GEN_AI_SYSTEM = "gen_ai.system"
+
+Operation = _gen_ai.GenAiOperationNameValues
+Provider = _gen_ai.GenAiProviderNameValues
+
+ERROR_TYPE = _error.ERROR_TYPE
+SERVER_ADDRESS = _server.SERVER_ADDRESS
+SERVER_PORT = _server.SERVER_PORT
+USER_ID = _user.USER_ID
+
+GEN_AI_CLIENT_TOKEN_USAGE = _gen_ai_metrics.GEN_AI_CLIENT_TOKEN_USAGE
+GEN_AI_CLIENT_OPERATION_DURATION = _gen_ai_metrics.GEN_AI_CLIENT_OPERATION_DURATION
+GEN_AI_TOKEN_TYPE = _gen_ai.GEN_AI_TOKEN_TYPE
+
+# Bucket boundaries the GenAI metric conventions recommend.
+GEN_AI_TOKEN_USAGE_BUCKETS = (
+    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
+)  # fmt: skip
+GEN_AI_DURATION_BUCKETS = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+)  # fmt: skip
+
+# --- spanmeter's own operation name for pipeline stages --------------------
+# No GenAI operation describes a data-processing step; stages are spans named
+# `run_stage {name}` carrying `spanmeter.operation.name = run_stage`.
+SPANMETER_OPERATION_NAME = "spanmeter.operation.name"
+OPERATION_RUN_STAGE = "run_stage"
+
+# --- spanmeter attributes ---------------------------------------------------
+COST_USD = "spanmeter.cost.usd"
+COST_INPUT_USD = "spanmeter.cost.input_usd"
+COST_OUTPUT_USD = "spanmeter.cost.output_usd"
+COST_SOURCE = "spanmeter.cost.source"
+COST_TOTAL_USD = "spanmeter.cost.total_usd"
+COST_COMPUTE_USD = "spanmeter.cost.compute_usd"
+COST_PER_GB_USD = "spanmeter.cost.per_gb_usd"
+
+COST_SOURCE_GENAI_PRICES = "genai-prices"
+COST_SOURCE_OVERRIDE = "override"
+COST_SOURCE_UNKNOWN = "unknown"
+
+DATA_BYTES = "spanmeter.data.bytes"
+DATA_RECORDS = "spanmeter.data.records"
+DATA_SOURCE = "spanmeter.data.source"
+DATA_QUALITY_PREFIX = "spanmeter.data.quality."
+DATA_FRESHNESS_S = "spanmeter.data.freshness_s"
+
+ANOMALY = "spanmeter.anomaly"
+ANOMALY_REASONS = "spanmeter.anomaly.reasons"
+ANOMALY_SCORE = "spanmeter.anomaly.score"
+
+TEAM = "spanmeter.team"
+
+# --- span events ------------------------------------------------------------
+BUDGET_THRESHOLD_EVENT = "spanmeter.budget.threshold"
+BUDGET_WINDOW = "window"
+BUDGET_THRESHOLD = "threshold"
+BUDGET_SPEND_USD = "spend_usd"
+BUDGET_BUDGET_USD = "budget_usd"
+
+# --- metrics ----------------------------------------------------------------
+METRIC_COST = "spanmeter.cost"
+METRIC_SPAN_DURATION = "spanmeter.span.duration"
+METRIC_SPAN_ERRORS = "spanmeter.span.errors"
+METRIC_DATA_PROCESSED = "spanmeter.data.processed"
+METRIC_DATA_RECORDS = "spanmeter.data.records"
+METRIC_COST_PER_GB = "spanmeter.cost.per_gb"
+METRIC_ANOMALIES = "spanmeter.anomalies"
+METRIC_BUDGET_UTILIZATION = "spanmeter.budget.utilization"
+METRIC_DATA_QUALITY = "spanmeter.data.quality"
+METRIC_DATA_FRESHNESS = "spanmeter.data.freshness"
+METRIC_INTERNAL_ERRORS = "spanmeter.internal.errors"
+
+INSTRUMENTATION_SCOPE = "spanmeter"

@@ -1,0 +1,211 @@
+"""spanmeter's own settings, each declared once and resolved in one order.
+
+Order: an explicit value (argument to ``spanmeter.configure(...)`` or a key of
+the pipeline's YAML file), then the ``SPANMETER_*`` environment variable, then
+the default written here. A bad value raises :class:`ConfigError` naming the
+setting and where the value came from, so nobody has to guess which knob is
+wrong. Standard ``OTEL_*`` variables are left to the OpenTelemetry SDK.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A setting has a value spanmeter cannot use; the message names it and its source."""
+
+
+def _positive_float(raw: Any) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError("must be > 0")
+    return value
+
+
+def _non_negative_float(raw: Any) -> float:
+    value = float(raw)
+    if value < 0:
+        raise ValueError("must be >= 0")
+    return value
+
+
+def _int_at_least(minimum: int) -> Callable[[Any], int]:
+    def parse(raw: Any) -> int:
+        if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+            raise ValueError("must be a whole number")
+        value = int(raw)
+        if value < minimum:
+            raise ValueError(f"must be >= {minimum}")
+        return value
+
+    return parse
+
+
+def _boolean(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _choice(*allowed: str) -> Callable[[Any], str]:
+    def parse(raw: Any) -> str:
+        text = str(raw).strip().lower()
+        if text not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
+        return text
+
+    return parse
+
+
+def _text(raw: Any) -> str:
+    text = str(raw).strip()
+    if not text:
+        raise ValueError("must not be empty")
+    return text
+
+
+@dataclasses.dataclass(frozen=True)
+class _Setting:
+    env: str
+    parse: Callable[[Any], Any]
+    default: Any
+    doc: str
+
+
+# name -> declaration. README's configuration table is generated from `doc`.
+SETTINGS: dict[str, _Setting] = {
+    "prices_file": _Setting(
+        "SPANMETER_PRICES_FILE", _text, None,
+        "YAML or TOML price overrides per provider/model (USD per million tokens); wins over genai-prices.",
+    ),
+    "prices_auto_update": _Setting(
+        "SPANMETER_PRICES_AUTO_UPDATE", _boolean, False,
+        "Let genai-prices fetch newer price data in the background (off: bundled data only).",
+    ),
+    "budget_daily_usd": _Setting(
+        "SPANMETER_BUDGET_DAILY_USD", _positive_float, None, "Daily LLM budget (UTC day)."
+    ),
+    "budget_weekly_usd": _Setting(
+        "SPANMETER_BUDGET_WEEKLY_USD", _positive_float, None, "Weekly budget (UTC, from Monday)."
+    ),
+    "budget_monthly_usd": _Setting(
+        "SPANMETER_BUDGET_MONTHLY_USD", _positive_float, None, "Monthly budget (UTC calendar month)."
+    ),
+    "anomaly_sigma": _Setting(
+        "SPANMETER_ANOMALY_SIGMA", _positive_float, 3.0,
+        "Standardized deviation beyond which a span is flagged anomalous.",
+    ),
+    "anomaly_min_samples": _Setting(
+        "SPANMETER_ANOMALY_MIN_SAMPLES", _int_at_least(2), 30,
+        "Samples a baseline needs before it may flag anything.",
+    ),
+    "anomaly_max_keys": _Setting(
+        "SPANMETER_ANOMALY_MAX_KEYS", _int_at_least(1), 10_000,
+        "Baselines kept (service, span name, model); least recently used are evicted and counted.",
+    ),
+    "rollup_max_open_spans": _Setting(
+        "SPANMETER_ROLLUP_MAX_OPEN_SPANS", _int_at_least(1), 100_000,
+        "Open parent spans tracked for cost roll-up; the oldest are evicted and counted.",
+    ),
+    "compute_usd_per_hour": _Setting(
+        "SPANMETER_COMPUTE_USD_PER_HOUR", _non_negative_float, None,
+        "Prices compute time of stage spans (duration x rate) into cost per GB.",
+    ),
+    "jaeger_endpoint": _Setting(
+        "SPANMETER_JAEGER_ENDPOINT", _text, "http://localhost:4317",
+        "OTLP/gRPC endpoint of Jaeger for OTEL_TRACES_EXPORTER=jaeger.",
+    ),
+    "traces_file": _Setting(
+        "SPANMETER_TRACES_FILE", _text, "spanmeter-traces.jsonl",
+        "Where the spanmeter_file exporter writes OTLP/JSON trace lines.",
+    ),
+    "metrics_file": _Setting(
+        "SPANMETER_METRICS_FILE", _text, "spanmeter-metrics.jsonl",
+        "Where the spanmeter_file exporter writes OTLP/JSON metric lines.",
+    ),
+    "genai_span_mode": _Setting(
+        "SPANMETER_GENAI_SPAN_MODE", _choice("enrich", "separate"), "enrich",
+        "enrich: when an LLM SDK's own span is active, add spanmeter's attributes to it "
+        "instead of starting a second span; separate: always start spanmeter's own span.",
+    ),
+    "content_max_chars": _Setting(
+        "SPANMETER_CONTENT_MAX_CHARS", _int_at_least(0), 16_384,
+        "Truncation size of captured gen_ai.input/output.messages JSON (when capture is on).",
+    ),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Resolved settings. Build with :meth:`Settings.load`; defaults live in ``SETTINGS``."""
+
+    prices_file: str | None
+    prices_auto_update: bool
+    budget_daily_usd: float | None
+    budget_weekly_usd: float | None
+    budget_monthly_usd: float | None
+    anomaly_sigma: float
+    anomaly_min_samples: int
+    anomaly_max_keys: int
+    rollup_max_open_spans: int
+    compute_usd_per_hour: float | None
+    jaeger_endpoint: str
+    traces_file: str
+    metrics_file: str
+    genai_span_mode: str
+    content_max_chars: int
+
+    @classmethod
+    def load(
+        cls,
+        explicit: Mapping[str, Any] | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        source: str = "argument",
+    ) -> Settings:
+        """Resolve every setting: ``explicit`` (from ``source``), then env, then default.
+
+        ``source`` names where ``explicit`` came from (e.g. a YAML file's path)
+        so that errors point at it. Unknown explicit keys are an error too.
+        """
+        explicit = {k: v for k, v in (explicit or {}).items() if v is not None}
+        environ = os.environ if environ is None else environ
+        unknown = sorted(set(explicit) - set(SETTINGS))
+        if unknown:
+            raise ConfigError(
+                f"{source}: unknown spanmeter setting(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(SETTINGS))}"
+            )
+        values: dict[str, Any] = {}
+        for name, setting in SETTINGS.items():
+            if name in explicit:
+                raw, where = explicit[name], f"{source}: key '{name}'"
+            elif environ.get(setting.env, "").strip():
+                raw, where = environ[setting.env], f"environment variable {setting.env}"
+            else:
+                values[name] = setting.default
+                continue
+            try:
+                values[name] = setting.parse(raw)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"{where}: invalid value {raw!r} ({exc})") from None
+        return cls(**values)
+
+    @property
+    def budgets(self) -> dict[str, float]:
+        """Configured budget windows, e.g. ``{"day": 10.0, "month": 200.0}``."""
+        windows = {
+            "day": self.budget_daily_usd,
+            "week": self.budget_weekly_usd,
+            "month": self.budget_monthly_usd,
+        }
+        return {window: usd for window, usd in windows.items() if usd is not None}
