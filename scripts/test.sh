@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The README's test command: installs everything the tests need, then runs them.
+#   bash scripts/test.sh [pytest args...]
+# Debian's prometheus/promtool (integration tests) via apt-get; Python packages into
+# ./.venv (or the active virtualenv) via pip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+    echo "== installing Debian package prometheus (real server + promtool for integration tests)"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+
+if [ -z "${VIRTUAL_ENV:-}" ]; then
+    [ -d .venv ] || python3 -m venv .venv
+    # shellcheck disable=SC1091
+    . .venv/bin/activate
+fi
+echo "== installing spanmeter[dev] into $VIRTUAL_ENV"
+python -m pip install -q --upgrade pip
+python -m pip install -q -e '.[dev]'
+
+echo "== running tests"
+set +e
+python -m pytest "$@"
+status=$?
+set -e
+if [ "$status" -eq 5 ]; then
+    echo "pytest collected no tests: that is a failure here" >&2
+    exit 1
+fi
+exit "$status"
