@@ -1,0 +1,65 @@
+"""Settings resolve argument > environment > default, and bad values name their source."""
+
+from __future__ import annotations
+
+import pytest
+
+from spanmeter.settings import SETTINGS, ConfigError, Settings
+
+
+def test_defaults_when_nothing_is_set():
+    settings = Settings.load(environ={})
+    assert settings.anomaly_sigma == 3.0
+    assert settings.anomaly_min_samples == 30
+    assert settings.jaeger_endpoint == "http://localhost:4317"
+    assert settings.budgets == {}
+    assert {name: getattr(settings, name) for name in SETTINGS} == {
+        name: setting.default for name, setting in SETTINGS.items()
+    }
+
+
+def test_environment_overrides_default_and_argument_overrides_environment():
+    env = {"SPANMETER_ANOMALY_SIGMA": "4.5", "SPANMETER_BUDGET_DAILY_USD": "10"}
+    assert Settings.load(environ=env).anomaly_sigma == 4.5
+    settings = Settings.load({"anomaly_sigma": 2}, environ=env)
+    assert settings.anomaly_sigma == 2.0
+    assert settings.budgets == {"day": 10.0}
+
+
+def test_blank_environment_value_means_unset():
+    assert Settings.load(environ={"SPANMETER_ANOMALY_SIGMA": "  "}).anomaly_sigma == 3.0
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "message"),
+    [
+        ("SPANMETER_ANOMALY_SIGMA", "-1", "must be > 0"),
+        ("SPANMETER_ANOMALY_SIGMA", "three", "could not convert"),
+        ("SPANMETER_ANOMALY_MIN_SAMPLES", "1", "must be >= 2"),
+        ("SPANMETER_ANOMALY_MIN_SAMPLES", "2.5", "invalid literal"),
+        ("SPANMETER_GENAI_SPAN_MODE", "both", "must be one of enrich, separate"),
+        ("SPANMETER_PRICES_AUTO_UPDATE", "maybe", "must be true or false"),
+    ],
+)
+def test_bad_environment_value_names_the_variable(env, value, message):
+    with pytest.raises(ConfigError) as info:
+        Settings.load(environ={env: value})
+    assert env in str(info.value)
+    assert message in str(info.value)
+
+
+def test_bad_explicit_value_names_the_file_and_key():
+    with pytest.raises(ConfigError, match=r"pipeline.yaml: key 'budget_weekly_usd': invalid value 0"):
+        Settings.load({"budget_weekly_usd": 0}, environ={}, source="pipeline.yaml")
+
+
+def test_unknown_key_is_rejected_with_the_known_ones_listed():
+    with pytest.raises(ConfigError, match=r"pipeline.yaml: unknown spanmeter setting\(s\) anomaly_sigmaa"):
+        Settings.load({"anomaly_sigmaa": 3}, environ={}, source="pipeline.yaml")
+
+
+def test_budget_windows_collects_only_configured_ones():
+    settings = Settings.load(
+        {"budget_weekly_usd": 70, "budget_monthly_usd": 300.5}, environ={}
+    )
+    assert settings.budgets == {"week": 70.0, "month": 300.5}
