@@ -63,3 +63,21 @@ def test_budget_windows_collects_only_configured_ones():
         {"budget_weekly_usd": 70, "budget_monthly_usd": 300.5}, environ={}
     )
     assert settings.budgets == {"week": 70.0, "month": 300.5}
+
+
+def test_readme_configuration_table_matches_the_declared_settings():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    rows = {
+        cells[0].strip("` "): cells[1].strip("` ")
+        for line in readme.splitlines()
+        if line.startswith("| `SPANMETER_")
+        for cells in [[c.strip() for c in line.strip("|").split("|")]]
+    }
+    for setting in SETTINGS.values():
+        assert setting.env in rows, f"{setting.env} missing from README"
+        default = setting.default
+        expected = "–" if default is None else str(default).lower() if isinstance(default, bool) else str(default)
+        assert rows[setting.env] == expected, f"{setting.env}: README says {rows[setting.env]}"
+    assert set(rows) == {s.env for s in SETTINGS.values()}
