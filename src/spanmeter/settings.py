@@ -81,7 +81,7 @@ class _Setting:
     doc: str
 
 
-# name -> declaration. README's configuration table is generated from `doc`.
+# name -> declaration. README's configuration table mirrors this (a test checks it).
 SETTINGS: dict[str, _Setting] = {
     "prices_file": _Setting(
         "SPANMETER_PRICES_FILE", _text, None,
