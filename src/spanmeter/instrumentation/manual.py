@@ -1,0 +1,415 @@
+"""The manual API: spans for agents, tools, workflows and pipeline stages users write themselves.
+
+``agent``, ``tool``, ``workflow`` and ``stage`` each return an :class:`Operation`, which
+is both a decorator (sync and async functions, generators, async generators) and a
+context manager (``with`` and ``async with``). One span lifecycle (:class:`_Scope`)
+serves every shape, so all of them name spans, nest, and record errors the same way.
+
+Names follow the GenAI semantic conventions: ``invoke_agent {name}``,
+``execute_tool {name}``, ``invoke_workflow {name}`` with ``gen_ai.operation.name``.
+No convention describes a data-processing step, so stages are ``run_stage {name}``
+spans with spanmeter's own ``spanmeter.operation.name = run_stage`` (not
+``gen_ai.operation.name``, whose values are reserved for GenAI operations) and
+``spanmeter.data.source``. ``record_data`` / ``record_quality`` / ``record_freshness``
+write onto the innermost stage in the current context, even when an LLM or tool span
+started inside the stage is the current span.
+
+The app comes first: a function's result and exceptions pass through unchanged
+(the same exception object is re-raised), and any fault in spanmeter's own
+bookkeeping is swallowed and counted by :func:`record_internal_error`.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import operator
+import re
+import threading
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
+
+from spanmeter import semconv
+from spanmeter.internal_errors import record_internal_error
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_COMPONENT = "instrumentation.manual"
+_STAGE_KEY = otel_context.create_key("spanmeter.stage")
+_DIMENSION = re.compile(r"[a-z][a-z0-9_]*\Z")
+_totals_lock = threading.Lock()
+_tracer: trace.Tracer | None = None
+
+
+def _get_tracer() -> trace.Tracer:
+    """spanmeter's tracer from the global provider, looked up once.
+
+    Before a provider is configured this is the API's proxy tracer, which forwards
+    to whatever provider is set later, so caching it is safe.
+    """
+    global _tracer
+    if _tracer is None:
+        from spanmeter import __version__  # the package is fully imported by the first call
+
+        _tracer = trace.get_tracer(semconv.INSTRUMENTATION_SCOPE, __version__)
+    return _tracer
+
+
+class _StageTotals:
+    """Running data totals of one stage span, so repeated ``record_data`` calls add up."""
+
+    __slots__ = ("span", "bytes", "records")
+
+    def __init__(self, span: Span):
+        self.span = span
+        self.bytes = 0
+        self.records = 0
+
+
+def _mark_failed(span: Span, exc: BaseException) -> None:
+    error_type = type(exc).__qualname__
+    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+    span.set_attribute(semconv.ERROR_TYPE, error_type)
+    span.record_exception(exc, escaped=True)
+
+
+class _Scope:
+    """One run of an operation: its span, the context that makes it current, and its end.
+
+    The span starts when the scope is made (when the body starts, not when a
+    generator or coroutine object is created). ``attach``/``detach`` make it current
+    around each stretch of the body, which for generators is each step.
+    """
+
+    __slots__ = ("span", "context", "_token")
+
+    def __init__(self, operation: Operation):
+        self.span: Span | None = None
+        self.context: otel_context.Context | None = None
+        self._token: object = None
+        try:
+            parent = otel_context.get_current()
+            span = _get_tracer().start_span(
+                operation.span_name, parent, kind=SpanKind.INTERNAL, attributes=operation.attributes
+            )
+            context = trace.set_span_in_context(span, parent)
+            if operation.is_stage:
+                context = otel_context.set_value(_STAGE_KEY, _StageTotals(span), context)
+            self.span, self.context = span, context
+        except Exception as exc:  # noqa: BLE001 - the user's function runs without a span
+            record_internal_error(_COMPONENT, exc)
+
+    def attach(self) -> object:
+        if self.context is None:
+            return None
+        try:
+            return otel_context.attach(self.context)
+        except Exception as exc:  # noqa: BLE001
+            record_internal_error(_COMPONENT, exc)
+            return None
+
+    def detach(self, token: object) -> None:
+        if token is not None:
+            try:
+                otel_context.detach(token)
+            except Exception as exc:  # noqa: BLE001
+                record_internal_error(_COMPONENT, exc)
+
+    def end(self, error: BaseException | None) -> None:
+        """End the span, as failed when ``error`` escaped the body (a generator's close is not a failure)."""
+        span = self.span
+        if span is None:
+            return
+        try:
+            if error is not None and not isinstance(error, GeneratorExit):
+                _mark_failed(span, error)
+        except Exception as exc:  # noqa: BLE001
+            record_internal_error(_COMPONENT, exc)
+        try:
+            span.end()
+        except Exception as exc:  # noqa: BLE001
+            record_internal_error(_COMPONENT, exc)
+
+    def __enter__(self) -> Span:
+        self._token = self.attach()
+        return self.span or INVALID_SPAN
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.detach(self._token)
+        self._token = None
+        self.end(exc)
+
+
+class Operation:
+    """A named unit of work to trace: use as ``@decorator`` or ``with ... as span``.
+
+    The span name and attributes are fixed when the operation is made, so each call
+    of a decorated function only starts a span and attaches a context.
+    """
+
+    __slots__ = ("span_name", "attributes", "is_stage", "_open")
+
+    def __init__(
+        self,
+        span_name: str,
+        fixed: Mapping[str, Any],
+        extra: Mapping[str, Any] | None = None,
+        *,
+        is_stage: bool = False,
+    ):
+        self.span_name = span_name
+        self.attributes = {**(extra or {}), **fixed}  # the kind's own attributes win
+        self.is_stage = is_stage
+        # Scopes entered through `with`; a stack so one object may be reused nested.
+        self._open: list[_Scope] = []
+
+    def __enter__(self) -> Span:
+        scope = _Scope(self)
+        self._open.append(scope)
+        return scope.__enter__()
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._open.pop().__exit__(exc_type, exc, tb)
+
+    async def __aenter__(self) -> Span:
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type, exc, tb) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    def __call__(self, func: F) -> F:
+        if inspect.isasyncgenfunction(func):
+            wrapper = _trace_async_generator(self, func)
+        elif inspect.isgeneratorfunction(func):
+            wrapper = _trace_generator(self, func)
+        elif inspect.iscoroutinefunction(func):
+            wrapper = _trace_coroutine(self, func)
+        else:
+            wrapper = _trace_function(self, func)
+        return functools.wraps(func)(wrapper)  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        return f"<spanmeter operation {self.span_name!r}>"
+
+
+def _trace_function(operation: Operation, func: Callable[..., Any]) -> Callable[..., Any]:
+    def traced(*args, **kwargs):
+        with _Scope(operation):
+            return func(*args, **kwargs)
+
+    return traced
+
+
+def _trace_coroutine(operation: Operation, func: Callable[..., Any]) -> Callable[..., Any]:
+    async def traced(*args, **kwargs):
+        with _Scope(operation):
+            return await func(*args, **kwargs)
+
+    return traced
+
+
+def _trace_generator(operation: Operation, func: Callable[..., Any]) -> Callable[..., Any]:
+    """Drive the generator step by step, its span current only while its body runs.
+
+    Between steps the caller's code runs in the caller's context. ``send``, ``throw``
+    and ``close`` are forwarded; the span ends when the body returns, raises or is closed.
+    """
+
+    def traced(*args, **kwargs):
+        scope = _Scope(operation)
+        error = None
+        try:
+            inner = func(*args, **kwargs)  # creates the generator; its body has not run yet
+            sent = thrown = None
+            while True:
+                token = scope.attach()
+                try:
+                    item = inner.send(sent) if thrown is None else inner.throw(thrown)
+                except StopIteration as stop:
+                    return stop.value
+                finally:
+                    thrown = None
+                    scope.detach(token)
+                try:
+                    sent = yield item
+                except GeneratorExit:
+                    token = scope.attach()
+                    try:
+                        inner.close()
+                    finally:
+                        scope.detach(token)
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - forwarded into the body
+                    thrown = exc
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            scope.end(error)
+            error = None
+
+    return traced
+
+
+def _trace_async_generator(operation: Operation, func: Callable[..., Any]) -> Callable[..., Any]:
+    """The async twin of :func:`_trace_generator` (Python has no ``yield from`` for async generators)."""
+
+    async def traced(*args, **kwargs):
+        scope = _Scope(operation)
+        error = None
+        try:
+            inner = func(*args, **kwargs)  # creates the generator; its body has not run yet
+            sent = thrown = None
+            while True:
+                token = scope.attach()
+                try:
+                    item = await (inner.asend(sent) if thrown is None else inner.athrow(thrown))
+                except StopAsyncIteration:
+                    return
+                finally:
+                    thrown = None
+                    scope.detach(token)
+                try:
+                    sent = yield item
+                except GeneratorExit:
+                    token = scope.attach()
+                    try:
+                        await inner.aclose()
+                    finally:
+                        scope.detach(token)
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - forwarded into the body
+                    thrown = exc
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            scope.end(error)
+            error = None
+
+    return traced
+
+
+def agent(name: str, *, attributes: Mapping[str, Any] | None = None) -> Operation:
+    """Trace an agent run: span ``invoke_agent {name}`` with ``gen_ai.agent.name``."""
+    operation = semconv.Operation.INVOKE_AGENT.value
+    fixed = {semconv.GEN_AI_OPERATION_NAME: operation, semconv.GEN_AI_AGENT_NAME: str(name)}
+    return Operation(f"{operation} {name}", fixed, attributes)
+
+
+def tool(name: str, *, attributes: Mapping[str, Any] | None = None) -> Operation:
+    """Trace a tool call: span ``execute_tool {name}`` with ``gen_ai.tool.name``."""
+    operation = semconv.Operation.EXECUTE_TOOL.value
+    fixed = {semconv.GEN_AI_OPERATION_NAME: operation, semconv.GEN_AI_TOOL_NAME: str(name)}
+    return Operation(f"{operation} {name}", fixed, attributes)
+
+
+def workflow(name: str, *, attributes: Mapping[str, Any] | None = None) -> Operation:
+    """Trace a workflow (several agents, tools or stages): span ``invoke_workflow {name}``."""
+    operation = semconv.Operation.INVOKE_WORKFLOW.value
+    return Operation(f"{operation} {name}", {semconv.GEN_AI_OPERATION_NAME: operation}, attributes)
+
+
+def stage(
+    name: str, *, source: str | None = None, attributes: Mapping[str, Any] | None = None
+) -> Operation:
+    """Trace a pipeline stage: span ``run_stage {name}``, ``spanmeter.data.source = source``.
+
+    ``spanmeter.operation.name = run_stage`` marks it (GenAI has no operation for a
+    data step); ``record_data`` and friends inside it write onto this span.
+    """
+    fixed = {semconv.SPANMETER_OPERATION_NAME: semconv.OPERATION_RUN_STAGE}
+    if source is not None:
+        fixed[semconv.DATA_SOURCE] = str(source)
+    return Operation(f"{semconv.OPERATION_RUN_STAGE} {name}", fixed, attributes, is_stage=True)
+
+
+# --- data volume, quality and freshness on the current stage -----------------
+
+
+def _current_stage() -> _StageTotals | None:
+    totals = otel_context.get_value(_STAGE_KEY)
+    if totals is None or not totals.span.is_recording():
+        return None
+    return totals
+
+
+def _count(value: Any, what: str) -> int:
+    if isinstance(value, bool):
+        raise TypeError(f"{what} must be an int, got bool")
+    count = operator.index(value)
+    if count < 0:
+        raise ValueError(f"{what} must be >= 0, got {count}")
+    return count
+
+
+def _real(value: Any, what: str) -> float:
+    if isinstance(value, bool):
+        raise TypeError(f"{what} must be a number, got bool")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{what} must be finite, got {number}")
+    return number
+
+
+def record_data(*, bytes: int | None = None, records: int | None = None) -> None:  # noqa: A002
+    """Add processed volume to the current stage: ``spanmeter.data.bytes`` / ``.records``.
+
+    Calls add up (a stage that reads in chunks reports each chunk). Outside a stage
+    this does nothing; a bad value is counted as an internal error and ignored.
+    """
+    try:
+        add_bytes = None if bytes is None else _count(bytes, "bytes")
+        add_records = None if records is None else _count(records, "records")
+        totals = _current_stage()
+        if totals is None:
+            return
+        with _totals_lock:
+            if add_bytes is not None:
+                totals.bytes += add_bytes
+                totals.span.set_attribute(semconv.DATA_BYTES, totals.bytes)
+            if add_records is not None:
+                totals.records += add_records
+                totals.span.set_attribute(semconv.DATA_RECORDS, totals.records)
+    except Exception as exc:  # noqa: BLE001 - never break the app over telemetry
+        record_internal_error(f"{_COMPONENT}.record_data", exc)
+
+
+def record_quality(dimension: str, score: float) -> None:
+    """Set ``spanmeter.data.quality.<dimension>`` (0..1) on the current stage.
+
+    ``dimension`` is a lowercase name such as ``completeness`` or ``validity``. A bad
+    name or a score outside 0..1 is counted as an internal error and ignored.
+    """
+    try:
+        if not isinstance(dimension, str) or not _DIMENSION.match(dimension):
+            raise ValueError(f"quality dimension must match [a-z][a-z0-9_]*, got {dimension!r}")
+        value = _real(score, "quality score")
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"quality score must be within 0..1, got {value}")
+        totals = _current_stage()
+        if totals is not None:
+            totals.span.set_attribute(semconv.DATA_QUALITY_PREFIX + dimension, value)
+    except Exception as exc:  # noqa: BLE001
+        record_internal_error(f"{_COMPONENT}.record_quality", exc)
+
+
+def record_freshness(seconds: float | timedelta) -> None:
+    """Set ``spanmeter.data.freshness_s``, the age of the newest input record, on the current stage."""
+    try:
+        if isinstance(seconds, timedelta):
+            seconds = seconds.total_seconds()
+        value = _real(seconds, "freshness")
+        if value < 0:
+            raise ValueError(f"freshness must be >= 0 seconds, got {value}")
+        totals = _current_stage()
+        if totals is not None:
+            totals.span.set_attribute(semconv.DATA_FRESHNESS_S, value)
+    except Exception as exc:  # noqa: BLE001
+        record_internal_error(f"{_COMPONENT}.record_freshness", exc)
