@@ -3,9 +3,11 @@
 instrumentor, the user).
 
 The values ride in the OpenTelemetry context, so they follow asyncio tasks for
-free; executor threads get them through the context propagation spanmeter
-installs for ``concurrent.futures``. SpanmeterProcessor.on_start copies them onto
-each span: one context lookup, no allocation when no attribution is set.
+free; ``concurrent.futures`` threads (``submit``, ``loop.run_in_executor``) get
+them through :mod:`spanmeter.instrumentation.context_propagation`, which the first
+``attribution`` block enables so the promise holds however the SDK was set up.
+SpanmeterProcessor.on_start copies them onto each span: one context lookup, no
+allocation when no attribution is set.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Span
 
 from spanmeter import semconv
+from spanmeter.instrumentation import context_propagation
+from spanmeter.internal_errors import record_internal_error
 
 _KEY = otel_context.create_key("spanmeter.attribution")
 
@@ -28,6 +32,10 @@ def attribution(*, user: str | None = None, team: str | None = None) -> Iterator
 
     Nested blocks inherit what they do not override.
     """
+    try:
+        context_propagation.enable()
+    except Exception as exc:  # noqa: BLE001 - threads lose attribution; the app goes on
+        record_internal_error("instrumentation.context_propagation", exc)
     current = dict(otel_context.get_value(_KEY) or ())
     if user is not None:
         current[semconv.USER_ID] = str(user)
@@ -52,5 +60,5 @@ def apply_attribution(span: Span, parent_context: Context | None = None) -> None
         if items:
             for key, value in items:
                 span.set_attribute(key, value)
-    except Exception:  # noqa: BLE001 - attribution must never break span creation
-        pass
+    except Exception as exc:  # noqa: BLE001 - attribution must never break span creation
+        record_internal_error("instrumentation.attribution", exc)
