@@ -79,7 +79,10 @@ async def test_asyncio_tasks_keep_the_attribution_they_were_created_with(finishe
 def test_thread_pool_submit_carries_attribution_and_parent(finished_spans):
     with ThreadPoolExecutor(max_workers=1) as pool:
         pool.submit(_start, "warm-up").result()  # the worker thread exists before the block
-        with spanmeter.attribution(user="u1", team="t1"), _tracer.start_as_current_span("submitter") as parent:
+        with (
+            spanmeter.attribution(user="u1", team="t1"),
+            _tracer.start_as_current_span("submitter") as parent,
+        ):
             pool.submit(_start, "in-worker").result()
             pool.submit(lambda name: _start(name), name="by-keyword").result()
         pool.submit(_start, "after-block").result()  # nothing leaks into the next task

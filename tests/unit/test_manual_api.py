@@ -37,6 +37,9 @@ def _is_child(child, parent):
     )
 
 
+_tracer = trace.get_tracer("test")
+
+
 def _current_span_id():
     return trace.get_current_span().get_span_context().span_id
 
@@ -75,7 +78,8 @@ def test_sync_decorators_nest_with_genai_names_and_attributes(finished_spans):
     assert nightly() == "rows for revenue"
 
     spans = _by_name(finished_spans())
-    wf, ag, tl = spans["invoke_workflow nightly-report"], spans["invoke_agent analyst"], spans["execute_tool sql"]
+    wf = spans["invoke_workflow nightly-report"]
+    ag, tl = spans["invoke_agent analyst"], spans["execute_tool sql"]
     assert wf.attributes[semconv.GEN_AI_OPERATION_NAME] == "invoke_workflow"
     assert ag.attributes[semconv.GEN_AI_OPERATION_NAME] == "invoke_agent"
     assert ag.attributes[semconv.GEN_AI_AGENT_NAME] == "analyst"
@@ -524,6 +528,35 @@ def test_one_operation_object_can_be_entered_nested(finished_spans):
     assert len(spans) == 2
     inner_span, outer_span = spans  # inner ends first
     assert _is_child(inner_span, outer_span)
+
+
+async def test_one_module_level_operation_used_by_interleaved_tasks(finished_spans):
+    step = spanmeter.tool("shared")
+    a_entered, b_entered, a_exited = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def a():
+        with _tracer.start_as_current_span("a"), step as span:
+            span.set_attribute("owner", "a")
+            a_entered.set()
+            await b_entered.wait()
+        a_exited.set()
+
+    async def b():
+        await a_entered.wait()
+        with _tracer.start_as_current_span("b"), step as span:
+            span.set_attribute("owner", "b")
+            b_entered.set()
+            await a_exited.wait()  # entered after a, exits after a: not last-in-first-out
+
+    await asyncio.wait_for(asyncio.gather(a(), b()), timeout=5)
+
+    spans = finished_spans()
+    parents = {s.name: s for s in spans if s.name in ("a", "b")}
+    shared = {s.attributes["owner"]: s for s in spans if s.name == "execute_tool shared"}
+    assert _is_child(shared["a"], parents["a"]) and _is_child(shared["b"], parents["b"])
+    assert shared["a"].end_time < shared["b"].end_time
+    assert parents["a"].end_time >= shared["a"].end_time
+    assert not internal_errors.counts
 
 
 def test_a_broken_tracer_never_breaks_the_app(monkeypatch, finished_spans):

@@ -28,6 +28,7 @@ import operator
 import re
 import threading
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -80,19 +81,18 @@ def _mark_failed(span: Span, exc: BaseException) -> None:
 
 
 class _Scope:
-    """One run of an operation: its span, the context that makes it current, and its end.
+    """One run of an operation: starts its span when made, ends it on leaving ``with``.
 
-    The span starts when the scope is made (when the body starts, not when a
-    generator or coroutine object is created). ``attach``/``detach`` make it current
-    around each stretch of the body, which for generators is each step.
+    The span starts when the body starts (for a generator or coroutine: when it is
+    first driven, not when the object is created). :meth:`current` makes it the
+    current span around a stretch of the body; for generators, around each step.
     """
 
-    __slots__ = ("span", "context", "_token")
+    __slots__ = ("span", "context")
 
     def __init__(self, operation: Operation):
         self.span: Span | None = None
         self.context: otel_context.Context | None = None
-        self._token: object = None
         try:
             parent = otel_context.get_current()
             span = _get_tracer().start_span(
@@ -105,45 +105,51 @@ class _Scope:
         except Exception as exc:  # noqa: BLE001 - the user's function runs without a span
             record_internal_error(_COMPONENT, exc)
 
-    def attach(self) -> object:
-        if self.context is None:
-            return None
-        try:
-            return otel_context.attach(self.context)
-        except Exception as exc:  # noqa: BLE001
-            record_internal_error(_COMPONENT, exc)
-            return None
+    def current(self) -> _Current:
+        return _Current(self.context)
 
-    def detach(self, token: object) -> None:
-        if token is not None:
-            try:
-                otel_context.detach(token)
-            except Exception as exc:  # noqa: BLE001
-                record_internal_error(_COMPONENT, exc)
+    def __enter__(self) -> _Scope:
+        return self
 
-    def end(self, error: BaseException | None) -> None:
-        """End the span, as failed when ``error`` escaped the body (a generator's close is not a failure)."""
+    def __exit__(self, exc_type, exc, tb) -> None:
+        """End the span, as failed when ``exc`` escaped the body (a generator's close is not a failure)."""
         span = self.span
         if span is None:
             return
         try:
-            if error is not None and not isinstance(error, GeneratorExit):
-                _mark_failed(span, error)
-        except Exception as exc:  # noqa: BLE001
-            record_internal_error(_COMPONENT, exc)
+            if exc is not None and not isinstance(exc, GeneratorExit):
+                _mark_failed(span, exc)
+        except Exception as error:  # noqa: BLE001
+            record_internal_error(_COMPONENT, error)
         try:
             span.end()
-        except Exception as exc:  # noqa: BLE001
-            record_internal_error(_COMPONENT, exc)
+        except Exception as error:  # noqa: BLE001
+            record_internal_error(_COMPONENT, error)
 
-    def __enter__(self) -> Span:
-        self._token = self.attach()
-        return self.span or INVALID_SPAN
+
+class _Current:
+    """Attaches a scope's context for one stretch of the body, and detaches it after."""
+
+    __slots__ = ("_context", "_token")
+
+    def __init__(self, context: otel_context.Context | None):
+        self._context = context
+        self._token: object = None
+
+    def __enter__(self) -> None:
+        if self._context is not None:
+            try:
+                self._token = otel_context.attach(self._context)
+            except Exception as exc:  # noqa: BLE001
+                record_internal_error(_COMPONENT, exc)
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.detach(self._token)
-        self._token = None
-        self.end(exc)
+        token, self._token = self._token, None
+        if token is not None:
+            try:
+                otel_context.detach(token)
+            except Exception as error:  # noqa: BLE001
+                record_internal_error(_COMPONENT, error)
 
 
 class Operation:
@@ -166,16 +172,27 @@ class Operation:
         self.span_name = span_name
         self.attributes = {**(extra or {}), **fixed}  # the kind's own attributes win
         self.is_stage = is_stage
-        # Scopes entered through `with`; a stack so one object may be reused nested.
-        self._open: list[_Scope] = []
+        # Runs entered through `with`, per thread / asyncio task (a context variable),
+        # so one object kept at module level may be entered concurrently and nested.
+        self._open: ContextVar[tuple[list[Any], ...]] = ContextVar("spanmeter.open", default=())
 
     def __enter__(self) -> Span:
         scope = _Scope(self)
-        self._open.append(scope)
-        return scope.__enter__()
+        current = scope.current()
+        current.__enter__()
+        run: list[Any] = [scope, current, None]
+        run[2] = self._open.set(self._open.get() + (run,))
+        return scope.span or INVALID_SPAN
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self._open.pop().__exit__(exc_type, exc, tb)
+        try:
+            scope, current, token = self._open.get()[-1]
+            self._open.reset(token)  # not set(): leaves no entry behind in long-lived contexts
+        except Exception as error:  # noqa: BLE001 - exited in another context than entered
+            record_internal_error(_COMPONENT, error)
+            return
+        current.__exit__(exc_type, exc, tb)
+        scope.__exit__(exc_type, exc, tb)
 
     async def __aenter__(self) -> Span:
         return self.__enter__()
@@ -200,7 +217,7 @@ class Operation:
 
 def _trace_function(operation: Operation, func: Callable[..., Any]) -> Callable[..., Any]:
     def traced(*args, **kwargs):
-        with _Scope(operation):
+        with _Scope(operation) as scope, scope.current():
             return func(*args, **kwargs)
 
     return traced
@@ -208,7 +225,7 @@ def _trace_function(operation: Operation, func: Callable[..., Any]) -> Callable[
 
 def _trace_coroutine(operation: Operation, func: Callable[..., Any]) -> Callable[..., Any]:
     async def traced(*args, **kwargs):
-        with _Scope(operation):
+        with _Scope(operation) as scope, scope.current():
             return await func(*args, **kwargs)
 
     return traced
@@ -222,76 +239,51 @@ def _trace_generator(operation: Operation, func: Callable[..., Any]) -> Callable
     """
 
     def traced(*args, **kwargs):
-        scope = _Scope(operation)
-        error = None
-        try:
+        with _Scope(operation) as scope:
             inner = func(*args, **kwargs)  # creates the generator; its body has not run yet
             sent = thrown = None
             while True:
-                token = scope.attach()
-                try:
-                    item = inner.send(sent) if thrown is None else inner.throw(thrown)
-                except StopIteration as stop:
-                    return stop.value
-                finally:
-                    thrown = None
-                    scope.detach(token)
+                with scope.current():
+                    try:
+                        item = inner.send(sent) if thrown is None else inner.throw(thrown)
+                    except StopIteration as stop:
+                        return stop.value
+                thrown = None
                 try:
                     sent = yield item
                 except GeneratorExit:
-                    token = scope.attach()
-                    try:
+                    with scope.current():
                         inner.close()
-                    finally:
-                        scope.detach(token)
                     raise
                 except BaseException as exc:  # noqa: BLE001 - forwarded into the body
                     thrown = exc
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            scope.end(error)
-            error = None
 
     return traced
 
 
 def _trace_async_generator(operation: Operation, func: Callable[..., Any]) -> Callable[..., Any]:
-    """The async twin of :func:`_trace_generator` (Python has no ``yield from`` for async generators)."""
+    """The async twin of :func:`_trace_generator`; Python offers no way to share the
+    driving loop, because async generators have no ``yield from`` and every step awaits."""
 
     async def traced(*args, **kwargs):
-        scope = _Scope(operation)
-        error = None
-        try:
-            inner = func(*args, **kwargs)  # creates the generator; its body has not run yet
+        with _Scope(operation) as scope:
+            inner = func(*args, **kwargs)
             sent = thrown = None
             while True:
-                token = scope.attach()
-                try:
-                    item = await (inner.asend(sent) if thrown is None else inner.athrow(thrown))
-                except StopAsyncIteration:
-                    return
-                finally:
-                    thrown = None
-                    scope.detach(token)
+                with scope.current():
+                    try:
+                        item = await (inner.asend(sent) if thrown is None else inner.athrow(thrown))
+                    except StopAsyncIteration:
+                        return
+                thrown = None
                 try:
                     sent = yield item
                 except GeneratorExit:
-                    token = scope.attach()
-                    try:
+                    with scope.current():
                         await inner.aclose()
-                    finally:
-                        scope.detach(token)
                     raise
                 except BaseException as exc:  # noqa: BLE001 - forwarded into the body
                     thrown = exc
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            scope.end(error)
-            error = None
 
     return traced
 
