@@ -82,8 +82,9 @@ def openai_stream_chunks() -> list[bytes]:
 
 
 def anthropic_message_body(
-    input_tokens: int = INPUT_TOKENS, output_tokens: int = OUTPUT_TOKENS, cache_read: int = 0
+    input_tokens: int = INPUT_TOKENS, output_tokens: int = OUTPUT_TOKENS, cache_read: int = 0, cache_write: int = 0
 ) -> bytes:
+    """Anthropic's native usage: ``input_tokens`` excludes the cached tokens."""
     return json.dumps({
         "id": "msg_bench",
         "type": "message",
@@ -95,7 +96,7 @@ def anthropic_message_body(
         "usage": {
             "input_tokens": input_tokens,
             "output_tokens": output_tokens,
-            "cache_creation_input_tokens": 0,
+            "cache_creation_input_tokens": cache_write,
             "cache_read_input_tokens": cache_read,
             "service_tier": "standard",
         },
