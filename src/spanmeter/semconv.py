@@ -49,6 +49,8 @@ GEN_AI_OUTPUT_MESSAGES = _gen_ai.GEN_AI_OUTPUT_MESSAGES
 GEN_AI_USAGE_PROMPT_TOKENS = _gen_ai.GEN_AI_USAGE_PROMPT_TOKENS
 GEN_AI_USAGE_COMPLETION_TOKENS = _gen_ai.GEN_AI_USAGE_COMPLETION_TOKENS
 GEN_AI_SYSTEM = "gen_ai.system"
+# The anthropic SDK's own telemetry spells cache creation this way.
+GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS = "gen_ai.usage.cache_write.input_tokens"
 
 Operation = _gen_ai.GenAiOperationNameValues
 Provider = _gen_ai.GenAiProviderNameValues
@@ -88,6 +90,10 @@ COST_PER_GB_USD = "spanmeter.cost.per_gb_usd"
 COST_SOURCE_GENAI_PRICES = "genai-prices"
 COST_SOURCE_OVERRIDE = "override"
 COST_SOURCE_UNKNOWN = "unknown"
+# Metric-only dimension of spanmeter.cost: "llm" (token usage) or "compute" (stage time).
+COST_KIND = "spanmeter.cost.kind"
+COST_KIND_LLM = "llm"
+COST_KIND_COMPUTE = "compute"
 
 DATA_BYTES = "spanmeter.data.bytes"
 DATA_RECORDS = "spanmeter.data.records"
@@ -120,5 +126,16 @@ METRIC_BUDGET_UTILIZATION = "spanmeter.budget.utilization"
 METRIC_DATA_QUALITY = "spanmeter.data.quality"
 METRIC_DATA_FRESHNESS = "spanmeter.data.freshness"
 METRIC_INTERNAL_ERRORS = "spanmeter.internal.errors"
+# Visible (never silent) gaps: LLM spans with no known price, children that ended
+# after their parent was exported, and entries dropped from bounded tables.
+METRIC_COST_UNPRICED = "spanmeter.cost.unpriced"
+METRIC_ROLLUP_LATE_CHILDREN = "spanmeter.rollup.late_children"
+METRIC_PROCESSING_OVERFLOW = "spanmeter.processing.overflow"
+# Metric dimensions (low-cardinality) of the gauges and counters above.
+METRIC_ATTR_WINDOW = "window"
+METRIC_ATTR_DIMENSION = "dimension"
+METRIC_ATTR_REASON = "reason"
+METRIC_ATTR_OUTCOME = "outcome"
+METRIC_ATTR_TABLE = "table"
 
 INSTRUMENTATION_SCOPE = "spanmeter"

@@ -9,24 +9,17 @@ enrichment serves all exporters, so budgets and metrics are counted once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from spanmeter.internal_errors import record_internal_error
 from spanmeter.instrumentation.attribution import apply_attribution
-
-
-class Enricher:
-    """Turns a batch of finished spans into enriched copies. Runs on the worker thread only."""
-
-    def enrich(self, spans: Sequence[ReadableSpan]) -> Sequence[ReadableSpan]:
-        return spans
-
-    def shutdown(self) -> None:
-        pass
+from spanmeter.internal_errors import record_internal_error
+from spanmeter.processing.enricher import Enricher
+from spanmeter.settings import Settings
 
 
 class EnrichingExporter(SpanExporter):
@@ -68,20 +61,34 @@ class SpanmeterProcessor(BatchSpanProcessor):
 
     ``provider.add_span_processor(SpanmeterProcessor(exporter))``. Batch options
     (``max_queue_size``, ``schedule_delay_millis``, ...) and their ``OTEL_BSP_*``
-    variables behave exactly as for BatchSpanProcessor.
+    variables behave exactly as for BatchSpanProcessor; ``shutdown`` and
+    ``force_flush`` enrich and export everything queued.
+
+    ``settings`` defaults to ``Settings.load()`` (``SPANMETER_*`` variables);
+    ``meter_provider`` (default: the global one) receives the derived metrics;
+    ``clock`` (epoch seconds) drives budget windows, for tests; ``enricher``
+    replaces the whole enrichment stage.
     """
 
     def __init__(
         self,
         exporters: SpanExporter | Sequence[SpanExporter],
         *,
+        settings: Settings | None = None,
+        meter_provider: Any = None,
+        clock: Callable[[], float] | None = None,
         enricher: Enricher | None = None,
-        **batch_options,
+        **batch_options: Any,
     ):
         if isinstance(exporters, SpanExporter):
             exporters = [exporters]
-        self.enricher = enricher or Enricher()
+        self.settings = settings if settings is not None else Settings.load()
+        self.enricher = enricher or Enricher.from_settings(
+            self.settings, meter_provider=meter_provider, clock=clock
+        )
         self.exporters = tuple(exporters)
+        if meter_provider is not None:
+            batch_options.setdefault("meter_provider", meter_provider)
         super().__init__(EnrichingExporter(self.enricher, self.exporters), **batch_options)
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:

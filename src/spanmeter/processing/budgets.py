@@ -1,0 +1,140 @@
+"""Budgets: LLM spend per UTC day, week (from Monday) and calendar month.
+
+Observability only: nothing is ever blocked. When the spend of a window crosses
+50 / 80 / 90 / 100 % of its budget (``SPANMETER_BUDGET_*_USD``), the crossing is
+reported once per window and threshold: the enricher puts a
+``spanmeter.budget.threshold`` event on the span whose cost crossed it, and
+:func:`log_crossing` writes a log record (WARNING; ERROR at 100 %) through
+``logging`` -- under ``opentelemetry-instrument`` with logging auto-instrumentation
+(or any LoggingHandler) that record becomes an OpenTelemetry log correlated with
+the span. ``utilization()`` feeds the ``spanmeter.budget.utilization`` gauge.
+
+Spend is per process: replicas each see their share, so cross-replica budgets are
+Prometheus rules over the ``spanmeter.cost`` counter (see alerting/).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+
+from spanmeter import semconv
+
+THRESHOLDS = (0.5, 0.8, 0.9, 1.0)
+WINDOWS = ("day", "week", "month")
+_logger = logging.getLogger("spanmeter.budget")
+
+
+@dataclass(frozen=True, slots=True)
+class Crossing:
+    window: str
+    threshold: float
+    spend_usd: float
+    budget_usd: float
+
+    def event_attributes(self) -> dict[str, object]:
+        return {
+            semconv.BUDGET_WINDOW: self.window,
+            semconv.BUDGET_THRESHOLD: self.threshold,
+            semconv.BUDGET_SPEND_USD: self.spend_usd,
+            semconv.BUDGET_BUDGET_USD: self.budget_usd,
+        }
+
+
+def window_bounds(window: str, now_s: float) -> tuple[float, float]:
+    """[start, end) of the UTC window containing ``now_s`` (epoch seconds)."""
+    day = datetime.fromtimestamp(now_s, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if window == "day":
+        start, end = day, day + timedelta(days=1)
+    elif window == "week":
+        start = day - timedelta(days=day.weekday())
+        end = start + timedelta(days=7)
+    elif window == "month":
+        start = day.replace(day=1)
+        end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+    else:
+        raise ValueError(f"unknown budget window {window!r}; known: {', '.join(WINDOWS)}")
+    return start.timestamp(), end.timestamp()
+
+
+class _Window:
+    __slots__ = ("name", "budget", "start", "end", "spend", "next_threshold")
+
+    def __init__(self, name: str, budget: float):
+        self.name, self.budget = name, budget
+        self.start = self.end = 0.0
+        self.spend = 0.0
+        self.next_threshold = 0  # index into THRESHOLDS of the next one to report
+
+    def roll(self, now: float) -> None:
+        if not (self.start <= now < self.end):
+            self.start, self.end = window_bounds(self.name, now)
+            self.spend, self.next_threshold = 0.0, 0
+
+
+class BudgetTracker:
+    """Spend per configured window. ``add`` runs in the worker; ``utilization`` in the
+    metrics reader's thread, hence the lock (uncontended: one per priced span)."""
+
+    def __init__(self, budgets: Mapping[str, float], clock: Callable[[], float] = time.time):
+        self._windows = [_Window(name, float(usd)) for name, usd in budgets.items()]
+        for window in self._windows:
+            window_bounds(window.name, 0.0)  # reject unknown window names up front
+        self._clock = clock
+        self._lock = threading.Lock()
+
+    def __bool__(self) -> bool:
+        return bool(self._windows)
+
+    def add(self, usd: float) -> list[Crossing] | None:
+        """Add spend; return the thresholds it crossed (None when none)."""
+        crossings = None
+        now = self._clock()
+        with self._lock:
+            for window in self._windows:
+                window.roll(now)
+                window.spend += usd
+                while (
+                    window.next_threshold < len(THRESHOLDS)
+                    and window.spend >= THRESHOLDS[window.next_threshold] * window.budget
+                ):
+                    if crossings is None:
+                        crossings = []
+                    crossings.append(
+                        Crossing(window.name, THRESHOLDS[window.next_threshold], window.spend, window.budget)
+                    )
+                    window.next_threshold += 1
+        return crossings
+
+    def utilization(self) -> dict[str, float]:
+        """Spend / budget per window, as of now (a window that rolled over reads 0)."""
+        now = self._clock()
+        with self._lock:
+            for window in self._windows:
+                window.roll(now)
+            return {window.name: window.spend / window.budget for window in self._windows}
+
+
+def log_crossing(crossing: Crossing, span_context: trace.SpanContext | None) -> None:
+    """Log a crossing inside the crossing span's context, so OTel log records link to it."""
+    level = logging.ERROR if crossing.threshold >= 1.0 else logging.WARNING
+    token = None
+    if span_context is not None:
+        token = otel_context.attach(trace.set_span_in_context(trace.NonRecordingSpan(span_context)))
+    try:
+        _logger.log(
+            level,
+            "spanmeter: %s LLM spend $%.4f reached %d%% of the $%.2f budget",
+            crossing.window, crossing.spend_usd, round(crossing.threshold * 100), crossing.budget_usd,
+            extra={f"spanmeter.budget.{key}": value for key, value in crossing.event_attributes().items()},
+        )
+    finally:
+        if token is not None:
+            otel_context.detach(token)

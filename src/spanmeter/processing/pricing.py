@@ -1,0 +1,377 @@
+"""Prices an LLM span's token usage: the user's price file first, then genai-prices.
+
+What the token counts mean. spanmeter follows the GenAI semantic conventions:
+``gen_ai.usage.input_tokens`` SHOULD *include* cached tokens
+(``gen_ai.usage.cache_read.input_tokens``, ``gen_ai.usage.cache_creation.input_tokens``),
+as OpenAI's ``prompt_tokens`` do. genai-prices models usage the same way (its
+``input_tokens`` is the parent of ``cache_read_tokens``/``cache_write_tokens``), so the
+uncached part, billed at the input rate, is ``input - cache_read - cache_write``.
+A producer that reports cached tokens *exceeding* ``input_tokens`` is taken to follow
+Anthropic's native usage (``input_tokens`` excludes the cache), and its total input is
+``input + cache_read + cache_write``. Cached tokens of a model with no cache rate are
+billed at its input rate, as genai-prices does.
+
+Why a cache of our own: a genai-prices lookup costs ~15-70 us, and its own caches
+grow with every distinct model name. Each (provider, model) is resolved once into a
+:class:`Rates` (plain floats, tiers pre-split), kept in a bounded map, so pricing a
+span is a dict hit and a few multiplications. Resolving new names is rate limited
+(a token bucket), so a flood of distinct model names cannot stall the worker: spans
+of a name not yet resolved are priced ``unknown`` and counted in ``lookups_deferred``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import yaml
+
+from spanmeter import semconv
+from spanmeter.processing.bounded import BoundedMap
+from spanmeter.settings import ConfigError, Settings
+
+# GenAI semconv provider names genai-prices spells differently (the rest match by id
+# or by genai-prices' own provider matching, e.g. aws.bedrock -> aws, gcp.gemini -> google).
+_GENAI_PRICES_PROVIDER = {
+    "x_ai": "x-ai",
+    "gcp.gen_ai": "google",
+    "azure.ai.inference": "azure",
+    "mistral_ai": "mistral",
+}
+# genai-prices price keys spanmeter prices itself, by the Rates field they fill.
+_TOKEN_PRICE_KEYS = {
+    "input_mtok": "input",
+    "output_mtok": "output",
+    "cache_read_mtok": "cache_read",
+    "cache_write_mtok": "cache_write",
+}
+_FILE_KEYS = ("input", "output", "cache_read", "cache_write")
+ANY = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """USD per token. ``cache_*`` None: that cache is not priced apart (input rate applies)."""
+
+    input: float
+    output: float
+    cache_read: float | None = None
+    cache_write: float | None = None
+
+    def price(self, total_input: int, output: int, cache_read: int, cache_write: int, _ts: int = 0):
+        """(input_usd, output_usd) for token counts already normalised by :func:`total_input`."""
+        uncached = total_input
+        input_usd = 0.0
+        if self.cache_read is not None and cache_read:
+            input_usd += cache_read * self.cache_read
+            uncached -= cache_read
+        if self.cache_write is not None and cache_write:
+            input_usd += cache_write * self.cache_write
+            uncached -= cache_write
+        return input_usd + uncached * self.input, output * self.output
+
+
+@dataclass(frozen=True, slots=True)
+class _TieredRates:
+    """Rates that step up once total input tokens exceed a threshold (genai-prices tiers)."""
+
+    base: Rates
+    tiers: tuple[tuple[int, Rates], ...]  # (start, rates when total input > start), ascending
+
+    def price(self, total_input: int, output: int, cache_read: int, cache_write: int, _ts: int = 0):
+        rates = self.base
+        for start, tier_rates in self.tiers:
+            if total_input > start:
+                rates = tier_rates
+            else:
+                break
+        return rates.price(total_input, output, cache_read, cache_write)
+
+
+class _TimedRates:
+    """A model whose price changes with the request date (genai-prices conditional prices)."""
+
+    __slots__ = ("_exact", "_model", "_converted")
+
+    def __init__(self, provider: Any, model: Any):
+        self._model = model
+        self._exact = _ExactRates(provider, model)
+        self._converted: dict[int, tuple[Any, Any]] = {}  # id(ModelPrice) -> (it, rates)
+
+    def price(self, total_input: int, output: int, cache_read: int, cache_write: int, end_time_ns: int):
+        model_price = self._model.get_prices(_utc(end_time_ns))
+        hit = self._converted.get(id(model_price))
+        if hit is None:  # a handful of periods per model: bounded by the price data itself
+            hit = self._converted[id(model_price)] = (model_price, _rates_from_model_price(model_price))
+        rates = hit[1] or self._exact
+        return rates.price(total_input, output, cache_read, cache_write, end_time_ns)
+
+
+class _ExactRates:
+    """Prices with unusual units (per request, per character...) go through genai-prices itself."""
+
+    __slots__ = ("_provider", "_model")
+
+    def __init__(self, provider: Any, model: Any):
+        self._provider, self._model = provider, model
+
+    def price(self, total_input: int, output: int, cache_read: int, cache_write: int, end_time_ns: int):
+        from genai_prices import Usage
+
+        usage = Usage(
+            input_tokens=total_input, output_tokens=output,
+            cache_read_tokens=cache_read or None, cache_write_tokens=cache_write or None,
+        )
+        calc = self._model.calc_price(usage, self._provider, genai_request_timestamp=_utc(end_time_ns))
+        return float(calc.input_price), float(calc.output_price)
+
+
+def total_input(input_tokens: int, cache_read: int, cache_write: int) -> int:
+    """Total input tokens under spanmeter's assumption (see the module docstring)."""
+    cached = cache_read + cache_write
+    return input_tokens if cached <= input_tokens else input_tokens + cached
+
+
+def _utc(time_ns: int) -> datetime:
+    return datetime.fromtimestamp(time_ns / 1e9, UTC) if time_ns else datetime.now(UTC)
+
+
+def _per_token(value: Any) -> float | None:
+    return None if value is None else float(value) / 1e6
+
+
+def _never_reported_price_keys() -> frozenset[str]:
+    """genai-prices price keys of units spanmeter never reports: more specific token
+    kinds (audio, image, 1h cache writes...) and other units (web searches, audio
+    hours...). Their count is 0 and they are not subtracted from the four token
+    kinds spanmeter reports, so a model that also has them can use the fast path.
+    Only per-request prices count without being reported."""
+    from genai_prices.data_units import unit_data
+
+    return frozenset(
+        unit["price_key"]
+        for usage_key, unit in unit_data.items()
+        if usage_key != "requests" and unit["price_key"] not in _TOKEN_PRICE_KEYS
+    )
+
+
+_IGNORABLE_KEYS: frozenset[str] | None = None
+
+
+def _rates_from_model_price(model_price: Any) -> Rates | _TieredRates | None:
+    """Plain-float rates for a genai-prices ModelPrice, or None when it prices units
+    spanmeter cannot compute itself (then genai-prices computes each span)."""
+    from genai_prices.types import TieredPrices
+
+    global _IGNORABLE_KEYS
+    if _IGNORABLE_KEYS is None:
+        _IGNORABLE_KEYS = _never_reported_price_keys()
+    prices = {key: value for key, value in vars(model_price).items() if value is not None}
+    if any(key not in _TOKEN_PRICE_KEYS and key not in _IGNORABLE_KEYS for key in prices):
+        return None
+    token_prices = {field: prices.get(key) for key, field in _TOKEN_PRICE_KEYS.items()}
+
+    def level(total: float) -> Rates:
+        fields: dict[str, float | None] = {}
+        for field, price in token_prices.items():
+            if isinstance(price, TieredPrices):
+                applicable = price.base
+                for tier in reversed(price.tiers):
+                    if total > tier.start:
+                        applicable = tier.price
+                        break
+                price = applicable
+            fields[field] = _per_token(price)
+        return Rates(
+            fields["input"] or 0.0, fields["output"] or 0.0, fields["cache_read"], fields["cache_write"]
+        )
+
+    starts = sorted(
+        {tier.start for price in token_prices.values() if isinstance(price, TieredPrices) for tier in price.tiers}
+    )
+    if not starts:
+        return level(0)
+    return _TieredRates(level(0), tuple((start, level(start + 0.5)) for start in starts))
+
+
+class PriceBook:
+    """Answers "what did this usage cost?" for (provider, model). Worker thread only."""
+
+    def __init__(
+        self,
+        overrides: Mapping[tuple[str, str], Rates] | None = None,
+        *,
+        max_models: int = 4096,
+        lookups_per_second: float = 500.0,
+        lookup_burst: int = 2000,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self._overrides = {(p.lower(), m.lower()): r for (p, m), r in (overrides or {}).items()}
+        self._resolved: BoundedMap = BoundedMap(max_models)
+        self._rate, self._burst, self._clock = lookups_per_second, float(lookup_burst), clock
+        self._tokens, self._last = float(lookup_burst), clock()
+        self._snapshot: Any = None
+        self._updater: Any = None
+        self.lookups_deferred = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kwargs: Any) -> PriceBook:
+        """Load ``settings.prices_file`` (ConfigError if malformed); start genai-prices'
+        background updater only when ``settings.prices_auto_update`` says so."""
+        overrides = load_price_file(settings.prices_file) if settings.prices_file else None
+        book = cls(overrides, **kwargs)
+        if settings.prices_auto_update:
+            from genai_prices import UpdatePrices
+
+            book._updater = UpdatePrices()
+            book._updater.start()
+        return book
+
+    @property
+    def evicted(self) -> int:
+        return self._resolved.evicted
+
+    def refresh(self) -> None:
+        """Forget resolved prices if genai-prices swapped its data (auto-update). Once per batch."""
+        from genai_prices import data_snapshot
+
+        snapshot = data_snapshot.get_snapshot()
+        if snapshot is not self._snapshot:
+            self._snapshot = snapshot
+            self._resolved.clear()
+
+    def price(
+        self,
+        provider: str | None,
+        model: str,
+        input_tokens: int,
+        output_tokens: int,
+        cache_read: int = 0,
+        cache_write: int = 0,
+        end_time_ns: int = 0,
+    ) -> tuple[float, float, str] | None:
+        """(input_usd, output_usd, source) or None when no price is known for the model."""
+        key = (provider, model)
+        hit = self._resolved.get(key)
+        if hit is None:
+            if not self._may_look_up():
+                self.lookups_deferred += 1
+                return None
+            hit = self._resolve(provider, model)
+            self._resolved.put(key, hit)
+        rates, source = hit
+        if rates is None:
+            return None
+        input_usd, output_usd = rates.price(
+            total_input(input_tokens, cache_read, cache_write), output_tokens, cache_read, cache_write,
+            end_time_ns,
+        )
+        return input_usd, output_usd, source
+
+    def _may_look_up(self) -> bool:
+        now = self._clock()
+        self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
+        self._last = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+    def _resolve(self, provider: str | None, model: str) -> tuple[Any, str | None]:
+        provider_key, model_key = (provider or "").lower(), model.lower()
+        overrides = self._overrides
+        if overrides:
+            for candidate in ((provider_key, model_key), (ANY, model_key), (provider_key, ANY)):
+                rates = overrides.get(candidate)
+                if rates is not None:
+                    return rates, semconv.COST_SOURCE_OVERRIDE
+        return self._resolve_genai_prices(provider_key, model_key), semconv.COST_SOURCE_GENAI_PRICES
+
+    @staticmethod
+    def _resolve_genai_prices(provider_key: str, model_key: str) -> Any:
+        """Rates from genai-prices' data, matching as its calc_price does, but without
+        its unbounded per-name caches."""
+        from genai_prices import data_snapshot
+
+        providers = data_snapshot.get_snapshot().providers
+        if provider_key:
+            found = data_snapshot.find_provider_by_id(
+                providers, _GENAI_PRICES_PROVIDER.get(provider_key, provider_key)
+            )
+        else:
+            found = next(
+                (p for p in providers if p.model_match is not None and p.model_match.is_match(model_key)), None
+            )
+        info = found.find_model(model_key, all_providers=providers) if found is not None else None
+        if info is None:
+            return None
+        if isinstance(info.prices, list):
+            return _TimedRates(found, info)
+        return _rates_from_model_price(info.prices) or _ExactRates(found, info)
+
+    def shutdown(self) -> None:
+        if self._updater is not None:
+            self._updater.stop()
+            self._updater = None
+
+
+def load_price_file(path: str) -> dict[tuple[str, str], Rates]:
+    """Read a YAML or TOML price file: ``provider -> model -> {input, output, cache_read,
+    cache_write}`` in USD per million tokens. ``*`` as provider or model matches any.
+
+    Raises ConfigError naming the file and the offending key.
+    """
+    where = f"price file {path} (SPANMETER_PRICES_FILE)"
+    extension = os.path.splitext(path)[1].lower()
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        if extension == ".toml":
+            data = tomllib.loads(raw.decode("utf-8"))
+        elif extension in (".yaml", ".yml"):
+            data = yaml.safe_load(raw) or {}
+        else:
+            raise ConfigError(f"{where}: must end in .yaml, .yml or .toml")
+    except (tomllib.TOMLDecodeError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{where}: not valid {extension[1:].upper()} ({exc})") from None
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: top level must map provider names to models")
+    table: dict[tuple[str, str], Rates] = {}
+    for provider, models in data.items():
+        if not isinstance(models, Mapping):
+            raise ConfigError(f"{where}: key '{provider}' must map model names to prices")
+        for model, prices in models.items():
+            key = f"{provider}.{model}"
+            if not isinstance(prices, Mapping):
+                raise ConfigError(f"{where}: key '{key}' must map {', '.join(_FILE_KEYS)} to USD per million tokens")
+            unknown = sorted(str(k) for k in prices if k not in _FILE_KEYS)
+            if unknown:
+                raise ConfigError(f"{where}: key '{key}.{unknown[0]}' is not one of {', '.join(_FILE_KEYS)}")
+            if "input" not in prices and "output" not in prices:
+                raise ConfigError(f"{where}: key '{key}' needs at least 'input' or 'output'")
+            values = {name: _file_price(where, f"{key}.{name}", prices.get(name)) for name in _FILE_KEYS}
+            table[(str(provider).lower(), str(model).lower())] = Rates(
+                values["input"] or 0.0, values["output"] or 0.0, values["cache_read"], values["cache_write"]
+            )
+    return table
+
+
+def _file_price(where: str, key: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        raise ConfigError(f"{where}: key '{key}' must be a number (USD per million tokens), got {value!r}")
+    number = float(value)
+    if not math.isfinite(number) or number < 0:
+        raise ConfigError(f"{where}: key '{key}' must be a finite number >= 0, got {value!r}")
+    return number / 1e6

@@ -1,0 +1,77 @@
+"""Cost roll-up: each span's cost plus everything its descendants cost, and cost per GB.
+
+Children usually end (and reach the worker) before their parent, so when a span
+ends its total is added to an *open-parent* entry keyed by the parent's span id;
+when the parent ends it takes that sum as its descendants' cost. Both tables are
+bounded (``SPANMETER_ROLLUP_MAX_OPEN_SPANS``):
+
+* ``open``: parent span id -> descendants' cost so far. Entries of parents that never
+  end here (dropped, unsampled, still running for hours) are the least recently
+  touched and are evicted first, counted in ``evicted``.
+* ``ended``: span id -> parent span id of spans that already ended, so a child that
+  ends *after* its parent was exported (out of order) can still be attributed.
+
+Out-of-order rule: a late child's total goes to the nearest ancestor that has not
+ended yet, found by walking ``ended`` upwards, and is counted in ``late_attributed``.
+If every known ancestor has ended (the trace root was exported already), the cost
+cannot be rolled up anywhere: it is counted in ``late_lost``; the child still carries
+its own cost, and the ``spanmeter.cost`` metric still counts it.
+
+Costs never cross process boundaries: a span whose parent is remote starts a new
+roll-up here (the remote parent's process rolls up its own spans).
+"""
+
+from __future__ import annotations
+
+from spanmeter.processing.bounded import BoundedMap
+
+_MAX_WALK = 64  # ancestors followed for a late child; deeper trees stop here
+
+
+class CostRollup:
+    """Worker-thread-only roll-up state; every method is O(1) (the walk is capped)."""
+
+    def __init__(self, max_open_spans: int = 100_000):
+        self.open = BoundedMap(max_open_spans)
+        self.ended = BoundedMap(max_open_spans)
+        self.late_attributed = 0
+        self.late_lost = 0
+
+    @property
+    def evicted(self) -> int:
+        """Open parents whose descendants' cost was dropped because the table was full."""
+        return self.open.evicted
+
+    def span_ended(self, span_id: int, parent_id: int | None, own_usd: float) -> float:
+        """Record an ended span; return its total (own cost + descendants' so far)."""
+        descendants = self.open.pop(span_id, 0.0)
+        total = own_usd + descendants
+        self.ended.put(span_id, parent_id)
+        if parent_id and total > 0.0:
+            ended = self.ended
+            target = parent_id
+            if target in ended:
+                for _ in range(_MAX_WALK):
+                    target = ended.get(target)
+                    if not target or target not in ended:
+                        break
+                if not target or target in ended:
+                    self.late_lost += 1
+                    return total
+                self.late_attributed += 1
+            self.open.put(target, self.open.get(target, 0.0) + total)
+        return total
+
+
+def per_gb_usd(total_usd: float, data_bytes: int) -> float | None:
+    """USD per GB (1e9 bytes) of data processed; None when no bytes were processed."""
+    if data_bytes <= 0:
+        return None
+    return total_usd / (data_bytes / 1e9)
+
+
+def compute_usd(duration_s: float, usd_per_hour: float | None) -> float | None:
+    """Price of compute time at ``SPANMETER_COMPUTE_USD_PER_HOUR`` (None: rate not set)."""
+    if usd_per_hour is None:
+        return None
+    return max(duration_s, 0.0) * usd_per_hour / 3600.0
