@@ -1,0 +1,99 @@
+"""``spanmeter_file``: spans and metrics as OTLP/JSON lines in local files.
+
+Needs no Collector or backend, so it is the zero-configuration default, and its
+files are what ``spanmeter report`` and the Collector's ``otlpjsonfile`` receiver
+read. Each export call appends one ``ExportTraceServiceRequest`` (or
+``ExportMetricsServiceRequest``) as one line; a lock keeps lines whole when
+several exporters or threads share a file. Write failures are counted in
+``spanmeter.internal.errors`` and reported as a failed export, never raised.
+
+Both classes take no required argument because the SDK's configurator builds
+exporters named in ``OTEL_*_EXPORTER`` with ``cls()``; the path then comes from
+``SPANMETER_TRACES_FILE`` / ``SPANMETER_METRICS_FILE``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+
+from google.protobuf.message import Message
+from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from spanmeter.export.otlp_json import to_json_line
+from spanmeter.internal_errors import record_internal_error
+from spanmeter.settings import Settings
+
+_COMPONENT = "export.file"
+
+
+class _JsonLinesFile:
+    """Appends export requests to one file, one JSON line each, one writer at a time."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = os.fspath(path)
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def append(self, message: Message) -> bool:
+        """Write ``message`` as a line; False (counted, not raised) when it could not be."""
+        if self._closed:
+            return False
+        try:
+            line = to_json_line(message)
+            with self._lock, open(self.path, "a", encoding="utf-8") as file:
+                file.write(line)
+            return True
+        except Exception as exc:  # noqa: BLE001 - a full disk must not crash the app
+            record_internal_error(_COMPONENT, exc)
+            return False
+
+    def close(self) -> None:
+        self._closed = True
+
+
+class OTLPFileSpanExporter(SpanExporter):
+    """Appends each batch of spans to ``path`` (default: ``SPANMETER_TRACES_FILE``)."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None):
+        self.file = _JsonLinesFile(path if path is not None else Settings.load().traces_file)
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self.file.append(encode_spans(spans)):
+            return SpanExportResult.SUCCESS
+        return SpanExportResult.FAILURE
+
+    def shutdown(self) -> None:
+        self.file.close()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True  # every export is written before it returns
+
+
+class OTLPFileMetricExporter(MetricExporter):
+    """Appends each metrics collection to ``path`` (default: ``SPANMETER_METRICS_FILE``).
+
+    Temporality and aggregation preferences are MetricExporter's (cumulative by default).
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, **preferences):
+        super().__init__(**preferences)
+        self.file = _JsonLinesFile(path if path is not None else Settings.load().metrics_file)
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs
+    ) -> MetricExportResult:
+        if self.file.append(encode_metrics(metrics_data)):
+            return MetricExportResult.SUCCESS
+        return MetricExportResult.FAILURE
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs) -> None:
+        self.file.close()
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True

@@ -1,0 +1,123 @@
+"""The summary table of a traces file: spans by kind, latency, tokens, cost, anomalies.
+
+Kinds follow the span's operation: ``agent`` / ``tool`` / ``workflow`` from the GenAI
+``gen_ai.operation.name``, ``stage`` from spanmeter's ``run_stage``, ``llm`` for model
+calls (chat, text_completion, generate_content, embeddings), ``other`` for the rest. Cost is each span's own
+``spanmeter.cost.usd``, so rows add up without counting roll-ups twice; cost per GB
+is total cost over total data of the spans that carry it. A column shows "-" when
+no span of the kind carries its attribute (e.g. before prices are known).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable
+
+from rich.table import Table
+
+from spanmeter import semconv
+from spanmeter.report.reader import SpanRecord
+
+_Op = semconv.Operation
+_KIND_BY_OPERATION = {
+    _Op.INVOKE_AGENT.value: "agent",
+    _Op.CREATE_AGENT.value: "agent",
+    _Op.EXECUTE_TOOL.value: "tool",
+    _Op.INVOKE_WORKFLOW.value: "workflow",
+    _Op.CHAT.value: "llm",
+    _Op.GENERATE_CONTENT.value: "llm",
+    _Op.TEXT_COMPLETION.value: "llm",
+    _Op.EMBEDDINGS.value: "llm",
+}
+KINDS = ("workflow", "agent", "tool", "stage", "llm", "other")
+
+
+def span_kind(span: SpanRecord) -> str:
+    """agent, tool, workflow, stage, llm or other."""
+    if span.attributes.get(semconv.SPANMETER_OPERATION_NAME) == semconv.OPERATION_RUN_STAGE:
+        return "stage"
+    return _KIND_BY_OPERATION.get(span.attributes.get(semconv.GEN_AI_OPERATION_NAME), "other")
+
+
+def _percentile(sorted_values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile of a non-empty sorted list."""
+    return sorted_values[max(0, math.ceil(fraction * len(sorted_values)) - 1)]
+
+
+def _total(spans: list[SpanRecord], *keys: str) -> float | None:
+    """Sum of ``keys`` over the spans carrying any of them; None when none does."""
+    values = [span.attributes[key] for span in spans for key in keys if key in span.attributes]
+    return sum(values) if values else None
+
+
+@dataclasses.dataclass(frozen=True)
+class KindSummary:
+    kind: str
+    spans: int
+    errors: int
+    p50_ms: float
+    p95_ms: float
+    tokens: int | None
+    cost_usd: float | None
+    cost_per_gb_usd: float | None
+    anomalies: int
+
+
+def _summarize_kind(kind: str, spans: list[SpanRecord]) -> KindSummary:
+    durations = sorted(span.duration_ms for span in spans)
+    tokens = _total(spans, semconv.GEN_AI_USAGE_INPUT_TOKENS, semconv.GEN_AI_USAGE_OUTPUT_TOKENS)
+    priced = [span for span in spans if semconv.COST_PER_GB_USD in span.attributes]
+    data_bytes = _total(priced, semconv.DATA_BYTES)
+    return KindSummary(
+        kind=kind,
+        spans=len(spans),
+        errors=sum(span.is_error for span in spans),
+        p50_ms=_percentile(durations, 0.50),
+        p95_ms=_percentile(durations, 0.95),
+        tokens=None if tokens is None else int(tokens),
+        cost_usd=_total(spans, semconv.COST_USD),
+        cost_per_gb_usd=(
+            _total(priced, semconv.COST_TOTAL_USD) / (data_bytes / 1e9) if data_bytes else None
+        ),
+        anomalies=sum(bool(span.attributes.get(semconv.ANOMALY)) for span in spans),
+    )
+
+
+def summarize(spans: Iterable[SpanRecord]) -> list[KindSummary]:
+    """One row per kind present, in KINDS order, then an ``all`` row."""
+    spans = list(spans)
+    by_kind: dict[str, list[SpanRecord]] = {}
+    for span in spans:
+        by_kind.setdefault(span_kind(span), []).append(span)
+    rows = [_summarize_kind(kind, by_kind[kind]) for kind in KINDS if kind in by_kind]
+    if spans:
+        rows.append(_summarize_kind("all", spans))
+    return rows
+
+
+def _show(value: float | None, template: str) -> str:
+    return "-" if value is None else template.format(value)
+
+
+def render_summary(rows: list[KindSummary], title: str = "spanmeter summary") -> Table:
+    """The rows as a rich table."""
+    table = Table(title=title)
+    for header in ("kind", "spans", "errors", "p50 ms", "p95 ms", "tokens", "cost USD",
+                   "USD/GB", "anomalies"):  # fmt: skip
+        table.add_column(header, justify="left" if header == "kind" else "right")
+    for row in rows:
+        if row.kind == "all":
+            table.add_section()
+        table.add_row(
+            row.kind,
+            str(row.spans),
+            str(row.errors),
+            f"{row.p50_ms:.1f}",
+            f"{row.p95_ms:.1f}",
+            _show(row.tokens, "{:,}"),
+            _show(row.cost_usd, "{:.6f}"),
+            _show(row.cost_per_gb_usd, "{:.4f}"),
+            str(row.anomalies),
+        )
+    return table
