@@ -22,6 +22,7 @@ __all__ = [
     "Settings",
     "agent",
     "attribution",
+    "configure",
     "record_data",
     "record_freshness",
     "record_quality",
@@ -30,3 +31,13 @@ __all__ = [
     "workflow",
     "__version__",
 ]
+
+
+def __getattr__(name: str):
+    # `configure` pulls in the SDK configurator and the gRPC exporter; load it on first use
+    # so that `import spanmeter` (the manual API) stays light.
+    if name == "configure":
+        from spanmeter.distro import configure
+
+        return configure
+    raise AttributeError(f"module 'spanmeter' has no attribute {name!r}")

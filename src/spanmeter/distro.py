@@ -1,0 +1,190 @@
+"""Zero-code setup: spanmeter's distro, configurator and processing hook for ``opentelemetry-instrument``.
+
+``opentelemetry-instrument`` loads ONE distro and ONE configurator (the first
+installed, unless ``OTEL_PYTHON_DISTRO`` / ``OTEL_PYTHON_CONFIGURATOR`` name one),
+then runs every ``opentelemetry_pre_instrument`` hook. So spanmeter does its part in
+three places:
+
+* :class:`SpanmeterDistro` sets spanmeter's default exporters (OTLP/JSON files) for
+  the signals the user left unset;
+* :class:`SpanmeterConfigurator` builds the SDK exactly as OpenTelemetry's own
+  configurator does from the ``OTEL_*`` variables, then installs processing;
+* :func:`install_processing`, the pre-instrument hook, runs whichever configurator
+  won (``opentelemetry-distro``'s is often first) and replaces the span processors
+  that configurator put in front of its exporters by ONE :class:`SpanmeterProcessor`
+  fanning out to all of them, so budgets and metrics are counted once.
+
+:func:`configure` does the same from code for apps not started by ``opentelemetry-instrument``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+from opentelemetry import trace
+from opentelemetry.environment_variables import (
+    OTEL_LOGS_EXPORTER,
+    OTEL_METRICS_EXPORTER,
+    OTEL_TRACES_EXPORTER,
+)
+from opentelemetry.instrumentation.distro import BaseDistro
+from opentelemetry.sdk._configuration import _OTelSDKConfigurator
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+
+from spanmeter.export import JaegerSpanExporter, OTLPFileMetricExporter, OTLPFileSpanExporter
+from spanmeter.instrumentation import context_propagation
+from spanmeter.internal_errors import record_internal_error
+from spanmeter.processing import SpanmeterProcessor
+from spanmeter.settings import Settings
+
+_logger = logging.getLogger("spanmeter")
+_lock = threading.RLock()
+
+# Per signal, used when the user's environment does not choose an exporter.
+DEFAULT_EXPORTERS = {
+    OTEL_TRACES_EXPORTER: "spanmeter_file",
+    OTEL_METRICS_EXPORTER: "spanmeter_file",
+    OTEL_LOGS_EXPORTER: "none",
+}
+# The SDK's plain processors, which only pass spans to one exporter: safe to merge.
+_MERGEABLE = (BatchSpanProcessor, SimpleSpanProcessor)
+# Stands in for the exporter of a retired BatchSpanProcessor, whose shutdown shuts its exporter.
+_DETACHED = SpanExporter()
+
+
+class SpanmeterDistro(BaseDistro):
+    """Default every unset ``OTEL_*_EXPORTER``: spans and metrics to files, logs off."""
+
+    def _configure(self, **kwargs):
+        for variable, value in DEFAULT_EXPORTERS.items():
+            if not os.environ.get(variable, "").strip():
+                os.environ[variable] = value
+
+
+class SpanmeterConfigurator(_OTelSDKConfigurator):
+    """OpenTelemetry's SDK configurator (every ``OTEL_*`` variable), then spanmeter's processing.
+
+    ``settings`` (a :class:`Settings`) supplies exporter paths and endpoints; by
+    default they come from the ``SPANMETER_*`` variables.
+    """
+
+    def _configure(self, settings: Settings | None = None, **kwargs):
+        settings = settings or Settings.load()
+        kwargs.setdefault(
+            "exporter_args_map",
+            {
+                OTLPFileSpanExporter: {"path": settings.traces_file},
+                OTLPFileMetricExporter: {"path": settings.metrics_file},
+                JaegerSpanExporter: {"endpoint": settings.jaeger_endpoint},
+            },
+        )
+        super()._configure(**kwargs)
+        install_processing(settings=settings)
+
+
+def configure(**settings) -> TracerProvider | None:
+    """Set up OpenTelemetry with spanmeter from code; what ``opentelemetry-instrument`` does.
+
+    Keyword arguments are spanmeter settings (``budget_daily_usd=50``, ...) and win
+    over ``SPANMETER_*`` variables; a bad value raises :class:`ConfigError`. Exporters,
+    sampler and resource come from the ``OTEL_*`` variables (with spanmeter's default
+    exporters for unset ones, written into ``os.environ`` as the distro does). If a
+    TracerProvider is set already (by ``opentelemetry-instrument`` or an earlier call),
+    no second one is built: processing is installed into it if missing. Returns the
+    global SDK TracerProvider, or None when the global one is not the SDK's.
+    """
+    resolved = Settings.load(settings)
+    with _lock:
+        if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+            SpanmeterDistro().configure()
+            SpanmeterConfigurator().configure(settings=resolved)
+        else:
+            install_processing(settings=resolved)
+    provider = trace.get_tracer_provider()
+    return provider if isinstance(provider, TracerProvider) else None
+
+
+def _new_processor(exporters: list[SpanExporter], settings: Settings) -> SpanmeterProcessor:
+    # Seam for processing: once SpanmeterProcessor accepts ``settings=`` (prices, budgets,
+    # anomaly thresholds), pass ``settings`` here; until then it reads its own defaults.
+    return SpanmeterProcessor(exporters)
+
+
+def _retire(processor: SpanProcessor) -> None:
+    """Take a merged SDK processor out of service without shutting down the exporter it fed."""
+    if isinstance(processor, BatchSpanProcessor):
+        processor.force_flush()  # spans it already holds still leave (unenriched) rather than vanish
+        processor._batch_processor._exporter = _DETACHED  # noqa: SLF001 - stops its worker only
+        processor.shutdown()
+
+
+def install_processing(
+    provider: TracerProvider | None = None, settings: Settings | None = None
+) -> SpanmeterProcessor | None:
+    """Put one SpanmeterProcessor in front of every exporter of ``provider`` (default: global).
+
+    The ``opentelemetry_pre_instrument`` hook, so it runs whichever configurator
+    built the SDK. Plain Batch/SimpleSpanProcessors are replaced by one
+    SpanmeterProcessor over their exporters; other processors are left as they
+    are. Idempotent; logs what it did on the ``spanmeter`` logger; never raises.
+    Returns the SpanmeterProcessor in use, or None when none could be installed.
+    """
+    try:
+        context_propagation.enable()
+    except Exception as exc:  # noqa: BLE001 - threads lose their parent span; tracing goes on
+        record_internal_error("distro.context_propagation", exc)
+    try:
+        provider = provider or trace.get_tracer_provider()
+        if not isinstance(provider, TracerProvider):
+            _logger.warning(
+                "spanmeter: processing NOT installed: the global TracerProvider is %s, not the "
+                "OpenTelemetry SDK's (no configurator ran, or another SDK is in use); spans carry "
+                "no cost, metrics or anomaly flags",
+                type(provider).__name__,
+            )
+            return None
+        with _lock:
+            return _install(provider, settings or Settings.load())
+    except Exception as exc:  # noqa: BLE001 - the app must start even if spanmeter cannot
+        record_internal_error("distro.install_processing", exc)
+        return None
+
+
+def _install(provider: TracerProvider, settings: Settings) -> SpanmeterProcessor:
+    chain = provider._active_span_processor  # noqa: SLF001 - the SDK offers no public way to replace
+    current = chain._span_processors  # noqa: SLF001
+    for processor in current:
+        if isinstance(processor, SpanmeterProcessor):
+            return processor
+    merged = [p for p in current if type(p) in _MERGEABLE]
+    # Processors of other types that feed an exporter (e.g. BatchSpanProcessor subclasses).
+    bypassing = [p for p in current if type(p) not in _MERGEABLE and hasattr(p, "span_exporter")]
+    exporters = [p.span_exporter for p in merged]
+    spanmeter_processor = _new_processor(exporters, settings)
+    with chain._lock:  # noqa: SLF001
+        chain._span_processors = (*(p for p in current if p not in merged), spanmeter_processor)  # noqa: SLF001
+    for processor in merged:
+        _retire(processor)
+
+    names = ", ".join(type(exporter).__name__ for exporter in exporters)
+    if exporters:
+        _logger.info(
+            "spanmeter: processing installed in front of exporters: %s (one SpanmeterProcessor "
+            "replaces %s)",
+            names, ", ".join(type(p).__name__ for p in merged),
+        )
+    else:
+        _logger.warning(
+            "spanmeter: processing installed, but no span exporter is configured "
+            "(OTEL_TRACES_EXPORTER): spans are enriched for metrics, then dropped",
+        )
+    if bypassing:
+        _logger.warning(
+            "spanmeter: exporting span processors left as they are; what they export bypasses "
+            "spanmeter's processing (no cost or anomaly flags): %s",
+            ", ".join(type(p).__name__ for p in bypassing),
+        )
+    return spanmeter_processor
