@@ -107,12 +107,6 @@ def configure(**settings) -> TracerProvider | None:
     return provider if isinstance(provider, TracerProvider) else None
 
 
-def _new_processor(exporters: list[SpanExporter], settings: Settings) -> SpanmeterProcessor:
-    # Seam for processing: once SpanmeterProcessor accepts ``settings=`` (prices, budgets,
-    # anomaly thresholds), pass ``settings`` here; until then it reads its own defaults.
-    return SpanmeterProcessor(exporters)
-
-
 def _retire(processor: SpanProcessor) -> None:
     """Take a merged SDK processor out of service without shutting down the exporter it fed."""
     if isinstance(processor, BatchSpanProcessor):
@@ -163,7 +157,7 @@ def _install(provider: TracerProvider, settings: Settings) -> SpanmeterProcessor
     # Processors of other types that feed an exporter (e.g. BatchSpanProcessor subclasses).
     bypassing = [p for p in current if type(p) not in _MERGEABLE and hasattr(p, "span_exporter")]
     exporters = [p.span_exporter for p in merged]
-    spanmeter_processor = _new_processor(exporters, settings)
+    spanmeter_processor = SpanmeterProcessor(exporters, settings=settings)
     with chain._lock:  # noqa: SLF001
         chain._span_processors = (*(p for p in current if p not in merged), spanmeter_processor)  # noqa: SLF001
     for processor in merged:
