@@ -55,7 +55,6 @@ _ERROR_OTHER = "_OTHER"
 class AnomalyDetectorLike(Protocol):
     """What the enricher needs from processing/anomaly.py's AnomalyDetector."""
 
-    overflow_count: int
     evicted: int
 
     def observe(self, key: Hashable, values: Mapping[str, float]) -> tuple[tuple[str, ...], float]: ...
@@ -175,7 +174,6 @@ class Enricher:
         detector = self.anomaly_detector
         if detector is not None:
             counts["anomaly_baselines"] = int(getattr(detector, "evicted", 0))
-            counts["anomaly_overflow"] = int(getattr(detector, "overflow_count", 0))
         return counts
 
     def enrich(self, spans: Sequence[ReadableSpan]) -> list[ReadableSpan]:
