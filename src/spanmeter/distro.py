@@ -19,6 +19,7 @@ three places:
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -30,6 +31,10 @@ from opentelemetry.environment_variables import (
     OTEL_TRACES_EXPORTER,
 )
 from opentelemetry.instrumentation.distro import BaseDistro
+from opentelemetry.instrumentation.environment_variables import (
+    OTEL_PYTHON_CONFIGURATOR,
+    OTEL_PYTHON_DISTRO,
+)
 from opentelemetry.sdk._configuration import _OTelSDKConfigurator
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
@@ -82,7 +87,7 @@ class SpanmeterConfigurator(_OTelSDKConfigurator):
             },
         )
         super()._configure(**kwargs)
-        install_processing(settings=settings)
+        _install_processing(None, settings, by_other_configurator=False)
 
 
 def configure(**settings) -> TracerProvider | None:
@@ -102,7 +107,7 @@ def configure(**settings) -> TracerProvider | None:
             SpanmeterDistro().configure()
             SpanmeterConfigurator().configure(settings=resolved)
         else:
-            install_processing(settings=resolved)
+            _install_processing(None, resolved, by_other_configurator=False)
     provider = trace.get_tracer_provider()
     return provider if isinstance(provider, TracerProvider) else None
 
@@ -123,9 +128,17 @@ def install_processing(
     The ``opentelemetry_pre_instrument`` hook, so it runs whichever configurator
     built the SDK. Plain Batch/SimpleSpanProcessors are replaced by one
     SpanmeterProcessor over their exporters; other processors are left as they
-    are. Idempotent; logs what it did on the ``spanmeter`` logger; never raises.
+    are. Idempotent; never raises. When it does install, another configurator built
+    the SDK (spanmeter's own installs first), so it says so at WARNING on the
+    ``spanmeter`` logger, which Python prints even where logging is not set up.
     Returns the SpanmeterProcessor in use, or None when none could be installed.
     """
+    return _install_processing(provider, settings, by_other_configurator=True)
+
+
+def _install_processing(
+    provider: TracerProvider | None, settings: Settings | None, *, by_other_configurator: bool
+) -> SpanmeterProcessor | None:
     try:
         context_propagation.enable()
     except Exception as exc:  # noqa: BLE001 - threads lose their parent span; tracing goes on
@@ -141,13 +154,13 @@ def install_processing(
             )
             return None
         with _lock:
-            return _install(provider, settings or Settings.load())
+            return _install(provider, settings or Settings.load(), by_other_configurator)
     except Exception as exc:  # noqa: BLE001 - the app must start even if spanmeter cannot
         record_internal_error("distro.install_processing", exc)
         return None
 
 
-def _install(provider: TracerProvider, settings: Settings) -> SpanmeterProcessor:
+def _install(provider: TracerProvider, settings: Settings, by_other_configurator: bool) -> SpanmeterProcessor:
     chain = provider._active_span_processor  # noqa: SLF001 - the SDK offers no public way to replace
     current = chain._span_processors  # noqa: SLF001
     for processor in current:
@@ -162,18 +175,27 @@ def _install(provider: TracerProvider, settings: Settings) -> SpanmeterProcessor
         chain._span_processors = (*(p for p in current if p not in merged), spanmeter_processor)  # noqa: SLF001
     for processor in merged:
         _retire(processor)
+    # atexit runs last-registered first: the MeterProvider (built before this) would otherwise
+    # take its final reading before the last spans are enriched into metrics.
+    atexit.register(spanmeter_processor.force_flush)
 
-    names = ", ".join(type(exporter).__name__ for exporter in exporters)
-    if exporters:
-        _logger.info(
-            "spanmeter: processing installed in front of exporters: %s (one SpanmeterProcessor "
-            "replaces %s)",
-            names, ", ".join(type(p).__name__ for p in merged),
-        )
-    else:
+    names = ", ".join(type(exporter).__name__ for exporter in exporters) or "none"
+    if by_other_configurator:
         _logger.warning(
-            "spanmeter: processing installed, but no span exporter is configured "
-            "(OTEL_TRACES_EXPORTER): spans are enriched for metrics, then dropped",
+            "spanmeter: the OpenTelemetry SDK was set up by another configurator (%s=%s), not "
+            "spanmeter's; spanmeter's processing now runs in front of its span exporters: %s "
+            "(%s=%s). For spanmeter's own defaults set %s=spanmeter %s=spanmeter.",
+            OTEL_PYTHON_CONFIGURATOR, os.environ.get(OTEL_PYTHON_CONFIGURATOR, "<first installed>"),
+            names, OTEL_TRACES_EXPORTER, os.environ.get(OTEL_TRACES_EXPORTER, "<unset>"),
+            OTEL_PYTHON_DISTRO, OTEL_PYTHON_CONFIGURATOR,
+        )  # fmt: skip
+    else:
+        _logger.info("spanmeter: processing installed in front of span exporters: %s", names)
+    if not exporters:
+        _logger.warning(
+            "spanmeter: no span exporter is configured (%s): spans are enriched for metrics, "
+            "then dropped",
+            OTEL_TRACES_EXPORTER,
         )
     if bypassing:
         _logger.warning(

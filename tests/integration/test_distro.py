@@ -1,0 +1,125 @@
+"""Zero-code setup through the real ``opentelemetry-instrument``, whichever distro and configurator it loads.
+
+The app below uses only the manual API and a plain tracer span carrying GenAI usage
+(as any LLM instrumentor's span does), so what the files show is spanmeter's
+processing: the LLM span priced, the agent span carrying the roll-up.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+from genai_prices import Usage, calc_price
+
+from spanmeter import semconv
+from spanmeter.report import read_metric_requests, read_spans
+
+pytestmark = pytest.mark.integration
+
+APP = textwrap.dedent(
+    """
+    import spanmeter
+    from opentelemetry import trace
+
+    @spanmeter.agent("planner")
+    def plan():
+        attributes = {
+            "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
+            "gen_ai.request.model": "gpt-4o-mini", "gen_ai.response.model": "gpt-4o-mini",
+            "gen_ai.usage.input_tokens": 1000, "gen_ai.usage.output_tokens": 200,
+        }
+        with trace.get_tracer("app").start_as_current_span("chat gpt-4o-mini", attributes=attributes):
+            pass
+
+    plan()
+    print("app done")
+    """
+)
+OTHER_CONFIGURATOR_NOTICE = "spanmeter: the OpenTelemetry SDK was set up by another configurator"
+
+
+@pytest.fixture
+def app(tmp_path):
+    script = tmp_path / "app.py"
+    script.write_text(APP)
+    return script
+
+
+def expected_llm_usd() -> float:
+    usage = Usage(input_tokens=1000, output_tokens=200)
+    return float(calc_price(usage, model_ref="gpt-4o-mini", provider_id="openai").total_price)
+
+
+def assert_enriched(spans) -> None:
+    """The LLM span is priced and the agent span carries it as its roll-up total."""
+    by_name = {span.name: span for span in spans}
+    llm, agent = by_name["chat gpt-4o-mini"], by_name["invoke_agent planner"]
+    assert llm.parent_span_id == agent.span_id
+    assert llm.attributes[semconv.COST_SOURCE] == semconv.COST_SOURCE_GENAI_PRICES
+    assert llm.attributes[semconv.COST_USD] == pytest.approx(expected_llm_usd(), rel=1e-9)
+    assert agent.attributes[semconv.COST_TOTAL_USD] == pytest.approx(expected_llm_usd(), rel=1e-9)
+
+
+def metric_names(path) -> set[str]:
+    return {
+        metric.name
+        for request in read_metric_requests(path)
+        for resource_metrics in request.resource_metrics
+        for scope_metrics in resource_metrics.scope_metrics
+        for metric in scope_metrics.metrics
+    }
+
+
+def test_spanmeter_distro_defaults_to_files_in_the_working_directory(app, tmp_path, run_instrumented):
+    run = run_instrumented(app, tmp_path, OTEL_PYTHON_DISTRO="spanmeter", OTEL_PYTHON_CONFIGURATOR="spanmeter")
+
+    assert "app done" in run.stdout
+    assert OTHER_CONFIGURATOR_NOTICE not in run.stderr
+    assert_enriched(list(read_spans(tmp_path / "spanmeter-traces.jsonl")))
+    assert {semconv.METRIC_COST, semconv.METRIC_SPAN_DURATION} <= metric_names(tmp_path / "spanmeter-metrics.jsonl")
+
+
+@pytest.mark.parametrize("exporter", ["spanmeter_file", "console"])
+def test_processing_applies_under_opentelemetry_distro_and_says_so(app, tmp_path, run_instrumented, exporter):
+    run = run_instrumented(
+        app, tmp_path,
+        OTEL_PYTHON_DISTRO="distro", OTEL_PYTHON_CONFIGURATOR="configurator",
+        OTEL_TRACES_EXPORTER=exporter, OTEL_METRICS_EXPORTER="none",
+    )  # fmt: skip
+
+    exporter_class = {"spanmeter_file": "OTLPFileSpanExporter", "console": "ConsoleSpanExporter"}[exporter]
+    notice = next(line for line in run.stderr.splitlines() if OTHER_CONFIGURATOR_NOTICE in line)
+    assert "OTEL_PYTHON_CONFIGURATOR=configurator" in notice
+    assert exporter_class in notice
+    if exporter == "spanmeter_file":
+        assert_enriched(list(read_spans(tmp_path / "spanmeter-traces.jsonl")))
+    else:  # ConsoleSpanExporter prints each span's attributes as JSON
+        assert f'"{semconv.COST_SOURCE}": "{semconv.COST_SOURCE_GENAI_PRICES}"' in run.stdout
+        assert f'"{semconv.COST_TOTAL_USD}": ' in run.stdout
+
+
+def test_processing_applies_with_whichever_distro_comes_first(app, tmp_path, run_instrumented):
+    """No OTEL_PYTHON_DISTRO / _CONFIGURATOR: opentelemetry-instrument takes the first installed."""
+    run_instrumented(app, tmp_path, OTEL_TRACES_EXPORTER="spanmeter_file", OTEL_METRICS_EXPORTER="none")
+
+    assert_enriched(list(read_spans(tmp_path / "spanmeter-traces.jsonl")))
+
+
+def test_file_and_otlp_exporters_both_receive_the_enriched_spans(app, tmp_path, run_instrumented, otlp_receiver):
+    run_instrumented(
+        app, tmp_path,
+        OTEL_PYTHON_DISTRO="spanmeter", OTEL_PYTHON_CONFIGURATOR="spanmeter",
+        OTEL_TRACES_EXPORTER="spanmeter_file,otlp", OTEL_METRICS_EXPORTER="spanmeter_file,otlp",
+        OTEL_EXPORTER_OTLP_ENDPOINT=otlp_receiver.endpoint,
+    )  # fmt: skip
+
+    from_file = list(read_spans(tmp_path / "spanmeter-traces.jsonl"))
+    assert_enriched(from_file)
+    received = {span.span_id.hex(): span for span in otlp_receiver.spans()}
+    assert received.keys() == {span.span_id for span in from_file}
+    llm = next(span for span in from_file if span.name == "chat gpt-4o-mini")
+    received_attributes = {kv.key for kv in received[llm.span_id].attributes}
+    assert {semconv.COST_USD, semconv.COST_SOURCE} <= received_attributes
+    assert otlp_receiver.metric_requests
+    assert (tmp_path / "spanmeter-metrics.jsonl").stat().st_size > 0
