@@ -68,32 +68,35 @@ def otlp_receiver():
     server.stop(grace=None)
 
 
-# Instrumentors of other packages would add their own spans to every subprocess; "*"
-# skips them all (pre-instrument hooks, spanmeter's processing among them, still run).
-_QUIET_ENV = {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "*", "OTEL_LOGS_EXPORTER": "none"}
-
-
-def clean_environ(**overrides: str) -> dict[str, str]:
-    """This process's environment without OTEL_* / SPANMETER_* variables, other instrumentors off, plus ``overrides``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "SPANMETER_"))}
-    return {**env, **_QUIET_ENV, **overrides}
-
-
-def _run_instrumented(script: Path, cwd: Path, **env: str) -> subprocess.CompletedProcess:
-    instrument = Path(sys.executable).with_name("opentelemetry-instrument")
+def _run(command: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "SPANMETER_"))}
     run = subprocess.run(
-        [str(instrument), sys.executable, str(script)],
-        cwd=cwd, env=clean_environ(**env), capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        command, cwd=cwd, env={**environ, **env}, capture_output=True, text=True, timeout=60, check=False
+    )
     assert run.returncode == 0, f"exit {run.returncode}\nstdout:\n{run.stdout}\nstderr:\n{run.stderr}"
     return run
 
 
 @pytest.fixture
-def run_instrumented():
-    """``run_instrumented(script, cwd, **env)``: ``opentelemetry-instrument python script`` in ``cwd``.
+def run_command():
+    """``run_command(command, cwd, **env)``: run it to completion; fail the test on a non-zero exit.
 
-    The environment is this process's minus every OTEL_* / SPANMETER_* variable, with
-    other packages' instrumentors disabled, plus ``env``. Fails the test on a non-zero exit.
+    The environment is this process's without OTEL_* / SPANMETER_* variables, plus ``env``.
     """
-    return _run_instrumented
+    return _run
+
+
+@pytest.fixture
+def run_instrumented():
+    """``run_instrumented(script, cwd, **env)``: ``opentelemetry-instrument python script``, as run_command.
+
+    Other packages' instrumentors are disabled ("*": they would add spans of their
+    own; pre-instrument hooks, spanmeter's processing among them, still run).
+    """
+
+    def run(script: Path, cwd: Path, **env: str) -> subprocess.CompletedProcess:
+        instrument = Path(sys.executable).with_name("opentelemetry-instrument")
+        env = {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "*", "OTEL_LOGS_EXPORTER": "none", **env}
+        return _run([str(instrument), sys.executable, str(script)], cwd, **env)
+
+    return run

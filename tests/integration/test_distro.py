@@ -7,6 +7,7 @@ processing: the LLM span priced, the agent span carrying the roll-up.
 
 from __future__ import annotations
 
+import sys
 import textwrap
 
 import pytest
@@ -123,3 +124,23 @@ def test_file_and_otlp_exporters_both_receive_the_enriched_spans(app, tmp_path, 
     assert {semconv.COST_USD, semconv.COST_SOURCE} <= received_attributes
     assert otlp_receiver.metric_requests
     assert (tmp_path / "spanmeter-metrics.jsonl").stat().st_size > 0
+
+
+def test_configure_from_code_sets_up_the_sdk_with_its_arguments_winning(tmp_path, run_command):
+    script = tmp_path / "app.py"
+    script.write_text(textwrap.dedent(
+        """
+        import spanmeter
+
+        spanmeter.configure(compute_usd_per_hour=36)
+
+        with spanmeter.stage("load", source="orders"):
+            spanmeter.record_data(bytes=1_000_000, records=10)
+        """
+    ))  # fmt: skip
+
+    run_command([sys.executable, str(script)], tmp_path, SPANMETER_COMPUTE_USD_PER_HOUR="1")
+
+    (stage,) = read_spans(tmp_path / "spanmeter-traces.jsonl")
+    assert stage.attributes[semconv.COST_COMPUTE_USD] == pytest.approx(stage.duration_ms / 1e3 * 36 / 3600)
+    assert semconv.METRIC_DATA_PROCESSED in metric_names(tmp_path / "spanmeter-metrics.jsonl")
