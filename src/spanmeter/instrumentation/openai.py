@@ -1,0 +1,504 @@
+"""Spans for the ``openai`` SDK: chat completions, responses and embeddings, sync and async.
+
+Usage (``opentelemetry-instrument`` does this through the ``spanmeter_openai`` entry point)::
+
+    from spanmeter.instrumentation.openai import OpenAIInstrumentor
+    OpenAIInstrumentor().instrument(tracer_provider=provider)  # provider optional
+
+Each call gets one CLIENT span ``chat {model}`` / ``embeddings {model}`` with the GenAI
+semantic-convention attributes: operation, provider ``openai``, request model and
+parameters, ``server.address`` / ``server.port``, response id, model and finish reasons,
+input / output / cache-read / reasoning tokens, the tool calls the response asks for
+(``spanmeter.tool_calls.names`` / ``.ids``), and ``error.type`` (the HTTP status for API
+errors). Streams report the usage of OpenAI's final usage chunk (only sent with
+``stream_options={"include_usage": True}``) and ``gen_ai.response.time_to_first_chunk``.
+
+Where it hooks: the resource methods ``create`` and ``parse`` of chat completions and
+responses, and ``embeddings.create``. Everything else calls through them: the
+``with_raw_response`` wrappers call ``create`` with a header (the result is then a
+``LegacyAPIResponse``), and the ``.stream(...)`` helpers call ``create(stream=True)``
+and wrap the returned stream; their ``close()`` bypasses the stream, so it is wrapped too.
+
+Switches: ``SPANMETER_GENAI_SPAN_MODE`` (``enrich``: when another producer's GenAI span
+for the same call is current, add to it rather than start a second one; ``separate``),
+``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` and ``SPANMETER_CONTENT_MAX_CHARS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Any
+
+import wrapt
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+from opentelemetry.instrumentation.utils import unwrap
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as _gen_ai
+
+from spanmeter import semconv
+from spanmeter.instrumentation import genai
+
+_COMPONENT = "instrumentation.openai"
+_PROVIDER = "openai"
+_CHAT = semconv.Operation.CHAT.value
+_EMBEDDINGS = semconv.Operation.EMBEDDINGS.value
+
+TOOL_CALL_NAMES = "spanmeter.tool_calls.names"
+TOOL_CALL_IDS = "spanmeter.tool_calls.ids"
+"""The tool calls a response asks for (no GenAI attribute holds them outside captured content)."""
+
+_CHAT_PARAMS = {
+    "temperature": semconv.GEN_AI_REQUEST_TEMPERATURE,
+    "max_tokens": semconv.GEN_AI_REQUEST_MAX_TOKENS,
+    "max_completion_tokens": semconv.GEN_AI_REQUEST_MAX_TOKENS,
+    "top_p": semconv.GEN_AI_REQUEST_TOP_P,
+    "frequency_penalty": semconv.GEN_AI_REQUEST_FREQUENCY_PENALTY,
+    "presence_penalty": semconv.GEN_AI_REQUEST_PRESENCE_PENALTY,
+    "stop": semconv.GEN_AI_REQUEST_STOP_SEQUENCES,
+    "seed": semconv.GEN_AI_REQUEST_SEED,
+    "n": semconv.GEN_AI_REQUEST_CHOICE_COUNT,
+}
+_RESPONSES_PARAMS = {
+    "temperature": semconv.GEN_AI_REQUEST_TEMPERATURE,
+    "max_output_tokens": semconv.GEN_AI_REQUEST_MAX_TOKENS,
+    "top_p": semconv.GEN_AI_REQUEST_TOP_P,
+}
+_EMBEDDINGS_PARAMS = {
+    "encoding_format": semconv.GEN_AI_REQUEST_ENCODING_FORMATS,
+    "dimensions": _gen_ai.GEN_AI_EMBEDDINGS_DIMENSION_COUNT,
+}
+
+
+# --- request side -------------------------------------------------------------
+
+
+def _request(operation: str, params: Mapping[str, str], instance: Any, kwargs: Mapping[str, Any]):
+    model = kwargs.get("model")
+    model = model if isinstance(model, str) else None
+    attributes = {
+        semconv.GEN_AI_OPERATION_NAME: operation,
+        semconv.GEN_AI_PROVIDER_NAME: _PROVIDER,
+        **genai.server_attributes(instance._client),
+    }
+    if model is not None:
+        attributes[semconv.GEN_AI_REQUEST_MODEL] = model
+    genai.add_request_params(attributes, kwargs, params)
+    return operation, model, attributes
+
+
+def _describe_chat(instance: Any, kwargs: Mapping[str, Any]):
+    return _request(_CHAT, _CHAT_PARAMS, instance, kwargs)
+
+
+def _describe_responses(instance: Any, kwargs: Mapping[str, Any]):
+    return _request(_CHAT, _RESPONSES_PARAMS, instance, kwargs)
+
+
+def _describe_embeddings(instance: Any, kwargs: Mapping[str, Any]):
+    operation, model, attributes = _request(_EMBEDDINGS, _EMBEDDINGS_PARAMS, instance, kwargs)
+    encoding = attributes.get(semconv.GEN_AI_REQUEST_ENCODING_FORMATS)
+    if isinstance(encoding, str):  # the convention's attribute is a list
+        attributes[semconv.GEN_AI_REQUEST_ENCODING_FORMATS] = (encoding,)
+    return operation, model, attributes
+
+
+def _chat_input_messages(messages: Any) -> list[dict[str, Any]]:
+    """Chat messages in the GenAI conventions' shape (role + parts)."""
+    converted = []
+    for message in messages or ():
+        get = message.get if isinstance(message, Mapping) else lambda key, m=message: getattr(m, key, None)
+        parts: list[dict[str, Any]] = []
+        content = get("content")
+        if content is not None:
+            if get("role") == "tool":
+                parts.append({"type": "tool_call_response", "id": get("tool_call_id"), "response": content})
+            elif isinstance(content, str):
+                parts.append({"type": "text", "content": content})
+            else:
+                parts.extend({"type": "text", "content": part.get("text")} if isinstance(part, Mapping)
+                             and part.get("type") == "text" else part for part in content)  # fmt: skip
+        for tool_call in get("tool_calls") or ():
+            function = tool_call.get("function") or {}
+            parts.append({"type": "tool_call", "id": tool_call.get("id"), "name": function.get("name"),
+                          "arguments": function.get("arguments")})  # fmt: skip
+        converted.append({"role": get("role"), "parts": parts})
+    return converted
+
+
+def _responses_input_messages(kwargs: Mapping[str, Any]) -> list[Any]:
+    value = kwargs.get("input")
+    if isinstance(value, str):
+        return [{"role": "user", "parts": [{"type": "text", "content": value}]}]
+    return list(value or ())
+
+
+# --- response side ------------------------------------------------------------
+
+
+def _usage_attributes(attributes: dict[str, Any], usage: Any, input_key: str, output_key: str) -> None:
+    """Tokens from a chat (prompt/completion) or responses/embeddings (input/output) usage object."""
+    if usage is None:
+        return
+    value = getattr(usage, input_key, None)
+    if isinstance(value, int):
+        attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] = value
+    value = getattr(usage, output_key, None)
+    if isinstance(value, int):
+        attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] = value
+    details = getattr(usage, "prompt_tokens_details", None) or getattr(usage, "input_tokens_details", None)
+    value = getattr(details, "cached_tokens", None)
+    if isinstance(value, int):
+        attributes[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = value
+    details = getattr(usage, "completion_tokens_details", None) or getattr(usage, "output_tokens_details", None)
+    value = getattr(details, "reasoning_tokens", None)
+    if isinstance(value, int):
+        attributes[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = value
+
+
+def _identity_attributes(attributes: dict[str, Any], response: Any) -> None:
+    value = getattr(response, "id", None)
+    if isinstance(value, str):
+        attributes[semconv.GEN_AI_RESPONSE_ID] = value
+    value = getattr(response, "model", None)
+    if isinstance(value, str):
+        attributes[semconv.GEN_AI_RESPONSE_MODEL] = value
+
+
+def _tool_call_attributes(attributes: dict[str, Any], names: list[str], ids: list[str]) -> None:
+    if names:
+        attributes[TOOL_CALL_NAMES] = names
+    if ids:
+        attributes[TOOL_CALL_IDS] = ids
+
+
+def _tool_call_name(tool_call: Any) -> Any:
+    """Function tools carry ``function.name``, custom tools ``custom.name``."""
+    return getattr(getattr(tool_call, "function", None) or getattr(tool_call, "custom", None), "name", None)
+
+
+def _chat_attributes(completion: Any) -> dict[str, Any]:
+    attributes: dict[str, Any] = {}
+    _identity_attributes(attributes, completion)
+    reasons, names, ids = [], [], []
+    for choice in getattr(completion, "choices", None) or ():
+        reason = getattr(choice, "finish_reason", None)
+        if isinstance(reason, str):
+            reasons.append(reason)
+        for tool_call in getattr(getattr(choice, "message", None), "tool_calls", None) or ():
+            name, call_id = _tool_call_name(tool_call), getattr(tool_call, "id", None)
+            if isinstance(name, str):
+                names.append(name)
+            if isinstance(call_id, str):
+                ids.append(call_id)
+    if reasons:
+        attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
+    _tool_call_attributes(attributes, names, ids)
+    _usage_attributes(attributes, getattr(completion, "usage", None), "prompt_tokens", "completion_tokens")
+    return attributes
+
+
+def _chat_output_messages(completion: Any) -> list[dict[str, Any]]:
+    messages = []
+    for choice in getattr(completion, "choices", None) or ():
+        message = getattr(choice, "message", None)
+        parts: list[dict[str, Any]] = []
+        content = getattr(message, "content", None)
+        if content is not None:
+            parts.append({"type": "text", "content": content})
+        for tool_call in getattr(message, "tool_calls", None) or ():
+            parts.append({"type": "tool_call", "id": getattr(tool_call, "id", None), "name": _tool_call_name(tool_call),
+                          "arguments": getattr(getattr(tool_call, "function", None), "arguments", None)})  # fmt: skip
+        messages.append({"role": getattr(message, "role", None) or "assistant", "parts": parts,
+                         "finish_reason": getattr(choice, "finish_reason", None)})  # fmt: skip
+    return messages
+
+
+def _responses_attributes(response: Any) -> dict[str, Any]:
+    attributes: dict[str, Any] = {}
+    _identity_attributes(attributes, response)
+    status = getattr(response, "status", None)
+    reason = getattr(getattr(response, "incomplete_details", None), "reason", None)
+    reason = reason if isinstance(reason, str) else status
+    if isinstance(reason, str):
+        attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = [reason]
+    names, ids = [], []
+    for item in getattr(response, "output", None) or ():
+        if getattr(item, "type", None) in ("function_call", "custom_tool_call"):
+            name, call_id = getattr(item, "name", None), getattr(item, "call_id", None)
+            if isinstance(name, str):
+                names.append(name)
+            if isinstance(call_id, str):
+                ids.append(call_id)
+    _tool_call_attributes(attributes, names, ids)
+    _usage_attributes(attributes, getattr(response, "usage", None), "input_tokens", "output_tokens")
+    return attributes
+
+
+def _responses_output_messages(response: Any) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = []
+    for item in getattr(response, "output", None) or ():
+        kind = getattr(item, "type", None)
+        if kind == "message":
+            parts.extend({"type": "text", "content": getattr(part, "text", None)}
+                         for part in getattr(item, "content", None) or ())  # fmt: skip
+        elif kind in ("function_call", "custom_tool_call"):
+            parts.append({"type": "tool_call", "id": getattr(item, "call_id", None), "name": getattr(item, "name", None),
+                          "arguments": getattr(item, "arguments", None) or getattr(item, "input", None)})  # fmt: skip
+    return [{"role": "assistant", "parts": parts, "finish_reason": getattr(response, "status", None)}]
+
+
+def _embeddings_attributes(response: Any) -> dict[str, Any]:
+    attributes: dict[str, Any] = {}
+    model = getattr(response, "model", None)
+    if isinstance(model, str):
+        attributes[semconv.GEN_AI_RESPONSE_MODEL] = model
+    _usage_attributes(attributes, getattr(response, "usage", None), "prompt_tokens", "completion_tokens")
+    return attributes
+
+
+# --- streams ------------------------------------------------------------------
+
+
+class _ChatStream:
+    """Reads chat completion chunks: id/model from the first, finish reasons, tool calls, usage."""
+
+    def __init__(self, stream: Any, call: genai.GenAICall) -> None:
+        super().__init__(stream, call)
+        self._self_head = None
+        self._self_usage = None
+        self._self_reasons = []
+        self._self_tool_names = []
+        self._self_tool_ids = []
+        self._self_text = [] if call.capture_content else None
+
+    def _self_on_item(self, chunk: Any) -> None:
+        if self._self_head is None:
+            self._self_head = chunk
+        for choice in chunk.choices or ():
+            if choice.finish_reason:
+                self._self_reasons.append(choice.finish_reason)
+            delta = choice.delta
+            if delta is None:
+                continue
+            if delta.tool_calls:
+                for tool_call in delta.tool_calls:
+                    if tool_call.id:
+                        self._self_tool_ids.append(tool_call.id)
+                    name = _tool_call_name(tool_call)
+                    if name:
+                        self._self_tool_names.append(name)
+            if self._self_text is not None and delta.content:
+                self._self_text.append(delta.content)
+        if chunk.usage is not None:
+            self._self_usage = chunk.usage
+
+    def _self_final_attributes(self) -> dict[str, Any]:
+        attributes: dict[str, Any] = {}
+        if self._self_head is not None:
+            _identity_attributes(attributes, self._self_head)
+        if self._self_reasons:
+            attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = self._self_reasons
+        _tool_call_attributes(attributes, self._self_tool_names, self._self_tool_ids)
+        _usage_attributes(attributes, self._self_usage, "prompt_tokens", "completion_tokens")
+        if self._self_text is not None:
+            reasons = self._self_reasons
+            self._self_call.set_content(semconv.GEN_AI_OUTPUT_MESSAGES, [{
+                "role": "assistant", "parts": [{"type": "text", "content": "".join(self._self_text)}],
+                "finish_reason": reasons[0] if reasons else None,
+            }])  # fmt: skip
+        return attributes
+
+
+class _ResponsesStream:
+    """Reads response stream events: the final ``response.*`` event carries the whole Response."""
+
+    def __init__(self, stream: Any, call: genai.GenAICall) -> None:
+        super().__init__(stream, call)
+        self._self_response = None
+
+    def _self_on_item(self, event: Any) -> None:
+        response = getattr(event, "response", None)
+        if response is not None:
+            self._self_response = response
+
+    def _self_final_attributes(self) -> dict[str, Any] | None:
+        response = self._self_response
+        if response is None:
+            return None
+        if self._self_call.capture_content:
+            self._self_call.set_content(semconv.GEN_AI_OUTPUT_MESSAGES, _responses_output_messages(response))
+        return _responses_attributes(response)
+
+
+class _SyncChatStream(_ChatStream, genai.SyncStreamProxy):
+    pass
+
+
+class _AsyncChatStream(_ChatStream, genai.AsyncStreamProxy):
+    pass
+
+
+class _SyncResponsesStream(_ResponsesStream, genai.SyncStreamProxy):
+    pass
+
+
+class _AsyncResponsesStream(_ResponsesStream, genai.AsyncStreamProxy):
+    pass
+
+
+# --- result handling ----------------------------------------------------------
+
+
+class _Kind:
+    """How one API turns a result into attributes, content, and stream proxies."""
+
+    def __init__(self, attributes, output_messages=None, streams=None, input_messages=None) -> None:
+        self.attributes = attributes
+        self.output_messages = output_messages
+        self.streams = streams  # (sync proxy class, async proxy class)
+        self.input_messages = input_messages
+
+
+_CHAT_KIND = _Kind(_chat_attributes, _chat_output_messages, (_SyncChatStream, _AsyncChatStream),
+                   lambda kwargs: _chat_input_messages(kwargs.get("messages")))  # fmt: skip
+_RESPONSES_KIND = _Kind(_responses_attributes, _responses_output_messages,
+                        (_SyncResponsesStream, _AsyncResponsesStream), _responses_input_messages)  # fmt: skip
+_EMBEDDINGS_KIND = _Kind(_embeddings_attributes)
+
+
+class _Classes:
+    """openai's result classes, imported when instrumenting (not when this module loads)."""
+
+    def __init__(self) -> None:
+        from openai import AsyncStream, Stream
+        from openai._legacy_response import LegacyAPIResponse
+
+        self.stream = Stream
+        self.async_stream = AsyncStream
+        self.raw = LegacyAPIResponse
+
+
+def _result_handler(kind: _Kind, classes: _Classes):
+    def handle(call: genai.GenAICall, result: Any) -> Any:
+        raw = None
+        if isinstance(result, classes.raw):  # with_raw_response: read the parsed object (parse() caches it)
+            raw, result = result, result.parse()
+        if kind.streams is not None and isinstance(result, (classes.stream, classes.async_stream)):
+            sync_cls, async_cls = kind.streams
+            proxy = (sync_cls if isinstance(result, classes.stream) else async_cls)(result, call)
+            if raw is None:
+                return proxy
+            raw._parsed_by_type[raw._cast_to] = proxy  # the user's raw.parse() returns the proxy
+            return raw
+        if call.capture_content and kind.output_messages is not None:
+            call.set_content(semconv.GEN_AI_OUTPUT_MESSAGES, kind.output_messages(result))
+        call.end(kind.attributes(result))
+        return raw if raw is not None else result
+
+    return handle
+
+
+def _with_input_capture(kind: _Kind, describe):
+    """Add captured input messages to the request attributes when capture is on (checked per call)."""
+    if kind.input_messages is None:
+        return describe
+
+    def describe_with_input(instance: Any, kwargs: Mapping[str, Any]):
+        operation, model, attributes = describe(instance, kwargs)
+        telemetry = _instrumentor_telemetry
+        if telemetry.capture_content:
+            attributes[semconv.GEN_AI_INPUT_MESSAGES] = genai.content_json(
+                kind.input_messages(kwargs), telemetry.content_max_chars
+            )
+        return operation, model, attributes
+
+    return describe_with_input
+
+
+_instrumentor_telemetry = genai.GenAITelemetry(_COMPONENT)
+"""Shared by every wrapper this module ever installs (see :class:`genai.GenAITelemetry`)."""
+
+_TARGETS = (
+    # module, class, method, describe, kind, is async
+    ("openai.resources.chat.completions.completions", "Completions", "create", _describe_chat, _CHAT_KIND, False),
+    ("openai.resources.chat.completions.completions", "Completions", "parse", _describe_chat, _CHAT_KIND, False),
+    ("openai.resources.chat.completions.completions", "AsyncCompletions", "create", _describe_chat, _CHAT_KIND, True),
+    ("openai.resources.chat.completions.completions", "AsyncCompletions", "parse", _describe_chat, _CHAT_KIND, True),
+    ("openai.resources.responses.responses", "Responses", "create", _describe_responses, _RESPONSES_KIND, False),
+    ("openai.resources.responses.responses", "Responses", "parse", _describe_responses, _RESPONSES_KIND, False),
+    ("openai.resources.responses.responses", "AsyncResponses", "create", _describe_responses, _RESPONSES_KIND, True),
+    ("openai.resources.responses.responses", "AsyncResponses", "parse", _describe_responses, _RESPONSES_KIND, True),
+    ("openai.resources.embeddings", "Embeddings", "create", _describe_embeddings, _EMBEDDINGS_KIND, False),
+    ("openai.resources.embeddings", "AsyncEmbeddings", "create", _describe_embeddings, _EMBEDDINGS_KIND, True),
+)
+_HELPER_STREAMS = (
+    # The stream helpers close the HTTP response themselves; end the proxied stream's span too.
+    ("openai.lib.streaming.chat._completions", "ChatCompletionStream", False),
+    ("openai.lib.streaming.chat._completions", "AsyncChatCompletionStream", True),
+    ("openai.lib.streaming.responses._responses", "ResponseStream", False),
+    ("openai.lib.streaming.responses._responses", "AsyncResponseStream", True),
+)
+
+
+def _close_helper(wrapped, instance, args, kwargs):
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        genai.end_stream_of(getattr(instance, "_raw_stream", None))
+
+
+async def _aclose_helper(wrapped, instance, args, kwargs):
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        genai.end_stream_of(getattr(instance, "_raw_stream", None))
+
+
+def _ours(attribute: Any) -> bool:
+    """Whether a class attribute is (or wraps, under someone else's wrapper) one of ours."""
+    while attribute is not None:
+        if getattr(getattr(attribute, "_self_wrapper", None), "_spanmeter_openai", False):
+            return True
+        attribute = getattr(attribute, "__wrapped__", None)
+    return False
+
+
+class OpenAIInstrumentor(BaseInstrumentor):
+    """spanmeter's instrumentation of the ``openai`` package (see the module docstring)."""
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ("openai >= 2.0",)
+
+    def _instrument(self, **kwargs: Any) -> None:
+        _instrumentor_telemetry.configure(
+            tracer_provider=kwargs.get("tracer_provider"), settings=kwargs.get("settings")
+        )
+        classes = _Classes()
+        for module, cls, method, describe, kind, is_async in _TARGETS:
+            make = genai.async_wrapper if is_async else genai.sync_wrapper
+            wrapper = make(_instrumentor_telemetry, _with_input_capture(kind, describe),
+                           _result_handler(kind, classes))  # fmt: skip
+            self._wrap(module, cls, method, wrapper)
+        for module, cls, is_async in _HELPER_STREAMS:
+            self._wrap(module, cls, "close", _aclose_helper if is_async else _close_helper)
+
+    @staticmethod
+    def _wrap(module: str, cls: str, method: str, wrapper: Any) -> None:
+        """Wrap unless one of our wrappers is still there (left under someone else's by uninstrument)."""
+        import importlib
+
+        owner = getattr(importlib.import_module(module), cls)
+        if _ours(owner.__dict__.get(method)):
+            return
+        wrapper._spanmeter_openai = True
+        wrapt.wrap_function_wrapper(owner, method, wrapper)
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        _instrumentor_telemetry.active = False
+        import importlib
+
+        for module, cls, method, *_ in _TARGETS + tuple((m, c, "close") for m, c, _ in _HELPER_STREAMS):
+            owner = getattr(importlib.import_module(module), cls)
+            attribute = owner.__dict__.get(method)
+            # Only our own outermost wrapper can be removed without dropping someone else's.
+            if getattr(getattr(attribute, "_self_wrapper", None), "_spanmeter_openai", False):
+                unwrap(owner, method)
