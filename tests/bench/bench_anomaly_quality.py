@@ -71,11 +71,11 @@ class NaiveDetector:
         return reasons, best
 
 
-def _spanmeter() -> AnomalyDetector:
+def spanmeter_detector() -> AnomalyDetector:
     return AnomalyDetector(sigma=SIGMA, min_samples=MIN_SAMPLES, max_keys=16)
 
 
-DETECTORS: dict[str, Callable[[], object]] = {"spanmeter": _spanmeter, "naive mean+3σ": NaiveDetector}
+DETECTORS: dict[str, Callable[[], object]] = {"spanmeter": spanmeter_detector, "naive mean+3σ": NaiveDetector}
 ABLATION = "… no run rule"
 """spanmeter with the re-baselining run rule switched off: what the winsorized EWMA alone does."""
 
@@ -190,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("-" * len(header))
     judged = None
     for log_sigma in log_sigmas:
-        for name, make in (*DETECTORS.items(), (ABLATION, _spanmeter)):
+        for name, make in (*DETECTORS.items(), (ABLATION, spanmeter_detector)):
             if name == ABLATION:
                 with _without_run_rule():
                     row = evaluate(make, args.seeds, args.samples, log_sigma)
