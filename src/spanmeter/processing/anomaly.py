@@ -115,9 +115,10 @@ class AnomalyDetector:
     def observe(self, key: Hashable, values: Mapping[str, float]) -> tuple[tuple[str, ...], float]:
         """Score ``values`` (metric -> value >= 0) against ``key``'s baselines, then learn them.
 
-        Returns the metrics that fired and the largest score (0.0 when no metric
-        is warmed up). Negative or non-finite values carry no information and are
-        skipped; an unknown metric name raises KeyError.
+        Returns the metrics that fired and the largest score in the anomalous
+        direction (0.0 when none is positive or no metric is warmed up yet).
+        Negative or non-finite values carry no information and are skipped; an
+        unknown metric name raises KeyError.
         """
         baselines = self._baselines
         per_metric = baselines.get(key)
