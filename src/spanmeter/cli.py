@@ -16,6 +16,7 @@ import click
 from opentelemetry.environment_variables import OTEL_METRICS_EXPORTER, OTEL_TRACES_EXPORTER
 from opentelemetry.instrumentation.environment_variables import (
     OTEL_PYTHON_CONFIGURATOR,
+    OTEL_PYTHON_DISABLED_INSTRUMENTATIONS,
     OTEL_PYTHON_DISTRO,
 )
 from opentelemetry.sdk.environment_variables import OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME
@@ -27,6 +28,13 @@ from spanmeter.settings import SETTINGS
 
 DEMO_TIMEOUT_S = 120
 _EXAMPLE = "agent_pipeline.py"
+# Entry-point names under which other packages (opentelemetry-instrumentation-openai-v2,
+# OpenLLMetry, OpenInference) register their OpenAI/Anthropic instrumentors. The demo
+# turns them off so its LLM spans are spanmeter_openai's alone, one per call.
+PEER_LLM_INSTRUMENTATIONS = ("openai", "anthropic")
+# The demo's price of compute time when the user sets none: about an on-demand
+# 4-vCPU cloud VM, so that stages (which make no LLM calls) carry a cost per GB.
+DEMO_COMPUTE_USD_PER_HOUR = "0.20"
 
 
 @click.group()
@@ -64,16 +72,29 @@ def demo_environment(directory: Path, environ: dict[str, str]) -> dict[str, str]
 
     The files are always written (the summary reads them); exporters the user chose,
     or ``otlp`` when only OTEL_EXPORTER_OTLP_ENDPOINT is set, receive the same data.
+    Peers' LLM instrumentors are disabled on top of any the user disabled, and
+    compute is priced at DEMO_COMPUTE_USD_PER_HOUR unless the user set a rate.
     """
     env = dict(environ)
     env[OTEL_PYTHON_DISTRO] = "spanmeter"
     env[OTEL_PYTHON_CONFIGURATOR] = "spanmeter"
+    disabled = [n.strip() for n in environ.get(OTEL_PYTHON_DISABLED_INSTRUMENTATIONS, "").split(",") if n.strip()]
+    env[OTEL_PYTHON_DISABLED_INSTRUMENTATIONS] = ",".join(
+        [*disabled, *(n for n in PEER_LLM_INSTRUMENTATIONS if n not in disabled)]
+    )
     env[SETTINGS["traces_file"].env] = str(directory / "spanmeter-traces.jsonl")
     env[SETTINGS["metrics_file"].env] = str(directory / "spanmeter-metrics.jsonl")
     env[OTEL_TRACES_EXPORTER] = _with_exporter(environ, OTEL_TRACES_EXPORTER, "spanmeter_file")
     env[OTEL_METRICS_EXPORTER] = _with_exporter(environ, OTEL_METRICS_EXPORTER, "spanmeter_file")
+    if not environ.get(SETTINGS["compute_usd_per_hour"].env, "").strip():
+        env[SETTINGS["compute_usd_per_hour"].env] = DEMO_COMPUTE_USD_PER_HOUR
     env.setdefault(OTEL_SERVICE_NAME, "spanmeter-demo")
     return env
+
+
+def _console() -> Console:
+    """A console wide enough for the summary table even when output is not a terminal."""
+    return Console(width=max(Console().width, 110))
 
 
 def print_summary(console: Console, traces_file: Path, title: str) -> None:
@@ -89,45 +110,58 @@ def print_summary(console: Console, traces_file: Path, title: str) -> None:
 @main.command()
 @click.option(
     "--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
-    show_default=True, help="Where to write spanmeter-traces.jsonl and spanmeter-metrics.jsonl.",
+    show_default=True, help="Where to write spanmeter-traces.jsonl, spanmeter-metrics.jsonl and spanmeter-demo.log.",
 )  # fmt: skip
 def demo(directory: Path) -> None:
     """Run the bundled multi-agent example under opentelemetry-instrument and summarize its spans.
 
     Fully offline. Spans and metrics go to fresh OTLP/JSON files; with
-    OTEL_EXPORTER_OTLP_ENDPOINT set they also go there over OTLP.
+    OTEL_EXPORTER_OTLP_ENDPOINT set they also go there over OTLP. What the app logs
+    (start-up notices, spanmeter's warnings) goes to spanmeter-demo.log, shown here
+    only if the app fails.
     """
     directory = directory.resolve()
-    directory.mkdir(parents=True, exist_ok=True)
     env = demo_environment(directory, dict(os.environ))
     traces_file = Path(env[SETTINGS["traces_file"].env])
     metrics_file = Path(env[SETTINGS["metrics_file"].env])
-    for stale in (traces_file, metrics_file):
-        stale.unlink(missing_ok=True)
+    log_file = directory / "spanmeter-demo.log"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in (traces_file, metrics_file):
+            stale.unlink(missing_ok=True)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write into {directory}: {exc.strerror}") from None
 
     command = [_opentelemetry_instrument(), sys.executable, str(example_path())]
-    click.echo(f"$ OTEL_TRACES_EXPORTER={env[OTEL_TRACES_EXPORTER]} opentelemetry-instrument python {command[-1]}")
+    shown = (OTEL_PYTHON_DISABLED_INSTRUMENTATIONS, SETTINGS["compute_usd_per_hour"].env, OTEL_TRACES_EXPORTER)
+    click.echo("$ " + " ".join(f"{name}={env[name]}" for name in shown) + f" opentelemetry-instrument python {command[-1]}")
     try:
         run = subprocess.run(command, env=env, cwd=directory, capture_output=True, text=True,
                              timeout=DEMO_TIMEOUT_S, check=False)  # fmt: skip
-    except subprocess.TimeoutExpired as exc:
-        raise click.ClickException(f"the example did not finish within {DEMO_TIMEOUT_S} s") from exc
+    except subprocess.TimeoutExpired:
+        raise click.ClickException(f"the example did not finish within {DEMO_TIMEOUT_S} s") from None
+    log_file.write_text(run.stderr)
     click.echo(run.stdout, nl=False)
-    if run.returncode != 0 or run.stderr.strip():
-        click.echo(run.stderr, err=True, nl=False)
     if run.returncode != 0:
-        raise click.ClickException(f"the example failed (exit status {run.returncode})")
+        click.echo(run.stderr, err=True, nl=False)
+        raise click.ClickException(f"the example failed (exit status {run.returncode}); its log: {log_file}")
     if not traces_file.is_file():
-        raise click.ClickException(f"the example wrote no spans to {traces_file}")
+        raise click.ClickException(f"the example wrote no spans to {traces_file}; its log: {log_file}")
 
-    console = Console(width=120)
+    console = _console()
     print_summary(console, traces_file, title="spanmeter demo: spans by kind")
-    metric_lines = sum(1 for _ in read_metric_requests(metrics_file)) if metrics_file.is_file() else 0
-    console.print(f"spans:   {traces_file}\nmetrics: {metrics_file} ({metric_lines} export(s))")
+    try:
+        metric_exports = sum(1 for _ in read_metric_requests(metrics_file)) if metrics_file.is_file() else 0
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    console.print(
+        f"spans:   {traces_file}\nmetrics: {metrics_file} ({metric_exports} export(s))\n"
+        f"app log: {log_file} ({len(run.stderr.splitlines())} line(s))"
+    )
 
 
 @main.command()
 @click.argument("traces_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def report(traces_file: Path) -> None:
     """Summarize an OTLP/JSON-lines traces file (spanmeter_file's or the Collector's)."""
-    print_summary(Console(), traces_file, title=f"spanmeter report: {traces_file.name}")
+    print_summary(_console(), traces_file, title=f"spanmeter report: {traces_file.name}")

@@ -2,10 +2,20 @@
 
 Kinds follow the span's operation: ``agent`` / ``tool`` / ``workflow`` from the GenAI
 ``gen_ai.operation.name``, ``stage`` from spanmeter's ``run_stage``, ``llm`` for model
-calls (chat, text_completion, generate_content, embeddings), ``other`` for the rest. Cost is each span's own
-``spanmeter.cost.usd``, so rows add up without counting roll-ups twice; cost per GB
-is total cost over total data of the spans that carry it. A column shows "-" when
-no span of the kind carries its attribute (e.g. before prices are known).
+calls (chat, text_completion, generate_content, embeddings), ``other`` for the rest.
+
+Cost answers "what did this kind of work cost":
+
+* ``llm`` (and ``tool``, ``other``): the spans' own cost (``spanmeter.cost.usd`` plus
+  ``spanmeter.cost.compute_usd``);
+* ``workflow``, ``agent``, ``stage``: their roll-up, ``spanmeter.cost.total_usd`` (own cost plus
+  every descendant's), summed over the outermost spans of the kind only, so an agent
+  called by an agent is not counted twice;
+* ``all``: every span's own cost once, i.e. the total spend in the file.
+
+Cost per GB is roll-up cost over data volume of the spans carrying
+``spanmeter.cost.per_gb_usd``. A column shows "-" when no span of the kind carries
+its attribute (e.g. tokens on agents, or cost before prices are known).
 """
 
 from __future__ import annotations
@@ -31,6 +41,8 @@ _KIND_BY_OPERATION = {
     _Op.EMBEDDINGS.value: "llm",
 }
 KINDS = ("workflow", "agent", "tool", "stage", "llm", "other")
+ROLLUP_KINDS = frozenset({"workflow", "agent", "stage"})
+_OWN_COST = (semconv.COST_USD, semconv.COST_COMPUTE_USD)
 
 
 def span_kind(span: SpanRecord) -> str:
@@ -64,7 +76,23 @@ class KindSummary:
     anomalies: int
 
 
-def _summarize_kind(kind: str, spans: list[SpanRecord]) -> KindSummary:
+def _outermost(spans: list[SpanRecord], kind: str, kinds: dict[str, str]) -> list[SpanRecord]:
+    """The spans of ``kind`` with no ancestor of that kind in the file (``kinds``: span id -> kind)."""
+    parents = {span.span_id: span.parent_span_id for span in spans}
+
+    def nested(span: SpanRecord) -> bool:
+        seen, parent = set(), span.parent_span_id
+        while parent in parents and parent not in seen:
+            if kinds[parent] == kind:
+                return True
+            seen.add(parent)
+            parent = parents[parent]
+        return False
+
+    return [span for span in spans if kinds[span.span_id] == kind and not nested(span)]
+
+
+def _summarize_kind(kind: str, spans: list[SpanRecord], cost_usd: float | None) -> KindSummary:
     durations = sorted(span.duration_ms for span in spans)
     tokens = _total(spans, semconv.GEN_AI_USAGE_INPUT_TOKENS, semconv.GEN_AI_USAGE_OUTPUT_TOKENS)
     priced = [span for span in spans if semconv.COST_PER_GB_USD in span.attributes]
@@ -76,7 +104,7 @@ def _summarize_kind(kind: str, spans: list[SpanRecord]) -> KindSummary:
         p50_ms=_percentile(durations, 0.50),
         p95_ms=_percentile(durations, 0.95),
         tokens=None if tokens is None else int(tokens),
-        cost_usd=_total(spans, semconv.COST_USD),
+        cost_usd=cost_usd,
         cost_per_gb_usd=(
             _total(priced, semconv.COST_TOTAL_USD) / (data_bytes / 1e9) if data_bytes else None
         ),
@@ -87,12 +115,20 @@ def _summarize_kind(kind: str, spans: list[SpanRecord]) -> KindSummary:
 def summarize(spans: Iterable[SpanRecord]) -> list[KindSummary]:
     """One row per kind present, in KINDS order, then an ``all`` row."""
     spans = list(spans)
+    kinds = {span.span_id: span_kind(span) for span in spans}
     by_kind: dict[str, list[SpanRecord]] = {}
     for span in spans:
-        by_kind.setdefault(span_kind(span), []).append(span)
-    rows = [_summarize_kind(kind, by_kind[kind]) for kind in KINDS if kind in by_kind]
+        by_kind.setdefault(kinds[span.span_id], []).append(span)
+    rows = []
+    for kind in KINDS:
+        if kind in by_kind:
+            if kind in ROLLUP_KINDS:
+                cost = _total(_outermost(spans, kind, kinds), semconv.COST_TOTAL_USD)
+            else:
+                cost = _total(by_kind[kind], *_OWN_COST)
+            rows.append(_summarize_kind(kind, by_kind[kind], cost))
     if spans:
-        rows.append(_summarize_kind("all", spans))
+        rows.append(_summarize_kind("all", spans, _total(spans, *_OWN_COST)))
     return rows
 
 
@@ -101,8 +137,11 @@ def _show(value: float | None, template: str) -> str:
 
 
 def render_summary(rows: list[KindSummary], title: str = "spanmeter summary") -> Table:
-    """The rows as a rich table."""
-    table = Table(title=title)
+    """The rows as a rich table, with a caption saying what the cost column adds up."""
+    table = Table(
+        title=title,
+        caption="cost USD: own for llm/tool/other, roll-up for workflow/agent/stage, total spend for all",
+    )
     for header in ("kind", "spans", "errors", "p50 ms", "p95 ms", "tokens", "cost USD",
                    "USD/GB", "anomalies"):  # fmt: skip
         table.add_column(header, justify="left" if header == "kind" else "right")
