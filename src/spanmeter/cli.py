@@ -24,7 +24,7 @@ from rich.console import Console
 
 from spanmeter import __version__
 from spanmeter.report import read_metric_requests, read_spans, render_summary, summarize
-from spanmeter.settings import SETTINGS
+from spanmeter.settings import SETTINGS, ConfigError, Settings
 
 DEMO_TIMEOUT_S = 120
 _EXAMPLE = "agent_pipeline.py"
@@ -122,6 +122,10 @@ def demo(directory: Path) -> None:
     """
     directory = directory.resolve()
     env = demo_environment(directory, dict(os.environ))
+    try:
+        Settings.load(environ=env)  # the app would start without telemetry; say why here instead
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
     traces_file = Path(env[SETTINGS["traces_file"].env])
     metrics_file = Path(env[SETTINGS["metrics_file"].env])
     log_file = directory / "spanmeter-demo.log"

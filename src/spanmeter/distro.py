@@ -43,7 +43,7 @@ from spanmeter.export import JaegerSpanExporter, OTLPFileMetricExporter, OTLPFil
 from spanmeter.instrumentation import context_propagation
 from spanmeter.internal_errors import record_internal_error
 from spanmeter.processing import SpanmeterProcessor
-from spanmeter.settings import Settings
+from spanmeter.settings import ConfigError, Settings
 
 _logger = logging.getLogger("spanmeter")
 _lock = threading.RLock()
@@ -77,7 +77,12 @@ class SpanmeterConfigurator(_OTelSDKConfigurator):
     """
 
     def _configure(self, settings: Settings | None = None, **kwargs):
-        settings = settings or Settings.load()
+        if settings is None:
+            try:
+                settings = Settings.load()
+            except ConfigError as exc:  # opentelemetry-instrument would log it with two tracebacks
+                _logger.error("spanmeter: %s; OpenTelemetry is NOT set up in this process", exc)
+                return
         kwargs.setdefault(
             "exporter_args_map",
             {
@@ -155,6 +160,9 @@ def _install_processing(
             return None
         with _lock:
             return _install(provider, settings or Settings.load(), by_other_configurator)
+    except ConfigError as exc:
+        _logger.error("spanmeter: %s; spanmeter's processing is NOT installed", exc)
+        return None
     except Exception as exc:  # noqa: BLE001 - the app must start even if spanmeter cannot
         record_internal_error("distro.install_processing", exc)
         return None

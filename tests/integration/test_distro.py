@@ -144,3 +144,15 @@ def test_configure_from_code_sets_up_the_sdk_with_its_arguments_winning(tmp_path
     (stage,) = read_spans(tmp_path / "spanmeter-traces.jsonl")
     assert stage.attributes[semconv.COST_COMPUTE_USD] == pytest.approx(stage.duration_ms / 1e3 * 36 / 3600)
     assert semconv.METRIC_DATA_PROCESSED in metric_names(tmp_path / "spanmeter-metrics.jsonl")
+
+
+def test_a_bad_setting_is_one_clear_error_and_the_app_still_runs(app, tmp_path, run_instrumented):
+    run = run_instrumented(
+        app, tmp_path,
+        OTEL_PYTHON_DISTRO="spanmeter", OTEL_PYTHON_CONFIGURATOR="spanmeter", SPANMETER_ANOMALY_SIGMA="-1",
+    )  # fmt: skip
+
+    assert "app done" in run.stdout
+    assert "SPANMETER_ANOMALY_SIGMA: invalid value '-1' (must be > 0)" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "spanmeter-traces.jsonl").exists()

@@ -1,0 +1,107 @@
+"""The ``spanmeter`` command's report and demo entry checks, and the summary they print."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from google.protobuf import json_format
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from spanmeter import semconv
+from spanmeter.cli import main
+from spanmeter.export.otlp_json import to_json_line
+from spanmeter.report import SpanRecord, summarize
+
+
+def record(span_id: str, parent: str, operation: str | None, **attributes) -> SpanRecord:
+    if operation == semconv.OPERATION_RUN_STAGE:
+        attributes[semconv.SPANMETER_OPERATION_NAME] = operation
+    elif operation:
+        attributes[semconv.GEN_AI_OPERATION_NAME] = operation
+    return SpanRecord(
+        trace_id="1" * 32, span_id=span_id, parent_span_id=parent, name=span_id,
+        start_unix_nano=0, end_unix_nano=1_000_000, is_error=False,
+        attributes=attributes, resource={}, scope="test",
+    )  # fmt: skip
+
+
+def test_cost_is_roll_up_of_outermost_agents_and_own_cost_of_llm_calls():
+    """An agent inside an agent is not counted twice; ``all`` is every span's own cost once."""
+    spans = [
+        record("w", "", "invoke_workflow", **{semconv.COST_TOTAL_USD: 3.5}),
+        record("outer", "w", "invoke_agent", **{semconv.COST_TOTAL_USD: 3.0}),
+        record("inner", "outer", "invoke_agent", **{semconv.COST_TOTAL_USD: 2.0}),
+        record("llm1", "outer", "chat", **{semconv.COST_USD: 1.0, semconv.GEN_AI_USAGE_INPUT_TOKENS: 10}),
+        record("llm2", "inner", "chat", **{semconv.COST_USD: 2.0, semconv.GEN_AI_USAGE_OUTPUT_TOKENS: 5}),
+        record("s", "w", semconv.OPERATION_RUN_STAGE, **{
+            semconv.COST_COMPUTE_USD: 0.5, semconv.COST_TOTAL_USD: 0.5,
+            semconv.DATA_BYTES: 250_000_000, semconv.COST_PER_GB_USD: 2.0,
+        }),
+        record("t", "outer", "execute_tool"),
+    ]  # fmt: skip
+
+    rows = {row.kind: row for row in summarize(spans)}
+
+    assert list(rows) == ["workflow", "agent", "tool", "stage", "llm", "all"]
+    assert rows["workflow"].cost_usd == 3.5
+    assert rows["agent"].cost_usd == 3.0
+    assert rows["stage"].cost_usd == 0.5
+    assert rows["stage"].cost_per_gb_usd == pytest.approx(2.0)
+    assert rows["llm"].cost_usd == 3.0
+    assert rows["llm"].tokens == 15
+    assert rows["tool"].cost_usd is None
+    assert rows["all"].cost_usd == 3.5
+    assert rows["all"].spans == 7
+
+
+def write_traces(path, encoding: str) -> None:
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    with provider.get_tracer("t").start_as_current_span("invoke_agent a", attributes={
+        semconv.GEN_AI_OPERATION_NAME: "invoke_agent", semconv.COST_TOTAL_USD: 0.25,
+    }):  # fmt: skip
+        pass
+    request = encode_spans(memory.get_finished_spans())
+    if encoding == "hex":
+        path.write_text(to_json_line(request))
+    else:  # protobuf's own JSON: base64 ids
+        path.write_text(json.dumps(json_format.MessageToDict(request)) + "\n")
+
+
+@pytest.mark.parametrize("encoding", ["hex", "base64"])
+def test_report_prints_the_summary_of_a_traces_file(tmp_path, encoding):
+    path = tmp_path / "traces.jsonl"
+    write_traces(path, encoding)
+
+    result = CliRunner().invoke(main, ["report", str(path)])
+
+    assert result.exit_code == 0, result.output
+    agent_row = next(line for line in result.output.splitlines() if "│ agent" in line)
+    assert "0.250000" in agent_row
+
+
+def test_report_on_a_file_that_is_not_otlp_says_where_without_a_traceback(tmp_path):
+    path = tmp_path / "traces.jsonl"
+    path.write_text("not json\n")
+
+    result = CliRunner().invoke(main, ["report", str(path)])
+
+    assert result.exit_code == 1
+    assert "traces.jsonl:1: not an OTLP/JSON ExportTraceServiceRequest" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_demo_rejects_a_bad_setting_before_starting_the_app(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPANMETER_ANOMALY_SIGMA", "-1")
+
+    result = CliRunner().invoke(main, ["demo", "--dir", str(tmp_path)])
+
+    assert result.exit_code == 1
+    assert "SPANMETER_ANOMALY_SIGMA: invalid value '-1' (must be > 0)" in result.output
+    assert not list(tmp_path.iterdir())
