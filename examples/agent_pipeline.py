@@ -12,6 +12,9 @@ key is needed and the openai instrumentation sees ordinary chat completions.
 
 Nothing here sets up OpenTelemetry: that is ``opentelemetry-instrument``'s job (or
 ``spanmeter.configure()``'s). Run plainly, the script works the same, without spans.
+The stages make no LLM calls, so their cost is compute time: ``spanmeter demo`` prices
+it at 0.20 USD/hour unless ``SPANMETER_COMPUTE_USD_PER_HOUR`` says otherwise; run
+directly, set that variable to see the stages' cost per GB.
 """
 
 from __future__ import annotations
