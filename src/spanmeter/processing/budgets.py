@@ -4,10 +4,12 @@ Observability only: nothing is ever blocked. When the spend of a window crosses
 50 / 80 / 90 / 100 % of its budget (``SPANMETER_BUDGET_*_USD``), the crossing is
 reported once per window and threshold: the enricher puts a
 ``spanmeter.budget.threshold`` event on the span whose cost crossed it, and
-:func:`log_crossing` writes a log record (WARNING; ERROR at 100 %) through
-``logging`` -- under ``opentelemetry-instrument`` with logging auto-instrumentation
-(or any LoggingHandler) that record becomes an OpenTelemetry log correlated with
-the span. ``utilization()`` feeds the ``spanmeter.budget.utilization`` gauge.
+:func:`log_crossing` emits an OpenTelemetry log record (WARNING; ERROR at 100 %)
+in that span's context through the Logs API, so it leaves with whatever log
+exporter is configured and links to the trace. Where no SDK LoggerProvider is set
+(plain ``logging`` apps) it goes to the ``spanmeter.budget`` Python logger instead,
+so a crossing is never invisible. ``utilization()`` feeds the
+``spanmeter.budget.utilization`` gauge.
 
 Spend is per process: replicas each see their share, so cross-replica budgets are
 Prometheus rules over the ``spanmeter.cost`` counter (see alerting/).
@@ -21,9 +23,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry._logs import SeverityNumber, get_logger_provider
+from opentelemetry.sdk._logs import LoggerProvider as SDKLoggerProvider
 
 from spanmeter import semconv
 
@@ -122,19 +126,29 @@ class BudgetTracker:
             return {window.name: window.spend / window.budget for window in self._windows}
 
 
-def log_crossing(crossing: Crossing, span_context: trace.SpanContext | None) -> None:
-    """Log a crossing inside the crossing span's context, so OTel log records link to it."""
-    level = logging.ERROR if crossing.threshold >= 1.0 else logging.WARNING
-    token = None
+def log_crossing(
+    crossing: Crossing, span_context: trace.SpanContext | None, time_ns: int | None, logger_provider: Any = None
+) -> None:
+    """Emit a crossing as an OpenTelemetry log record linked to the span that crossed it."""
+    provider = logger_provider or get_logger_provider()
+    attributes = {f"spanmeter.budget.{key}": value for key, value in crossing.event_attributes().items()}
+    error = crossing.threshold >= 1.0
+    body = (
+        f"spanmeter: {crossing.window} LLM spend ${crossing.spend_usd:.4f} reached "
+        f"{round(crossing.threshold * 100)}% of the ${crossing.budget_usd:.2f} budget"
+    )
+    if not isinstance(provider, SDKLoggerProvider):
+        _logger.log(logging.ERROR if error else logging.WARNING, "%s", body, extra=attributes)
+        return
+    context = None
     if span_context is not None:
-        token = otel_context.attach(trace.set_span_in_context(trace.NonRecordingSpan(span_context)))
-    try:
-        _logger.log(
-            level,
-            "spanmeter: %s LLM spend $%.4f reached %d%% of the $%.2f budget",
-            crossing.window, crossing.spend_usd, round(crossing.threshold * 100), crossing.budget_usd,
-            extra={f"spanmeter.budget.{key}": value for key, value in crossing.event_attributes().items()},
-        )
-    finally:
-        if token is not None:
-            otel_context.detach(token)
+        context = trace.set_span_in_context(trace.NonRecordingSpan(span_context))
+    provider.get_logger(semconv.INSTRUMENTATION_SCOPE).emit(
+        timestamp=time_ns,
+        context=context,
+        severity_number=SeverityNumber.ERROR if error else SeverityNumber.WARN,
+        severity_text="ERROR" if error else "WARNING",
+        body=body,
+        attributes=attributes,
+        event_name=semconv.BUDGET_THRESHOLD_EVENT,
+    )

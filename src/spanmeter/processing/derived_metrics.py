@@ -57,6 +57,27 @@ ANOMALY_DIMS = (semconv.METRIC_ATTR_REASON, semconv.GEN_AI_OPERATION_NAME)
 QUALITY_DIMS = (semconv.METRIC_ATTR_DIMENSION, semconv.DATA_SOURCE)
 FRESHNESS_DIMS = (semconv.DATA_SOURCE,)
 
+BUDGETS = semconv.METRIC_BUDGET_UTILIZATION
+OVERFLOW = semconv.METRIC_PROCESSING_OVERFLOW
+LATE_CHILDREN = semconv.METRIC_ROLLUP_LATE_CHILDREN
+# Observable metrics, read from the enricher's state when the reader collects:
+# name -> (meter method, unit, the one attribute, description).
+_OBSERVED = {
+    BUDGETS: (
+        "create_observable_gauge", "1", semconv.METRIC_ATTR_WINDOW,
+        "LLM spend / budget per window (day, week, month; UTC).",
+    ),
+    OVERFLOW: (
+        "create_observable_counter", "{entry}", semconv.METRIC_ATTR_TABLE,
+        "Entries dropped or deferred because a bounded table of the span processor was full.",
+    ),
+    LATE_CHILDREN: (
+        "create_observable_counter", "{span}", semconv.METRIC_ATTR_OUTCOME,
+        "Spans that ended after their parent was exported: cost attributed to an open ancestor, "
+        "or lost to the roll-up.",
+    ),
+}  # fmt: skip
+
 
 class DerivedMetrics:
     """The instruments, a bounded cache of attribute dicts, and per-batch counter sums.
@@ -111,27 +132,17 @@ class DerivedMetrics:
         self.anomalies = meter.create_counter(
             semconv.METRIC_ANOMALIES, unit="{span}", description="Spans flagged anomalous, by reason."
         )
-        self.late_children = meter.create_counter(
-            semconv.METRIC_ROLLUP_LATE_CHILDREN, unit="{span}",
-            description="Spans that ended after their parent was exported: cost attributed to an open "
-            "ancestor, or lost to the roll-up.",
-        )  # fmt: skip
         self.data_quality = meter.create_gauge(
             semconv.METRIC_DATA_QUALITY, unit="1", description="Latest data-quality score (0..1) by dimension."
         )
         self.data_freshness = meter.create_gauge(
             semconv.METRIC_DATA_FRESHNESS, unit="s", description="Age of the newest input record."
         )
-        self._budget_source: Callable[[], dict[str, float]] | None = None
-        self._overflow_source: Callable[[], dict[str, int]] | None = None
-        meter.create_observable_gauge(
-            semconv.METRIC_BUDGET_UTILIZATION, callbacks=[self._observe_budgets], unit="1",
-            description="LLM spend / budget per window (day, week, month; UTC).",
-        )  # fmt: skip
-        meter.create_observable_counter(
-            semconv.METRIC_PROCESSING_OVERFLOW, callbacks=[self._observe_overflow], unit="{entry}",
-            description="Entries dropped or deferred because a bounded table of the span processor was full.",
-        )  # fmt: skip
+        self._sources: dict[str, Callable[[], dict[str, float]]] = {}
+        for name, (create, unit, attribute, description) in _OBSERVED.items():
+            getattr(meter, create)(
+                name, callbacks=[self._observer(name, attribute)], unit=unit, description=description
+            )
 
     # -- attribute sets -------------------------------------------------------
     def attributes(self, names: tuple[str, ...], values: tuple) -> dict[str, Any]:
@@ -156,29 +167,21 @@ class DerivedMetrics:
             counter.add(amount, self.attributes(names, values))
 
     # -- observables -------------------------------------------------------------
-    def observe_budgets(self, source: Callable[[], dict[str, float]]) -> None:
-        self._budget_source = source
-
-    def observe_overflow(self, source: Callable[[], dict[str, int]]) -> None:
-        self._overflow_source = source
+    def observe(self, name: str, source: Callable[[], dict[str, float]]) -> None:
+        """Read observable metric ``name`` (a key of ``_OBSERVED``) from ``source()``: attribute value -> value."""
+        self._sources[name] = source
 
     def attribute_cache_evictions(self) -> int:
         return self._attr_cache.evicted
 
-    def _observe_budgets(self, _options: CallbackOptions) -> Iterable[Observation]:
-        try:
-            source = self._budget_source
-            values = source() if source is not None else {}
-            return [Observation(value, {semconv.METRIC_ATTR_WINDOW: w}) for w, value in values.items()]
-        except Exception as exc:  # noqa: BLE001 - a reader callback must not fail the collection
-            record_internal_error("processing.metrics.budgets", exc)
-            return []
+    def _observer(self, name: str, attribute: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def observe(_options: CallbackOptions) -> Iterable[Observation]:
+            try:
+                source = self._sources.get(name)
+                values = source() if source is not None else {}
+                return [Observation(value, {attribute: key}) for key, value in values.items()]
+            except Exception as exc:  # noqa: BLE001 - a reader callback must not fail the collection
+                record_internal_error(f"processing.metrics.{name}", exc)
+                return []
 
-    def _observe_overflow(self, _options: CallbackOptions) -> Iterable[Observation]:
-        try:
-            source = self._overflow_source
-            counts = source() if source is not None else {}
-            return [Observation(count, {semconv.METRIC_ATTR_TABLE: table}) for table, count in counts.items()]
-        except Exception as exc:  # noqa: BLE001
-            record_internal_error("processing.metrics.overflow", exc)
-            return []
+        return observe

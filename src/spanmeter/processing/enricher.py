@@ -129,6 +129,7 @@ class Enricher:
         metrics: DerivedMetrics | None = None,
         compute_usd_per_hour: float | None = None,
         meter_provider: Any = None,
+        logger_provider: Any = None,
     ):
         self.prices = prices or PriceBook()
         self.rollup = rollup or CostRollup()
@@ -136,12 +137,14 @@ class Enricher:
         self.anomaly_detector = anomaly_detector
         self.metrics = metrics or DerivedMetrics(meter_provider)
         self.compute_usd_per_hour = compute_usd_per_hour
+        self.logger_provider = logger_provider
         self._lock = threading.Lock()
         self._resource: Any = None
         self._service: str | None = None
         if self.budgets is not None:
-            self.metrics.observe_budgets(self.budgets.utilization)
-        self.metrics.observe_overflow(self.overflow_counts)
+            self.metrics.observe(dm.BUDGETS, self.budgets.utilization)
+        self.metrics.observe(dm.OVERFLOW, self.overflow_counts)
+        self.metrics.observe(dm.LATE_CHILDREN, self.late_children)
 
     @classmethod
     def from_settings(
@@ -149,6 +152,7 @@ class Enricher:
         settings: Settings,
         *,
         meter_provider: Any = None,
+        logger_provider: Any = None,
         clock: Callable[[], float] | None = None,
     ) -> Enricher:
         """Everything built from ``settings``; a malformed price file raises ConfigError here."""
@@ -160,6 +164,7 @@ class Enricher:
             anomaly_detector=_make_anomaly_detector(settings),
             metrics=DerivedMetrics(meter_provider),
             compute_usd_per_hour=settings.compute_usd_per_hour,
+            logger_provider=logger_provider,
         )
 
     def overflow_counts(self) -> dict[str, int]:
@@ -175,6 +180,10 @@ class Enricher:
         if detector is not None:
             counts["anomaly_baselines"] = int(getattr(detector, "evicted", 0))
         return counts
+
+    def late_children(self) -> dict[str, int]:
+        """Children that ended after their parent, by outcome (the spanmeter.rollup.late_children metric)."""
+        return {"attributed": self.rollup.late_attributed, "lost": self.rollup.late_lost}
 
     def enrich(self, spans: Sequence[ReadableSpan]) -> list[ReadableSpan]:
         """Enriched copies of ``spans`` (same order); never raises for a bad span."""
@@ -318,7 +327,7 @@ class Enricher:
                         Event(semconv.BUDGET_THRESHOLD_EVENT, c.event_attributes(), end) for c in crossings
                     ))  # fmt: skip
                     for crossing in crossings:
-                        log_crossing(crossing, span_context)
+                        log_crossing(crossing, span_context, end, self.logger_provider)
             except Exception as exc:  # noqa: BLE001
                 record_internal_error("processing.budgets", exc)
 

@@ -45,7 +45,15 @@ class EnrichingExporter(SpanExporter):
         return result
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return all(exporter.force_flush(timeout_millis) for exporter in self.exporters)
+        """Flush every downstream exporter, even after one fails."""
+        flushed = True
+        for exporter in self.exporters:
+            try:
+                flushed = exporter.force_flush(timeout_millis) is not False and flushed
+            except Exception as exc:  # noqa: BLE001
+                record_internal_error("export.force_flush", exc)
+                flushed = False
+        return flushed
 
     def shutdown(self) -> None:
         for exporter in self.exporters:
@@ -65,9 +73,9 @@ class SpanmeterProcessor(BatchSpanProcessor):
     ``force_flush`` enrich and export everything queued.
 
     ``settings`` defaults to ``Settings.load()`` (``SPANMETER_*`` variables);
-    ``meter_provider`` (default: the global one) receives the derived metrics;
-    ``clock`` (epoch seconds) drives budget windows, for tests; ``enricher``
-    replaces the whole enrichment stage.
+    ``meter_provider`` and ``logger_provider`` (default: the global ones) receive
+    the derived metrics and the budget log records; ``clock`` (epoch seconds)
+    drives budget windows, for tests; ``enricher`` replaces the whole enrichment stage.
     """
 
     def __init__(
@@ -76,6 +84,7 @@ class SpanmeterProcessor(BatchSpanProcessor):
         *,
         settings: Settings | None = None,
         meter_provider: Any = None,
+        logger_provider: Any = None,
         clock: Callable[[], float] | None = None,
         enricher: Enricher | None = None,
         **batch_options: Any,
@@ -84,12 +93,18 @@ class SpanmeterProcessor(BatchSpanProcessor):
             exporters = [exporters]
         self.settings = settings if settings is not None else Settings.load()
         self.enricher = enricher or Enricher.from_settings(
-            self.settings, meter_provider=meter_provider, clock=clock
+            self.settings, meter_provider=meter_provider, logger_provider=logger_provider, clock=clock
         )
         self.exporters = tuple(exporters)
         if meter_provider is not None:
             batch_options.setdefault("meter_provider", meter_provider)
-        super().__init__(EnrichingExporter(self.enricher, self.exporters), **batch_options)
+        self._fan_out = EnrichingExporter(self.enricher, self.exporters)
+        super().__init__(self._fan_out, **batch_options)
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         apply_attribution(span, parent_context)
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Enrich and export everything queued, then flush the downstream exporters
+        (the SDK's batcher alone never calls its exporter's force_flush)."""
+        return super().force_flush(timeout_millis) and self._fan_out.force_flush(timeout_millis)
