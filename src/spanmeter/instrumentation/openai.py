@@ -148,6 +148,9 @@ def _usage_attributes(attributes: dict[str, Any], usage: Any, input_key: str, ou
     value = getattr(details, "cached_tokens", None)
     if isinstance(value, int):
         attributes[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = value
+    value = getattr(details, "cache_write_tokens", None)
+    if isinstance(value, int):
+        attributes[semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = value
     details = getattr(usage, "completion_tokens_details", None) or getattr(usage, "output_tokens_details", None)
     value = getattr(details, "reasoning_tokens", None)
     if isinstance(value, int):
