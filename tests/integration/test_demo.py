@@ -46,6 +46,7 @@ def test_demo_prints_the_summary_and_sends_to_the_otlp_endpoint(tmp_path, run_co
     assert "other" not in table  # one span per LLM call: no peer instrumentor's spans beside spanmeter's
     for kind in ("workflow", "agent", "stage", "llm", "all"):
         assert " - " not in table[kind].split("│")[7], f"{kind} row has no cost: {table[kind]}"
+    assert {"gpt-4o-2024-08-06", "gpt-4o-mini-2024-07-18"} <= table.keys()  # LLM cost by model
 
     spans = list(read_spans(tmp_path / "spanmeter-traces.jsonl"))
     assert Counter(span.name for span in spans) == EXPECTED_SPANS

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -15,7 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from spanmeter import semconv
 from spanmeter.cli import main
 from spanmeter.export.otlp_json import to_json_line
-from spanmeter.report import SpanRecord, summarize
+from spanmeter.report import SpanRecord, summarize, summarize_anomalies, summarize_models
 
 
 def record(span_id: str, parent: str, operation: str | None, **attributes) -> SpanRecord:
@@ -59,12 +60,53 @@ def test_cost_is_roll_up_of_outermost_agents_and_own_cost_of_llm_calls():
     assert rows["all"].spans == 7
 
 
+def test_llm_cost_by_model_counts_unpriced_calls():
+    llm = semconv.Operation.CHAT.value
+    spans = [
+        record("a", "", llm, **{semconv.GEN_AI_RESPONSE_MODEL: "m-big", semconv.COST_USD: 0.5,
+                                semconv.GEN_AI_USAGE_INPUT_TOKENS: 100, semconv.GEN_AI_USAGE_OUTPUT_TOKENS: 20}),
+        record("b", "", llm, **{semconv.GEN_AI_REQUEST_MODEL: "m-own", semconv.GEN_AI_USAGE_INPUT_TOKENS: 7,
+                                semconv.COST_SOURCE: semconv.COST_SOURCE_UNKNOWN}),
+        record("c", "", llm, **{semconv.GEN_AI_RESPONSE_MODEL: "m-big", semconv.COST_USD: 0.25}),
+        record("d", "", "invoke_agent", **{semconv.GEN_AI_REQUEST_MODEL: "m-big"}),
+    ]  # fmt: skip
+
+    big, own = summarize_models(spans)
+
+    assert (big.model, big.calls, big.tokens, big.cost_usd, big.unpriced) == ("m-big", 2, 120, 0.75, 0)
+    assert (own.model, own.calls, own.tokens, own.cost_usd, own.unpriced) == ("m-own", 1, 7, None, 1)
+
+
+def test_anomalies_by_span_name_and_reason():
+    def flagged(span_id, name, reasons, score):
+        span = record(span_id, "", "chat", **{
+            semconv.ANOMALY: True, semconv.ANOMALY_REASONS: reasons, semconv.ANOMALY_SCORE: score,
+        })  # fmt: skip
+        return dataclasses.replace(span, name=name)
+
+    spans = [
+        flagged("1", "chat m", ["latency", "cost"], 4.0),
+        flagged("2", "chat m", ["latency"], 6.5),
+        flagged("3", "run_stage load", ["throughput"], 3.2),
+        record("4", "", "chat"),
+    ]
+
+    rows = [(r.name, r.reason, r.spans, r.max_score) for r in summarize_anomalies(spans)]
+
+    assert rows == [
+        ("chat m", "latency", 2, 6.5),
+        ("chat m", "cost", 1, 4.0),
+        ("run_stage load", "throughput", 1, 3.2),
+    ]
+
+
 def write_traces(path, encoding: str) -> None:
     memory = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(memory))
     with provider.get_tracer("t").start_as_current_span("invoke_agent a", attributes={
         semconv.GEN_AI_OPERATION_NAME: "invoke_agent", semconv.COST_TOTAL_USD: 0.25,
+        semconv.ANOMALY: True, semconv.ANOMALY_REASONS: ("latency",), semconv.ANOMALY_SCORE: 5.0,
     }):  # fmt: skip
         pass
     request = encode_spans(memory.get_finished_spans())
@@ -84,6 +126,8 @@ def test_report_prints_the_summary_of_a_traces_file(tmp_path, encoding):
     assert result.exit_code == 0, result.output
     agent_row = next(line for line in result.output.splitlines() if "│ agent" in line)
     assert "0.250000" in agent_row
+    anomaly_row = next(line for line in result.output.splitlines() if "│ invoke_agent a" in line)
+    assert [cell.strip() for cell in anomaly_row.split("│")[1:5]] == ["invoke_agent a", "latency", "1", "5.0"]
 
 
 def test_report_on_a_file_that_is_not_otlp_says_where_without_a_traceback(tmp_path):

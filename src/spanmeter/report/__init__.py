@@ -1,14 +1,30 @@
 """Offline analysis of spanmeter's OTLP/JSON-lines files: read them back, summarize them."""
 
 from spanmeter.report.reader import SpanRecord, read_metric_requests, read_spans, read_trace_requests
-from spanmeter.report.summary import KindSummary, render_summary, summarize
+from spanmeter.report.summary import (
+    AnomalySummary,
+    KindSummary,
+    ModelSummary,
+    render_anomalies,
+    render_models,
+    render_summary,
+    summarize,
+    summarize_anomalies,
+    summarize_models,
+)
 
 __all__ = [
+    "AnomalySummary",
     "KindSummary",
+    "ModelSummary",
     "SpanRecord",
     "read_metric_requests",
     "read_spans",
     "read_trace_requests",
+    "render_anomalies",
+    "render_models",
     "render_summary",
     "summarize",
+    "summarize_anomalies",
+    "summarize_models",
 ]

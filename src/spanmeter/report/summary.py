@@ -1,4 +1,5 @@
-"""The summary table of a traces file: spans by kind, latency, tokens, cost, anomalies.
+"""The summary tables of a traces file: spans by kind (latency, tokens, cost, cost per GB,
+anomalies), LLM cost by model, and the anomalies flagged by span name and reason.
 
 Kinds follow the span's operation: ``agent`` / ``tool`` / ``workflow`` from the GenAI
 ``gen_ai.operation.name``, ``stage`` from spanmeter's ``run_stage``, ``llm`` for model
@@ -159,4 +160,72 @@ def render_summary(rows: list[KindSummary], title: str = "spanmeter summary") ->
             _show(row.cost_per_gb_usd, "{:.4f}"),
             str(row.anomalies),
         )
+    return table
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSummary:
+    model: str
+    calls: int
+    tokens: int
+    cost_usd: float | None  # None when no call of the model was priced
+    unpriced: int  # calls with spanmeter.cost.source = unknown
+
+
+def summarize_models(spans: Iterable[SpanRecord]) -> list[ModelSummary]:
+    """LLM calls by (response, else request) model, most expensive first."""
+    by_model: dict[str, list[SpanRecord]] = {}
+    for span in spans:
+        if span_kind(span) == "llm":
+            attributes = span.attributes
+            model = attributes.get(semconv.GEN_AI_RESPONSE_MODEL) or attributes.get(semconv.GEN_AI_REQUEST_MODEL)
+            by_model.setdefault(str(model or "?"), []).append(span)
+    rows = [
+        ModelSummary(
+            model=model,
+            calls=len(calls),
+            tokens=int(_total(calls, semconv.GEN_AI_USAGE_INPUT_TOKENS, semconv.GEN_AI_USAGE_OUTPUT_TOKENS) or 0),
+            cost_usd=_total(calls, semconv.COST_USD),
+            unpriced=sum(c.attributes.get(semconv.COST_SOURCE) == semconv.COST_SOURCE_UNKNOWN for c in calls),
+        )
+        for model, calls in by_model.items()
+    ]
+    return sorted(rows, key=lambda row: (-(row.cost_usd or 0.0), row.model))
+
+
+@dataclasses.dataclass(frozen=True)
+class AnomalySummary:
+    name: str  # span name
+    reason: str
+    spans: int
+    max_score: float
+
+
+def summarize_anomalies(spans: Iterable[SpanRecord]) -> list[AnomalySummary]:
+    """Flagged spans counted by (span name, reason), most frequent first."""
+    counts: dict[tuple[str, str], list[float]] = {}
+    for span in spans:
+        if span.attributes.get(semconv.ANOMALY):
+            score = float(span.attributes.get(semconv.ANOMALY_SCORE, 0.0))
+            for reason in span.attributes.get(semconv.ANOMALY_REASONS) or ["?"]:
+                counts.setdefault((span.name, reason), []).append(score)
+    rows = [AnomalySummary(name, reason, len(scores), max(scores)) for (name, reason), scores in counts.items()]
+    return sorted(rows, key=lambda row: (-row.spans, row.name, row.reason))
+
+
+def render_models(rows: list[ModelSummary]) -> Table:
+    table = Table(title="LLM cost by model")
+    for header in ("model", "calls", "tokens", "cost USD", "unpriced"):
+        table.add_column(header, justify="left" if header == "model" else "right")
+    for row in rows:
+        table.add_row(row.model, str(row.calls), f"{row.tokens:,}", _show(row.cost_usd, "{:.6f}"), str(row.unpriced))
+    return table
+
+
+def render_anomalies(rows: list[AnomalySummary]) -> Table:
+    table = Table(title="anomalies by span and reason")
+    for header in ("span", "reason", "spans", "max score"):
+        table.add_column(header, justify="left" if header in ("span", "reason") else "right")
+    for row in rows:
+        table.add_row(row.name, row.reason, str(row.spans), f"{row.max_score:.1f}")
     return table
