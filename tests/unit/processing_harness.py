@@ -72,17 +72,19 @@ class Pipeline:
         self.processor.force_flush()
         return {span.name: span for span in self.exporter.get_finished_spans()}
 
-    def points(self, name: str) -> list[Any]:
-        """Data points of metric ``name`` (cumulative) as read now."""
+    def collect(self) -> dict[str, list[Any]]:
+        """One reading: data points per metric name (cumulative; exemplars are per reading)."""
         data = self.reader.get_metrics_data()
-        return [
-            point
-            for resource_metrics in (data.resource_metrics if data else ())
-            for scope_metrics in resource_metrics.scope_metrics
-            for metric in scope_metrics.metrics
-            if metric.name == name
-            for point in metric.data.data_points
-        ]
+        found: dict[str, list[Any]] = {}
+        for resource_metrics in data.resource_metrics if data else ():
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    found.setdefault(metric.name, []).extend(metric.data.data_points)
+        return found
+
+    def points(self, name: str) -> list[Any]:
+        """Data points of metric ``name`` as read now."""
+        return self.collect().get(name, [])
 
     def value(self, name: str, **attributes: Any) -> float:
         """Sum (counters, gauges) or histogram sum of the points of ``name`` with these attributes."""

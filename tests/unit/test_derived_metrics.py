@@ -1,0 +1,86 @@
+"""Derived metrics read with an in-memory reader: DESIGN.md's names, the GenAI
+semantic-convention buckets, bounded dimensions and exemplars linking to traces."""
+
+from __future__ import annotations
+
+import pytest
+from opentelemetry.sdk.metrics.view import View
+from opentelemetry.trace import Status, StatusCode
+from processing_harness import Pipeline, llm_attributes
+
+from spanmeter import semconv
+from spanmeter.processing.derived_metrics import SPAN_DURATION_BUCKETS
+
+
+def test_llm_span_feeds_the_genai_metrics_with_semconv_buckets_and_exemplars():
+    attributes = llm_attributes(
+        "gpt-4o-mini", 1200, 350, **{"user.id": "u-123", "spanmeter.team": "search", "gen_ai.agent.name": "planner"}
+    )
+    with Pipeline() as p:
+        p.span("chat gpt-4o-mini", attributes, seconds=0.7)
+        span = p.spans()["chat gpt-4o-mini"]
+        metrics = p.collect()
+        tokens = {point.attributes["gen_ai.token.type"]: point for point in metrics["gen_ai.client.token.usage"]}
+        assert {kind: point.sum for kind, point in tokens.items()} == {"input": 1200, "output": 350}
+        assert tuple(tokens["input"].explicit_bounds) == semconv.GEN_AI_TOKEN_USAGE_BUCKETS
+
+        (duration,) = metrics["gen_ai.client.operation.duration"]
+        assert duration.sum == pytest.approx(0.7)
+        assert tuple(duration.explicit_bounds) == semconv.GEN_AI_DURATION_BUCKETS
+        assert dict(duration.attributes) == {
+            "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-mini",
+        }  # fmt: skip
+        (exemplar,) = duration.exemplars
+        assert (exemplar.trace_id, exemplar.span_id) == (span.context.trace_id, span.context.span_id)
+
+        (cost,) = metrics["spanmeter.cost"]
+        assert cost.value == pytest.approx(span.attributes["spanmeter.cost.usd"])
+        assert dict(cost.attributes) == {
+            "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-mini",
+            "gen_ai.agent.name": "planner", "spanmeter.team": "search", "spanmeter.cost.source": "genai-prices",
+            "spanmeter.cost.kind": "llm",
+        }  # fmt: skip
+        assert "spanmeter.span.duration" not in metrics  # an LLM call's duration is counted once
+
+
+def test_work_spans_feed_span_duration_and_errors():
+    with Pipeline() as p:
+        p.span("invoke_agent planner", {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "planner"},
+               seconds=3.0)  # fmt: skip
+        tool = p.span("execute_tool search", {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search"},
+                      end=False)  # fmt: skip
+        tool.set_status(Status(StatusCode.ERROR, "boom"))
+        tool.end()
+        p.span("chat", llm_attributes("gpt-4o-mini", 10, 1, **{"error.type": "RateLimitError"}))
+        p.span("plain", {})  # not work: no metrics
+        p.spans()
+        durations = {point.attributes["gen_ai.operation.name"]: point for point in p.points("spanmeter.span.duration")}
+        assert set(durations) == {"invoke_agent", "execute_tool"}
+        assert durations["invoke_agent"].sum == pytest.approx(3.0)
+        assert tuple(durations["invoke_agent"].explicit_bounds) == SPAN_DURATION_BUCKETS
+        errors = {
+            (point.attributes["gen_ai.operation.name"], point.attributes["error.type"]): point.value
+            for point in p.points("spanmeter.span.errors")
+        }
+        assert errors == {("execute_tool", "_OTHER"): 1, ("chat", "RateLimitError"): 1}
+        (llm_duration,) = p.points("gen_ai.client.operation.duration")
+        assert llm_duration.attributes["error.type"] == "RateLimitError"
+
+
+def test_dimensions_are_bounded_by_the_sdk_cardinality_limit_with_visible_overflow():
+    views = [View(instrument_name="spanmeter.cost.unpriced", aggregation_cardinality_limit=3)]
+    with Pipeline(views=views) as p:
+        for i in range(10):
+            p.span(f"chat {i}", llm_attributes(f"private-model-{i}", 10, 1, "vllm"))
+        p.spans()
+        points = p.points("spanmeter.cost.unpriced")
+        overflow = [point.value for point in points if point.attributes.get("otel.metric.overflow")]
+        assert len(points) == 4 and overflow == [7]  # three models, the other seven in the overflow point
+
+
+def test_ids_and_users_never_become_metric_dimensions():
+    with Pipeline() as p:
+        p.span("chat", llm_attributes("gpt-4o-mini", 10, 1, **{"user.id": "u-1", "gen_ai.response.id": "r-1"}))
+        p.spans()
+        keys = {key for points in p.collect().values() for point in points for key in point.attributes}
+    assert keys and not keys & {"user.id", "gen_ai.response.id"}
