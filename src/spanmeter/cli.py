@@ -23,16 +23,7 @@ from opentelemetry.sdk.environment_variables import OTEL_EXPORTER_OTLP_ENDPOINT,
 from rich.console import Console
 
 from spanmeter import __version__
-from spanmeter.report import (
-    read_metric_requests,
-    read_spans,
-    render_anomalies,
-    render_models,
-    render_summary,
-    summarize,
-    summarize_anomalies,
-    summarize_models,
-)
+from spanmeter.report import read_metric_requests, read_spans, render_report
 from spanmeter.settings import SETTINGS, ConfigError, Settings
 
 DEMO_TIMEOUT_S = 120
@@ -114,15 +105,8 @@ def print_summary(console: Console, traces_file: Path, title: str) -> None:
         raise click.ClickException(str(exc)) from None
     if not spans:
         raise click.ClickException(f"no spans in {traces_file}")
-    console.print(render_summary(summarize(spans), title=title))
-    models = summarize_models(spans)
-    if models:
-        console.print(render_models(models))
-    anomalies = summarize_anomalies(spans)
-    if anomalies:
-        console.print(render_anomalies(anomalies))
-    else:
-        console.print(f"no anomalies flagged (each span name and model needs {SETTINGS['anomaly_min_samples'].env} samples first)")
+    for part in render_report(spans, title):
+        console.print(part)
 
 
 @main.command()

@@ -29,6 +29,7 @@ from rich.table import Table
 
 from spanmeter import semconv
 from spanmeter.report.reader import SpanRecord
+from spanmeter.settings import SETTINGS
 
 _Op = semconv.Operation
 _KIND_BY_OPERATION = {
@@ -229,3 +230,17 @@ def render_anomalies(rows: list[AnomalySummary]) -> Table:
     for row in rows:
         table.add_row(row.name, row.reason, str(row.spans), f"{row.max_score:.1f}")
     return table
+
+
+def render_report(spans: list[SpanRecord], title: str) -> list[Table | str]:
+    """What ``spanmeter report`` and ``spanmeter demo`` print: the kind table, cost by model, anomalies."""
+    parts: list[Table | str] = [render_summary(summarize(spans), title=title)]
+    models = summarize_models(spans)
+    if models:
+        parts.append(render_models(models))
+    anomalies = summarize_anomalies(spans)
+    parts.append(
+        render_anomalies(anomalies) if anomalies
+        else f"no anomalies flagged (each span name and model needs {SETTINGS['anomaly_min_samples'].env} samples first)"
+    )  # fmt: skip
+    return parts
