@@ -477,3 +477,35 @@ def end_stream_of(stream: Any) -> None:
     """
     if isinstance(stream, _StreamProxy):
         stream._self_finish(None)
+
+
+_OURS = "_spanmeter_genai"
+
+
+def _is_ours(attribute: Any) -> bool:
+    """Whether ``attribute`` is, or wraps under someone else's wrapper, a wrapper :func:`wrap_once` installed."""
+    while attribute is not None:
+        if getattr(getattr(attribute, "_self_wrapper", None), _OURS, False):
+            return True
+        attribute = getattr(attribute, "__wrapped__", None)
+    return False
+
+
+def wrap_once(owner: Any, name: str, wrapper: Callable) -> None:
+    """``wrapt``-wrap ``owner.name`` (a class or module attribute) unless spanmeter's wrapper is already there.
+
+    An earlier ``uninstrument()`` leaves ours in place when a peer wrapped on top of it
+    (removing ours would drop the peer's); it is inactive then and becomes active again,
+    so wrapping a second time would double every span.
+    """
+    if _is_ours(owner.__dict__.get(name)):
+        return
+    setattr(wrapper, _OURS, True)
+    wrapt.wrap_function_wrapper(owner, name, wrapper)
+
+
+def unwrap_own(owner: Any, name: str) -> None:
+    """Remove spanmeter's wrapper of ``owner.name`` when it is the outermost; under a peer's it stays."""
+    attribute = owner.__dict__.get(name)
+    if getattr(getattr(attribute, "_self_wrapper", None), _OURS, False):
+        setattr(owner, name, attribute.__wrapped__)
