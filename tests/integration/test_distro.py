@@ -100,6 +100,22 @@ def test_processing_applies_under_opentelemetry_distro_and_says_so(app, tmp_path
         assert f'"{semconv.COST_TOTAL_USD}": ' in run.stdout
 
 
+def test_opentelemetry_distro_defaults_to_otlp_and_the_spans_arrive_priced(app, tmp_path, run_instrumented, otlp_receiver):
+    """The pitfall as users meet it: opentelemetry-distro's own default exporters (otlp)."""
+    run = run_instrumented(
+        app, tmp_path,
+        OTEL_PYTHON_DISTRO="distro", OTEL_PYTHON_CONFIGURATOR="configurator",
+        OTEL_EXPORTER_OTLP_ENDPOINT=otlp_receiver.endpoint,
+    )  # fmt: skip
+
+    assert "OTLPSpanExporter (OTEL_TRACES_EXPORTER=otlp)" in run.stderr
+    llm = next(span for span in otlp_receiver.spans() if span.name == "chat gpt-4o-mini")
+    attributes = {kv.key: kv.value for kv in llm.attributes}
+    assert attributes[semconv.COST_SOURCE].string_value == semconv.COST_SOURCE_GENAI_PRICES
+    assert otlp_receiver.metric_requests
+    assert not (tmp_path / "spanmeter-traces.jsonl").exists()
+
+
 def test_processing_applies_with_whichever_distro_comes_first(app, tmp_path, run_instrumented):
     """No OTEL_PYTHON_DISTRO / _CONFIGURATOR: opentelemetry-instrument takes the first installed."""
     run_instrumented(app, tmp_path, OTEL_TRACES_EXPORTER="spanmeter_file", OTEL_METRICS_EXPORTER="none")
