@@ -1,0 +1,464 @@
+"""Spans for the ``anthropic`` SDK: ``messages.create`` (sync, async, ``stream=True``) and ``messages.stream(...)``.
+
+Usage (``opentelemetry-instrument`` does this through the ``spanmeter_anthropic`` entry point)::
+
+    from spanmeter.instrumentation.anthropic import AnthropicInstrumentor
+    AnthropicInstrumentor().instrument(tracer_provider=provider)  # provider optional
+
+Each call gets one CLIENT span ``chat {model}`` with the GenAI semantic-convention
+attributes: operation ``chat``, provider ``anthropic``, request model and parameters
+(``max_tokens``, ``stop_sequences``, and ``temperature`` / ``top_p`` / ``top_k`` when
+sent, also through ``extra_body``), ``server.address`` / ``server.port``, response id,
+model and finish reasons (``stop_reason``), tokens, the tool calls the response asks for
+(``spanmeter.tool_calls.names`` / ``.ids``, from its ``tool_use`` blocks), and
+``error.type`` (the HTTP status for API errors). Input tokens follow the conventions and
+the SDK's own span: Anthropic's ``input_tokens`` plus the cache-read and cache-creation
+tokens, which are also reported on their own. Streams read usage from ``message_start``
+and ``message_delta`` and record ``gen_ai.response.time_to_first_chunk``.
+
+The SDK's own span. anthropic makes a span per API call (scope ``com.anthropic.sdk.python``)
+whenever a TracerProvider is around, unless the client is built with
+``open_telemetry=False`` (or ``ANTHROPIC_OPEN_TELEMETRY=false``). With
+``SPANMETER_GENAI_SPAN_MODE=enrich`` (the default) spanmeter starts no span of its own for
+such a client: it adds its attributes to the SDK's span, so each call has one span. The
+SDK starts that span inside the call and ends it before a non-streaming call returns, so
+spanmeter hooks the SDK's ``finish_api_call_span`` to add them in time, and adds a
+stream's as its ``message_delta`` arrives. What the SDK sets itself (``error.type`` as the
+API's error type, e.g. ``rate_limit_error``; ``gen_ai.usage.cache_write.input_tokens``;
+its time to first chunk) stays as the SDK set it. ``SPANMETER_GENAI_SPAN_MODE=separate``
+always starts spanmeter's span; the SDK's is then its child.
+
+Content (``gen_ai.input.messages``, with the ``system`` prompt as a system message, and
+``gen_ai.output.messages``) only with ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``,
+truncated to ``SPANMETER_CONTENT_MAX_CHARS`` (see :mod:`spanmeter.instrumentation.genai`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from contextvars import ContextVar
+from typing import Any
+
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+
+from spanmeter import semconv
+from spanmeter.instrumentation import genai
+from spanmeter.instrumentation.openai import TOOL_CALL_IDS, TOOL_CALL_NAMES
+from spanmeter.internal_errors import record_internal_error
+
+_COMPONENT = "instrumentation.anthropic"
+_PROVIDER = "anthropic"
+_CHAT = semconv.Operation.CHAT.value
+
+_PARAMS = {
+    "max_tokens": semconv.GEN_AI_REQUEST_MAX_TOKENS,
+    "temperature": semconv.GEN_AI_REQUEST_TEMPERATURE,
+    "top_p": semconv.GEN_AI_REQUEST_TOP_P,
+    "top_k": semconv.GEN_AI_REQUEST_TOP_K,
+    "stop_sequences": semconv.GEN_AI_REQUEST_STOP_SEQUENCES,
+}
+
+_telemetry = genai.GenAITelemetry(_COMPONENT)
+"""Shared by every wrapper this module ever installs (see :class:`genai.GenAITelemetry`)."""
+
+
+# --- request side -------------------------------------------------------------
+
+
+def _request_params(attributes: dict[str, Any], body: Mapping[str, Any]) -> None:
+    """Parameters from create()'s kwargs or the request body; ``extra_body`` carries those the SDK has no kwarg for."""
+    genai.add_request_params(attributes, body, _PARAMS)
+    extra = body.get("extra_body")
+    if isinstance(extra, Mapping):
+        genai.add_request_params(attributes, extra, _PARAMS)
+
+
+def _parts(content: Any) -> list[dict[str, Any]]:
+    """Content blocks (dicts of a request, models of a response) as GenAI message parts."""
+    if isinstance(content, str):
+        return [{"type": "text", "content": content}]
+    if not isinstance(content, (list, tuple)):  # never consume an iterable the SDK has yet to send
+        return []
+    parts = []
+    for block in content:
+        get = block.get if isinstance(block, Mapping) else lambda key, b=block: getattr(b, key, None)
+        kind = get("type")
+        if kind == "text":
+            parts.append({"type": "text", "content": get("text")})
+        elif kind == "tool_use":
+            parts.append({"type": "tool_call", "id": get("id"), "name": get("name"), "arguments": get("input")})
+        elif kind == "tool_result":
+            parts.append({"type": "tool_call_response", "id": get("tool_use_id"), "response": get("content")})
+        else:  # images, documents, thinking...: their kind only
+            parts.append({"type": kind})
+    return parts
+
+
+def _input_messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    messages = []
+    system = body.get("system")
+    if system:
+        messages.append({"role": "system", "parts": _parts(system)})
+    messages_sent = body.get("messages")
+    for message in messages_sent if isinstance(messages_sent, (list, tuple)) else ():
+        if isinstance(message, Mapping):
+            messages.append({"role": message.get("role"), "parts": _parts(message.get("content"))})
+    return messages
+
+
+def _describe(instance: Any, kwargs: Mapping[str, Any]):
+    model = kwargs.get("model")
+    model = model if isinstance(model, str) else None
+    attributes = {
+        semconv.GEN_AI_OPERATION_NAME: _CHAT,
+        semconv.GEN_AI_PROVIDER_NAME: _PROVIDER,
+        **genai.server_attributes(instance._client),
+    }
+    if model is not None:
+        attributes[semconv.GEN_AI_REQUEST_MODEL] = model
+    _request_params(attributes, kwargs)
+    if _telemetry.capture_content:
+        attributes[semconv.GEN_AI_INPUT_MESSAGES] = genai.content_json(
+            _input_messages(kwargs), _telemetry.content_max_chars
+        )
+    return _CHAT, model, attributes
+
+
+# --- response side ------------------------------------------------------------
+
+
+def _tokens(usage: Any, name: str) -> int | None:
+    value = getattr(usage, name, None)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _usage_attributes(attributes: dict[str, Any], *usages: Any) -> None:
+    """Tokens from usage objects, later ones winning (a stream's ``message_delta`` usage is cumulative).
+
+    Input tokens are the total the model read: Anthropic's ``input_tokens`` excludes the cache.
+    """
+    counts: dict[str, int] = {}
+    for usage in usages:
+        for name in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "output_tokens"):
+            value = _tokens(usage, name)
+            if value is not None:
+                counts[name] = value
+        value = _tokens(getattr(usage, "output_tokens_details", None), "thinking_tokens")
+        if value is not None:
+            counts["thinking_tokens"] = value
+    cache_read = counts.get("cache_read_input_tokens")
+    cache_creation = counts.get("cache_creation_input_tokens")
+    if "input_tokens" in counts:
+        attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] = counts["input_tokens"] + (cache_read or 0) + (cache_creation or 0)
+    if "output_tokens" in counts:
+        attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] = counts["output_tokens"]
+    if cache_read is not None:
+        attributes[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = cache_read
+    if cache_creation is not None:
+        attributes[semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = cache_creation
+    if "thinking_tokens" in counts:
+        attributes[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = counts["thinking_tokens"]
+
+
+def _response_attributes(message: Any, stop_reason: Any, tool_uses: Any, *usages: Any) -> dict[str, Any]:
+    """Attributes of a Message (or of a stream's ``message_start`` message plus what came later)."""
+    attributes: dict[str, Any] = {}
+    value = getattr(message, "id", None)
+    if isinstance(value, str):
+        attributes[semconv.GEN_AI_RESPONSE_ID] = value
+    value = getattr(message, "model", None)
+    if isinstance(value, str):
+        attributes[semconv.GEN_AI_RESPONSE_MODEL] = value
+    if isinstance(stop_reason, str):
+        attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = (stop_reason,)
+    names, ids = [], []
+    for block in tool_uses:
+        if getattr(block, "type", None) == "tool_use":
+            name, call_id = getattr(block, "name", None), getattr(block, "id", None)
+            if isinstance(name, str):
+                names.append(name)
+            if isinstance(call_id, str):
+                ids.append(call_id)
+    if names:
+        attributes[TOOL_CALL_NAMES] = names
+    if ids:
+        attributes[TOOL_CALL_IDS] = ids
+    _usage_attributes(attributes, *usages)
+    return attributes
+
+
+def _message_attributes(message: Any) -> dict[str, Any]:
+    return _response_attributes(message, getattr(message, "stop_reason", None),
+                                getattr(message, "content", None) or (), getattr(message, "usage", None))  # fmt: skip
+
+
+def _output_messages(parts: list[dict[str, Any]], stop_reason: Any) -> list[dict[str, Any]]:
+    return [{"role": "assistant", "parts": parts, "finish_reason": stop_reason}]
+
+
+def _end_with_message(call: genai.GenAICall, message: Any) -> None:
+    if call.capture_content:
+        content = getattr(message, "content", None)
+        call.set_content(semconv.GEN_AI_OUTPUT_MESSAGES,
+                         _output_messages(_parts(content), getattr(message, "stop_reason", None)))  # fmt: skip
+    call.end(_message_attributes(message))
+
+
+# --- streams ------------------------------------------------------------------
+
+
+class _MessageEvents:
+    """Reads raw stream events: ``message_start`` (id, model, input usage), ``content_block_start``
+    (tool_use blocks), ``message_delta`` (stop reason, cumulative usage); text and tool input
+    deltas only when content is captured.
+    """
+
+    def __init__(self, stream: Any, call: genai.GenAICall) -> None:
+        super().__init__(stream, call)
+        self._self_message = None
+        self._self_delta = None
+        self._self_tool_uses = []
+        self._self_parts = [] if call.capture_content else None
+
+    def _self_on_item(self, event: Any) -> None:
+        kind = event.type
+        if kind == "content_block_delta":
+            if self._self_parts is not None:
+                self._self_on_content_delta(event.delta)
+        elif kind == "message_start":
+            self._self_message = event.message
+        elif kind == "content_block_start":
+            block = event.content_block
+            if block.type == "tool_use":
+                self._self_tool_uses.append(block)
+            if self._self_parts is not None:
+                self._self_parts.extend(_parts([block]))
+        elif kind == "message_delta":
+            self._self_delta = event
+            if not self._self_call.owned:
+                # The SDK ends its own span when the body ends, before this stream reports its end.
+                self._self_call.set_attributes(self._self_final_attributes())
+
+    def _self_on_content_delta(self, delta: Any) -> None:
+        parts = self._self_parts
+        if not parts:
+            return
+        part = parts[-1]
+        if delta.type == "text_delta" and part["type"] == "text":
+            part["content"] = (part["content"] or "") + delta.text
+        elif delta.type == "input_json_delta" and part["type"] == "tool_call":
+            arguments = part["arguments"]
+            part["arguments"] = (arguments if isinstance(arguments, str) else "") + delta.partial_json
+
+    def _self_final_attributes(self) -> dict[str, Any] | None:
+        message, delta = self._self_message, self._self_delta
+        if message is None:
+            return None
+        stop_reason = getattr(getattr(delta, "delta", None), "stop_reason", None)
+        if self._self_parts is not None:
+            self._self_call.set_content(semconv.GEN_AI_OUTPUT_MESSAGES, _output_messages(self._self_parts, stop_reason))
+        return _response_attributes(message, stop_reason, self._self_tool_uses,
+                                    getattr(message, "usage", None), getattr(delta, "usage", None))  # fmt: skip
+
+
+class _SyncMessageStream(_MessageEvents, genai.SyncStreamProxy):
+    pass
+
+
+class _AsyncMessageStream(_MessageEvents, genai.AsyncStreamProxy):
+    pass
+
+
+# --- the SDK's own span (enrich mode) -----------------------------------------
+
+
+class _SdkSpan:
+    """A call handed to the SDK's own span: the hook puts the GenAICall on that span here."""
+
+    __slots__ = ("call",)
+
+    def __init__(self) -> None:
+        self.call: genai.GenAICall | None = None
+
+
+_sdk_span: ContextVar[_SdkSpan | None] = ContextVar("spanmeter_anthropic_sdk_span", default=None)
+"""Set by a wrapper around the SDK call whose span :func:`_enrich_sdk_span` is to enrich."""
+
+
+def _sdk_makes_span(instance: Any) -> bool:
+    """Whether this call's span is the SDK's: enrich mode and a client with the SDK's telemetry on."""
+    try:
+        return _telemetry.enrich and instance._client._tracer is not None
+    except Exception as exc:  # noqa: BLE001 - an SDK without the property: spanmeter's own span
+        record_internal_error(_COMPONENT, exc)
+        return False
+
+
+def _enrich_sdk_span(wrapped, instance, args, kwargs):
+    """Around ``anthropic._base_client.finish_api_call_span(client, span, result)``, called before the SDK's span ends.
+
+    Only for calls a spanmeter wrapper handed over (:data:`_sdk_span`): request attributes
+    from the body the SDK sent (``extra_body`` merged in), a Message's response attributes
+    and content. A stream's come later, from the stream proxy on the same GenAICall.
+    """
+    pending = _sdk_span.get()
+    if pending is not None and pending.call is None and _telemetry.active:
+        try:
+            span, result = args[1], args[2]
+            call = pending.call = genai.GenAICall(_telemetry, span, owned=False)
+            body = result.options.json_data
+            body = body if isinstance(body, Mapping) else {}
+            attributes: dict[str, Any] = {}
+            _request_params(attributes, body)
+            call.set_attributes(attributes)
+            if call.capture_content:
+                call.set_content(semconv.GEN_AI_INPUT_MESSAGES, _input_messages(body))
+            if result.error is None and _classes.is_message(result.data):
+                _end_with_message(call, result.data)
+        except Exception as exc:  # noqa: BLE001
+            record_internal_error(_COMPONENT, exc)
+    return wrapped(*args, **kwargs)
+
+
+def _on_sdk_span(pending: _SdkSpan, result: Any) -> Any:
+    """A stream returned on the SDK's span, wrapped so its events reach that span; anything else as it came."""
+    try:
+        call = pending.call
+        if call is not None and not call.ended and _classes.is_stream(result):
+            return _classes.proxy(result, call)
+    except Exception as exc:  # noqa: BLE001
+        record_internal_error(_COMPONENT, exc)
+    return result
+
+
+# --- wrappers -----------------------------------------------------------------
+
+
+class _Classes:
+    """anthropic's result classes, imported when instrumenting (not when this module loads)."""
+
+    def __init__(self) -> None:
+        self.types: tuple[type, type, type] | None = None
+
+    def load(self) -> None:
+        from anthropic import AsyncStream, Stream
+        from anthropic.types import Message
+
+        self.types = (Message, Stream, AsyncStream)
+
+    def is_message(self, result: Any) -> bool:
+        return isinstance(result, self.types[0])
+
+    def is_stream(self, result: Any) -> bool:
+        return isinstance(result, self.types[1:])
+
+    def proxy(self, stream: Any, call: genai.GenAICall) -> Any:
+        proxy_class = _SyncMessageStream if isinstance(stream, self.types[1]) else _AsyncMessageStream
+        return proxy_class(stream, call)
+
+
+_classes = _Classes()
+
+
+def _handle_result(call: genai.GenAICall, result: Any) -> Any:
+    if _classes.is_stream(result):
+        return _classes.proxy(result, call)
+    _end_with_message(call, result)
+    return result
+
+
+_own_sync = genai.sync_wrapper(_telemetry, _describe, _handle_result)
+_own_async = genai.async_wrapper(_telemetry, _describe, _handle_result)
+
+
+def _create(wrapped, instance, args, kwargs):
+    """``Messages.create``: spanmeter's span, or the SDK's enriched (see the module docstring)."""
+    if not (_telemetry.active and _sdk_makes_span(instance)):
+        return _own_sync(wrapped, instance, args, kwargs)
+    pending = _SdkSpan()
+    token = _sdk_span.set(pending)
+    try:
+        result = wrapped(*args, **kwargs)
+    finally:
+        _sdk_span.reset(token)
+    return _on_sdk_span(pending, result)
+
+
+async def _acreate(wrapped, instance, args, kwargs):
+    """``AsyncMessages.create``: :func:`_create` for the async client."""
+    if not (_telemetry.active and _sdk_makes_span(instance)):
+        return await _own_async(wrapped, instance, args, kwargs)
+    pending = _SdkSpan()
+    token = _sdk_span.set(pending)
+    try:
+        result = await wrapped(*args, **kwargs)
+    finally:
+        _sdk_span.reset(token)
+    return _on_sdk_span(pending, result)
+
+
+def _stream_helper(defer: Any, request_attribute: str):
+    """``messages.stream(...)``: the manager it returns sends its prepared request on entry, through ``create``.
+
+    The helper calls the API directly (not through ``create``) and its manager keeps the
+    prepared request in a private attribute; ``defer`` replaces it with one that runs the
+    request inside the create wrapper, which sees the helper's kwargs.
+    """
+
+    def wrapper(wrapped, instance, args, kwargs):
+        manager = wrapped(*args, **kwargs)
+        if _telemetry.active:
+            try:
+                request = getattr(manager, request_attribute)
+                setattr(manager, request_attribute, defer(request, instance, args, kwargs))
+            except Exception as exc:  # noqa: BLE001 - the helper then runs without a span
+                record_internal_error(_COMPONENT, exc)
+        return manager
+
+    return wrapper
+
+
+def _defer_sync(request: Any, instance: Any, args: Any, kwargs: Any):
+    """The sync manager calls its prepared request (no arguments) when entered."""
+    return lambda: _create(lambda *_, **__: request(), instance, args, kwargs)
+
+
+def _defer_async(request: Any, instance: Any, args: Any, kwargs: Any):
+    """The async manager awaits its prepared coroutine when entered; this coroutine awaits it inside ``_acreate``."""
+    return _acreate(lambda *_, **__: request, instance, args, kwargs)
+
+
+_MODULE = "anthropic.resources.messages.messages"
+_TARGETS = (
+    # module, owner, attribute, wrapper
+    (_MODULE, "Messages", "create", _create),
+    (_MODULE, "AsyncMessages", "create", _acreate),
+    (_MODULE, "Messages", "stream", _stream_helper(_defer_sync, "_MessageStreamManager__api_request")),
+    (_MODULE, "AsyncMessages", "stream", _stream_helper(_defer_async, "_AsyncMessageStreamManager__api_request")),
+    ("anthropic._base_client", None, "finish_api_call_span", _enrich_sdk_span),
+)  # fmt: skip
+
+
+def _owner(module: str, name: str | None) -> Any:
+    import importlib
+
+    owner = importlib.import_module(module)
+    return owner if name is None else getattr(owner, name)
+
+
+class AnthropicInstrumentor(BaseInstrumentor):
+    """spanmeter's instrumentation of the ``anthropic`` package (see the module docstring)."""
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ("anthropic >= 2.0",)
+
+    def _instrument(self, **kwargs: Any) -> None:
+        _telemetry.configure(tracer_provider=kwargs.get("tracer_provider"), settings=kwargs.get("settings"))
+        _classes.load()
+        for module, owner, attribute, wrapper in _TARGETS:
+            genai.wrap_once(_owner(module, owner), attribute, wrapper)
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        _telemetry.active = False
+        for module, owner, attribute, _ in _TARGETS:
+            genai.unwrap_own(_owner(module, owner), attribute)
