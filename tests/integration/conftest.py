@@ -21,24 +21,23 @@ class OTLPReceiver(trace_service_pb2_grpc.TraceServiceServicer, metrics_service_
     def __init__(self) -> None:
         self.trace_requests: list[trace_service_pb2.ExportTraceServiceRequest] = []
         self.metric_requests: list[metrics_service_pb2.ExportMetricsServiceRequest] = []
-        self._received = threading.Condition()
+        self._lock = threading.Lock()
         self.endpoint = ""
 
     def Export(self, request, context):  # noqa: N802 - the gRPC method name
         # Both services name their method Export; the request type tells them apart.
-        with self._received:
+        with self._lock:
             if isinstance(request, trace_service_pb2.ExportTraceServiceRequest):
                 self.trace_requests.append(request)
                 response = trace_service_pb2.ExportTraceServiceResponse()
             else:
                 self.metric_requests.append(request)
                 response = metrics_service_pb2.ExportMetricsServiceResponse()
-            self._received.notify_all()
         return response
 
     def spans(self) -> list:
         """Every span received so far (protobuf Span messages)."""
-        with self._received:
+        with self._lock:
             return [
                 span
                 for request in self.trace_requests
@@ -46,12 +45,6 @@ class OTLPReceiver(trace_service_pb2_grpc.TraceServiceServicer, metrics_service_
                 for scope_spans in resource_spans.scope_spans
                 for span in scope_spans.spans
             ]
-
-    def wait_for_spans(self, count: int, timeout_s: float = 10.0) -> list:
-        """Spans once at least ``count`` arrived (for in-process exporters that send in the background)."""
-        with self._received:
-            self._received.wait_for(lambda: len(self.spans()) >= count, timeout_s)
-        return self.spans()
 
 
 @pytest.fixture
