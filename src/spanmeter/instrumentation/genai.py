@@ -66,9 +66,13 @@ def content_json(value: Any, max_chars: int) -> str:
 
 
 def error_type(exc: BaseException) -> str:
-    """``error.type``: the HTTP status of an API error (``"429"``), else the exception's class."""
+    """``error.type``: the HTTP status of an API error (``"429"``), else the exception's class.
+
+    A status below 400 is no error's: an error event inside a stream carries the ``200`` of
+    the response that opened the stream.
+    """
     status = getattr(exc, "status_code", None)
-    if isinstance(status, int) and not isinstance(status, bool):
+    if isinstance(status, int) and not isinstance(status, bool) and status >= 400:
         return str(status)
     return type(exc).__qualname__
 
