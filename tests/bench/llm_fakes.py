@@ -125,6 +125,11 @@ def anthropic_stream_chunks() -> list[bytes]:
     ])  # fmt: skip
 
 
+def anthropic_sse(events: list[dict]) -> list[bytes]:
+    """Anthropic stream events, each sent under its own ``type`` as the SSE event name."""
+    return _sse([(event["type"], event) for event in events])
+
+
 def _transport(body: bytes, chunks: list[bytes]) -> httpx2.MockTransport:
     """Answers a request whose JSON says ``"stream": true`` with ``chunks``, any other with ``body``."""
 

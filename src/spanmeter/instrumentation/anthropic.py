@@ -286,10 +286,13 @@ _sdk_span: ContextVar[_SdkSpan | None] = ContextVar("spanmeter_anthropic_sdk_spa
 
 
 def _sdk_makes_span(instance: Any) -> bool:
-    """Whether this call's span is the SDK's: enrich mode and a client with the SDK's telemetry on."""
+    """Whether this call's span is the SDK's: enrich mode and a client with the SDK's telemetry on.
+
+    ``_tracer`` is the client's tracer, None when the client makes no spans (or predates them).
+    """
     try:
-        return _telemetry.enrich and instance._client._tracer is not None
-    except Exception as exc:  # noqa: BLE001 - an SDK without the property: spanmeter's own span
+        return _telemetry.enrich and getattr(instance._client, "_tracer", None) is not None
+    except Exception as exc:  # noqa: BLE001 - the property failing: spanmeter's own span
         record_internal_error(_COMPONENT, exc)
         return False
 
@@ -456,7 +459,9 @@ class AnthropicInstrumentor(BaseInstrumentor):
         _telemetry.configure(tracer_provider=kwargs.get("tracer_provider"), settings=kwargs.get("settings"))
         _classes.load()
         for module, owner, attribute, wrapper in _TARGETS:
-            genai.wrap_once(_owner(module, owner), attribute, wrapper)
+            target = _owner(module, owner)
+            if hasattr(target, attribute):  # an SDK without its own spans has no finish_api_call_span
+                genai.wrap_once(target, attribute, wrapper)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         _telemetry.active = False
