@@ -9,6 +9,7 @@ SpanmeterProcessor (``tests/conftest.py``), so pricing is checked as users would
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 
@@ -18,9 +19,10 @@ import openai_fakes as fakes
 import pytest
 import wrapt
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import TracerProvider, sampling
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import SpanKind, StatusCode
 
 from spanmeter import internal_errors, semconv
@@ -239,6 +241,19 @@ def test_sync_stream_ends_its_span_once_on_every_path(instrumented, finished_spa
     assert_no_internal_errors()
 
 
+def test_a_stream_read_in_two_loops_keeps_one_span_to_the_end(instrumented, finished_spans):
+    """Like the SDK's stream, breaking out of a loop does not end it: a later loop continues."""
+    stream = chat(fakes.server(fakes.chat_chunks()).client(), stream=True, stream_options={"include_usage": True})
+    for first in stream:
+        break
+    assert finished_spans() == []
+    rest = list(stream)
+
+    assert first.choices[0].delta.role == "assistant"
+    assert len(rest) == 5
+    assert only_span(finished_spans).attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 5
+
+
 def test_stream_broken_mid_way_records_the_error_and_reraises_it(instrumented, finished_spans):
     stream = chat(fakes.server(fakes.sse_reply(fakes.chat_chunks(), fail_after=2)).client(), stream=True)
     received = []
@@ -280,6 +295,8 @@ async def _async_break_and_abandon(stream):
         break
     del stream
     gc.collect()
+    for _ in range(3):  # the event loop closes the abandoned async generator in a task of its own
+        await asyncio.sleep(0)
 
 
 @pytest.mark.parametrize("consume", [
@@ -482,6 +499,7 @@ def test_api_errors_after_the_sdks_retries_make_one_error_span(instrumented, fin
     span = only_span(finished_spans)
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes[semconv.ERROR_TYPE] == str(status)
+    assert span.attributes[semconv.GEN_AI_REQUEST_MODEL] == fakes.MODEL
     assert span.events[0].name == "exception"
     assert_no_internal_errors()
 
@@ -554,6 +572,41 @@ def test_captured_content_is_truncated(instrument, finished_spans):
     attributes = only_span(finished_spans).attributes
     assert len(attributes[semconv.GEN_AI_INPUT_MESSAGES]) == 40
     assert len(attributes[semconv.GEN_AI_OUTPUT_MESSAGES]) == 40
+
+
+class _DropModel(Sampler):
+    """A sampler that looks at attributes: drops calls to one model."""
+
+    def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None, trace_state=None):
+        dropped = (attributes or {}).get(semconv.GEN_AI_REQUEST_MODEL) == "blocked-model"
+        return SamplingResult(Decision.DROP if dropped else Decision.RECORD_AND_SAMPLE, attributes)
+
+    def get_description(self):
+        return "DropModel"
+
+
+def test_a_sampler_that_reads_attributes_sees_the_request_attributes(instrument):
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=_DropModel())
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    instrument(provider=provider)
+    client = fakes.server(CHAT_BODY).client()
+
+    client.chat.completions.create(model="blocked-model", messages=fakes.MESSAGES)
+    chat(client)
+
+    (span,) = exporter.get_finished_spans()
+    assert span.attributes[semconv.GEN_AI_REQUEST_MODEL] == fakes.MODEL
+
+
+@pytest.mark.parametrize("sampler, blind", [
+    (sampling.ALWAYS_ON, True), (sampling.ParentBased(sampling.TraceIdRatioBased(0.5)), True),
+    (sampling.ParentBasedTraceIdRatio(0.1), True), (_DropModel(), False),
+    (sampling.ParentBased(sampling.ALWAYS_ON, remote_parent_sampled=_DropModel()), False),
+])  # fmt: skip
+def test_request_attributes_wait_for_the_end_only_under_attribute_blind_samplers(sampler, blind):
+    assert genai.samples_without_attributes(TracerProvider(sampler=sampler).get_tracer("t")) is blind
+    assert genai.samples_without_attributes(trace.NoOpTracer()) is False
 
 
 # --- instrument / uninstrument ------------------------------------------------
@@ -740,7 +793,7 @@ def test_faults_in_spanmeters_own_code_are_counted_and_swallowed(instrumented, f
     target = {
         "describe": (spanmeter_openai.genai, "add_request_params"),
         "result": (spanmeter_openai._CHAT_KIND, "attributes"),
-        "chunk": (spanmeter_openai._ChatStream, "_self_on_item"),
+        "chunk": (spanmeter_openai._ChatChunks, "add"),
         "stream end": (spanmeter_openai._ChatStream, "_self_final_attributes"),
     }[stage]
     monkeypatch.setattr(*target, boom)

@@ -142,6 +142,35 @@ def enrichable_span(operation: str, request_model: str | None) -> Span | None:
     return span
 
 
+_PARENT_BASED_DELEGATES = (
+    "_root", "_remote_parent_sampled", "_remote_parent_not_sampled", "_local_parent_sampled",
+    "_local_parent_not_sampled",
+)  # fmt: skip
+
+
+def samples_without_attributes(tracer: trace.Tracer) -> bool:
+    """Whether ``tracer``'s sampler provably ignores span attributes (the SDK's built-in samplers).
+
+    Only then may request attributes wait until the span ends: no sampling decision can
+    differ. Unknown tracers and custom samplers get their attributes at start.
+    """
+    try:
+        from opentelemetry.sdk.trace import sampling
+
+        blind = (sampling.StaticSampler.should_sample, sampling.TraceIdRatioBased.should_sample)
+
+        def ignores_attributes(sampler: Any) -> bool:
+            method = getattr(type(sampler), "should_sample", None)
+            if method is sampling.ParentBased.should_sample:
+                return all(ignores_attributes(getattr(sampler, name, None)) for name in _PARENT_BASED_DELEGATES)
+            return method in blind
+
+        sampler = getattr(tracer, "sampler", None)
+        return sampler is not None and ignores_attributes(sampler)
+    except Exception:  # noqa: BLE001 - no SDK, or a different one: attributes at start
+        return False
+
+
 class GenAITelemetry:
     """What one instrumentor's wrappers share, read once per ``instrument()``.
 
@@ -157,6 +186,7 @@ class GenAITelemetry:
         self.capture_content = False
         self.content_max_chars = Settings.load(environ={}).content_max_chars
         self.enrich = True
+        self.defer_request_attributes = False
 
     def configure(
         self,
@@ -179,6 +209,9 @@ class GenAITelemetry:
         self.capture_content = capture_content_from_env(environ)
         self.content_max_chars = settings.content_max_chars
         self.enrich = settings.genai_span_mode == "enrich"
+        # Request attributes go on with the response attributes, in one set_attributes at the
+        # end, when the sampler cannot look at them: one attribute write pass instead of two.
+        self.defer_request_attributes = samples_without_attributes(self.tracer)
         self.active = True
 
     def start(self, operation: str, request_model: str | None, attributes: Attributes) -> GenAICall:
@@ -189,6 +222,8 @@ class GenAITelemetry:
                 foreign.set_attributes(attributes)
                 return GenAICall(self, foreign, owned=False)
         name = f"{operation} {request_model}" if request_model else operation
+        if self.defer_request_attributes:
+            return GenAICall(self, self.tracer.start_span(name, kind=SpanKind.CLIENT), True, pending=attributes)
         span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
         return GenAICall(self, span, owned=True)
 
@@ -205,12 +240,15 @@ class GenAITelemetry:
 class GenAICall:
     """One call's span: ends exactly once; every method swallows (and counts) its own faults."""
 
-    __slots__ = ("telemetry", "span", "owned", "start_ns", "ended")
+    __slots__ = ("telemetry", "span", "owned", "pending", "start_ns", "ended")
 
-    def __init__(self, telemetry: GenAITelemetry, span: Span, owned: bool) -> None:
+    def __init__(
+        self, telemetry: GenAITelemetry, span: Span, owned: bool, pending: Attributes | None = None
+    ) -> None:
         self.telemetry = telemetry
         self.span = span
         self.owned = owned  # False: another producer's span we enrich but must not end
+        self.pending = pending  # request attributes that go on together with the final ones
         self.start_ns = time.monotonic_ns()
         self.ended = False
 
@@ -257,6 +295,12 @@ class GenAICall:
         """Set the final attributes and end the span (an enriched span is left to its producer)."""
         if self.ended:
             return
+        pending = self.pending
+        if pending is not None:
+            self.pending = None
+            if attributes:
+                pending.update(attributes)
+            attributes = pending
         if attributes:
             self.set_attributes(attributes)
         self.ended = True
@@ -343,8 +387,9 @@ def async_wrapper(telemetry: GenAITelemetry, describe: Describe, handle_result: 
 class _StreamProxy(wrapt.ObjectProxy):
     """Shared state of the stream proxies; the SDK stream stays reachable as ``__wrapped__``.
 
-    Subclasses per provider implement :meth:`_self_on_item` (read one chunk/event) and
-    :meth:`_self_final_attributes` (response attributes gathered so far). Everything not
+    Subclasses per provider implement :meth:`_self_on_item` (read one chunk/event; an
+    instance attribute of that name, e.g. a slotted accumulator's bound method, saves a
+    call per chunk) and :meth:`_self_final_attributes` (response attributes gathered so far). Everything not
     overridden here (``.response``, helper methods, attributes) is the SDK stream's own,
     and ``isinstance`` checks against the SDK's stream class still hold.
     """
@@ -398,10 +443,27 @@ class _StreamProxy(wrapt.ObjectProxy):
 
 
 class SyncStreamProxy(_StreamProxy):
-    """Iterates the SDK's sync stream, observing each item; iterator, context manager, ``close()``."""
+    """Iterates the SDK's sync stream, observing each item; iterator, context manager, ``close()``.
+
+    ``for`` loops get a generator (a resumed frame per item is far cheaper than a
+    ``__next__`` call). Like the SDK's own ``__iter__`` it is not kept: a loop that breaks
+    off leaves the stream to be continued, closed or abandoned, and the span with it.
+    """
 
     def __iter__(self):
-        return self
+        return self._self_iterate(self.__wrapped__.__iter__())
+
+    def _self_iterate(self, iterator):
+        try:
+            for item in iterator:
+                self._self_observe(item)
+                yield item
+        except GeneratorExit:  # the loop let go of this generator, not of the stream
+            raise
+        except BaseException as exc:
+            self._self_finish(exc)
+            raise
+        self._self_finish(None)
 
     def __next__(self):
         try:
@@ -436,7 +498,19 @@ class AsyncStreamProxy(_StreamProxy):
     """Async twin of :class:`SyncStreamProxy`: ``async for``, ``async with``, ``await close()``/``aclose()``."""
 
     def __aiter__(self):
-        return self
+        return self._self_iterate(self.__wrapped__.__aiter__())
+
+    async def _self_iterate(self, iterator):
+        try:
+            async for item in iterator:
+                self._self_observe(item)
+                yield item
+        except GeneratorExit:  # the loop let go of this generator, not of the stream
+            raise
+        except BaseException as exc:
+            self._self_finish(exc)
+            raise
+        self._self_finish(None)
 
     async def __anext__(self):
         try:

@@ -134,27 +134,42 @@ def _responses_input_messages(kwargs: Mapping[str, Any]) -> list[Any]:
 # --- response side ------------------------------------------------------------
 
 
-def _usage_attributes(attributes: dict[str, Any], usage: Any, input_key: str, output_key: str) -> None:
-    """Tokens from a chat (prompt/completion) or responses/embeddings (input/output) usage object."""
+_CHAT_USAGE = ("prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details")
+_RESPONSES_USAGE = ("input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details")
+_EMBEDDINGS_USAGE = ("prompt_tokens", None, None, None)
+
+
+def _usage_attributes(attributes: dict[str, Any], usage: Any, fields: tuple[str | None, ...]) -> None:
+    """Tokens from a usage object whose field names are ``fields`` (exact, so no failed lookups).
+
+    Missing-attribute lookups on the SDK's pydantic models go through a slow ``__getattr__``,
+    which is why each API's names are spelled out rather than probed.
+    """
     if usage is None:
         return
+    input_key, output_key, input_details, output_details = fields
     value = getattr(usage, input_key, None)
     if isinstance(value, int):
         attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] = value
+    if output_key is None:
+        return
     value = getattr(usage, output_key, None)
     if isinstance(value, int):
         attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] = value
-    details = getattr(usage, "prompt_tokens_details", None) or getattr(usage, "input_tokens_details", None)
-    value = getattr(details, "cached_tokens", None)
-    if isinstance(value, int):
-        attributes[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = value
-    value = getattr(details, "cache_write_tokens", None)
-    if isinstance(value, int):
-        attributes[semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = value
-    details = getattr(usage, "completion_tokens_details", None) or getattr(usage, "output_tokens_details", None)
-    value = getattr(details, "reasoning_tokens", None)
-    if isinstance(value, int):
-        attributes[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = value
+    # Detail counts only when non-zero: a zero says nothing pricing or readers need.
+    details = getattr(usage, input_details, None)
+    if details is not None:
+        value = getattr(details, "cached_tokens", None)
+        if value and isinstance(value, int):
+            attributes[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = value
+        value = getattr(details, "cache_write_tokens", None)
+        if value and isinstance(value, int):
+            attributes[semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = value
+    details = getattr(usage, output_details, None)
+    if details is not None:
+        value = getattr(details, "reasoning_tokens", None)
+        if value and isinstance(value, int):
+            attributes[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = value
 
 
 def _identity_attributes(attributes: dict[str, Any], response: Any) -> None:
@@ -195,7 +210,7 @@ def _chat_attributes(completion: Any) -> dict[str, Any]:
     if reasons:
         attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
     _tool_call_attributes(attributes, names, ids)
-    _usage_attributes(attributes, getattr(completion, "usage", None), "prompt_tokens", "completion_tokens")
+    _usage_attributes(attributes, getattr(completion, "usage", None), _CHAT_USAGE)
     return attributes
 
 
@@ -232,7 +247,7 @@ def _responses_attributes(response: Any) -> dict[str, Any]:
             if isinstance(call_id, str):
                 ids.append(call_id)
     _tool_call_attributes(attributes, names, ids)
-    _usage_attributes(attributes, getattr(response, "usage", None), "input_tokens", "output_tokens")
+    _usage_attributes(attributes, getattr(response, "usage", None), _RESPONSES_USAGE)
     return attributes
 
 
@@ -254,61 +269,76 @@ def _embeddings_attributes(response: Any) -> dict[str, Any]:
     model = getattr(response, "model", None)
     if isinstance(model, str):
         attributes[semconv.GEN_AI_RESPONSE_MODEL] = model
-    _usage_attributes(attributes, getattr(response, "usage", None), "prompt_tokens", "completion_tokens")
+    _usage_attributes(attributes, getattr(response, "usage", None), _EMBEDDINGS_USAGE)
     return attributes
 
 
 # --- streams ------------------------------------------------------------------
 
 
-class _ChatStream:
-    """Reads chat completion chunks: id/model from the first, finish reasons, tool calls, usage."""
+class _ChatChunks:
+    """What a chat stream's chunks say: id/model (first chunk), finish reasons, tool calls, usage.
 
-    def __init__(self, stream: Any, call: genai.GenAICall) -> None:
-        super().__init__(stream, call)
-        self._self_head = None
-        self._self_usage = None
-        self._self_reasons = []
-        self._self_tool_names = []
-        self._self_tool_ids = []
-        self._self_text = [] if call.capture_content else None
+    A plain slotted object, so the per-chunk work avoids the proxy's slower attribute access.
+    """
 
-    def _self_on_item(self, chunk: Any) -> None:
-        if self._self_head is None:
-            self._self_head = chunk
+    __slots__ = ("head", "usage", "reasons", "tool_names", "tool_ids", "text")
+
+    def __init__(self, capture_content: bool) -> None:
+        self.head = None
+        self.usage = None
+        self.reasons: list[str] = []
+        self.tool_names: list[str] = []
+        self.tool_ids: list[str] = []
+        self.text: list[str] | None = [] if capture_content else None
+
+    def add(self, chunk: Any) -> None:
+        if self.head is None:
+            self.head = chunk
         for choice in chunk.choices or ():
             if choice.finish_reason:
-                self._self_reasons.append(choice.finish_reason)
+                self.reasons.append(choice.finish_reason)
             delta = choice.delta
             if delta is None:
                 continue
             if delta.tool_calls:
                 for tool_call in delta.tool_calls:
                     if tool_call.id:
-                        self._self_tool_ids.append(tool_call.id)
+                        self.tool_ids.append(tool_call.id)
                     name = _tool_call_name(tool_call)
                     if name:
-                        self._self_tool_names.append(name)
-            if self._self_text is not None and delta.content:
-                self._self_text.append(delta.content)
+                        self.tool_names.append(name)
+            if self.text is not None and delta.content:
+                self.text.append(delta.content)
         if chunk.usage is not None:
-            self._self_usage = chunk.usage
+            self.usage = chunk.usage
 
-    def _self_final_attributes(self) -> dict[str, Any]:
+    def attributes(self, call: genai.GenAICall) -> dict[str, Any]:
         attributes: dict[str, Any] = {}
-        if self._self_head is not None:
-            _identity_attributes(attributes, self._self_head)
-        if self._self_reasons:
-            attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = self._self_reasons
-        _tool_call_attributes(attributes, self._self_tool_names, self._self_tool_ids)
-        _usage_attributes(attributes, self._self_usage, "prompt_tokens", "completion_tokens")
-        if self._self_text is not None:
-            reasons = self._self_reasons
-            self._self_call.set_content(semconv.GEN_AI_OUTPUT_MESSAGES, [{
-                "role": "assistant", "parts": [{"type": "text", "content": "".join(self._self_text)}],
-                "finish_reason": reasons[0] if reasons else None,
+        if self.head is not None:
+            _identity_attributes(attributes, self.head)
+        if self.reasons:
+            attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = self.reasons
+        _tool_call_attributes(attributes, self.tool_names, self.tool_ids)
+        _usage_attributes(attributes, self.usage, _CHAT_USAGE)
+        if self.text is not None:
+            call.set_content(semconv.GEN_AI_OUTPUT_MESSAGES, [{
+                "role": "assistant", "parts": [{"type": "text", "content": "".join(self.text)}],
+                "finish_reason": self.reasons[0] if self.reasons else None,
             }])  # fmt: skip
         return attributes
+
+
+class _ChatStream:
+    """Chat stream proxy hooks, delegated to :class:`_ChatChunks`."""
+
+    def __init__(self, stream: Any, call: genai.GenAICall) -> None:
+        super().__init__(stream, call)
+        self._self_chunks = _ChatChunks(call.capture_content)
+        self._self_on_item = self._self_chunks.add  # per chunk: straight to the accumulator
+
+    def _self_final_attributes(self) -> dict[str, Any]:
+        return self._self_chunks.attributes(self._self_call)
 
 
 class _ResponsesStream:
