@@ -415,6 +415,18 @@ def test_responses_stream_helper(instrumented, finished_spans):
     _assert_responses_span(only_span(finished_spans))
 
 
+async def test_async_responses_stream_helper_closed_early(instrumented, finished_spans):
+    client = fakes.server(fakes.response_events()).async_client()
+    async with client.responses.stream(model="gpt-4.1", input="hi") as stream:
+        async for event in stream:
+            assert event.type == "response.created"
+            break
+
+    span = only_span(finished_spans)  # ended on exit, before the final event came
+    assert span.attributes[semconv.GEN_AI_REQUEST_MODEL] == "gpt-4.1"
+    assert semconv.GEN_AI_USAGE_INPUT_TOKENS not in span.attributes
+
+
 # --- embeddings and raw responses --------------------------------------------
 
 
@@ -563,6 +575,44 @@ def test_content_capture_of_tool_calls_streams_and_responses(instrument, finishe
     responses_output = json.loads(responses_span.attributes[semconv.GEN_AI_OUTPUT_MESSAGES])
     assert {"type": "text", "content": "Hi there"} in responses_output[0]["parts"]
     assert json.loads(responses_span.attributes[semconv.GEN_AI_INPUT_MESSAGES])[0]["parts"][0]["content"] == "hi"
+
+
+def test_captured_tool_round_trip_with_the_sdks_own_message_object(instrument, finished_spans):
+    """Apps append the response's message object itself, then the tool results, and call again."""
+    instrument(capture="true")
+    client = fakes.server(fakes.chat_tool_call_body(), CHAT_BODY).client()
+    assistant = chat(client).choices[0].message
+    messages = [*fakes.MESSAGES, assistant,
+                {"role": "tool", "tool_call_id": "call_weather", "content": "18C"},
+                {"role": "tool", "tool_call_id": "call_time", "content": [{"type": "text", "text": "09:00"}]}]  # fmt: skip
+    client.chat.completions.create(model=fakes.MODEL, messages=messages)
+
+    _, second = finished_spans()
+    user, sent_back, weather, time_result = json.loads(second.attributes[semconv.GEN_AI_INPUT_MESSAGES])
+    assert sent_back == {"role": "assistant", "parts": [
+        {"type": "tool_call", "id": "call_weather", "name": "get_weather", "arguments": '{"city": "Paris"}'},
+        {"type": "tool_call", "id": "call_time", "name": "get_time", "arguments": '{"tz": "CET"}'},
+    ]}  # fmt: skip
+    assert weather == {"role": "tool", "parts": [{"type": "tool_call_response", "id": "call_weather",
+                                                  "response": "18C"}]}  # fmt: skip
+    assert time_result["parts"][0]["id"] == "call_time"
+
+
+def test_a_fault_building_content_loses_only_the_content(instrument, finished_spans, monkeypatch):
+    def boom(*args):
+        raise TypeError("odd message shape")
+
+    monkeypatch.setattr(spanmeter_openai._CHAT_KIND, "output_messages", boom)
+    monkeypatch.setattr(spanmeter_openai._CHAT_KIND, "input_messages", boom)
+    instrument(capture="true")
+
+    assert chat(fakes.server(CHAT_BODY).client()).id == "chatcmpl-bench"
+
+    attributes = only_span(finished_spans).attributes
+    assert semconv.GEN_AI_INPUT_MESSAGES not in attributes
+    assert semconv.GEN_AI_OUTPUT_MESSAGES not in attributes
+    assert attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] == fakes.llm_fakes.INPUT_TOKENS
+    assert internal_errors.counts[("instrumentation.openai", "TypeError")] == 2
 
 
 def test_captured_content_is_truncated(instrument, finished_spans):

@@ -227,6 +227,15 @@ class GenAITelemetry:
         span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
         return GenAICall(self, span, owned=True)
 
+    def capture_into(self, attributes: Attributes, key: str, build: Callable[..., Any], *args: Any) -> None:
+        """``attributes[key]`` = JSON of ``build(*args)`` when capture is on; a fault loses only the content."""
+        if not self.capture_content:
+            return
+        try:
+            attributes[key] = content_json(build(*args), self.content_max_chars)
+        except Exception as exc:  # noqa: BLE001
+            record_internal_error(self.component, exc)
+
     def begin(self, describe: Describe, instance: Any, kwargs: Mapping[str, Any]) -> GenAICall | None:
         """:meth:`start` from ``describe(instance, kwargs)``; None (counted) if either faults."""
         try:
@@ -290,6 +299,17 @@ class GenAICall:
                 self.span.set_attribute(key, content_json(value, self.telemetry.content_max_chars))
         except Exception as exc:  # noqa: BLE001
             record_internal_error(self.telemetry.component, exc)
+
+    def capture(self, key: str, build: Callable[..., Any], *args: Any) -> None:
+        """:meth:`set_content` of ``build(*args)`` when capture is on; a fault loses only the content."""
+        if not self.telemetry.capture_content:
+            return
+        try:
+            value = build(*args)
+        except Exception as exc:  # noqa: BLE001
+            record_internal_error(self.telemetry.component, exc)
+            return
+        self.set_content(key, value)
 
     def end(self, attributes: Mapping[str, Any] | None = None) -> None:
         """Set the final attributes and end the span (an enriched span is left to its producer)."""

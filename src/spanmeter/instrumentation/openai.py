@@ -101,26 +101,29 @@ def _describe_embeddings(instance: Any, kwargs: Mapping[str, Any]):
     return operation, model, attributes
 
 
-def _chat_input_messages(messages: Any) -> list[dict[str, Any]]:
+def _field(value: Any, key: str) -> Any:
+    """``value[key]`` of a dict param, or the attribute of an SDK object passed back as a param."""
+    return value.get(key) if isinstance(value, Mapping) else getattr(value, key, None)
+
+
+def _chat_input_messages(kwargs: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Chat messages in the GenAI conventions' shape (role + parts)."""
     converted = []
-    for message in messages or ():
-        get = message.get if isinstance(message, Mapping) else lambda key, m=message: getattr(m, key, None)
-        parts: list[dict[str, Any]] = []
-        content = get("content")
-        if content is not None:
-            if get("role") == "tool":
-                parts.append({"type": "tool_call_response", "id": get("tool_call_id"), "response": content})
-            elif isinstance(content, str):
-                parts.append({"type": "text", "content": content})
-            else:
-                parts.extend({"type": "text", "content": part.get("text")} if isinstance(part, Mapping)
-                             and part.get("type") == "text" else part for part in content)  # fmt: skip
-        for tool_call in get("tool_calls") or ():
-            function = tool_call.get("function") or {}
-            parts.append({"type": "tool_call", "id": tool_call.get("id"), "name": function.get("name"),
-                          "arguments": function.get("arguments")})  # fmt: skip
-        converted.append({"role": get("role"), "parts": parts})
+    for message in kwargs.get("messages") or ():
+        role, content = _field(message, "role"), _field(message, "content")
+        parts: list[Any] = []
+        if role == "tool":
+            parts.append({"type": "tool_call_response", "id": _field(message, "tool_call_id"), "response": content})
+        elif isinstance(content, str):
+            parts.append({"type": "text", "content": content})
+        elif content is not None:
+            parts.extend({"type": "text", "content": _field(part, "text")} if _field(part, "type") == "text"
+                         else part for part in content)  # fmt: skip
+        for tool_call in _field(message, "tool_calls") or ():
+            function = _field(tool_call, "function")
+            parts.append({"type": "tool_call", "id": _field(tool_call, "id"), "name": _field(function, "name"),
+                          "arguments": _field(function, "arguments")})  # fmt: skip
+        converted.append({"role": role, "parts": parts})
     return converted
 
 
@@ -357,8 +360,7 @@ class _ResponsesStream:
         response = self._self_response
         if response is None:
             return None
-        if self._self_call.capture_content:
-            self._self_call.set_content(semconv.GEN_AI_OUTPUT_MESSAGES, _responses_output_messages(response))
+        self._self_call.capture(semconv.GEN_AI_OUTPUT_MESSAGES, _responses_output_messages, response)
         return _responses_attributes(response)
 
 
@@ -392,7 +394,7 @@ class _Kind:
 
 
 _CHAT_KIND = _Kind(_chat_attributes, _chat_output_messages, (_SyncChatStream, _AsyncChatStream),
-                   lambda kwargs: _chat_input_messages(kwargs.get("messages")))  # fmt: skip
+                   _chat_input_messages)  # fmt: skip
 _RESPONSES_KIND = _Kind(_responses_attributes, _responses_output_messages,
                         (_SyncResponsesStream, _AsyncResponsesStream), _responses_input_messages)  # fmt: skip
 _EMBEDDINGS_KIND = _Kind(_embeddings_attributes)
@@ -422,8 +424,8 @@ def _result_handler(kind: _Kind, classes: _Classes):
                 return proxy
             raw._parsed_by_type[raw._cast_to] = proxy  # the user's raw.parse() returns the proxy
             return raw
-        if call.capture_content and kind.output_messages is not None:
-            call.set_content(semconv.GEN_AI_OUTPUT_MESSAGES, kind.output_messages(result))
+        if kind.output_messages is not None:
+            call.capture(semconv.GEN_AI_OUTPUT_MESSAGES, kind.output_messages, result)
         call.end(kind.attributes(result))
         return raw if raw is not None else result
 
@@ -437,11 +439,7 @@ def _with_input_capture(kind: _Kind, describe):
 
     def describe_with_input(instance: Any, kwargs: Mapping[str, Any]):
         operation, model, attributes = describe(instance, kwargs)
-        telemetry = _instrumentor_telemetry
-        if telemetry.capture_content:
-            attributes[semconv.GEN_AI_INPUT_MESSAGES] = genai.content_json(
-                kind.input_messages(kwargs), telemetry.content_max_chars
-            )
+        _instrumentor_telemetry.capture_into(attributes, semconv.GEN_AI_INPUT_MESSAGES, kind.input_messages, kwargs)
         return operation, model, attributes
 
     return describe_with_input
