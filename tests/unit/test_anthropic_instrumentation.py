@@ -160,6 +160,16 @@ def test_span_is_current_while_the_sdk_sends(instrumented, finished_spans):
     assert seen == [only_span(finished_spans).context.span_id]
 
 
+def test_with_raw_response_returns_the_raw_response(instrumented, finished_spans):
+    raw = fakes.client(fakes.server(fakes.MESSAGE_BODY)).messages.with_raw_response.create(
+        model=fakes.MODEL, messages=fakes.MESSAGES, max_tokens=512)
+
+    assert raw.parse().id == "msg_bench"
+    span = only_span(finished_spans)
+    assert span.attributes[semconv.GEN_AI_REQUEST_MODEL] == fakes.MODEL
+    assert semconv.ERROR_TYPE not in span.attributes
+
+
 # --- create(stream=True) ------------------------------------------------------
 
 

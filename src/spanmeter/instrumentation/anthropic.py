@@ -129,7 +129,7 @@ def _describe(instance: Any, kwargs: Mapping[str, Any]):
 
 def _tokens(usage: Any, name: str) -> int | None:
     value = getattr(usage, name, None)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return value if type(value) is int else None  # not a bool, nor a str from an odd body
 
 
 def _usage_attributes(attributes: dict[str, Any], *usages: Any) -> None:
