@@ -82,6 +82,27 @@ _MAX_SERVER_CACHE = 256
 _server_cache: dict[int, tuple[Any, dict[str, Any]]] = {}
 
 
+def describe_request(
+    operation: str, provider: str, client: Any, kwargs: Mapping[str, Any], params: Mapping[str, str]
+) -> tuple[str, str | None, Attributes]:
+    """What a ``Describe`` returns for a call whose kwargs carry ``model`` and parameters named in ``params``.
+
+    Operation, provider, server address/port of ``client`` and request model, plus
+    :func:`add_request_params`.
+    """
+    model = kwargs.get("model")
+    model = model if isinstance(model, str) else None
+    attributes = {
+        semconv.GEN_AI_OPERATION_NAME: operation,
+        semconv.GEN_AI_PROVIDER_NAME: provider,
+        **server_attributes(client),
+    }
+    if model is not None:
+        attributes[semconv.GEN_AI_REQUEST_MODEL] = model
+    add_request_params(attributes, kwargs, params)
+    return operation, model, attributes
+
+
 def add_request_params(attributes: Attributes, kwargs: Mapping[str, Any], names: Mapping[str, str]) -> None:
     """Copy request parameters named in ``names`` (kwarg -> attribute) that have usable values.
 

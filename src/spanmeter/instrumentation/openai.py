@@ -26,12 +26,11 @@ for the same call is current, add to it rather than start a second one; ``separa
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Collection, Mapping
 from typing import Any
 
-import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
-from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as _gen_ai
 
 from spanmeter import semconv
@@ -71,30 +70,18 @@ _EMBEDDINGS_PARAMS = {
 # --- request side -------------------------------------------------------------
 
 
-def _request(operation: str, params: Mapping[str, str], instance: Any, kwargs: Mapping[str, Any]):
-    model = kwargs.get("model")
-    model = model if isinstance(model, str) else None
-    attributes = {
-        semconv.GEN_AI_OPERATION_NAME: operation,
-        semconv.GEN_AI_PROVIDER_NAME: _PROVIDER,
-        **genai.server_attributes(instance._client),
-    }
-    if model is not None:
-        attributes[semconv.GEN_AI_REQUEST_MODEL] = model
-    genai.add_request_params(attributes, kwargs, params)
-    return operation, model, attributes
-
-
 def _describe_chat(instance: Any, kwargs: Mapping[str, Any]):
-    return _request(_CHAT, _CHAT_PARAMS, instance, kwargs)
+    return genai.describe_request(_CHAT, _PROVIDER, instance._client, kwargs, _CHAT_PARAMS)
 
 
 def _describe_responses(instance: Any, kwargs: Mapping[str, Any]):
-    return _request(_CHAT, _RESPONSES_PARAMS, instance, kwargs)
+    return genai.describe_request(_CHAT, _PROVIDER, instance._client, kwargs, _RESPONSES_PARAMS)
 
 
 def _describe_embeddings(instance: Any, kwargs: Mapping[str, Any]):
-    operation, model, attributes = _request(_EMBEDDINGS, _EMBEDDINGS_PARAMS, instance, kwargs)
+    operation, model, attributes = genai.describe_request(
+        _EMBEDDINGS, _PROVIDER, instance._client, kwargs, _EMBEDDINGS_PARAMS
+    )
     encoding = attributes.get(semconv.GEN_AI_REQUEST_ENCODING_FORMATS)
     if isinstance(encoding, str):  # the convention's attribute is a list
         attributes[semconv.GEN_AI_REQUEST_ENCODING_FORMATS] = (encoding,)
@@ -146,33 +133,29 @@ def _usage_attributes(attributes: dict[str, Any], usage: Any, fields: tuple[str 
     """Tokens from a usage object whose field names are ``fields`` (exact, so no failed lookups).
 
     Missing-attribute lookups on the SDK's pydantic models go through a slow ``__getattr__``,
-    which is why each API's names are spelled out rather than probed.
+    which is why each API's names are spelled out rather than probed. Detail counts (cache,
+    reasoning) are left out when zero: a zero tells neither pricing nor readers anything.
     """
     if usage is None:
         return
     input_key, output_key, input_details, output_details = fields
-    value = getattr(usage, input_key, None)
-    if isinstance(value, int):
-        attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] = value
+    _count(attributes, semconv.GEN_AI_USAGE_INPUT_TOKENS, getattr(usage, input_key, None), zero=True)
     if output_key is None:
         return
-    value = getattr(usage, output_key, None)
-    if isinstance(value, int):
-        attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] = value
-    # Detail counts only when non-zero: a zero says nothing pricing or readers need.
+    _count(attributes, semconv.GEN_AI_USAGE_OUTPUT_TOKENS, getattr(usage, output_key, None), zero=True)
     details = getattr(usage, input_details, None)
     if details is not None:
-        value = getattr(details, "cached_tokens", None)
-        if value and isinstance(value, int):
-            attributes[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = value
-        value = getattr(details, "cache_write_tokens", None)
-        if value and isinstance(value, int):
-            attributes[semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = value
+        _count(attributes, semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, getattr(details, "cached_tokens", None))
+        _count(attributes, semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+               getattr(details, "cache_write_tokens", None))  # fmt: skip
     details = getattr(usage, output_details, None)
     if details is not None:
-        value = getattr(details, "reasoning_tokens", None)
-        if value and isinstance(value, int):
-            attributes[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = value
+        _count(attributes, semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, getattr(details, "reasoning_tokens", None))
+
+
+def _count(attributes: dict[str, Any], name: str, value: Any, zero: bool = False) -> None:
+    if isinstance(value, int) and not isinstance(value, bool) and (value or zero):
+        attributes[name] = value
 
 
 def _identity_attributes(attributes: dict[str, Any], response: Any) -> None:
@@ -484,13 +467,8 @@ async def _aclose_helper(wrapped, instance, args, kwargs):
         genai.end_stream_of(getattr(instance, "_raw_stream", None))
 
 
-def _ours(attribute: Any) -> bool:
-    """Whether a class attribute is (or wraps, under someone else's wrapper) one of ours."""
-    while attribute is not None:
-        if getattr(getattr(attribute, "_self_wrapper", None), "_spanmeter_openai", False):
-            return True
-        attribute = getattr(attribute, "__wrapped__", None)
-    return False
+def _owner(module: str, cls: str) -> Any:
+    return getattr(importlib.import_module(module), cls)
 
 
 class OpenAIInstrumentor(BaseInstrumentor):
@@ -508,28 +486,11 @@ class OpenAIInstrumentor(BaseInstrumentor):
             make = genai.async_wrapper if is_async else genai.sync_wrapper
             wrapper = make(_instrumentor_telemetry, _with_input_capture(kind, describe),
                            _result_handler(kind, classes))  # fmt: skip
-            self._wrap(module, cls, method, wrapper)
+            genai.wrap_once(_owner(module, cls), method, wrapper)
         for module, cls, is_async in _HELPER_STREAMS:
-            self._wrap(module, cls, "close", _aclose_helper if is_async else _close_helper)
-
-    @staticmethod
-    def _wrap(module: str, cls: str, method: str, wrapper: Any) -> None:
-        """Wrap unless one of our wrappers is still there (left under someone else's by uninstrument)."""
-        import importlib
-
-        owner = getattr(importlib.import_module(module), cls)
-        if _ours(owner.__dict__.get(method)):
-            return
-        wrapper._spanmeter_openai = True
-        wrapt.wrap_function_wrapper(owner, method, wrapper)
+            genai.wrap_once(_owner(module, cls), "close", _aclose_helper if is_async else _close_helper)
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        _instrumentor_telemetry.active = False
-        import importlib
-
+        _instrumentor_telemetry.active = False  # wrappers left under a peer's pass calls through
         for module, cls, method, *_ in _TARGETS + tuple((m, c, "close") for m, c, _ in _HELPER_STREAMS):
-            owner = getattr(importlib.import_module(module), cls)
-            attribute = owner.__dict__.get(method)
-            # Only our own outermost wrapper can be removed without dropping someone else's.
-            if getattr(getattr(attribute, "_self_wrapper", None), "_spanmeter_openai", False):
-                unwrap(owner, method)
+            genai.unwrap_own(_owner(module, cls), method)
