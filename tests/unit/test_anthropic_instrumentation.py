@@ -9,7 +9,6 @@ gets back. Spans go through the session's SpanmeterProcessor (``tests/conftest.p
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import json
 
@@ -17,10 +16,11 @@ import anthropic
 import anthropic_fakes as fakes
 import httpx2
 import pytest
+import stream_paths
 import wrapt
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanProcessor
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -188,39 +188,7 @@ def test_stream_reads_usage_from_message_start_and_message_delta(instrumented, f
     assert_no_internal_errors()
 
 
-def _exhaust(stream):
-    assert len(list(stream)) == 15
-
-
-def _close_early(stream):
-    next(stream)
-    stream.close()
-    assert stream.response.is_closed
-
-
-def _break_and_abandon(stream):
-    for _ in stream:
-        break
-    del stream
-    gc.collect()
-
-
-def _context_manager(stream):
-    with stream as entered:
-        assert entered is stream
-        next(entered)
-
-
-def _context_manager_raising(stream):
-    with pytest.raises(KeyError), stream:
-        next(stream)
-        raise KeyError("app code failed while reading")
-
-
-@pytest.mark.parametrize("consume, error", [
-    (_exhaust, None), (_close_early, None), (_break_and_abandon, None), (_context_manager, None),
-    (_context_manager_raising, "KeyError"),
-])  # fmt: skip
+@pytest.mark.parametrize("consume, error", stream_paths.SYNC_ENDINGS)
 def test_sync_stream_ends_its_span_once_on_every_path(instrumented, finished_spans, consume, error):
     consume(create(fakes.client(fakes.server(fakes.TEXT_STREAM)), stream=True))
     gc.collect()
@@ -257,42 +225,13 @@ def test_error_event_mid_stream_is_the_streams_error(instrumented, finished_span
     assert span.attributes[semconv.ERROR_TYPE] == "APIStatusError"  # not the stream's HTTP 200
 
 
-async def _async_exhaust(stream):
-    assert len([event async for event in stream]) == 15
-
-
-async def _async_close_early(stream):
-    await stream.__anext__()
-    await stream.close()
-
-
-async def _async_context_manager(stream):
-    async with stream as entered:
-        assert entered is stream
-        async for _ in entered:
-            break
-
-
-async def _async_break_and_abandon(stream):
-    async for _ in stream:
-        break
-
-
-async def _let_the_loop_run():
-    """An abandoned async generator is closed by a task of the event loop, once the app awaits again."""
-    for _ in range(3):
-        gc.collect()
-        await asyncio.sleep(0)
-
-
-@pytest.mark.parametrize("consume", [_async_exhaust, _async_close_early, _async_context_manager,
-                                     _async_break_and_abandon])  # fmt: skip
+@pytest.mark.parametrize("consume", stream_paths.ASYNC_ENDINGS)
 async def test_async_stream_ends_its_span_once_on_every_path(instrumented, finished_spans, consume):
     stream = await create(fakes.async_client(fakes.server(fakes.TEXT_STREAM)), stream=True)
     assert isinstance(stream, anthropic.AsyncStream)
     await consume(stream)
     del stream
-    await _let_the_loop_run()
+    await stream_paths.let_the_loop_run()
 
     span = only_span(finished_spans)
     assert span.attributes[semconv.GEN_AI_RESPONSE_ID] == "msg_bench"
@@ -569,24 +508,11 @@ def test_enrich_mode_content_capture_on_the_sdks_span(instrument, finished_spans
 # --- instrument / uninstrument ------------------------------------------------
 
 
-def _new_spans(finished_spans):
-    """Spans finished since the last call (the exporter keeps a test's spans until it ends)."""
-    seen = len(finished_spans())
-
-    def read():
-        nonlocal seen
-        spans = finished_spans()[seen:]
-        seen += len(spans)
-        return spans
-
-    return read
-
-
 def test_instrument_uninstrument_cycles_leave_one_span_per_call_or_none(tracer_provider, finished_spans):
     instrumentor = AnthropicInstrumentor()
     client = fakes.client(fakes.server(fakes.MESSAGE_BODY, fakes.TEXT_STREAM))
     sdk_client = _sdk_client(fakes.MESSAGE_BODY)
-    new_spans = _new_spans(finished_spans)
+    new_spans = stream_paths.new_spans(finished_spans)
 
     def calls():
         create(client)
@@ -619,7 +545,7 @@ def test_uninstrument_under_a_peers_wrapper_keeps_the_peer_and_stays_single(trac
 
     ours, peer = AnthropicInstrumentor(), PeerInstrumentor()
     client = fakes.client(fakes.server(fakes.MESSAGE_BODY))
-    new_spans = _new_spans(finished_spans)
+    new_spans = stream_paths.new_spans(finished_spans)
     separate = Settings.load({"genai_span_mode": "separate"})
 
     def scopes():
@@ -685,23 +611,10 @@ def test_unknown_model_is_visible_not_priced(instrumented, finished_spans):
     assert attributes[semconv.COST_SOURCE] == semconv.COST_SOURCE_UNKNOWN
 
 
-class _Raising(SpanProcessor):
-    def __init__(self, hook: str) -> None:
-        self.hook = hook
-
-    def on_start(self, span, parent_context=None):
-        if self.hook == "on_start":
-            raise RuntimeError("processor on_start failed")
-
-    def on_end(self, span):
-        if self.hook == "on_end":
-            raise RuntimeError("processor on_end failed")
-
-
 @pytest.mark.parametrize("hook", ["on_start", "on_end"])
 def test_a_raising_span_processor_never_reaches_the_app(instrument, hook):
     provider = TracerProvider()
-    provider.add_span_processor(_Raising(hook))
+    provider.add_span_processor(stream_paths.RaisingProcessor(hook))
     exporter = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     instrument(provider=provider)
@@ -737,6 +650,22 @@ def test_faults_in_spanmeters_own_code_are_counted_and_swallowed(instrumented, f
 
     assert internal_errors.counts[("instrumentation.anthropic", "ValueError")] >= 1
     assert len(finished_spans()) == (0 if stage == "describe" else 2)
+
+
+@pytest.mark.parametrize("sdk_span", [False, True])
+def test_a_fault_building_content_loses_only_the_content(instrument, finished_spans, monkeypatch, sdk_span):
+    def boom(*args, **kwargs):
+        raise ValueError("injected fault in content")
+
+    monkeypatch.setattr(spanmeter_anthropic, "_parts", boom)
+    instrument(capture="true")
+    client = fakes.client(fakes.server(fakes.MESSAGE_BODY), open_telemetry=None if sdk_span else False)
+
+    assert create(client).content[0].text == fakes.TEXT
+    attributes = only_span(finished_spans).attributes
+    assert_text_response(attributes)
+    assert semconv.GEN_AI_INPUT_MESSAGES not in attributes and semconv.GEN_AI_OUTPUT_MESSAGES not in attributes
+    assert internal_errors.counts[("instrumentation.anthropic", "ValueError")] == 2
 
 
 def test_entry_point_loads_the_instrumentor():

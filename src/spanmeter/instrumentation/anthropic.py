@@ -117,10 +117,7 @@ def _describe(instance: Any, kwargs: Mapping[str, Any]):
     if model is not None:
         attributes[semconv.GEN_AI_REQUEST_MODEL] = model
     _request_params(attributes, kwargs)
-    if _telemetry.capture_content:
-        attributes[semconv.GEN_AI_INPUT_MESSAGES] = genai.content_json(
-            _input_messages(kwargs), _telemetry.content_max_chars
-        )
+    _telemetry.capture_into(attributes, semconv.GEN_AI_INPUT_MESSAGES, _input_messages, kwargs)
     return _CHAT, model, attributes
 
 
@@ -196,11 +193,12 @@ def _output_messages(parts: list[dict[str, Any]], stop_reason: Any) -> list[dict
     return [{"role": "assistant", "parts": parts, "finish_reason": stop_reason}]
 
 
+def _message_output(message: Any) -> list[dict[str, Any]]:
+    return _output_messages(_parts(getattr(message, "content", None)), getattr(message, "stop_reason", None))
+
+
 def _end_with_message(call: genai.GenAICall, message: Any) -> None:
-    if call.capture_content:
-        content = getattr(message, "content", None)
-        call.set_content(semconv.GEN_AI_OUTPUT_MESSAGES,
-                         _output_messages(_parts(content), getattr(message, "stop_reason", None)))  # fmt: skip
+    call.capture(semconv.GEN_AI_OUTPUT_MESSAGES, _message_output, message)
     call.end(_message_attributes(message))
 
 
@@ -256,7 +254,7 @@ class _MessageEvents:
             return None
         stop_reason = getattr(getattr(delta, "delta", None), "stop_reason", None)
         if self._self_parts is not None:
-            self._self_call.set_content(semconv.GEN_AI_OUTPUT_MESSAGES, _output_messages(self._self_parts, stop_reason))
+            self._self_call.capture(semconv.GEN_AI_OUTPUT_MESSAGES, _output_messages, self._self_parts, stop_reason)
         return _response_attributes(message, stop_reason, self._self_tool_uses,
                                     getattr(message, "usage", None), getattr(delta, "usage", None))  # fmt: skip
 
@@ -314,8 +312,7 @@ def _enrich_sdk_span(wrapped, instance, args, kwargs):
             attributes: dict[str, Any] = {}
             _request_params(attributes, body)
             call.set_attributes(attributes)
-            if call.capture_content:
-                call.set_content(semconv.GEN_AI_INPUT_MESSAGES, _input_messages(body))
+            call.capture(semconv.GEN_AI_INPUT_MESSAGES, _input_messages, body)
             if result.error is None and _classes.is_message(result.data):
                 _end_with_message(call, result.data)
         except Exception as exc:  # noqa: BLE001

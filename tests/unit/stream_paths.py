@@ -1,0 +1,106 @@
+"""What any LLM instrumentation test needs, whatever the SDK: the ways an app ends a stream, and span helpers.
+
+Each consumer takes an SDK stream (or spanmeter's proxy of one) and ends it one way;
+the tests then check that the call's span ended exactly once. ``SYNC_ENDINGS`` pairs each
+with the ``error.type`` its span should carry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+
+import pytest
+from opentelemetry.sdk.trace.export import SpanProcessor
+
+
+def exhaust(stream):
+    assert list(stream)
+
+
+def close_early(stream):
+    next(stream)
+    stream.close()
+    assert stream.response.is_closed
+
+
+def break_and_abandon(stream):
+    for _ in stream:
+        break
+    del stream
+    gc.collect()
+
+
+def context_manager(stream):
+    with stream as entered:
+        assert entered is stream
+        next(entered)
+
+
+def context_manager_raising(stream):
+    with pytest.raises(KeyError), stream:
+        next(stream)
+        raise KeyError("app code failed while reading")
+
+
+SYNC_ENDINGS = [(exhaust, None), (close_early, None), (break_and_abandon, None), (context_manager, None),
+                (context_manager_raising, "KeyError")]  # fmt: skip
+
+
+async def async_exhaust(stream):
+    assert [item async for item in stream]
+
+
+async def async_close_early(stream):
+    await stream.__anext__()
+    await stream.close()
+
+
+async def async_context_manager(stream):
+    async with stream as entered:
+        assert entered is stream
+        async for _ in entered:
+            break
+
+
+async def async_break_and_abandon(stream):
+    async for _ in stream:
+        break
+
+
+ASYNC_ENDINGS = [async_exhaust, async_close_early, async_context_manager, async_break_and_abandon]
+
+
+async def let_the_loop_run():
+    """An abandoned async generator is closed by a task of the event loop, once the app awaits again."""
+    for _ in range(3):
+        gc.collect()
+        await asyncio.sleep(0)
+
+
+def new_spans(finished_spans):
+    """Spans finished since the previous call (``finished_spans()`` accumulates over a test)."""
+    seen = 0
+
+    def read():
+        nonlocal seen
+        spans = finished_spans()
+        fresh, seen = spans[seen:], len(spans)
+        return fresh
+
+    return read
+
+
+class RaisingProcessor(SpanProcessor):
+    """A span processor that raises in ``on_start`` or ``on_end``: it must never reach the app."""
+
+    def __init__(self, hook: str) -> None:
+        self.hook = hook
+
+    def on_start(self, span, parent_context=None):
+        if self.hook == "on_start":
+            raise RuntimeError("processor on_start failed")
+
+    def on_end(self, span):
+        if self.hook == "on_end":
+            raise RuntimeError("processor on_end failed")
