@@ -121,6 +121,7 @@ def test_create_span_has_request_response_and_usage_attributes(instrumented, fin
     assert attributes[semconv.SERVER_ADDRESS] == "claude.example.com"
     assert attributes[semconv.SERVER_PORT] == 8443
     assert_text_response(attributes)
+    assert semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS not in attributes  # zero counts are left out
     assert attributes[semconv.COST_SOURCE] == semconv.COST_SOURCE_GENAI_PRICES
     assert attributes[semconv.COST_USD] > 0
     assert semconv.GEN_AI_INPUT_MESSAGES not in attributes
@@ -639,7 +640,7 @@ def test_faults_in_spanmeters_own_code_are_counted_and_swallowed(instrumented, f
         "result": (spanmeter_anthropic, "_message_attributes"),
         "event": (spanmeter_anthropic._MessageEvents, "_self_on_item"),
         "stream end": (spanmeter_anthropic._MessageEvents, "_self_final_attributes"),
-        "sdk span": (spanmeter_anthropic, "_request_params"),
+        "sdk span": (spanmeter_anthropic.genai, "add_request_params"),  # on the SDK's span: no describe
     }[stage]
     monkeypatch.setattr(*target, boom)
     sdk_telemetry = None if stage == "sdk span" else False

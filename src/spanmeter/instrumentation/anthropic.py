@@ -65,14 +65,6 @@ _telemetry = genai.GenAITelemetry(_COMPONENT)
 # --- request side -------------------------------------------------------------
 
 
-def _request_params(attributes: dict[str, Any], body: Mapping[str, Any]) -> None:
-    """Parameters from create()'s kwargs or the request body; ``extra_body`` carries those the SDK has no kwarg for."""
-    genai.add_request_params(attributes, body, _PARAMS)
-    extra = body.get("extra_body")
-    if isinstance(extra, Mapping):
-        genai.add_request_params(attributes, extra, _PARAMS)
-
-
 def _parts(content: Any) -> list[dict[str, Any]]:
     """Content blocks (dicts of a request, models of a response) as GenAI message parts."""
     if isinstance(content, str):
@@ -107,18 +99,13 @@ def _input_messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def _describe(instance: Any, kwargs: Mapping[str, Any]):
-    model = kwargs.get("model")
-    model = model if isinstance(model, str) else None
-    attributes = {
-        semconv.GEN_AI_OPERATION_NAME: _CHAT,
-        semconv.GEN_AI_PROVIDER_NAME: _PROVIDER,
-        **genai.server_attributes(instance._client),
-    }
-    if model is not None:
-        attributes[semconv.GEN_AI_REQUEST_MODEL] = model
-    _request_params(attributes, kwargs)
+    """Request attributes; ``extra_body`` carries the sampling parameters this SDK has no kwarg for."""
+    operation, model, attributes = genai.describe_request(_CHAT, _PROVIDER, instance._client, kwargs, _PARAMS)
+    extra = kwargs.get("extra_body")
+    if isinstance(extra, Mapping):
+        genai.add_request_params(attributes, extra, _PARAMS)
     _telemetry.capture_into(attributes, semconv.GEN_AI_INPUT_MESSAGES, _input_messages, kwargs)
-    return _CHAT, model, attributes
+    return operation, model, attributes
 
 
 # --- response side ------------------------------------------------------------
@@ -129,31 +116,36 @@ def _tokens(usage: Any, name: str) -> int | None:
     return value if type(value) is int else None  # not a bool, nor a str from an odd body
 
 
+_USAGE_FIELDS = ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "output_tokens")
+
+
 def _usage_attributes(attributes: dict[str, Any], *usages: Any) -> None:
     """Tokens from usage objects, later ones winning (a stream's ``message_delta`` usage is cumulative).
 
-    Input tokens are the total the model read: Anthropic's ``input_tokens`` excludes the cache.
+    Input tokens are the total the model read, as the conventions and the SDK's own span
+    count them: Anthropic's ``input_tokens`` leaves the cache out. Zero cache and thinking
+    counts are left out (an absent count prices as zero).
     """
     counts: dict[str, int] = {}
     for usage in usages:
-        for name in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "output_tokens"):
+        for name in _USAGE_FIELDS:
             value = _tokens(usage, name)
             if value is not None:
                 counts[name] = value
         value = _tokens(getattr(usage, "output_tokens_details", None), "thinking_tokens")
         if value is not None:
             counts["thinking_tokens"] = value
-    cache_read = counts.get("cache_read_input_tokens")
-    cache_creation = counts.get("cache_creation_input_tokens")
+    cache_read = counts.get("cache_read_input_tokens", 0)
+    cache_creation = counts.get("cache_creation_input_tokens", 0)
     if "input_tokens" in counts:
-        attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] = counts["input_tokens"] + (cache_read or 0) + (cache_creation or 0)
+        attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] = counts["input_tokens"] + cache_read + cache_creation
     if "output_tokens" in counts:
         attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] = counts["output_tokens"]
-    if cache_read is not None:
+    if cache_read:
         attributes[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = cache_read
-    if cache_creation is not None:
+    if cache_creation:
         attributes[semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = cache_creation
-    if "thinking_tokens" in counts:
+    if counts.get("thinking_tokens"):
         attributes[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = counts["thinking_tokens"]
 
 
@@ -310,7 +302,7 @@ def _enrich_sdk_span(wrapped, instance, args, kwargs):
             body = result.options.json_data
             body = body if isinstance(body, Mapping) else {}
             attributes: dict[str, Any] = {}
-            _request_params(attributes, body)
+            genai.add_request_params(attributes, body, _PARAMS)
             call.set_attributes(attributes)
             call.capture(semconv.GEN_AI_INPUT_MESSAGES, _input_messages, body)
             if result.error is None and _classes.is_message(result.data):
