@@ -15,9 +15,16 @@ import json
 import anthropic
 import anthropic_fakes as fakes
 import httpx2
+import instrumentation_support as support
 import pytest
-import stream_paths
 import wrapt
+from instrumentation_support import (  # noqa: F401 - fixtures are found by name
+    assert_no_internal_errors,
+    fresh_internal_errors,
+    instrument_fixture,
+    instrumented,
+    only_span,
+)
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -33,44 +40,11 @@ from spanmeter.settings import Settings
 
 SDK_SCOPE = "com.anthropic.sdk.python"
 
-
-@pytest.fixture(autouse=True)
-def _fresh_internal_errors():
-    internal_errors.reset_for_tests()
-    yield
-    internal_errors.reset_for_tests()
-
-
-@pytest.fixture
-def instrument(tracer_provider, monkeypatch):
-    """``instrument(capture=..., provider=..., **settings)``; uninstrumented after the test."""
-    instrumentor = AnthropicInstrumentor()
-    monkeypatch.delenv(genai.CAPTURE_CONTENT_ENV, raising=False)
-
-    def do(capture: str | None = None, provider: TracerProvider | None = None, **settings):
-        if capture is not None:
-            monkeypatch.setenv(genai.CAPTURE_CONTENT_ENV, capture)
-        instrumentor.instrument(tracer_provider=provider or tracer_provider,
-                                settings=Settings.load(settings) if settings else None)  # fmt: skip
-        return instrumentor
-
-    yield do
-    instrumentor.uninstrument()
-
-
-@pytest.fixture
-def instrumented(instrument):
-    return instrument()
+instrument = instrument_fixture(AnthropicInstrumentor)
 
 
 def create(client, **kwargs):
     return client.messages.create(model=fakes.MODEL, messages=fakes.MESSAGES, max_tokens=512, **kwargs)
-
-
-def only_span(finished_spans):
-    spans = finished_spans()
-    assert len(spans) == 1, [(span.name, span.instrumentation_scope.name) for span in spans]
-    return spans[0]
 
 
 def assert_text_response(attributes):
@@ -89,10 +63,6 @@ def assert_tool_response(attributes):
     assert attributes[semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] == 100
     assert attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 200
     assert attributes[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] == 50
-
-
-def assert_no_internal_errors():
-    assert not internal_errors.counts
 
 
 # --- messages.create ----------------------------------------------------------
@@ -189,7 +159,7 @@ def test_stream_reads_usage_from_message_start_and_message_delta(instrumented, f
     assert_no_internal_errors()
 
 
-@pytest.mark.parametrize("consume, error", stream_paths.SYNC_ENDINGS)
+@pytest.mark.parametrize("consume, error", support.SYNC_ENDINGS)
 def test_sync_stream_ends_its_span_once_on_every_path(instrumented, finished_spans, consume, error):
     consume(create(fakes.client(fakes.server(fakes.TEXT_STREAM)), stream=True))
     gc.collect()
@@ -226,13 +196,13 @@ def test_error_event_mid_stream_is_the_streams_error(instrumented, finished_span
     assert span.attributes[semconv.ERROR_TYPE] == "APIStatusError"  # not the stream's HTTP 200
 
 
-@pytest.mark.parametrize("consume", stream_paths.ASYNC_ENDINGS)
+@pytest.mark.parametrize("consume", support.ASYNC_ENDINGS)
 async def test_async_stream_ends_its_span_once_on_every_path(instrumented, finished_spans, consume):
     stream = await create(fakes.async_client(fakes.server(fakes.TEXT_STREAM)), stream=True)
     assert isinstance(stream, anthropic.AsyncStream)
     await consume(stream)
     del stream
-    await stream_paths.let_the_loop_run()
+    await support.let_the_loop_run()
 
     span = only_span(finished_spans)
     assert span.attributes[semconv.GEN_AI_RESPONSE_ID] == "msg_bench"
@@ -513,7 +483,7 @@ def test_instrument_uninstrument_cycles_leave_one_span_per_call_or_none(tracer_p
     instrumentor = AnthropicInstrumentor()
     client = fakes.client(fakes.server(fakes.MESSAGE_BODY, fakes.TEXT_STREAM))
     sdk_client = _sdk_client(fakes.MESSAGE_BODY)
-    new_spans = stream_paths.new_spans(finished_spans)
+    new_spans = support.new_spans(finished_spans)
 
     def calls():
         create(client)
@@ -546,7 +516,7 @@ def test_uninstrument_under_a_peers_wrapper_keeps_the_peer_and_stays_single(trac
 
     ours, peer = AnthropicInstrumentor(), PeerInstrumentor()
     client = fakes.client(fakes.server(fakes.MESSAGE_BODY))
-    new_spans = stream_paths.new_spans(finished_spans)
+    new_spans = support.new_spans(finished_spans)
     separate = Settings.load({"genai_span_mode": "separate"})
 
     def scopes():
@@ -615,7 +585,7 @@ def test_unknown_model_is_visible_not_priced(instrumented, finished_spans):
 @pytest.mark.parametrize("hook", ["on_start", "on_end"])
 def test_a_raising_span_processor_never_reaches_the_app(instrument, hook):
     provider = TracerProvider()
-    provider.add_span_processor(stream_paths.RaisingProcessor(hook))
+    provider.add_span_processor(support.RaisingProcessor(hook))
     exporter = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     instrument(provider=provider)
@@ -636,11 +606,11 @@ def test_faults_in_spanmeters_own_code_are_counted_and_swallowed(instrumented, f
         raise ValueError(f"injected fault in {stage}")
 
     target = {
-        "describe": (spanmeter_anthropic.genai, "add_request_params"),
+        "describe": (genai, "add_request_params"),
         "result": (spanmeter_anthropic, "_message_attributes"),
         "event": (spanmeter_anthropic._MessageEvents, "_self_on_item"),
         "stream end": (spanmeter_anthropic._MessageEvents, "_self_final_attributes"),
-        "sdk span": (spanmeter_anthropic.genai, "add_request_params"),  # on the SDK's span: no describe
+        "sdk span": (genai, "add_request_params"),  # on the SDK's span: no describe
     }[stage]
     monkeypatch.setattr(*target, boom)
     sdk_telemetry = None if stage == "sdk span" else False

@@ -1,8 +1,10 @@
-"""What any LLM instrumentation test needs, whatever the SDK: the ways an app ends a stream, and span helpers.
+"""What any LLM instrumentation test needs, whatever the SDK: fixtures, span helpers, the ways an app ends a stream.
 
-Each consumer takes an SDK stream (or spanmeter's proxy of one) and ends it one way;
-the tests then check that the call's span ended exactly once. ``SYNC_ENDINGS`` pairs each
-with the ``error.type`` its span should carry.
+Fixtures are used by importing them into a test module (``instrumented`` needs the
+module's ``instrument = instrument_fixture(SomeInstrumentor)``). Each stream consumer
+takes an SDK stream (or spanmeter's proxy of one) and ends it one way; the tests then
+check that the call's span ended exactly once. ``SYNC_ENDINGS`` pairs each with the
+``error.type`` its span should carry.
 """
 
 from __future__ import annotations
@@ -11,7 +13,55 @@ import asyncio
 import gc
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanProcessor
+
+from spanmeter import internal_errors
+from spanmeter.instrumentation import genai
+from spanmeter.settings import Settings
+
+
+@pytest.fixture(autouse=True)
+def fresh_internal_errors():
+    internal_errors.reset_for_tests()
+    yield
+    internal_errors.reset_for_tests()
+
+
+def instrument_fixture(instrumentor_class: type):
+    """A fixture ``instrument(capture=..., provider=..., **settings)`` for ``instrumentor_class``, undone after the test."""
+
+    @pytest.fixture
+    def instrument(tracer_provider, monkeypatch):
+        instrumentor = instrumentor_class()
+        monkeypatch.delenv(genai.CAPTURE_CONTENT_ENV, raising=False)
+
+        def do(capture: str | None = None, provider: TracerProvider | None = None, **settings):
+            if capture is not None:
+                monkeypatch.setenv(genai.CAPTURE_CONTENT_ENV, capture)
+            instrumentor.instrument(tracer_provider=provider or tracer_provider,
+                                    settings=Settings.load(settings) if settings else None)  # fmt: skip
+            return instrumentor
+
+        yield do
+        instrumentor.uninstrument()
+
+    return instrument
+
+
+@pytest.fixture
+def instrumented(instrument):
+    return instrument()
+
+
+def only_span(finished_spans):
+    spans = finished_spans()
+    assert len(spans) == 1, [(span.name, span.instrumentation_scope.name) for span in spans]
+    return spans[0]
+
+
+def assert_no_internal_errors():
+    assert not internal_errors.counts
 
 
 def exhaust(stream):
