@@ -495,9 +495,17 @@ class SyncStreamProxy(_StreamProxy):
         return self._self_iterate(self.__wrapped__.__iter__())
 
     def _self_iterate(self, iterator):
+        # _self_observe inlined: this loop is the per-chunk hot path of every stream.
+        on_item, first = self._self_on_item, not self._self_first_ns
         try:
             for item in iterator:
-                self._self_observe(item)
+                if first:
+                    first = False
+                    self._self_first_ns = time.monotonic_ns()
+                try:
+                    on_item(item)
+                except Exception as fault:  # noqa: BLE001
+                    record_internal_error(self._self_call.telemetry.component, fault)
                 yield item
         except GeneratorExit:  # the loop let go of this generator, not of the stream
             raise
@@ -542,9 +550,16 @@ class AsyncStreamProxy(_StreamProxy):
         return self._self_iterate(self.__wrapped__.__aiter__())
 
     async def _self_iterate(self, iterator):
+        on_item, first = self._self_on_item, not self._self_first_ns
         try:
             async for item in iterator:
-                self._self_observe(item)
+                if first:
+                    first = False
+                    self._self_first_ns = time.monotonic_ns()
+                try:
+                    on_item(item)
+                except Exception as fault:  # noqa: BLE001
+                    record_internal_error(self._self_call.telemetry.component, fault)
                 yield item
         except GeneratorExit:  # the loop let go of this generator, not of the stream
             raise
