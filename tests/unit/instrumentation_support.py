@@ -128,6 +128,32 @@ async def let_the_loop_run():
         await asyncio.sleep(0)
 
 
+def assert_peer_on_top_stays_single(ours, peer, call, new_spans, tracer_provider) -> None:
+    """spanmeter instrumented first, a peer wrapping on top of it: neither order of uninstrument
+    may drop the peer's span or double spanmeter's. ``call()`` makes one LLM call.
+    """
+    separate = Settings.load({"genai_span_mode": "separate"})  # a span of each, to count them
+
+    def scopes():
+        call()
+        return sorted(span.instrumentation_scope.name.split(".")[0] for span in new_spans())
+
+    try:
+        ours.instrument(tracer_provider=tracer_provider, settings=separate)
+        peer.instrument(tracer_provider=tracer_provider)
+        assert scopes() == ["opentelemetry", "spanmeter"]
+        ours.uninstrument()  # ours sits under the peer's wrapper: it stays there, inactive
+        assert scopes() == ["opentelemetry"]
+        ours.instrument(tracer_provider=tracer_provider, settings=separate)
+        assert scopes() == ["opentelemetry", "spanmeter"]  # reactivated, not stacked twice
+        peer.uninstrument()
+        assert scopes() == ["spanmeter"]
+    finally:
+        peer.uninstrument()
+        ours.uninstrument()
+    assert scopes() == []
+
+
 def new_spans(finished_spans):
     """Spans finished since the previous call (``finished_spans()`` accumulates over a test)."""
     seen = 0

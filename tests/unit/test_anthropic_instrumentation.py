@@ -36,7 +36,6 @@ from spanmeter.instrumentation import anthropic as spanmeter_anthropic
 from spanmeter.instrumentation import genai
 from spanmeter.instrumentation.anthropic import AnthropicInstrumentor
 from spanmeter.instrumentation.openai import TOOL_CALL_IDS, TOOL_CALL_NAMES
-from spanmeter.settings import Settings
 
 SDK_SCOPE = "com.anthropic.sdk.python"
 
@@ -511,32 +510,12 @@ def test_instrument_uninstrument_cycles_leave_one_span_per_call_or_none(tracer_p
 
 
 def test_uninstrument_under_a_peers_wrapper_keeps_the_peer_and_stays_single(tracer_provider, finished_spans):
-    """OpenLLMetry wraps on top of spanmeter; neither order of uninstrument may drop or double a span."""
+    """OpenLLMetry's instrumentor wraps on top of spanmeter's."""
     from opentelemetry.instrumentation.anthropic import AnthropicInstrumentor as PeerInstrumentor
 
-    ours, peer = AnthropicInstrumentor(), PeerInstrumentor()
     client = fakes.client(fakes.server(fakes.MESSAGE_BODY))
-    new_spans = support.new_spans(finished_spans)
-    separate = Settings.load({"genai_span_mode": "separate"})
-
-    def scopes():
-        create(client)
-        return sorted(span.instrumentation_scope.name.split(".")[0] for span in new_spans())
-
-    try:
-        ours.instrument(tracer_provider=tracer_provider, settings=separate)
-        peer.instrument(tracer_provider=tracer_provider)
-        assert scopes() == ["opentelemetry", "spanmeter"]
-        ours.uninstrument()  # ours sits under the peer's wrapper: it stays there, inactive
-        assert scopes() == ["opentelemetry"]
-        ours.instrument(tracer_provider=tracer_provider, settings=separate)
-        assert scopes() == ["opentelemetry", "spanmeter"]  # reactivated, not stacked twice
-        peer.uninstrument()
-        assert scopes() == ["spanmeter"]
-    finally:
-        peer.uninstrument()
-        ours.uninstrument()
-    assert scopes() == []
+    support.assert_peer_on_top_stays_single(AnthropicInstrumentor(), PeerInstrumentor(), lambda: create(client),
+                                            support.new_spans(finished_spans), tracer_provider)  # fmt: skip
 
 
 # --- faults never reach the app -----------------------------------------------
