@@ -406,6 +406,15 @@ async def test_async_responses_stream(instrumented, finished_spans):
     _assert_responses_span(only_span(finished_spans))
 
 
+def test_incomplete_response_reports_why(instrumented, finished_spans):
+    body = fakes.response_object(status="incomplete")
+    body["incomplete_details"] = {"reason": "max_output_tokens"}
+    result = fakes.server(json.dumps(body).encode()).client().responses.create(model="gpt-4.1", input="hi")
+
+    assert result.status == "incomplete"
+    assert only_span(finished_spans).attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ("max_output_tokens",)
+
+
 def test_responses_stream_helper(instrumented, finished_spans):
     client = fakes.server(fakes.response_events()).client()
     with client.responses.stream(model="gpt-4.1", input="hi") as stream:

@@ -327,6 +327,12 @@ class _ChatStream:
         return self._self_chunks.attributes(self._self_call)
 
 
+_RESPONSE_EVENTS = frozenset({
+    "response.created", "response.in_progress", "response.completed", "response.incomplete", "response.failed",
+})  # fmt: skip
+"""Stream events that carry the Response so far (the last one the whole of it)."""
+
+
 class _ResponsesStream:
     """Reads response stream events: the final ``response.*`` event carries the whole Response."""
 
@@ -335,9 +341,9 @@ class _ResponsesStream:
         self._self_response = None
 
     def _self_on_item(self, event: Any) -> None:
-        response = getattr(event, "response", None)
-        if response is not None:
-            self._self_response = response
+        # ``type`` first: most events (deltas) have no ``response``, and a failed lookup is slow.
+        if event.type in _RESPONSE_EVENTS:
+            self._self_response = event.response
 
     def _self_final_attributes(self) -> dict[str, Any] | None:
         response = self._self_response
