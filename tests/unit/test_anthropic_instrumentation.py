@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import json
+import warnings
 
 import anthropic
 import anthropic_fakes as fakes
@@ -283,6 +284,18 @@ async def test_async_stream_helper(instrumented, finished_spans, final):
 
     span = only_span(finished_spans)
     assert_text_response(span.attributes)
+
+
+async def test_async_stream_helper_never_entered_sends_nothing_and_warns_as_the_sdk_would(instrumented, finished_spans):
+    scripted = fakes.server(fakes.TEXT_STREAM)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fakes.async_client(scripted).messages.stream(model=fakes.MODEL, messages=fakes.MESSAGES, max_tokens=512)
+        gc.collect()
+
+    assert scripted.requests == [] and finished_spans() == []
+    never_awaited = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert never_awaited == ["coroutine 'AsyncAPIClient.post' was never awaited"]  # the SDK's own request only
 
 
 # --- API errors ---------------------------------------------------------------

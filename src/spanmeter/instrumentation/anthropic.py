@@ -355,7 +355,10 @@ _classes = _Classes()
 def _handle_result(call: genai.GenAICall, result: Any) -> Any:
     if _classes.is_stream(result):
         return _classes.proxy(result, call)
-    _end_with_message(call, result)
+    if _classes.is_message(result):
+        _end_with_message(call, result)
+    else:  # e.g. with_raw_response's unparsed response: the request attributes only
+        call.end()
     return result
 
 
@@ -415,9 +418,21 @@ def _defer_sync(request: Any, instance: Any, args: Any, kwargs: Any):
     return lambda: _create(lambda *_, **__: request(), instance, args, kwargs)
 
 
-def _defer_async(request: Any, instance: Any, args: Any, kwargs: Any):
-    """The async manager awaits its prepared coroutine when entered; this coroutine awaits it inside ``_acreate``."""
-    return _acreate(lambda *_, **__: request, instance, args, kwargs)
+class _defer_async:  # noqa: N801 - used like the function it stands beside
+    """The async manager awaits its prepared coroutine when entered: awaited, this awaits it inside ``_acreate``.
+
+    An awaitable rather than a coroutine, so a manager never entered leaves only the SDK's
+    own never-awaited coroutine behind, as it would uninstrumented.
+    """
+
+    __slots__ = ("request", "instance", "args", "kwargs")
+
+    def __init__(self, request: Any, instance: Any, args: Any, kwargs: Any) -> None:
+        self.request, self.instance, self.args, self.kwargs = request, instance, args, kwargs
+
+    def __await__(self):
+        request = self.request
+        return _acreate(lambda *_, **__: request, self.instance, self.args, self.kwargs).__await__()
 
 
 _MODULE = "anthropic.resources.messages.messages"
