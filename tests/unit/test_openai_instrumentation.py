@@ -9,18 +9,25 @@ SpanmeterProcessor (``tests/conftest.py``), so pricing is checked as users would
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import json
 
 import httpx2
+import instrumentation_support as support
 import openai
 import openai_fakes as fakes
 import pytest
 import wrapt
+from instrumentation_support import (  # noqa: F401 - fixtures are found by name
+    assert_no_internal_errors,
+    fresh_internal_errors,
+    instrument_fixture,
+    instrumented,
+    only_span,
+)
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider, sampling
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanProcessor
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import SpanKind, StatusCode
@@ -28,53 +35,17 @@ from opentelemetry.trace import SpanKind, StatusCode
 from spanmeter import internal_errors, semconv
 from spanmeter.instrumentation import genai
 from spanmeter.instrumentation import openai as spanmeter_openai
-from spanmeter.instrumentation.openai import TOOL_CALL_IDS, TOOL_CALL_NAMES, OpenAIInstrumentor
+from spanmeter.instrumentation.genai import TOOL_CALL_IDS, TOOL_CALL_NAMES
+from spanmeter.instrumentation.openai import OpenAIInstrumentor
 from spanmeter.settings import Settings
 
 CHAT_BODY = fakes.llm_fakes.OPENAI_CHAT_BODY
 
-
-@pytest.fixture(autouse=True)
-def _fresh_internal_errors():
-    internal_errors.reset_for_tests()
-    yield
-    internal_errors.reset_for_tests()
-
-
-@pytest.fixture
-def instrument(tracer_provider, monkeypatch):
-    """Instrument (optionally with a capture mode and settings); uninstrumented after the test."""
-    instrumentor = OpenAIInstrumentor()
-    monkeypatch.delenv(genai.CAPTURE_CONTENT_ENV, raising=False)
-
-    def do(capture: str | None = None, provider: TracerProvider | None = None, **settings):
-        if capture is not None:
-            monkeypatch.setenv(genai.CAPTURE_CONTENT_ENV, capture)
-        instrumentor.instrument(tracer_provider=provider or tracer_provider,
-                                settings=Settings.load(settings) if settings else None)  # fmt: skip
-        return instrumentor
-
-    yield do
-    instrumentor.uninstrument()
-
-
-@pytest.fixture
-def instrumented(instrument):
-    return instrument()
-
-
-def only_span(finished_spans):
-    spans = finished_spans()
-    assert len(spans) == 1, [span.name for span in spans]
-    return spans[0]
+instrument = instrument_fixture(OpenAIInstrumentor)
 
 
 def chat(client, **kwargs):
     return client.chat.completions.create(model=fakes.MODEL, messages=fakes.MESSAGES, **kwargs)
-
-
-def assert_no_internal_errors():
-    assert not internal_errors.counts
 
 
 # --- chat completions ---------------------------------------------------------
@@ -198,39 +169,7 @@ def test_chat_stream_tool_calls(instrumented, finished_spans):
     assert attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ("tool_calls",)
 
 
-def _exhaust(stream):
-    list(stream)
-
-
-def _close_early(stream):
-    next(stream)
-    stream.close()
-    assert stream.response.is_closed
-
-
-def _break_and_abandon(stream):
-    for _ in stream:
-        break
-    del stream
-    gc.collect()
-
-
-def _context_manager(stream):
-    with stream as entered:
-        assert entered is stream
-        next(entered)
-
-
-def _context_manager_raising(stream):
-    with pytest.raises(KeyError), stream:
-        next(stream)
-        raise KeyError("app code failed while reading")
-
-
-@pytest.mark.parametrize("consume, error", [
-    (_exhaust, None), (_close_early, None), (_break_and_abandon, None), (_context_manager, None),
-    (_context_manager_raising, "KeyError"),
-])  # fmt: skip
+@pytest.mark.parametrize("consume, error", support.SYNC_ENDINGS)
 def test_sync_stream_ends_its_span_once_on_every_path(instrumented, finished_spans, consume, error):
     consume(chat(fakes.server(fakes.chat_chunks()).client(), stream=True))
     gc.collect()
@@ -269,46 +208,19 @@ def test_stream_broken_mid_way_records_the_error_and_reraises_it(instrumented, f
     assert span.attributes[semconv.GEN_AI_RESPONSE_ID] == "chatcmpl-stream"
 
 
-async def _async_exhaust(stream):
-    assert [chunk async for chunk in stream]
-
-
-async def _async_close_early(stream):
-    await stream.__anext__()
-    await stream.close()
-
-
 async def _async_aclose_early(stream):
     await stream.__anext__()
     await stream.aclose()
 
 
-async def _async_context_manager(stream):
-    async with stream as entered:
-        assert entered is stream
-        async for _ in entered:
-            break
-
-
-async def _async_break_and_abandon(stream):
-    async for _ in stream:
-        break
-    del stream
-    gc.collect()
-    for _ in range(3):  # the event loop closes the abandoned async generator in a task of its own
-        await asyncio.sleep(0)
-
-
-@pytest.mark.parametrize("consume", [
-    _async_exhaust, _async_close_early, _async_aclose_early, _async_context_manager, _async_break_and_abandon,
-])  # fmt: skip
+@pytest.mark.parametrize("consume", [*support.ASYNC_ENDINGS, _async_aclose_early])
 async def test_async_stream_ends_its_span_once_on_every_path(instrumented, finished_spans, consume):
     client = fakes.server(fakes.chat_chunks()).async_client()
     stream = await client.chat.completions.create(model=fakes.MODEL, messages=fakes.MESSAGES, stream=True)
     assert isinstance(stream, openai.AsyncStream)
     await consume(stream)
     del stream
-    gc.collect()
+    await support.let_the_loop_run()
 
     span = only_span(finished_spans)
     assert span.attributes[semconv.GEN_AI_RESPONSE_ID] == "chatcmpl-stream"
@@ -671,23 +583,10 @@ def test_request_attributes_wait_for_the_end_only_under_attribute_blind_samplers
 # --- instrument / uninstrument ------------------------------------------------
 
 
-def _new_spans(finished_spans):
-    """Spans finished since the previous call (``finished_spans()`` accumulates over a test)."""
-    seen = 0
-
-    def read():
-        nonlocal seen
-        spans = finished_spans()
-        fresh, seen = spans[seen:], len(spans)
-        return fresh
-
-    return read
-
-
 def test_instrument_uninstrument_cycles_leave_one_span_or_none(tracer_provider, finished_spans):
     instrumentor = OpenAIInstrumentor()
     client = fakes.server(CHAT_BODY).client()
-    new_spans = _new_spans(finished_spans)
+    new_spans = support.new_spans(finished_spans)
     cached_raw = None
     try:
         for _ in range(3):
@@ -712,28 +611,9 @@ def test_uninstrument_under_a_peers_wrapper_keeps_the_peer_and_stays_single(trac
     """openai-v2 wraps on top of spanmeter; neither order of uninstrument may drop or double a span."""
     from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor as PeerInstrumentor
 
-    ours, peer = OpenAIInstrumentor(), PeerInstrumentor()
     client = fakes.server(CHAT_BODY).client()
-    new_spans = _new_spans(finished_spans)
-
-    def scopes():
-        chat(client)
-        return sorted(span.instrumentation_scope.name.split(".")[0] for span in new_spans())
-
-    try:
-        ours.instrument(tracer_provider=tracer_provider, settings=Settings.load({"genai_span_mode": "separate"}))
-        peer.instrument(tracer_provider=tracer_provider)
-        assert scopes() == ["opentelemetry", "spanmeter"]
-        ours.uninstrument()  # ours sits under the peer's wrapper: it stays there, inactive
-        assert scopes() == ["opentelemetry"]
-        ours.instrument(tracer_provider=tracer_provider, settings=Settings.load({"genai_span_mode": "separate"}))
-        assert scopes() == ["opentelemetry", "spanmeter"]  # reactivated, not stacked twice
-        peer.uninstrument()
-        assert scopes() == ["spanmeter"]
-    finally:
-        peer.uninstrument()
-        ours.uninstrument()
-    assert scopes() == []
+    support.assert_peer_on_top_stays_single(OpenAIInstrumentor(), PeerInstrumentor(), lambda: chat(client),
+                                            support.new_spans(finished_spans), tracer_provider)  # fmt: skip
 
 
 @pytest.mark.parametrize("mode, spans", [("enrich", 1), ("separate", 2)])
@@ -810,24 +690,11 @@ def test_unknown_model_is_visible_not_priced(instrumented, finished_spans):
     assert attributes[semconv.COST_SOURCE] == semconv.COST_SOURCE_UNKNOWN
 
 
-class _Raising(SpanProcessor):
-    def __init__(self, hook: str) -> None:
-        self.hook = hook
-
-    def on_start(self, span, parent_context=None):
-        if self.hook == "on_start":
-            raise RuntimeError("processor on_start failed")
-
-    def on_end(self, span):
-        if self.hook == "on_end":
-            raise RuntimeError("processor on_end failed")
-
-
 @pytest.mark.parametrize("hook", ["on_start", "on_end"])
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_raising_span_processor_never_reaches_the_app(instrument, hook, stream):
     provider = TracerProvider()
-    provider.add_span_processor(_Raising(hook))
+    provider.add_span_processor(support.RaisingProcessor(hook))
     exporter = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     instrument(provider=provider)

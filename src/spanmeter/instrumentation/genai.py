@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import wrapt
@@ -44,6 +44,9 @@ from spanmeter.internal_errors import record_internal_error
 from spanmeter.settings import Settings
 
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+TOOL_CALL_NAMES = "spanmeter.tool_calls.names"
+TOOL_CALL_IDS = "spanmeter.tool_calls.ids"
+"""The tool calls a response asks for (no GenAI attribute holds them outside captured content)."""
 _CAPTURE_ON_SPANS = frozenset({"true", "span_only", "span_and_event"})
 
 Attributes = dict[str, Any]
@@ -117,6 +120,30 @@ def add_request_params(attributes: Attributes, kwargs: Mapping[str, Any], names:
             attributes[name] = value
         elif isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
             attributes[name] = tuple(value)
+
+
+def add_response_identity(attributes: Attributes, response: Any) -> None:
+    """``gen_ai.response.id`` / ``.model`` from a response object's ``id`` / ``model`` (strings only)."""
+    value = getattr(response, "id", None)
+    if isinstance(value, str):
+        attributes[semconv.GEN_AI_RESPONSE_ID] = value
+    value = getattr(response, "model", None)
+    if isinstance(value, str):
+        attributes[semconv.GEN_AI_RESPONSE_MODEL] = value
+
+
+def add_tool_calls(attributes: Attributes, calls: Iterable[tuple[Any, Any]]) -> None:
+    """:data:`TOOL_CALL_NAMES` / :data:`TOOL_CALL_IDS` from ``(name, id)`` pairs (strings only)."""
+    names, ids = [], []
+    for name, call_id in calls:
+        if isinstance(name, str):
+            names.append(name)
+        if isinstance(call_id, str):
+            ids.append(call_id)
+    if names:
+        attributes[TOOL_CALL_NAMES] = names
+    if ids:
+        attributes[TOOL_CALL_IDS] = ids
 
 
 def server_attributes(client: Any) -> dict[str, Any]:

@@ -35,15 +35,12 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as _g
 
 from spanmeter import semconv
 from spanmeter.instrumentation import genai
+from spanmeter.instrumentation.genai import TOOL_CALL_IDS, TOOL_CALL_NAMES  # noqa: F401 - anthropic.py imports them from here
 
 _COMPONENT = "instrumentation.openai"
 _PROVIDER = "openai"
 _CHAT = semconv.Operation.CHAT.value
 _EMBEDDINGS = semconv.Operation.EMBEDDINGS.value
-
-TOOL_CALL_NAMES = "spanmeter.tool_calls.names"
-TOOL_CALL_IDS = "spanmeter.tool_calls.ids"
-"""The tool calls a response asks for (no GenAI attribute holds them outside captured content)."""
 
 _CHAT_PARAMS = {
     "temperature": semconv.GEN_AI_REQUEST_TEMPERATURE,
@@ -158,22 +155,6 @@ def _count(attributes: dict[str, Any], name: str, value: Any, zero: bool = False
         attributes[name] = value
 
 
-def _identity_attributes(attributes: dict[str, Any], response: Any) -> None:
-    value = getattr(response, "id", None)
-    if isinstance(value, str):
-        attributes[semconv.GEN_AI_RESPONSE_ID] = value
-    value = getattr(response, "model", None)
-    if isinstance(value, str):
-        attributes[semconv.GEN_AI_RESPONSE_MODEL] = value
-
-
-def _tool_call_attributes(attributes: dict[str, Any], names: list[str], ids: list[str]) -> None:
-    if names:
-        attributes[TOOL_CALL_NAMES] = names
-    if ids:
-        attributes[TOOL_CALL_IDS] = ids
-
-
 def _tool_call_name(tool_call: Any) -> Any:
     """Function tools carry ``function.name``, custom tools ``custom.name``."""
     return getattr(getattr(tool_call, "function", None) or getattr(tool_call, "custom", None), "name", None)
@@ -181,21 +162,17 @@ def _tool_call_name(tool_call: Any) -> Any:
 
 def _chat_attributes(completion: Any) -> dict[str, Any]:
     attributes: dict[str, Any] = {}
-    _identity_attributes(attributes, completion)
-    reasons, names, ids = [], [], []
+    genai.add_response_identity(attributes, completion)
+    reasons, tool_calls = [], []
     for choice in getattr(completion, "choices", None) or ():
         reason = getattr(choice, "finish_reason", None)
         if isinstance(reason, str):
             reasons.append(reason)
         for tool_call in getattr(getattr(choice, "message", None), "tool_calls", None) or ():
-            name, call_id = _tool_call_name(tool_call), getattr(tool_call, "id", None)
-            if isinstance(name, str):
-                names.append(name)
-            if isinstance(call_id, str):
-                ids.append(call_id)
+            tool_calls.append((_tool_call_name(tool_call), getattr(tool_call, "id", None)))
     if reasons:
         attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
-    _tool_call_attributes(attributes, names, ids)
+    genai.add_tool_calls(attributes, tool_calls)
     _usage_attributes(attributes, getattr(completion, "usage", None), _CHAT_USAGE)
     return attributes
 
@@ -218,21 +195,17 @@ def _chat_output_messages(completion: Any) -> list[dict[str, Any]]:
 
 def _responses_attributes(response: Any) -> dict[str, Any]:
     attributes: dict[str, Any] = {}
-    _identity_attributes(attributes, response)
+    genai.add_response_identity(attributes, response)
     status = getattr(response, "status", None)
     reason = getattr(getattr(response, "incomplete_details", None), "reason", None)
     reason = reason if isinstance(reason, str) else status
     if isinstance(reason, str):
         attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = [reason]
-    names, ids = [], []
-    for item in getattr(response, "output", None) or ():
-        if getattr(item, "type", None) in ("function_call", "custom_tool_call"):
-            name, call_id = getattr(item, "name", None), getattr(item, "call_id", None)
-            if isinstance(name, str):
-                names.append(name)
-            if isinstance(call_id, str):
-                ids.append(call_id)
-    _tool_call_attributes(attributes, names, ids)
+    genai.add_tool_calls(attributes, [
+        (getattr(item, "name", None), getattr(item, "call_id", None))
+        for item in getattr(response, "output", None) or ()
+        if getattr(item, "type", None) in ("function_call", "custom_tool_call")
+    ])  # fmt: skip
     _usage_attributes(attributes, getattr(response, "usage", None), _RESPONSES_USAGE)
     return attributes
 
@@ -268,14 +241,13 @@ class _ChatChunks:
     A plain slotted object, so the per-chunk work avoids the proxy's slower attribute access.
     """
 
-    __slots__ = ("head", "usage", "reasons", "tool_names", "tool_ids", "text")
+    __slots__ = ("head", "usage", "reasons", "tool_calls", "text")
 
     def __init__(self, capture_content: bool) -> None:
         self.head = None
         self.usage = None
         self.reasons: list[str] = []
-        self.tool_names: list[str] = []
-        self.tool_ids: list[str] = []
+        self.tool_calls: list[tuple[Any, Any]] = []  # (name, id): both come in a tool call's first delta
         self.text: list[str] | None = [] if capture_content else None
 
     def add(self, chunk: Any) -> None:
@@ -290,10 +262,7 @@ class _ChatChunks:
             if delta.tool_calls:
                 for tool_call in delta.tool_calls:
                     if tool_call.id:
-                        self.tool_ids.append(tool_call.id)
-                    name = _tool_call_name(tool_call)
-                    if name:
-                        self.tool_names.append(name)
+                        self.tool_calls.append((_tool_call_name(tool_call), tool_call.id))
             if self.text is not None and delta.content:
                 self.text.append(delta.content)
         if chunk.usage is not None:
@@ -302,10 +271,10 @@ class _ChatChunks:
     def attributes(self, call: genai.GenAICall) -> dict[str, Any]:
         attributes: dict[str, Any] = {}
         if self.head is not None:
-            _identity_attributes(attributes, self.head)
+            genai.add_response_identity(attributes, self.head)
         if self.reasons:
             attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = self.reasons
-        _tool_call_attributes(attributes, self.tool_names, self.tool_ids)
+        genai.add_tool_calls(attributes, self.tool_calls)
         _usage_attributes(attributes, self.usage, _CHAT_USAGE)
         if self.text is not None:
             call.set_content(semconv.GEN_AI_OUTPUT_MESSAGES, [{
