@@ -24,6 +24,10 @@ Guarantees the wrappers keep:
 * Content (``gen_ai.input.messages`` / ``gen_ai.output.messages``) is captured only when
   ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` is ``true`` or a mode that
   includes spans, as JSON truncated to ``Settings.content_max_chars``.
+* Cheap: request attributes are given to ``start_span`` only when the sampler might read
+  them (:func:`samples_without_attributes`); otherwise they go on with the response
+  attributes in one ``set_attributes`` at the end. Streams are observed per chunk by a
+  generator, not a ``__next__`` call.
 """
 
 from __future__ import annotations

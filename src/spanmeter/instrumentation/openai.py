@@ -8,10 +8,11 @@ Usage (``opentelemetry-instrument`` does this through the ``spanmeter_openai`` e
 Each call gets one CLIENT span ``chat {model}`` / ``embeddings {model}`` with the GenAI
 semantic-convention attributes: operation, provider ``openai``, request model and
 parameters, ``server.address`` / ``server.port``, response id, model and finish reasons,
-input / output / cache-read / reasoning tokens, the tool calls the response asks for
-(``spanmeter.tool_calls.names`` / ``.ids``), and ``error.type`` (the HTTP status for API
-errors). Streams report the usage of OpenAI's final usage chunk (only sent with
-``stream_options={"include_usage": True}``) and ``gen_ai.response.time_to_first_chunk``.
+input / output tokens, cache-read / cache-write / reasoning tokens (when non-zero), the
+tool calls the response asks for (``spanmeter.tool_calls.names`` / ``.ids``), and
+``error.type`` (the HTTP status for API errors). Streams report the usage of OpenAI's
+final usage chunk (sent only with ``stream_options={"include_usage": True}``) and
+``gen_ai.response.time_to_first_chunk``.
 
 Where it hooks: the resource methods ``create`` and ``parse`` of chat completions and
 responses, and ``embeddings.create``. Everything else calls through them: the
