@@ -43,7 +43,6 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
 from spanmeter import semconv
 from spanmeter.instrumentation import genai
-from spanmeter.instrumentation.openai import TOOL_CALL_IDS, TOOL_CALL_NAMES
 from spanmeter.internal_errors import record_internal_error
 
 _COMPONENT = "instrumentation.anthropic"
@@ -152,26 +151,11 @@ def _usage_attributes(attributes: dict[str, Any], *usages: Any) -> None:
 def _response_attributes(message: Any, stop_reason: Any, tool_uses: Any, *usages: Any) -> dict[str, Any]:
     """Attributes of a Message (or of a stream's ``message_start`` message plus what came later)."""
     attributes: dict[str, Any] = {}
-    value = getattr(message, "id", None)
-    if isinstance(value, str):
-        attributes[semconv.GEN_AI_RESPONSE_ID] = value
-    value = getattr(message, "model", None)
-    if isinstance(value, str):
-        attributes[semconv.GEN_AI_RESPONSE_MODEL] = value
+    genai.add_response_identity(attributes, message)
     if isinstance(stop_reason, str):
         attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = (stop_reason,)
-    names, ids = [], []
-    for block in tool_uses:
-        if getattr(block, "type", None) == "tool_use":
-            name, call_id = getattr(block, "name", None), getattr(block, "id", None)
-            if isinstance(name, str):
-                names.append(name)
-            if isinstance(call_id, str):
-                ids.append(call_id)
-    if names:
-        attributes[TOOL_CALL_NAMES] = names
-    if ids:
-        attributes[TOOL_CALL_IDS] = ids
+    genai.add_tool_calls(attributes, ((getattr(block, "name", None), getattr(block, "id", None))
+                                      for block in tool_uses if getattr(block, "type", None) == "tool_use"))  # fmt: skip
     _usage_attributes(attributes, *usages)
     return attributes
 
