@@ -599,8 +599,8 @@ def test_faults_in_spanmeters_own_code_are_counted_and_swallowed(instrumented, f
     target = {
         "describe": (genai, "add_request_params"),
         "result": (spanmeter_anthropic, "_message_attributes"),
-        "event": (spanmeter_anthropic._MessageEvents, "_self_on_item"),
-        "stream end": (spanmeter_anthropic._MessageEvents, "_self_final_attributes"),
+        "event": (spanmeter_anthropic._MessageEvents, "add"),
+        "stream end": (spanmeter_anthropic._MessageEvents, "attributes"),
         "sdk span": (genai, "add_request_params"),  # on the SDK's span: no describe
     }[stage]
     monkeypatch.setattr(*target, boom)

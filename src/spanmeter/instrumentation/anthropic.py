@@ -184,62 +184,73 @@ def _end_with_message(call: genai.GenAICall, message: Any) -> None:
 class _MessageEvents:
     """Reads raw stream events: ``message_start`` (id, model, input usage), ``content_block_start``
     (tool_use blocks), ``message_delta`` (stop reason, cumulative usage); text and tool input
-    deltas only when content is captured.
+    deltas only when content is captured. Slotted and apart from the proxy: :meth:`add` runs per event.
     """
 
-    def __init__(self, stream: Any, call: genai.GenAICall) -> None:
-        super().__init__(stream, call)
-        self._self_message = None
-        self._self_delta = None
-        self._self_tool_uses = []
-        self._self_parts = [] if call.capture_content else None
+    __slots__ = ("call", "message", "delta", "tool_uses", "parts")
 
-    def _self_on_item(self, event: Any) -> None:
+    def __init__(self, call: genai.GenAICall) -> None:
+        self.call = call
+        self.message = None
+        self.delta = None
+        self.tool_uses: list[Any] = []
+        self.parts: list[dict[str, Any]] | None = [] if call.capture_content else None
+
+    def add(self, event: Any) -> None:
         kind = event.type
         if kind == "content_block_delta":
-            if self._self_parts is not None:
-                self._self_on_content_delta(event.delta)
+            if self.parts:
+                self._add_content_delta(event.delta)
         elif kind == "message_start":
-            self._self_message = event.message
+            self.message = event.message
         elif kind == "content_block_start":
             block = event.content_block
             if block.type == "tool_use":
-                self._self_tool_uses.append(block)
-            if self._self_parts is not None:
-                self._self_parts.extend(_parts([block]))
+                self.tool_uses.append(block)
+            if self.parts is not None:
+                self.parts.extend(_parts([block]))
         elif kind == "message_delta":
-            self._self_delta = event
-            if not self._self_call.owned:
-                # The SDK ends its own span when the body ends, before this stream reports its end.
-                self._self_call.set_attributes(self._self_final_attributes())
+            self.delta = event
+            if not self.call.owned:
+                # The SDK ends its own span when the body ends, before the stream reports its end.
+                self.call.set_attributes(self.attributes())
 
-    def _self_on_content_delta(self, delta: Any) -> None:
-        parts = self._self_parts
-        if not parts:
-            return
-        part = parts[-1]
+    def _add_content_delta(self, delta: Any) -> None:
+        part = self.parts[-1]
         if delta.type == "text_delta" and part["type"] == "text":
             part["content"] = (part["content"] or "") + delta.text
         elif delta.type == "input_json_delta" and part["type"] == "tool_call":
             arguments = part["arguments"]
             part["arguments"] = (arguments if isinstance(arguments, str) else "") + delta.partial_json
 
-    def _self_final_attributes(self) -> dict[str, Any] | None:
-        message, delta = self._self_message, self._self_delta
+    def attributes(self) -> dict[str, Any] | None:
+        message, delta = self.message, self.delta
         if message is None:
             return None
         stop_reason = getattr(getattr(delta, "delta", None), "stop_reason", None)
-        if self._self_parts is not None:
-            self._self_call.capture(semconv.GEN_AI_OUTPUT_MESSAGES, _output_messages, self._self_parts, stop_reason)
-        return _response_attributes(message, stop_reason, self._self_tool_uses,
+        if self.parts is not None:
+            self.call.capture(semconv.GEN_AI_OUTPUT_MESSAGES, _output_messages, self.parts, stop_reason)
+        return _response_attributes(message, stop_reason, self.tool_uses,
                                     getattr(message, "usage", None), getattr(delta, "usage", None))  # fmt: skip
 
 
-class _SyncMessageStream(_MessageEvents, genai.SyncStreamProxy):
+class _MessageStream:
+    """Stream proxy hooks, delegated to :class:`_MessageEvents`."""
+
+    def __init__(self, stream: Any, call: genai.GenAICall) -> None:
+        super().__init__(stream, call)
+        self._self_events = _MessageEvents(call)
+        self._self_on_item = self._self_events.add  # per event: straight to the accumulator
+
+    def _self_final_attributes(self) -> dict[str, Any] | None:
+        return self._self_events.attributes()
+
+
+class _SyncMessageStream(_MessageStream, genai.SyncStreamProxy):
     pass
 
 
-class _AsyncMessageStream(_MessageEvents, genai.AsyncStreamProxy):
+class _AsyncMessageStream(_MessageStream, genai.AsyncStreamProxy):
     pass
 
 
