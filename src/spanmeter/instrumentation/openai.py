@@ -383,7 +383,7 @@ def _result_handler(kind: _Kind, classes: _Classes):
                 return proxy
             raw._parsed_by_type[raw._cast_to] = proxy  # the user's raw.parse() returns the proxy
             return raw
-        if kind.output_messages is not None:
+        if call.capture_content and kind.output_messages is not None:
             call.capture(semconv.GEN_AI_OUTPUT_MESSAGES, kind.output_messages, result)
         call.end(kind.attributes(result))
         return raw if raw is not None else result
@@ -398,7 +398,9 @@ def _with_input_capture(kind: _Kind, describe):
 
     def describe_with_input(instance: Any, kwargs: Mapping[str, Any]):
         operation, model, attributes = describe(instance, kwargs)
-        _instrumentor_telemetry.capture_into(attributes, semconv.GEN_AI_INPUT_MESSAGES, kind.input_messages, kwargs)
+        telemetry = _instrumentor_telemetry
+        if telemetry.capture_content:  # checked here too: this runs on every call
+            telemetry.capture_into(attributes, semconv.GEN_AI_INPUT_MESSAGES, kind.input_messages, kwargs)
         return operation, model, attributes
 
     return describe_with_input
