@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import json
+from importlib.metadata import entry_points
 
 import httpx2
 import instrumentation_support as support
@@ -581,6 +582,19 @@ def test_request_attributes_wait_for_the_end_only_under_attribute_blind_samplers
 
 
 # --- instrument / uninstrument ------------------------------------------------
+
+
+def test_opentelemetry_instrument_finds_it_and_it_uses_the_global_provider(finished_spans):
+    """``opentelemetry-instrument`` loads the entry point and calls ``instrument()`` without arguments."""
+    (entry_point,) = [ep for ep in entry_points(group="opentelemetry_instrumentor") if ep.name == "spanmeter_openai"]
+    instrumentor = entry_point.load()()
+    instrumentor.instrument()
+    try:
+        chat(fakes.server(CHAT_BODY).client())
+    finally:
+        instrumentor.uninstrument()
+
+    assert only_span(finished_spans).instrumentation_scope.name == semconv.INSTRUMENTATION_SCOPE
 
 
 def test_instrument_uninstrument_cycles_leave_one_span_or_none(tracer_provider, finished_spans):
