@@ -110,11 +110,6 @@ def _describe(instance: Any, kwargs: Mapping[str, Any]):
 # --- response side ------------------------------------------------------------
 
 
-def _tokens(usage: Any, name: str) -> int | None:
-    value = getattr(usage, name, None)
-    return value if type(value) is int else None  # not a bool, nor a str from an odd body
-
-
 _USAGE_FIELDS = ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "output_tokens")
 
 
@@ -127,12 +122,14 @@ def _usage_attributes(attributes: dict[str, Any], *usages: Any) -> None:
     """
     counts: dict[str, int] = {}
     for usage in usages:
+        if usage is None:
+            continue
         for name in _USAGE_FIELDS:
-            value = _tokens(usage, name)
-            if value is not None:
+            value = getattr(usage, name, None)
+            if type(value) is int:  # not a bool, nor a str from an odd body
                 counts[name] = value
-        value = _tokens(getattr(usage, "output_tokens_details", None), "thinking_tokens")
-        if value is not None:
+        value = getattr(getattr(usage, "output_tokens_details", None), "thinking_tokens", None)
+        if type(value) is int:
             counts["thinking_tokens"] = value
     cache_read = counts.get("cache_read_input_tokens", 0)
     cache_creation = counts.get("cache_creation_input_tokens", 0)
@@ -243,7 +240,8 @@ class _MessageStream:
         self._self_on_item = self._self_events.add  # per event: straight to the accumulator
 
     def _self_final_attributes(self) -> dict[str, Any] | None:
-        return self._self_events.attributes()
+        # The SDK's own span got them at message_delta, and has ended by now.
+        return self._self_events.attributes() if self._self_call.owned else None
 
 
 class _SyncMessageStream(_MessageStream, genai.SyncStreamProxy):
