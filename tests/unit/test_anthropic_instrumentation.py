@@ -449,6 +449,21 @@ def test_enrich_mode_stream_on_the_sdks_span(instrumented, finished_spans, helpe
     assert_no_internal_errors()
 
 
+@pytest.mark.parametrize("helper", [False, True])
+async def test_enrich_mode_async_stream_on_the_sdks_span(instrumented, finished_spans, helper):
+    client = fakes.async_client(fakes.server(fakes.tool_use_stream()), open_telemetry=None)
+    if helper:
+        async with client.messages.stream(model=fakes.MODEL, messages=fakes.MESSAGES, max_tokens=512) as stream:
+            await stream.get_final_message()
+    else:
+        assert [event.type async for event in await create(client, stream=True)][-1] == "message_stop"
+
+    span = only_span(finished_spans)
+    assert span.instrumentation_scope.name == SDK_SCOPE
+    assert_tool_response(span.attributes)
+    assert span.attributes[genai.TOOL_CALL_IDS] == ("toolu_weather",)
+
+
 async def test_enrich_mode_async_and_errors(instrumented, finished_spans):
     scripted = fakes.server(fakes.json_reply(fakes.error_body(429), status=429))
     client = fakes.async_client(scripted, max_retries=1, open_telemetry=None)
