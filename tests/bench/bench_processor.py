@@ -16,8 +16,8 @@ enrich  Worker throughput: Enricher.enrich over finished LLM spans (pricing via
         run: what the SDK takes to start and end the same span with no processor.
         Target: >= 100,000 spans/s (<= 10 µs per span) on one core.
 memory  Resident-memory growth while 1,000,000 agent spans, each with a chat span
-        of its own model (all names distinct), go through the processor (every table bounded), against the SDK's
-        BatchSpanProcessor over the same spans; each in a fresh subprocess, RSS
+        of its own model (all names distinct), go through the processor (every
+        table bounded), against the SDK's BatchSpanProcessor over the same spans; each in a fresh subprocess, RSS
         read after a warm-up of 50,000 such pairs and at the end. Target: <= 50 MB.
 
 Measured on the shared dev VM (2026-11-22; other test suites were running, so the
