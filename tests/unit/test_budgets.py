@@ -4,13 +4,15 @@ each threshold reported once per window as a span event, an OpenTelemetry log re
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 import pytest
 from opentelemetry._logs import SeverityNumber
+from opentelemetry.sdk._logs import LoggerProvider
 from processing_harness import Pipeline, llm_attributes
 
-from spanmeter.processing.budgets import window_bounds
+from spanmeter.processing.budgets import Crossing, log_crossing, window_bounds
 
 PRICES = "test:\n  m: {input: 1000}\n"  # $1 per 1000 input tokens
 FIVE_DOLLARS = llm_attributes("m", 5000, 0, "test")
@@ -86,3 +88,19 @@ def test_no_budget_no_gauge_no_events(tmp_path):
         assert p.spans()["chat"].events == ()
         assert p.points("spanmeter.budget.utilization") == []
         assert p.log_exporter.get_finished_logs() == ()
+
+
+class _NoSDKProvider:
+    """A logger provider that is not the SDK's (e.g. the API's no-op one)."""
+
+
+@pytest.mark.parametrize("provider", [_NoSDKProvider(), LoggerProvider()], ids=["not the SDK's", "SDK's, no exporter"])
+def test_crossing_that_no_log_exporter_would_carry_goes_to_python_logging(provider, caplog):
+    """Under OTEL_LOGS_EXPORTER=none the SDK still installs a LoggerProvider with no
+    processor; a budget alert must not vanish into it."""
+    crossing = Crossing(window="day", threshold=1.0, spend_usd=2.5, budget_usd=2.0)
+    with caplog.at_level(logging.WARNING, logger="spanmeter.budget"):
+        log_crossing(crossing, None, None, logger_provider=provider)
+    (record,) = caplog.records
+    assert record.levelno == logging.ERROR
+    assert "100% of the $2.00 budget" in record.getMessage()

@@ -126,6 +126,16 @@ class BudgetTracker:
             return {window.name: window.spend / window.budget for window in self._windows}
 
 
+def _exports_logs(provider: Any) -> bool:
+    """Whether ``provider`` sends records anywhere. Under ``OTEL_LOGS_EXPORTER=none`` the SDK
+    configurator still installs a LoggerProvider, with no processor: a crossing emitted there
+    would vanish, so it goes to Python logging (stderr by default) instead."""
+    if not isinstance(provider, SDKLoggerProvider):
+        return False
+    processors = getattr(getattr(provider, "_multi_log_record_processor", None), "_log_record_processors", None)
+    return processors is None or len(processors) > 0
+
+
 def log_crossing(
     crossing: Crossing, span_context: trace.SpanContext | None, time_ns: int | None, logger_provider: Any = None
 ) -> None:
@@ -137,7 +147,7 @@ def log_crossing(
         f"spanmeter: {crossing.window} LLM spend ${crossing.spend_usd:.4f} reached "
         f"{round(crossing.threshold * 100)}% of the ${crossing.budget_usd:.2f} budget"
     )
-    if not isinstance(provider, SDKLoggerProvider):
+    if not _exports_logs(provider):
         _logger.log(logging.ERROR if error else logging.WARNING, "%s", body, extra=attributes)
         return
     context = None
