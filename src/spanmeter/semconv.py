@@ -105,6 +105,10 @@ ANOMALY = "spanmeter.anomaly"
 ANOMALY_REASONS = "spanmeter.anomaly.reasons"
 ANOMALY_SCORE = "spanmeter.anomaly.score"
 
+# The tool calls a response asks for (no GenAI attribute holds them outside captured content).
+TOOL_CALL_NAMES = "spanmeter.tool_calls.names"
+TOOL_CALL_IDS = "spanmeter.tool_calls.ids"
+
 TEAM = "spanmeter.team"
 
 # --- span events ------------------------------------------------------------

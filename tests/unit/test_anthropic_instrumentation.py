@@ -104,8 +104,8 @@ def test_tool_use_cache_and_thinking_tokens(instrumented, finished_spans):
     assert [block.type for block in result.content] == ["thinking", "text", "tool_use", "tool_use"]
     attributes = only_span(finished_spans).attributes
     assert_tool_response(attributes)
-    assert attributes[genai.TOOL_CALL_NAMES] == ("get_weather", "get_time")
-    assert attributes[genai.TOOL_CALL_IDS] == ("toolu_weather", "toolu_time")
+    assert attributes[semconv.TOOL_CALL_NAMES] == ("get_weather", "get_time")
+    assert attributes[semconv.TOOL_CALL_IDS] == ("toolu_weather", "toolu_time")
     assert attributes[semconv.COST_SOURCE] == semconv.COST_SOURCE_GENAI_PRICES
 
 
@@ -152,8 +152,8 @@ def test_stream_reads_usage_from_message_start_and_message_delta(instrumented, f
     attributes = only_span(finished_spans).attributes
     assert attributes[semconv.GEN_AI_RESPONSE_ID] == "msg_tools"
     assert_tool_response(attributes)
-    assert attributes[genai.TOOL_CALL_NAMES] == ("get_weather",)
-    assert attributes[genai.TOOL_CALL_IDS] == ("toolu_weather",)
+    assert attributes[semconv.TOOL_CALL_NAMES] == ("get_weather",)
+    assert attributes[semconv.TOOL_CALL_IDS] == ("toolu_weather",)
     assert attributes[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] >= 0
     assert_no_internal_errors()
 
@@ -269,7 +269,7 @@ def test_stream_helper_tool_use_and_an_unentered_manager(instrumented, finished_
     assert final.content[1].input == {"city": "Paris"}
     attributes = only_span(finished_spans).attributes  # the unentered manager sent nothing: no span
     assert_tool_response(attributes)
-    assert attributes[genai.TOOL_CALL_NAMES] == ("get_weather",)
+    assert attributes[semconv.TOOL_CALL_NAMES] == ("get_weather",)
 
 
 @pytest.mark.parametrize("final", [False, True])
@@ -424,8 +424,8 @@ def test_enrich_mode_puts_spanmeters_attributes_on_the_sdks_own_span(instrumente
     assert span.instrumentation_scope.name == SDK_SCOPE
     attributes = span.attributes
     assert attributes[semconv.GEN_AI_REQUEST_TEMPERATURE] == 0.2
-    assert attributes[genai.TOOL_CALL_NAMES] == ("get_weather", "get_time")
-    assert attributes[genai.TOOL_CALL_IDS] == ("toolu_weather", "toolu_time")
+    assert attributes[semconv.TOOL_CALL_NAMES] == ("get_weather", "get_time")
+    assert attributes[semconv.TOOL_CALL_IDS] == ("toolu_weather", "toolu_time")
     assert_tool_response(attributes)  # the SDK's own input count agrees: cache included
     assert attributes[semconv.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] == 100  # the SDK's name, kept
     assert attributes[semconv.COST_SOURCE] == semconv.COST_SOURCE_GENAI_PRICES
@@ -444,7 +444,7 @@ def test_enrich_mode_stream_on_the_sdks_span(instrumented, finished_spans, helpe
     span = only_span(finished_spans)
     assert span.instrumentation_scope.name == SDK_SCOPE
     assert_tool_response(span.attributes)
-    assert span.attributes[genai.TOOL_CALL_NAMES] == ("get_weather",)
+    assert span.attributes[semconv.TOOL_CALL_NAMES] == ("get_weather",)
     assert span.attributes[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] >= 0
     assert_no_internal_errors()
 
@@ -461,7 +461,7 @@ async def test_enrich_mode_async_stream_on_the_sdks_span(instrumented, finished_
     span = only_span(finished_spans)
     assert span.instrumentation_scope.name == SDK_SCOPE
     assert_tool_response(span.attributes)
-    assert span.attributes[genai.TOOL_CALL_IDS] == ("toolu_weather",)
+    assert span.attributes[semconv.TOOL_CALL_IDS] == ("toolu_weather",)
 
 
 async def test_enrich_mode_async_and_errors(instrumented, finished_spans):

@@ -36,7 +36,6 @@ from opentelemetry.trace import SpanKind, StatusCode
 from spanmeter import internal_errors, semconv
 from spanmeter.instrumentation import genai
 from spanmeter.instrumentation import openai as spanmeter_openai
-from spanmeter.instrumentation.genai import TOOL_CALL_IDS, TOOL_CALL_NAMES
 from spanmeter.instrumentation.openai import OpenAIInstrumentor
 from spanmeter.settings import Settings
 
@@ -92,8 +91,8 @@ def test_tool_calls_cached_and_reasoning_tokens(instrumented, finished_spans):
 
     assert result.choices[0].message.tool_calls[1].function.name == "get_time"
     attributes = only_span(finished_spans).attributes
-    assert attributes[TOOL_CALL_NAMES] == ("get_weather", "get_time")
-    assert attributes[TOOL_CALL_IDS] == ("call_weather", "call_time")
+    assert attributes[semconv.TOOL_CALL_NAMES] == ("get_weather", "get_time")
+    assert attributes[semconv.TOOL_CALL_IDS] == ("call_weather", "call_time")
     assert attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ("tool_calls",)
     assert attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 2048
     assert attributes[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 1024
@@ -165,8 +164,8 @@ def test_chat_stream_tool_calls(instrumented, finished_spans):
         pass
 
     attributes = only_span(finished_spans).attributes
-    assert attributes[TOOL_CALL_NAMES] == ("lookup",)
-    assert attributes[TOOL_CALL_IDS] == ("call_lookup",)
+    assert attributes[semconv.TOOL_CALL_NAMES] == ("lookup",)
+    assert attributes[semconv.TOOL_CALL_IDS] == ("call_lookup",)
     assert attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ("tool_calls",)
 
 
@@ -277,8 +276,8 @@ def _assert_responses_span(span):
     assert attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 90
     assert attributes[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 128
     assert attributes[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] == 40
-    assert attributes[TOOL_CALL_NAMES] == ("search",)
-    assert attributes[TOOL_CALL_IDS] == ("call_search",)
+    assert attributes[semconv.TOOL_CALL_NAMES] == ("search",)
+    assert attributes[semconv.TOOL_CALL_IDS] == ("call_search",)
 
 
 def test_responses_create(instrumented, finished_spans):
@@ -647,7 +646,7 @@ def test_enrich_mode_adds_to_a_peers_span_for_the_same_call(tracer_provider, fin
     assert len(finished) == spans
     peer_span = next(span for span in finished if span.instrumentation_scope.name != semconv.INSTRUMENTATION_SCOPE)
     if mode == "enrich":  # spanmeter's attributes land on the peer's span
-        assert peer_span.attributes[TOOL_CALL_NAMES] == ("get_weather", "get_time")
+        assert peer_span.attributes[semconv.TOOL_CALL_NAMES] == ("get_weather", "get_time")
         assert peer_span.attributes[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] == 192
     else:
         ours_span = next(span for span in finished if span is not peer_span)

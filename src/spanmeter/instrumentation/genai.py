@@ -48,9 +48,6 @@ from spanmeter.internal_errors import record_internal_error
 from spanmeter.settings import Settings
 
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
-TOOL_CALL_NAMES = "spanmeter.tool_calls.names"
-TOOL_CALL_IDS = "spanmeter.tool_calls.ids"
-"""The tool calls a response asks for (no GenAI attribute holds them outside captured content)."""
 _CAPTURE_ON_SPANS = frozenset({"true", "span_only", "span_and_event"})
 
 Attributes = dict[str, Any]
@@ -137,7 +134,7 @@ def add_response_identity(attributes: Attributes, response: Any) -> None:
 
 
 def add_tool_calls(attributes: Attributes, calls: Iterable[tuple[Any, Any]]) -> None:
-    """:data:`TOOL_CALL_NAMES` / :data:`TOOL_CALL_IDS` from ``(name, id)`` pairs (strings only)."""
+    """``spanmeter.tool_calls.names`` / ``.ids`` from ``(name, id)`` pairs (strings only)."""
     names, ids = [], []
     for name, call_id in calls:
         if isinstance(name, str):
@@ -145,9 +142,9 @@ def add_tool_calls(attributes: Attributes, calls: Iterable[tuple[Any, Any]]) -> 
         if isinstance(call_id, str):
             ids.append(call_id)
     if names:
-        attributes[TOOL_CALL_NAMES] = names
+        attributes[semconv.TOOL_CALL_NAMES] = names
     if ids:
-        attributes[TOOL_CALL_IDS] = ids
+        attributes[semconv.TOOL_CALL_IDS] = ids
 
 
 def server_attributes(client: Any) -> dict[str, Any]:

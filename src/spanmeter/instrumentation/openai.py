@@ -36,7 +36,6 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as _g
 
 from spanmeter import semconv
 from spanmeter.instrumentation import genai
-from spanmeter.instrumentation.genai import TOOL_CALL_IDS, TOOL_CALL_NAMES  # noqa: F401 - anthropic.py imports them from here
 
 _COMPONENT = "instrumentation.openai"
 _PROVIDER = "openai"
