@@ -22,8 +22,8 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import Event, ReadableSpan
@@ -32,6 +32,7 @@ from opentelemetry.trace import StatusCode
 from spanmeter import semconv
 from spanmeter.internal_errors import record_internal_error
 from spanmeter.processing import derived_metrics as dm
+from spanmeter.processing.anomaly import AnomalyDetector
 from spanmeter.processing.budgets import BudgetTracker, log_crossing
 from spanmeter.processing.derived_metrics import DerivedMetrics
 from spanmeter.processing.pricing import PriceBook
@@ -50,14 +51,6 @@ _ROLLUP_OPERATIONS = frozenset(
 )
 _EMPTY: Mapping[str, Any] = {}
 _ERROR_OTHER = "_OTHER"
-
-
-class AnomalyDetectorLike(Protocol):
-    """What the enricher needs from processing/anomaly.py's AnomalyDetector."""
-
-    evicted: int
-
-    def observe(self, key: Hashable, values: Mapping[str, float]) -> tuple[tuple[str, ...], float]: ...
 
 
 class EnrichedSpan(ReadableSpan):
@@ -125,7 +118,7 @@ class Enricher:
         prices: PriceBook | None = None,
         rollup: CostRollup | None = None,
         budgets: BudgetTracker | None = None,
-        anomaly_detector: AnomalyDetectorLike | None = None,
+        anomaly_detector: AnomalyDetector | None = None,
         metrics: DerivedMetrics | None = None,
         compute_usd_per_hour: float | None = None,
         meter_provider: Any = None,
@@ -161,7 +154,11 @@ class Enricher:
             prices=PriceBook.from_settings(settings),
             rollup=CostRollup(settings.rollup_max_open_spans),
             budgets=budgets,
-            anomaly_detector=_make_anomaly_detector(settings),
+            anomaly_detector=AnomalyDetector(
+                sigma=settings.anomaly_sigma,
+                min_samples=settings.anomaly_min_samples,
+                max_keys=settings.anomaly_max_keys,
+            ),
             metrics=DerivedMetrics(meter_provider),
             compute_usd_per_hour=settings.compute_usd_per_hour,
             logger_provider=logger_provider,
@@ -178,7 +175,7 @@ class Enricher:
         }
         detector = self.anomaly_detector
         if detector is not None:
-            counts["anomaly_baselines"] = int(getattr(detector, "evicted", 0))
+            counts["anomaly_baselines"] = detector.evicted
         return counts
 
     def late_children(self) -> dict[str, int]:
@@ -420,15 +417,3 @@ class Enricher:
         except Exception as exc:  # noqa: BLE001
             record_internal_error("processing.anomaly", exc)
 
-
-def _make_anomaly_detector(settings: Settings) -> AnomalyDetectorLike | None:
-    try:
-        from spanmeter.processing.anomaly import AnomalyDetector
-    except ImportError as exc:  # the detector module is optional at this stage of the build
-        record_internal_error("processing.anomaly", exc)
-        return None
-    return AnomalyDetector(
-        sigma=settings.anomaly_sigma,
-        min_samples=settings.anomaly_min_samples,
-        max_keys=settings.anomaly_max_keys,
-    )
