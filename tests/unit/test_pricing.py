@@ -5,6 +5,8 @@ one lookup per (provider, model), and no network updater unless asked for."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import genai_prices
 import pytest
@@ -106,6 +108,26 @@ def test_the_network_updater_starts_only_when_asked(monkeypatch):
     assert started == []
     PriceBook.from_settings(Settings.load(environ={"SPANMETER_PRICES_AUTO_UPDATE": "true"})).shutdown()
     assert len(started) == 1
+
+
+def test_prices_load_in_the_background_before_any_span_arrives():
+    """The batch worker must not import genai-prices' 1.6 MB data module itself: under a busy
+    app thread that took seconds and dropped spans. A fresh interpreter shows it loaded without
+    any pricing call."""
+    code = (
+        "import sys, time\n"
+        "from spanmeter.processing.pricing import PriceBook\n"
+        "from spanmeter.settings import Settings\n"
+        "assert 'genai_prices.data' not in sys.modules\n"
+        "PriceBook.from_settings(Settings.load(environ={}))\n"
+        "deadline = time.monotonic() + 30\n"
+        "while 'genai_prices.data' not in sys.modules and time.monotonic() < deadline:\n"
+        "    time.sleep(0.01)\n"
+        "print('genai_prices.data' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
 
 
 YAML_PRICES = """\
