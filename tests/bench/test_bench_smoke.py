@@ -1,14 +1,17 @@
-"""The overhead benchmark's harness works: tiny blocks, figures are numbers, one span per call.
+"""The overhead benchmarks' harnesses work: tiny runs, figures are numbers, one span per call.
 
-Timing is not judged here (CI machines are noisy); `bench_llm_overhead.py` is run by hand.
+Timing is not judged here (CI machines are noisy); `bench_llm_overhead.py` and
+`bench_llm_floor.py` are run by hand.
 """
 
 from __future__ import annotations
 
 import math
 
+import bench_llm_floor
 import bench_llm_overhead as bench
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 
 @pytest.mark.parametrize(
@@ -28,3 +31,15 @@ def test_command_prints_a_row_per_subject(capsys):
     assert bench.main(["--subjects", "bare SDK span (5 attrs)", "--pairs", "2", "--calls", "2"]) == 0
     table = capsys.readouterr().out
     assert "bare SDK span (5 attrs)" in table and "not measured" not in table
+
+
+@pytest.mark.parametrize("sdk", ["openai", "anthropic"])
+def test_floor_bench_compares_spans_with_the_same_attributes(sdk):
+    exporter = InMemorySpanExporter()
+    figures = bench_llm_floor.measure(sdk, rounds=5, exporter=exporter)
+    assert set(figures) == {"floor", "minimal", "spanmeter"}
+    for name, value in figures.items():
+        assert math.isfinite(value) and value > 0, name
+    spans = exporter.get_finished_spans()
+    assert len(spans) == 3 * (3 + 5)  # warm-up rounds and timed rounds, one span per subject each
+    assert len({(span.name, tuple(sorted(span.attributes))) for span in spans}) == 1  # like for like

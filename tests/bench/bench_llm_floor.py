@@ -1,0 +1,178 @@
+"""How close spanmeter's non-streaming LLM span is to the least any instrumentation can pay.
+
+    python tests/bench/bench_llm_floor.py [--rounds N] [--sdks openai,anthropic]
+
+bench_llm_overhead.py measures whole calls; its figures move by tens of µs with the
+machine. This one times only the instrumentation layer, in the state a real call
+meets it: right after an uninstrumented SDK call over the mock transport has run
+(untimed) and pushed instrumentation code and data out of the CPU caches. The
+wrapped call itself returns a pre-parsed response, so the SDK's own work is not in
+the figure. Three subjects, in turn within each round so machine drift hits all alike:
+
+floor      the SDK span alone: start a CLIENT span, make it current, set the
+           attributes spanmeter sets for this call (computed beforehand), end it
+minimal    a bare wrapper producing those attributes with spanmeter's own request /
+           response functions: no fault guards, no enrich rule, no stream support
+spanmeter  the wrapper ``instrument()`` installs
+
+All three export through SpanmeterProcessor (worker idle while timed). The ratio
+spanmeter / floor is what spanmeter adds over the SDK span it has to create;
+minimal / floor is what any instrumentation with the same attributes pays.
+Figures are printed, not asserted (``test_bench_smoke.py`` runs it tiny).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import llm_fakes
+from opentelemetry import context, trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.trace import SpanKind
+
+from spanmeter.processing import SpanmeterProcessor
+
+
+class _NoExport(SpanExporter):
+    def export(self, spans):
+        return SpanExportResult.SUCCESS
+
+
+@dataclasses.dataclass
+class _Call:
+    """One SDK's non-streaming call, unwrapped and as the pieces a wrapper works with."""
+
+    instance: object  # the resource object (``client.chat.completions``, ``client.messages``)
+    kwargs: dict
+    response: object  # pre-parsed, what the wrapped call returns
+    bare: Callable[[], object]  # the real SDK call with no instrumentation
+    wrapper: Callable  # spanmeter's installed wrapper (wrapped, instance, args, kwargs)
+    describe: Callable  # spanmeter's (instance, kwargs) -> (operation, model, attributes)
+    response_attributes: Callable  # spanmeter's response -> attributes
+    uninstrument: Callable[[], None]
+
+
+def _openai(provider: TracerProvider) -> _Call:
+    from openai.resources.chat.completions.completions import Completions
+    from openai.types.chat import ChatCompletion
+
+    from spanmeter.instrumentation import openai as spanmeter_openai
+
+    instrumentor = spanmeter_openai.OpenAIInstrumentor()
+    instrumentor.instrument(tracer_provider=provider)
+    client = llm_fakes.openai_client()
+    kwargs = {"model": llm_fakes.OPENAI_MODEL, "messages": llm_fakes.MESSAGES, "max_tokens": 512}
+    original = Completions.__dict__["create"].__wrapped__
+    return _Call(
+        client.chat.completions, kwargs, ChatCompletion.model_validate_json(llm_fakes.OPENAI_CHAT_BODY),
+        lambda: original(client.chat.completions, **kwargs), Completions.__dict__["create"]._self_wrapper,
+        spanmeter_openai._describe_chat, spanmeter_openai._chat_attributes, instrumentor.uninstrument,
+    )  # fmt: skip
+
+
+def _anthropic(provider: TracerProvider) -> _Call:
+    from anthropic.resources.messages.messages import Messages
+    from anthropic.types import Message
+
+    from spanmeter.instrumentation import anthropic as spanmeter_anthropic
+
+    instrumentor = spanmeter_anthropic.AnthropicInstrumentor()
+    instrumentor.instrument(tracer_provider=provider)
+    client = llm_fakes.anthropic_client()
+    kwargs = {"model": llm_fakes.ANTHROPIC_MODEL, "messages": llm_fakes.MESSAGES, "max_tokens": 512}
+    original = Messages.__dict__["create"].__wrapped__
+    return _Call(
+        client.messages, kwargs, Message.model_validate_json(llm_fakes.ANTHROPIC_MESSAGE_BODY),
+        lambda: original(client.messages, **kwargs), Messages.__dict__["create"]._self_wrapper,
+        spanmeter_anthropic._describe, spanmeter_anthropic._message_attributes, instrumentor.uninstrument,
+    )  # fmt: skip
+
+
+SDKS = {"openai": _openai, "anthropic": _anthropic}
+
+
+def _subjects(call: _Call, tracer: trace.Tracer) -> dict[str, Callable[[], object]]:
+    operation, model, attributes = call.describe(call.instance, call.kwargs)
+    attributes = {**attributes, **call.response_attributes(call.response)}
+    name = f"{operation} {model}"
+    instance, kwargs, response = call.instance, call.kwargs, call.response
+
+    def wrapped(*_args, **_kwargs):
+        return response
+
+    def floor():
+        span = tracer.start_span(name, kind=SpanKind.CLIENT)
+        token = context.attach(trace.set_span_in_context(span))
+        context.detach(token)
+        span.set_attributes(attributes)
+        span.end()
+
+    def minimal():
+        operation, model, request = call.describe(instance, kwargs)
+        span = tracer.start_span(f"{operation} {model}", kind=SpanKind.CLIENT)
+        token = context.attach(trace.set_span_in_context(span))
+        result = wrapped(**kwargs)
+        context.detach(token)
+        request.update(call.response_attributes(result))
+        span.set_attributes(request)
+        span.end()
+        return result
+
+    def spanmeter():
+        return call.wrapper(wrapped, instance, (), kwargs)
+
+    return {"floor": floor, "minimal": minimal, "spanmeter": spanmeter}
+
+
+def measure(sdk: str, rounds: int, exporter: SpanExporter | None = None) -> dict[str, float]:
+    """Median µs per subject, each timed right after an uninstrumented SDK call."""
+    provider = TracerProvider()
+    processor = SpanmeterProcessor(exporter or _NoExport(), max_queue_size=4 * rounds + 64, max_export_batch_size=4 * rounds + 64,
+                                   schedule_delay_millis=600_000)  # fmt: skip - the worker runs in force_flush only
+    provider.add_span_processor(processor)
+    call = SDKS[sdk](provider)
+    try:
+        subjects = _subjects(call, provider.get_tracer("bench"))
+        names = list(subjects)
+        times: dict[str, list[int]] = {name: [] for name in names}
+        for _ in range(max(3, rounds // 10)):  # warm-up
+            for subject in subjects.values():
+                call.bare()
+                subject()
+        provider.force_flush()
+        for i in range(rounds):
+            for k in range(len(names)):
+                name = names[(i + k) % len(names)]
+                call.bare()
+                start = time.perf_counter_ns()
+                subjects[name]()
+                times[name].append(time.perf_counter_ns() - start)
+    finally:
+        call.uninstrument()
+        provider.shutdown()
+    return {name: statistics.median(values) / 1e3 for name, values in times.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3000)
+    parser.add_argument("--sdks", default=",".join(SDKS))
+    args = parser.parse_args(argv)
+    print(f"µs per non-streaming call, instrumentation layer only, after an uninstrumented SDK call "
+          f"({args.rounds} rounds; medians)")  # fmt: skip
+    print(f"{'sdk':<10} {'floor':>7} {'minimal':>8} {'spanmeter':>10}  {'minimal/floor':>13} {'spanmeter/floor':>15}")
+    for sdk in args.sdks.split(","):
+        r = measure(sdk, args.rounds)
+        print(f"{sdk:<10} {r['floor']:>7.1f} {r['minimal']:>8.1f} {r['spanmeter']:>10.1f}  "
+              f"{r['minimal'] / r['floor']:>13.2f} {r['spanmeter'] / r['floor']:>15.2f}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
