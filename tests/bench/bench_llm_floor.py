@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import statistics
 import sys
 import time
@@ -58,43 +59,37 @@ class _Call:
     uninstrument: Callable[[], None]
 
 
-def _openai(provider: TracerProvider) -> _Call:
-    from openai.resources.chat.completions.completions import Completions
-    from openai.types.chat import ChatCompletion
+SDKS = {
+    # sdk: (resource module, resource class, response class "module:name", resource path on the client,
+    #       model, response body, spanmeter module, instrumentor, describe, response attributes)
+    "openai": ("openai.resources.chat.completions.completions", "Completions", "openai.types.chat:ChatCompletion",
+               ("chat", "completions"), llm_fakes.OPENAI_MODEL, llm_fakes.OPENAI_CHAT_BODY,
+               "spanmeter.instrumentation.openai", "OpenAIInstrumentor", "_describe_chat", "_chat_attributes"),
+    "anthropic": ("anthropic.resources.messages.messages", "Messages", "anthropic.types:Message",
+                  ("messages",), llm_fakes.ANTHROPIC_MODEL, llm_fakes.ANTHROPIC_MESSAGE_BODY,
+                  "spanmeter.instrumentation.anthropic", "AnthropicInstrumentor", "_describe", "_message_attributes"),
+}  # fmt: skip
 
-    from spanmeter.instrumentation import openai as spanmeter_openai
 
-    instrumentor = spanmeter_openai.OpenAIInstrumentor()
+def _call(sdk: str, provider: TracerProvider) -> _Call:
+    """Instrument ``sdk`` with spanmeter and take its create() apart (see :class:`_Call`)."""
+    module, cls, response_cls, path, model, body, ours, instrumentor_cls, describe, attributes = SDKS[sdk]
+    resource_cls = getattr(importlib.import_module(module), cls)
+    response_module, response_name = response_cls.split(":")
+    spanmeter_module = importlib.import_module(ours)
+    instrumentor = getattr(spanmeter_module, instrumentor_cls)()
     instrumentor.instrument(tracer_provider=provider)
-    client = llm_fakes.openai_client()
-    kwargs = {"model": llm_fakes.OPENAI_MODEL, "messages": llm_fakes.MESSAGES, "max_tokens": 512}
-    original = Completions.__dict__["create"].__wrapped__
+    instance = getattr(llm_fakes, f"{sdk}_client")()
+    for name in path:
+        instance = getattr(instance, name)
+    kwargs = {"model": model, "messages": llm_fakes.MESSAGES, "max_tokens": 512}
+    create = resource_cls.__dict__["create"]
+    original = create.__wrapped__
     return _Call(
-        client.chat.completions, kwargs, ChatCompletion.model_validate_json(llm_fakes.OPENAI_CHAT_BODY),
-        lambda: original(client.chat.completions, **kwargs), Completions.__dict__["create"]._self_wrapper,
-        spanmeter_openai._describe_chat, spanmeter_openai._chat_attributes, instrumentor.uninstrument,
+        instance, kwargs, getattr(importlib.import_module(response_module), response_name).model_validate_json(body),
+        lambda: original(instance, **kwargs), create._self_wrapper,
+        getattr(spanmeter_module, describe), getattr(spanmeter_module, attributes), instrumentor.uninstrument,
     )  # fmt: skip
-
-
-def _anthropic(provider: TracerProvider) -> _Call:
-    from anthropic.resources.messages.messages import Messages
-    from anthropic.types import Message
-
-    from spanmeter.instrumentation import anthropic as spanmeter_anthropic
-
-    instrumentor = spanmeter_anthropic.AnthropicInstrumentor()
-    instrumentor.instrument(tracer_provider=provider)
-    client = llm_fakes.anthropic_client()
-    kwargs = {"model": llm_fakes.ANTHROPIC_MODEL, "messages": llm_fakes.MESSAGES, "max_tokens": 512}
-    original = Messages.__dict__["create"].__wrapped__
-    return _Call(
-        client.messages, kwargs, Message.model_validate_json(llm_fakes.ANTHROPIC_MESSAGE_BODY),
-        lambda: original(client.messages, **kwargs), Messages.__dict__["create"]._self_wrapper,
-        spanmeter_anthropic._describe, spanmeter_anthropic._message_attributes, instrumentor.uninstrument,
-    )  # fmt: skip
-
-
-SDKS = {"openai": _openai, "anthropic": _anthropic}
 
 
 def _subjects(call: _Call, tracer: trace.Tracer) -> dict[str, Callable[[], object]]:
@@ -136,7 +131,7 @@ def measure(sdk: str, rounds: int, exporter: SpanExporter | None = None) -> dict
     processor = SpanmeterProcessor(exporter or _NoExport(), max_queue_size=4 * rounds + 64, max_export_batch_size=4 * rounds + 64,
                                    schedule_delay_millis=600_000)  # fmt: skip - the worker runs in force_flush only
     provider.add_span_processor(processor)
-    call = SDKS[sdk](provider)
+    call = _call(sdk, provider)
     try:
         subjects = _subjects(call, provider.get_tracer("bench"))
         names = list(subjects)
