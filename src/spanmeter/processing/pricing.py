@@ -243,7 +243,7 @@ class PriceBook:
         return self._resolved.evicted
 
     @staticmethod
-    def warm_up() -> threading.Thread:
+    def warm_up() -> None:
         """Load genai-prices' bundled data (~0.2 s of imports) now, on a thread of its own.
 
         Why not lazily in the batch worker: under a busy app thread every file read of
@@ -260,9 +260,7 @@ class PriceBook:
             except Exception as exc:  # noqa: BLE001 - the worker retries, and counts, when it prices
                 record_internal_error("processing.pricing", exc)
 
-        thread = threading.Thread(target=load, name="spanmeter-prices-warm-up", daemon=True)
-        thread.start()
-        return thread
+        threading.Thread(target=load, name="spanmeter-prices-warm-up", daemon=True).start()
 
     def refresh(self) -> None:
         """Forget resolved prices if genai-prices swapped its data (auto-update). Once per batch."""
