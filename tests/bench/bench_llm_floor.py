@@ -32,17 +32,13 @@ import time
 from collections.abc import Callable
 
 import llm_fakes
+from bench_llm_overhead import CountingExporter
 from opentelemetry import context, trace
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import SpanKind
 
 from spanmeter.processing import SpanmeterProcessor
-
-
-class _NoExport(SpanExporter):
-    def export(self, spans):
-        return SpanExportResult.SUCCESS
 
 
 @dataclasses.dataclass
@@ -59,36 +55,56 @@ class _Call:
     uninstrument: Callable[[], None]
 
 
+@dataclasses.dataclass(frozen=True)
+class _Sdk:
+    """Where one SDK's non-streaming create() and spanmeter's pieces for it live."""
+
+    resource: str  # "module:Class" whose ``create`` spanmeter wraps
+    response: str  # "module:Class" of what create() returns
+    path: tuple[str, ...]  # attributes from the client to the resource object
+    model: str
+    body: bytes  # the response body, parsed once into ``response``
+    spanmeter: str  # spanmeter's instrumentation module
+    instrumentor: str
+    describe: str  # its (instance, kwargs) -> (operation, model, attributes)
+    response_attributes: str  # its response -> attributes
+
+
 SDKS = {
-    # sdk: (resource module, resource class, response class "module:name", resource path on the client,
-    #       model, response body, spanmeter module, instrumentor, describe, response attributes)
-    "openai": ("openai.resources.chat.completions.completions", "Completions", "openai.types.chat:ChatCompletion",
-               ("chat", "completions"), llm_fakes.OPENAI_MODEL, llm_fakes.OPENAI_CHAT_BODY,
-               "spanmeter.instrumentation.openai", "OpenAIInstrumentor", "_describe_chat", "_chat_attributes"),
-    "anthropic": ("anthropic.resources.messages.messages", "Messages", "anthropic.types:Message",
-                  ("messages",), llm_fakes.ANTHROPIC_MODEL, llm_fakes.ANTHROPIC_MESSAGE_BODY,
-                  "spanmeter.instrumentation.anthropic", "AnthropicInstrumentor", "_describe", "_message_attributes"),
+    "openai": _Sdk(
+        "openai.resources.chat.completions.completions:Completions", "openai.types.chat:ChatCompletion",
+        ("chat", "completions"), llm_fakes.OPENAI_MODEL, llm_fakes.OPENAI_CHAT_BODY,
+        "spanmeter.instrumentation.openai", "OpenAIInstrumentor", "_describe_chat", "_chat_attributes",
+    ),
+    "anthropic": _Sdk(
+        "anthropic.resources.messages.messages:Messages", "anthropic.types:Message",
+        ("messages",), llm_fakes.ANTHROPIC_MODEL, llm_fakes.ANTHROPIC_MESSAGE_BODY,
+        "spanmeter.instrumentation.anthropic", "AnthropicInstrumentor", "_describe", "_message_attributes",
+    ),
 }  # fmt: skip
+
+
+def _named(path: str) -> object:
+    module, name = path.split(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def _call(sdk: str, provider: TracerProvider) -> _Call:
     """Instrument ``sdk`` with spanmeter and take its create() apart (see :class:`_Call`)."""
-    module, cls, response_cls, path, model, body, ours, instrumentor_cls, describe, attributes = SDKS[sdk]
-    resource_cls = getattr(importlib.import_module(module), cls)
-    response_module, response_name = response_cls.split(":")
-    spanmeter_module = importlib.import_module(ours)
-    instrumentor = getattr(spanmeter_module, instrumentor_cls)()
+    spec = SDKS[sdk]
+    ours = importlib.import_module(spec.spanmeter)
+    instrumentor = getattr(ours, spec.instrumentor)()
     instrumentor.instrument(tracer_provider=provider)
     instance = getattr(llm_fakes, f"{sdk}_client")()
-    for name in path:
+    for name in spec.path:
         instance = getattr(instance, name)
-    kwargs = {"model": model, "messages": llm_fakes.MESSAGES, "max_tokens": 512}
-    create = resource_cls.__dict__["create"]
+    kwargs = {"model": spec.model, "messages": llm_fakes.MESSAGES, "max_tokens": 512}
+    create = _named(spec.resource).__dict__["create"]
     original = create.__wrapped__
     return _Call(
-        instance, kwargs, getattr(importlib.import_module(response_module), response_name).model_validate_json(body),
+        instance, kwargs, _named(spec.response).model_validate_json(spec.body),
         lambda: original(instance, **kwargs), create._self_wrapper,
-        getattr(spanmeter_module, describe), getattr(spanmeter_module, attributes), instrumentor.uninstrument,
+        getattr(ours, spec.describe), getattr(ours, spec.response_attributes), instrumentor.uninstrument,
     )  # fmt: skip
 
 
@@ -128,7 +144,7 @@ def _subjects(call: _Call, tracer: trace.Tracer) -> dict[str, Callable[[], objec
 def measure(sdk: str, rounds: int, exporter: SpanExporter | None = None) -> dict[str, float]:
     """Median µs per subject, each timed right after an uninstrumented SDK call."""
     provider = TracerProvider()
-    processor = SpanmeterProcessor(exporter or _NoExport(), max_queue_size=4 * rounds + 64, max_export_batch_size=4 * rounds + 64,
+    processor = SpanmeterProcessor(exporter or CountingExporter(), max_queue_size=4 * rounds + 64, max_export_batch_size=4 * rounds + 64,
                                    schedule_delay_millis=600_000)  # fmt: skip - the worker runs in force_flush only
     provider.add_span_processor(processor)
     call = _call(sdk, provider)
