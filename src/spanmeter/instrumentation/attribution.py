@@ -6,8 +6,8 @@ The values ride in the OpenTelemetry context, so they follow asyncio tasks for
 free; ``concurrent.futures`` threads (``submit``, ``loop.run_in_executor``) get
 them through :mod:`spanmeter.instrumentation.context_propagation`, which the first
 ``attribution`` block enables so the promise holds however the SDK was set up.
-SpanmeterProcessor.on_start copies them onto each span: one context lookup, no
-allocation when no attribution is set.
+SpanmeterProcessor.on_start copies them onto each span; until the first
+``attribution`` block that costs one flag check, then one context lookup.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from spanmeter.instrumentation import context_propagation
 from spanmeter.internal_errors import record_internal_error
 
 _KEY = otel_context.create_key("spanmeter.attribution")
+_used = False  # set by the first attribution block; spares every span a context lookup until then
 
 
 @contextmanager
@@ -32,6 +33,8 @@ def attribution(*, user: str | None = None, team: str | None = None) -> Iterator
 
     Nested blocks inherit what they do not override.
     """
+    global _used
+    _used = True
     try:
         context_propagation.enable()
     except Exception as exc:  # noqa: BLE001 - threads lose attribution; the app goes on
@@ -55,6 +58,8 @@ def current_attribution(context: Context | None = None) -> dict[str, str]:
 
 def apply_attribution(span: Span, parent_context: Context | None = None) -> None:
     """Copy the attribution in force onto a starting span. Never raises."""
+    if not _used:
+        return
     try:
         items = otel_context.get_value(_KEY, parent_context)
         if items:
