@@ -152,8 +152,12 @@ def server_attributes(client: Any) -> dict[str, Any]:
 
     The cache entry is checked against the client's current ``base_url`` object, so a
     changed URL (or a new client reusing an id) is recomputed. Treat the dict as read-only.
+    Both SDKs keep it in ``_base_url``; read directly, since openai's ``base_url`` property
+    runs an import statement on every read (~1 µs).
     """
-    url = client.base_url
+    url = getattr(client, "_base_url", None)
+    if url is None:
+        url = client.base_url
     entry = _server_cache.get(id(client))
     if entry is not None and entry[0] is url:
         return entry[1]
