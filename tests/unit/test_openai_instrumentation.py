@@ -126,6 +126,17 @@ def test_span_is_current_during_the_sdk_call(instrumented, finished_spans):
     assert trace.get_current_span() is trace.INVALID_SPAN
 
 
+def test_server_attributes_follow_a_changed_base_url(instrumented, finished_spans):
+    client = fakes.server(CHAT_BODY).client()
+    chat(client)
+    client.base_url = "http://other.example.com:9000/v1"
+    chat(client)
+
+    first, second = finished_spans()
+    assert (first.attributes[semconv.SERVER_ADDRESS], first.attributes[semconv.SERVER_PORT]) == ("llm.example.com", 8443)
+    assert (second.attributes[semconv.SERVER_ADDRESS], second.attributes[semconv.SERVER_PORT]) == ("other.example.com", 9000)
+
+
 def test_chat_parse_helper(instrumented, finished_spans):
     result = fakes.server(CHAT_BODY).client().chat.completions.parse(model=fakes.MODEL, messages=fakes.MESSAGES)
 
