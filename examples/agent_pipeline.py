@@ -191,9 +191,7 @@ def _completion(request: dict) -> dict:
     tool_results = [m for m in messages if m["role"] == "tool"]
     message: dict[str, object] = {"role": "assistant", "content": None, "refusal": None}
     if request.get("tools") and len(tool_results) < 2:
-        name, arguments = (
-            ("run_pipeline", {"source": "orders"}) if not tool_results else ("aggregate_by_region", {})
-        )
+        name, arguments = ("run_pipeline", {"source": "orders"}) if not tool_results else ("aggregate_by_region", {})
         message["tool_calls"] = [{"id": f"call_{len(messages)}", "type": "function",
                                   "function": {"name": name, "arguments": json.dumps(arguments)}}]  # fmt: skip
         finish_reason, output = "tool_calls", json.dumps(arguments) + name

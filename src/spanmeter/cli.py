@@ -140,7 +140,9 @@ def demo(directory: Path) -> None:
 
     command = [_opentelemetry_instrument(), sys.executable, str(example_path())]
     shown = (OTEL_PYTHON_DISABLED_INSTRUMENTATIONS, SETTINGS["compute_usd_per_hour"].env, OTEL_TRACES_EXPORTER)
-    click.echo("$ " + " ".join(f"{name}={env[name]}" for name in shown) + f" opentelemetry-instrument python {command[-1]}")
+    click.echo(
+        "$ " + " ".join(f"{name}={env[name]}" for name in shown) + f" opentelemetry-instrument python {command[-1]}"
+    )
     try:
         run = subprocess.run(command, env=env, cwd=directory, capture_output=True, text=True,
                              timeout=DEMO_TIMEOUT_S, check=False)  # fmt: skip

@@ -201,8 +201,7 @@ def _install(provider: TracerProvider, settings: Settings, by_other_configurator
         _logger.info("spanmeter: processing installed in front of span exporters: %s", names)
     if not exporters:
         _logger.warning(
-            "spanmeter: no span exporter is configured (%s): spans are enriched for metrics, "
-            "then dropped",
+            "spanmeter: no span exporter is configured (%s): spans are enriched for metrics, then dropped",
             OTEL_TRACES_EXPORTER,
         )
     if bypassing:

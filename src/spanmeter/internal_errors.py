@@ -1,16 +1,21 @@
 """spanmeter's own faults: swallowed so the app never sees them, counted so users do.
 
-Every place that catches an exception inside instrumentation or processing
-calls :func:`record_internal_error`. It logs the first fault per component
-(then stays quiet, so a broken hot path cannot flood logs) and adds one to the
+:class:`guard` is the one place that catches them: ``with guard("processing.pricing"):``
+around a step, or ``@guard("export").wrap(default)`` on a function. Nothing else in
+spanmeter writes ``except Exception``. A swallowed fault goes to
+:func:`record_internal_error`, which logs the first fault per component (then stays
+quiet, so a broken hot path cannot flood logs) and adds one to the
 ``spanmeter.internal.errors`` counter with the component and exception type.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections import Counter
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from opentelemetry import metrics
 
@@ -22,6 +27,7 @@ _logged: set[str] = set()
 # In-process tally, readable without a metrics pipeline (tests, `spanmeter report`).
 counts: Counter[tuple[str, str]] = Counter()
 _counter = None
+T = TypeVar("T")
 
 
 def _get_counter():
@@ -45,9 +51,11 @@ def record_internal_error(component: str, exc: BaseException) -> None:
             _logged.add(component)
         if first:
             _logger.warning(
-                "spanmeter: %s failed (%s: %s); the app is unaffected, further faults "
-                "here are counted in %s",
-                component, error_type, exc, semconv.METRIC_INTERNAL_ERRORS,
+                "spanmeter: %s failed (%s: %s); the app is unaffected, further faults here are counted in %s",
+                component,
+                error_type,
+                exc,
+                semconv.METRIC_INTERNAL_ERRORS,
                 exc_info=exc,
             )
         _get_counter().add(1, {"component": component, semconv.ERROR_TYPE: error_type})
@@ -62,3 +70,41 @@ def reset_for_tests() -> None:
         counts.clear()
         _logged.clear()
         _counter = None
+
+
+class guard:  # noqa: N801 - used like a keyword: `with guard("component"):`
+    """Swallows and counts an ``Exception`` raised inside it; lets anything else through.
+
+    Stateless, so one instance per component can be built once and reused on hot paths
+    (entering costs a method call, no allocation). ``BaseException``s that are not
+    ``Exception`` (KeyboardInterrupt, SystemExit, GeneratorExit, cancellation) are the
+    app's business and pass through.
+    """
+
+    __slots__ = ("component",)
+
+    def __init__(self, component: str):
+        self.component = component
+
+    def __enter__(self) -> guard:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, _tb: Any) -> bool:
+        if exc is None or not isinstance(exc, Exception):
+            return False
+        record_internal_error(self.component, exc)
+        return True
+
+    def wrap(self, default: Any = None) -> Callable[[Callable[..., T]], Callable[..., T]]:
+        """Decorator: the function's result, or ``default`` when it raised (counted)."""
+
+        def decorate(function: Callable[..., T]) -> Callable[..., T]:
+            @functools.wraps(function)
+            def guarded(*args: Any, **kwargs: Any) -> T:
+                with self:
+                    return function(*args, **kwargs)
+                return default
+
+            return guarded
+
+        return decorate

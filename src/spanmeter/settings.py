@@ -84,16 +84,18 @@ class _Setting:
 # name -> declaration. README's configuration table mirrors this (a test checks it).
 SETTINGS: dict[str, _Setting] = {
     "prices_file": _Setting(
-        "SPANMETER_PRICES_FILE", _text, None,
+        "SPANMETER_PRICES_FILE",
+        _text,
+        None,
         "YAML or TOML price overrides per provider/model (USD per million tokens); wins over genai-prices.",
     ),
     "prices_auto_update": _Setting(
-        "SPANMETER_PRICES_AUTO_UPDATE", _boolean, False,
+        "SPANMETER_PRICES_AUTO_UPDATE",
+        _boolean,
+        False,
         "Let genai-prices fetch newer price data in the background (off: bundled data only).",
     ),
-    "budget_daily_usd": _Setting(
-        "SPANMETER_BUDGET_DAILY_USD", _positive_float, None, "Daily LLM budget (UTC day)."
-    ),
+    "budget_daily_usd": _Setting("SPANMETER_BUDGET_DAILY_USD", _positive_float, None, "Daily LLM budget (UTC day)."),
     "budget_weekly_usd": _Setting(
         "SPANMETER_BUDGET_WEEKLY_USD", _positive_float, None, "Weekly budget (UTC, from Monday)."
     ),
@@ -101,44 +103,64 @@ SETTINGS: dict[str, _Setting] = {
         "SPANMETER_BUDGET_MONTHLY_USD", _positive_float, None, "Monthly budget (UTC calendar month)."
     ),
     "anomaly_sigma": _Setting(
-        "SPANMETER_ANOMALY_SIGMA", _positive_float, 3.0,
+        "SPANMETER_ANOMALY_SIGMA",
+        _positive_float,
+        3.0,
         "Standardized deviation beyond which a span is flagged anomalous.",
     ),
     "anomaly_min_samples": _Setting(
-        "SPANMETER_ANOMALY_MIN_SAMPLES", _int_at_least(2), 30,
+        "SPANMETER_ANOMALY_MIN_SAMPLES",
+        _int_at_least(2),
+        30,
         "Samples a baseline needs before it may flag anything.",
     ),
     "anomaly_max_keys": _Setting(
-        "SPANMETER_ANOMALY_MAX_KEYS", _int_at_least(1), 10_000,
+        "SPANMETER_ANOMALY_MAX_KEYS",
+        _int_at_least(1),
+        10_000,
         "Baselines kept (service, span name, model); least recently used are evicted and counted.",
     ),
     "rollup_max_open_spans": _Setting(
-        "SPANMETER_ROLLUP_MAX_OPEN_SPANS", _int_at_least(1), 100_000,
+        "SPANMETER_ROLLUP_MAX_OPEN_SPANS",
+        _int_at_least(1),
+        100_000,
         "Open parent spans tracked for cost roll-up; the oldest are evicted and counted.",
     ),
     "compute_usd_per_hour": _Setting(
-        "SPANMETER_COMPUTE_USD_PER_HOUR", _non_negative_float, None,
+        "SPANMETER_COMPUTE_USD_PER_HOUR",
+        _non_negative_float,
+        None,
         "Prices compute time of stage spans (duration x rate) into cost per GB.",
     ),
     "jaeger_endpoint": _Setting(
-        "SPANMETER_JAEGER_ENDPOINT", _text, "http://localhost:4317",
+        "SPANMETER_JAEGER_ENDPOINT",
+        _text,
+        "http://localhost:4317",
         "OTLP/gRPC endpoint of Jaeger for OTEL_TRACES_EXPORTER=jaeger.",
     ),
     "traces_file": _Setting(
-        "SPANMETER_TRACES_FILE", _text, "spanmeter-traces.jsonl",
+        "SPANMETER_TRACES_FILE",
+        _text,
+        "spanmeter-traces.jsonl",
         "Where the spanmeter_file exporter writes OTLP/JSON trace lines.",
     ),
     "metrics_file": _Setting(
-        "SPANMETER_METRICS_FILE", _text, "spanmeter-metrics.jsonl",
+        "SPANMETER_METRICS_FILE",
+        _text,
+        "spanmeter-metrics.jsonl",
         "Where the spanmeter_file exporter writes OTLP/JSON metric lines.",
     ),
     "genai_span_mode": _Setting(
-        "SPANMETER_GENAI_SPAN_MODE", _choice("enrich", "separate"), "enrich",
+        "SPANMETER_GENAI_SPAN_MODE",
+        _choice("enrich", "separate"),
+        "enrich",
         "enrich: when an LLM SDK's own span is active, add spanmeter's attributes to it "
         "instead of starting a second span; separate: always start spanmeter's own span.",
     ),
     "content_max_chars": _Setting(
-        "SPANMETER_CONTENT_MAX_CHARS", _int_at_least(0), 16_384,
+        "SPANMETER_CONTENT_MAX_CHARS",
+        _int_at_least(0),
+        16_384,
         "Truncation size of captured gen_ai.input/output.messages JSON (when capture is on).",
     ),
 }
@@ -182,8 +204,7 @@ class Settings:
         unknown = sorted(set(explicit) - set(SETTINGS))
         if unknown:
             raise ConfigError(
-                f"{source}: unknown spanmeter setting(s) {', '.join(unknown)}; "
-                f"known: {', '.join(sorted(SETTINGS))}"
+                f"{source}: unknown spanmeter setting(s) {', '.join(unknown)}; known: {', '.join(sorted(SETTINGS))}"
             )
         values: dict[str, Any] = {}
         for name, setting in SETTINGS.items():

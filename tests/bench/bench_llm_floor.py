@@ -144,8 +144,12 @@ def _subjects(call: _Call, tracer: trace.Tracer) -> dict[str, Callable[[], objec
 def measure(sdk: str, rounds: int, exporter: SpanExporter | None = None) -> dict[str, float]:
     """Median µs per subject, each timed right after an uninstrumented SDK call."""
     provider = TracerProvider()
-    processor = SpanmeterProcessor(exporter or CountingExporter(), max_queue_size=4 * rounds + 64, max_export_batch_size=4 * rounds + 64,
-                                   schedule_delay_millis=600_000)  # fmt: skip - the worker runs in force_flush only
+    processor = SpanmeterProcessor(
+        exporter or CountingExporter(),
+        max_queue_size=4 * rounds + 64,
+        max_export_batch_size=4 * rounds + 64,
+        schedule_delay_millis=600_000,
+    )  # fmt: skip - the worker runs in force_flush only
     provider.add_span_processor(processor)
     call = _call(sdk, provider)
     try:

@@ -287,7 +287,9 @@ def _table(results: list[dict], args: argparse.Namespace) -> str:
             missing[f"{name}, {row['call']}"] = set(KEY_ATTRIBUTES) - keys
             notes = []
             if result["leaky"]:
-                notes.append(f"uninstrument() leaks ({result['stray_spans_per_call']:.2f} spans/call after); A before B")
+                notes.append(
+                    f"uninstrument() leaks ({result['stray_spans_per_call']:.2f} spans/call after); A before B"
+                )
             if name.startswith("spanmeter") and row["call"] in TARGETS_US:
                 target = TARGETS_US[row["call"]]
                 notes.append(f"target <= {target}: {'ok' if row['added_us'] <= target else 'OVER'}")
@@ -298,7 +300,10 @@ def _table(results: list[dict], args: argparse.Namespace) -> str:
             )
     lines.append("")
     lines.append("added µs: median of paired (B - A) block medians; IQR of those differences; bg µs: batch worker")
-    lines.append("time per call (force_flush after B); base µs: the uninstrumented call; key attrs: of " + ", ".join(KEY_ATTRIBUTES))
+    lines.append(
+        "time per call (force_flush after B); base µs: the uninstrumented call; key attrs: of "
+        + ", ".join(KEY_ATTRIBUTES)
+    )
     for name, keys in missing.items():
         if keys and not name.startswith("bare"):
             lines.append(f"  {name} lacks {', '.join(key for key in KEY_ATTRIBUTES if key in keys)}")

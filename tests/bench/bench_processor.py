@@ -124,8 +124,11 @@ def _timed_block(provider: TracerProvider, spans: int) -> tuple[float, float]:
 
 def app_thread(pairs: int, block_spans: int) -> dict:
     """ABBA blocks: A = BatchSpanProcessor, B = SpanmeterProcessor, same no-op exporter."""
-    batch = {"max_queue_size": 2 * block_spans + 2, "max_export_batch_size": 2 * block_spans + 2,
-             "schedule_delay_millis": 600_000}  # fmt: skip - the worker only runs at force_flush
+    batch = {
+        "max_queue_size": 2 * block_spans + 2,
+        "max_export_batch_size": 2 * block_spans + 2,
+        "schedule_delay_millis": 600_000,
+    }  # fmt: skip - the worker only runs at force_flush
     exporters = {"A": NoOpExporter(), "B": NoOpExporter()}
     providers = {name: TracerProvider() for name in exporters}
     providers["A"].add_span_processor(BatchSpanProcessor(exporters["A"], **batch))

@@ -109,8 +109,10 @@ def anthropic_stream_chunks() -> list[bytes]:
     start.update(content=[], stop_reason=None)
     start["usage"]["output_tokens"] = 1
     deltas = [
-        ("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                 "delta": {"type": "text_delta", "text": word}})  # fmt: skip
+        (
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": word}},
+        )  # fmt: skip
         for word in _WORDS[: STREAM_CHUNKS - 5]
     ]
     return _sse([

@@ -14,9 +14,7 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 
-@pytest.mark.parametrize(
-    "name", ["bare SDK span (5 attrs)", "spanmeter openai", "spanmeter anthropic"]
-)
+@pytest.mark.parametrize("name", ["bare SDK span (5 attrs)", "spanmeter openai", "spanmeter anthropic"])
 def test_subject_is_measured_with_one_span_per_call(name):
     result = bench.run_subject(name, pairs=2, calls=3)
     assert not result["leaky"]

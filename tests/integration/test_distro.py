@@ -100,7 +100,9 @@ def test_processing_applies_under_opentelemetry_distro_and_says_so(app, tmp_path
         assert f'"{semconv.COST_TOTAL_USD}": ' in run.stdout
 
 
-def test_opentelemetry_distro_defaults_to_otlp_and_the_spans_arrive_priced(app, tmp_path, run_instrumented, otlp_receiver):
+def test_opentelemetry_distro_defaults_to_otlp_and_the_spans_arrive_priced(
+    app, tmp_path, run_instrumented, otlp_receiver
+):
     """The pitfall as users meet it: opentelemetry-distro's own default exporters (otlp)."""
     run = run_instrumented(
         app, tmp_path,

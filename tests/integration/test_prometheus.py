@@ -142,7 +142,9 @@ def test_prometheus_scrapes_cost_and_duration_series(tmp_path):
             time.sleep(0.5)
             cost = _query(prometheus_port, "spanmeter_cost_USD_total")
             durations = _query(prometheus_port, "gen_ai_client_operation_duration_seconds_count")
-            agent = _query(prometheus_port, 'spanmeter_span_duration_seconds_count{gen_ai_operation_name="invoke_agent"}')
+            agent = _query(
+                prometheus_port, 'spanmeter_span_duration_seconds_count{gen_ai_operation_name="invoke_agent"}'
+            )
     finally:
         if app is not None and app.poll() is None:
             app.stdin.close()

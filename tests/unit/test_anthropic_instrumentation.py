@@ -132,7 +132,8 @@ def test_span_is_current_while_the_sdk_sends(instrumented, finished_spans):
 
 def test_with_raw_response_returns_the_raw_response(instrumented, finished_spans):
     raw = fakes.client(fakes.server(fakes.MESSAGE_BODY)).messages.with_raw_response.create(
-        model=fakes.MODEL, messages=fakes.MESSAGES, max_tokens=512)
+        model=fakes.MODEL, messages=fakes.MESSAGES, max_tokens=512
+    )
 
     assert raw.parse().id == "msg_bench"
     span = only_span(finished_spans)
@@ -485,7 +486,9 @@ def test_separate_mode_makes_the_sdks_span_a_child_of_spanmeters(instrument, fin
         list(result)
 
     spans = finished_spans()
-    assert sorted(span.instrumentation_scope.name for span in spans) == sorted([SDK_SCOPE, semconv.INSTRUMENTATION_SCOPE])
+    assert sorted(span.instrumentation_scope.name for span in spans) == sorted(
+        [SDK_SCOPE, semconv.INSTRUMENTATION_SCOPE]
+    )
     ours = next(span for span in spans if span.instrumentation_scope.name == semconv.INSTRUMENTATION_SCOPE)
     sdk = next(span for span in spans if span is not ours)
     assert sdk.parent.span_id == ours.context.span_id
@@ -498,7 +501,8 @@ def test_enrich_mode_content_capture_on_the_sdks_span(instrument, finished_spans
 
     attributes = only_span(finished_spans).attributes
     assert json.loads(attributes[semconv.GEN_AI_OUTPUT_MESSAGES])[0]["parts"] == [
-        {"type": "text", "content": fakes.TEXT}]
+        {"type": "text", "content": fakes.TEXT}
+    ]
     assert json.loads(attributes[semconv.GEN_AI_INPUT_MESSAGES])[0]["role"] == "user"
 
 

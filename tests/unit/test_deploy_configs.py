@@ -91,6 +91,8 @@ def test_promtool_accepts_prometheus_config():
     assert promtool, "promtool missing: scripts/test.sh installs Debian's prometheus package"
     result = subprocess.run(
         [promtool, "check", "config", "--syntax-only", str(ROOT / "collector-config" / "prometheus.yml")],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -101,8 +101,8 @@ def test_tool_calls_cached_and_reasoning_tokens(instrumented, finished_spans):
 
 
 async def test_async_chat(instrumented, finished_spans):
-    result = await fakes.server(CHAT_BODY).async_client().chat.completions.create(
-        model=fakes.MODEL, messages=fakes.MESSAGES
+    result = (
+        await fakes.server(CHAT_BODY).async_client().chat.completions.create(model=fakes.MODEL, messages=fakes.MESSAGES)
     )
 
     assert result.id == "chatcmpl-bench"
@@ -133,8 +133,14 @@ def test_server_attributes_follow_a_changed_base_url(instrumented, finished_span
     chat(client)
 
     first, second = finished_spans()
-    assert (first.attributes[semconv.SERVER_ADDRESS], first.attributes[semconv.SERVER_PORT]) == ("llm.example.com", 8443)
-    assert (second.attributes[semconv.SERVER_ADDRESS], second.attributes[semconv.SERVER_PORT]) == ("other.example.com", 9000)
+    assert (first.attributes[semconv.SERVER_ADDRESS], first.attributes[semconv.SERVER_PORT]) == (
+        "llm.example.com",
+        8443,
+    )
+    assert (second.attributes[semconv.SERVER_ADDRESS], second.attributes[semconv.SERVER_PORT]) == (
+        "other.example.com",
+        9000,
+    )
 
 
 def test_chat_parse_helper(instrumented, finished_spans):
@@ -292,8 +298,10 @@ def _assert_responses_span(span):
 
 
 def test_responses_create(instrumented, finished_spans):
-    result = fakes.server(fakes.response_body()).client().responses.create(
-        model="gpt-4.1", input="hi", temperature=0.3, max_output_tokens=256
+    result = (
+        fakes.server(fakes.response_body())
+        .client()
+        .responses.create(model="gpt-4.1", input="hi", temperature=0.3, max_output_tokens=256)
     )
 
     assert result.output_text == "Hi there"
@@ -395,8 +403,10 @@ def test_with_raw_response(instrumented, finished_spans):
 
 
 def test_with_raw_response_stream(instrumented, finished_spans):
-    raw = fakes.server(fakes.chat_chunks()).client().chat.completions.with_raw_response.create(
-        model=fakes.MODEL, messages=fakes.MESSAGES, stream=True
+    raw = (
+        fakes.server(fakes.chat_chunks())
+        .client()
+        .chat.completions.with_raw_response.create(model=fakes.MODEL, messages=fakes.MESSAGES, stream=True)
     )
     stream = raw.parse()
     assert isinstance(stream, openai.Stream)
@@ -408,8 +418,10 @@ def test_with_raw_response_stream(instrumented, finished_spans):
 
 
 async def test_async_with_raw_response(instrumented, finished_spans):
-    raw = await fakes.server(CHAT_BODY).async_client().chat.completions.with_raw_response.create(
-        model=fakes.MODEL, messages=fakes.MESSAGES
+    raw = (
+        await fakes.server(CHAT_BODY)
+        .async_client()
+        .chat.completions.with_raw_response.create(model=fakes.MODEL, messages=fakes.MESSAGES)
     )
 
     assert raw.parse().id == "chatcmpl-bench"

@@ -73,9 +73,7 @@ def test_anthropic_native_usage_counts_cache_on_top_of_input():
     with Pipeline() as pipeline:
         pipeline.span(
             "chat",
-            llm_attributes(
-                "claude-haiku-4-5", 100, 50, "anthropic", **{"gen_ai.usage.cache_read.input_tokens": 4000}
-            ),
+            llm_attributes("claude-haiku-4-5", 100, 50, "anthropic", **{"gen_ai.usage.cache_read.input_tokens": 4000}),
         )
         cost = pipeline.spans()["chat"].attributes["spanmeter.cost.usd"]
     expected = calc_price(Usage(input_tokens=4100, output_tokens=50, cache_read_tokens=4000), "claude-haiku-4-5",

@@ -59,9 +59,7 @@ def test_unknown_key_is_rejected_with_the_known_ones_listed():
 
 
 def test_budget_windows_collects_only_configured_ones():
-    settings = Settings.load(
-        {"budget_weekly_usd": 70, "budget_monthly_usd": 300.5}, environ={}
-    )
+    settings = Settings.load({"budget_weekly_usd": 70, "budget_monthly_usd": 300.5}, environ={})
     assert settings.budgets == {"week": 70.0, "month": 300.5}
 
 

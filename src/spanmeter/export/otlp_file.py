@@ -85,9 +85,7 @@ class OTLPFileMetricExporter(MetricExporter):
         super().__init__(**preferences)
         self.file = _JsonLinesFile(path if path is not None else Settings.load().metrics_file)
 
-    def export(
-        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs
-    ) -> MetricExportResult:
+    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs) -> MetricExportResult:
         if self.file.append(encode_metrics(metrics_data)):
             return MetricExportResult.SUCCESS
         return MetricExportResult.FAILURE

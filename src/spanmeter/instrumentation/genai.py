@@ -256,9 +256,7 @@ class GenAITelemetry:
             except Exception as exc:  # noqa: BLE001 - a bad setting must not stop instrumentation
                 record_internal_error(self.component, exc)
                 settings = Settings.load(environ={})
-        self.tracer = trace.get_tracer(
-            semconv.INSTRUMENTATION_SCOPE, __version__, tracer_provider=tracer_provider
-        )
+        self.tracer = trace.get_tracer(semconv.INSTRUMENTATION_SCOPE, __version__, tracer_provider=tracer_provider)
         self.capture_content = capture_content_from_env(environ)
         self.content_max_chars = settings.content_max_chars
         self.enrich = settings.genai_span_mode == "enrich"
@@ -304,9 +302,7 @@ class GenAICall:
 
     __slots__ = ("telemetry", "span", "owned", "pending", "start_ns", "ended")
 
-    def __init__(
-        self, telemetry: GenAITelemetry, span: Span, owned: bool, pending: Attributes | None = None
-    ) -> None:
+    def __init__(self, telemetry: GenAITelemetry, span: Span, owned: bool, pending: Attributes | None = None) -> None:
         self.telemetry = telemetry
         self.span = span
         self.owned = owned  # False: another producer's span we enrich but must not end

@@ -308,9 +308,7 @@ def workflow(name: str, *, attributes: Mapping[str, Any] | None = None) -> Opera
     return Operation(f"{operation} {name}", {semconv.GEN_AI_OPERATION_NAME: operation}, attributes)
 
 
-def stage(
-    name: str, *, source: str | None = None, attributes: Mapping[str, Any] | None = None
-) -> Operation:
+def stage(name: str, *, source: str | None = None, attributes: Mapping[str, Any] | None = None) -> Operation:
     """Trace a pipeline stage: span ``run_stage {name}``, ``spanmeter.data.source = source``.
 
     ``spanmeter.operation.name = run_stage`` marks it (GenAI has no operation for a

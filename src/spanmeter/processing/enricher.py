@@ -240,7 +240,12 @@ class Enricher:
         if input_raw is not None or output_raw is not None:
             is_llm = True
             provider = _text(get(semconv.GEN_AI_PROVIDER_NAME) or get(semconv.GEN_AI_SYSTEM))
-            llm_dims = (op, provider, _text(get(semconv.GEN_AI_REQUEST_MODEL)), _text(get(semconv.GEN_AI_RESPONSE_MODEL)))
+            llm_dims = (
+                op,
+                provider,
+                _text(get(semconv.GEN_AI_REQUEST_MODEL)),
+                _text(get(semconv.GEN_AI_RESPONSE_MODEL)),
+            )
             try:
                 input_tokens = _count(input_raw)
                 output_tokens = _count(output_raw)
@@ -385,9 +390,7 @@ class Enricher:
             prefix = semconv.DATA_QUALITY_PREFIX
             for key, value in attrs.items():
                 if key.startswith(prefix) and type(value) in (int, float):
-                    metrics.data_quality.set(
-                        value, metrics.attributes(dm.QUALITY_DIMS, (key[len(prefix):], source))
-                    )
+                    metrics.data_quality.set(value, metrics.attributes(dm.QUALITY_DIMS, (key[len(prefix) :], source)))
             freshness = get(semconv.DATA_FRESHNESS_S)
             if type(freshness) in (int, float):
                 metrics.data_freshness.set(freshness, metrics.attributes(dm.FRESHNESS_DIMS, (source,)))
@@ -416,4 +419,3 @@ class Enricher:
                     self.metrics.add(self.metrics.anomalies, dm.ANOMALY_DIMS, (reason, op), 1)
         except Exception as exc:  # noqa: BLE001
             record_internal_error("processing.anomaly", exc)
-

@@ -128,8 +128,10 @@ class _ExactRates:
         from genai_prices import Usage
 
         usage = Usage(
-            input_tokens=total_input, output_tokens=output,
-            cache_read_tokens=cache_read or None, cache_write_tokens=cache_write or None,
+            input_tokens=total_input,
+            output_tokens=output,
+            cache_read_tokens=cache_read or None,
+            cache_write_tokens=cache_write or None,
         )
         calc = self._model.calc_price(usage, self._provider, genai_request_timestamp=_utc(end_time_ns))
         return float(calc.input_price), float(calc.output_price)
@@ -191,9 +193,7 @@ def _rates_from_model_price(model_price: Any) -> Rates | _TieredRates | None:
                         break
                 price = applicable
             fields[field] = _per_token(price)
-        return Rates(
-            fields["input"] or 0.0, fields["output"] or 0.0, fields["cache_read"], fields["cache_write"]
-        )
+        return Rates(fields["input"] or 0.0, fields["output"] or 0.0, fields["cache_read"], fields["cache_write"])
 
     starts = sorted(
         {tier.start for price in token_prices.values() if isinstance(price, TieredPrices) for tier in price.tiers}
@@ -294,7 +294,10 @@ class PriceBook:
         if rates is None:
             return None
         input_usd, output_usd = rates.price(
-            total_input(input_tokens, cache_read, cache_write), output_tokens, cache_read, cache_write,
+            total_input(input_tokens, cache_read, cache_write),
+            output_tokens,
+            cache_read,
+            cache_write,
             end_time_ns,
         )
         return input_usd, output_usd, source
@@ -326,9 +329,7 @@ class PriceBook:
 
         providers = data_snapshot.get_snapshot().providers
         if provider_key:
-            found = data_snapshot.find_provider_by_id(
-                providers, _GENAI_PRICES_PROVIDER.get(provider_key, provider_key)
-            )
+            found = data_snapshot.find_provider_by_id(providers, _GENAI_PRICES_PROVIDER.get(provider_key, provider_key))
         else:
             found = next(
                 (p for p in providers if p.model_match is not None and p.model_match.is_match(model_key)), None

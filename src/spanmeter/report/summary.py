@@ -107,9 +107,7 @@ def _summarize_kind(kind: str, spans: list[SpanRecord], cost_usd: float | None) 
         p95_ms=_percentile(durations, 0.95),
         tokens=None if tokens is None else int(tokens),
         cost_usd=cost_usd,
-        cost_per_gb_usd=(
-            _total(priced, semconv.COST_TOTAL_USD) / (data_bytes / 1e9) if data_bytes else None
-        ),
+        cost_per_gb_usd=(_total(priced, semconv.COST_TOTAL_USD) / (data_bytes / 1e9) if data_bytes else None),
         anomalies=sum(bool(span.attributes.get(semconv.ANOMALY)) for span in spans),
     )
 

@@ -1,0 +1,128 @@
+"""spanmeter's domain rules, each defined once: instrumentation, processing, the pipeline,
+reports and alerting import them from here instead of restating them.
+
+- which operation a span performs and what kind of work that is (llm, agent, workflow,
+  tool, stage, other);
+- how ``error.type`` is derived from an exception;
+- the cost-per-GB formula;
+- how token usage, model and provider are read from a span's attributes, accepting the
+  older GenAI names (``gen_ai.system``, ``gen_ai.usage.prompt_tokens`` /
+  ``completion_tokens``) that other SDKs still write.
+
+Plain functions over an attribute lookup (``get(key) -> value | None``), so they serve an
+SDK span's attribute dict, an OTLP span's decoded attributes and a report's span records
+alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from spanmeter import semconv
+
+_Op = semconv.Operation
+
+LLM_OPERATIONS = frozenset(op.value for op in (_Op.CHAT, _Op.TEXT_COMPLETION, _Op.GENERATE_CONTENT, _Op.EMBEDDINGS))
+AGENT_OPERATIONS = frozenset((_Op.INVOKE_AGENT.value, _Op.CREATE_AGENT.value))
+"""``create_agent`` is an agent's work too (reports and metrics group it with ``invoke_agent``)."""
+ROLLUP_OPERATIONS = frozenset((_Op.INVOKE_AGENT.value, _Op.INVOKE_WORKFLOW.value, semconv.OPERATION_RUN_STAGE))
+"""Spans that carry ``spanmeter.cost.total_usd``: their own cost plus every descendant's."""
+
+KINDS = ("workflow", "agent", "tool", "stage", "llm", "other")
+_KIND_BY_OPERATION = {
+    **{op: "llm" for op in LLM_OPERATIONS},
+    **{op: "agent" for op in AGENT_OPERATIONS},
+    _Op.EXECUTE_TOOL.value: "tool",
+    _Op.INVOKE_WORKFLOW.value: "workflow",
+    semconv.OPERATION_RUN_STAGE: "stage",
+}
+
+ERROR_TYPE_OTHER = "_OTHER"
+"""``error.type`` of a span with ERROR status that names no error type (the semconv fallback)."""
+
+Get = Callable[[str], Any]
+
+
+def text(value: Any) -> str | None:
+    """``value`` if it is a string, else None (attributes of the wrong type carry no name)."""
+    return value if type(value) is str else None
+
+
+def operation(get: Get) -> str | None:
+    """The span's operation: ``gen_ai.operation.name``, else ``spanmeter.operation.name`` (stages)."""
+    return text(get(semconv.GEN_AI_OPERATION_NAME)) or text(get(semconv.SPANMETER_OPERATION_NAME))
+
+
+def kind_of(op: str | None) -> str:
+    """What kind of work an operation is: one of :data:`KINDS`."""
+    return _KIND_BY_OPERATION.get(op, "other") if op is not None else "other"
+
+
+def exception_error_type(exc: BaseException) -> str:
+    """``error.type`` for an exception: the HTTP status of an API error (``"429"``), else its class.
+
+    A status below 400 is no error's: an error event inside a stream carries the ``200`` of
+    the response that opened the stream.
+    """
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and not isinstance(status, bool) and status >= 400:
+        return str(status)
+    return type(exc).__qualname__
+
+
+def span_error_type(recorded: Any, is_error_status: bool) -> str | None:
+    """``error.type`` of a finished span: the recorded one, ``_OTHER`` for an ERROR status
+    without one, None for a span that did not fail."""
+    if recorded is not None:
+        return recorded if type(recorded) is str else str(recorded)
+    return ERROR_TYPE_OTHER if is_error_status else None
+
+
+def per_gb_usd(total_usd: float | None, data_bytes: int) -> float | None:
+    """USD per GB (1e9 bytes) of data processed; None when no bytes were processed or the
+    cost is unknown (a missing cost is not a free one)."""
+    if total_usd is None or data_bytes <= 0:
+        return None
+    return total_usd / (data_bytes / 1e9)
+
+
+def provider(get: Get) -> str | None:
+    """``gen_ai.provider.name``, else the older ``gen_ai.system``."""
+    return text(get(semconv.GEN_AI_PROVIDER_NAME)) or text(get(semconv.GEN_AI_SYSTEM))
+
+
+def request_model(get: Get) -> str | None:
+    return text(get(semconv.GEN_AI_REQUEST_MODEL))
+
+
+def response_model(get: Get) -> str | None:
+    return text(get(semconv.GEN_AI_RESPONSE_MODEL))
+
+
+def model(get: Get) -> str | None:
+    """The model that served the call: the response model, else the requested one."""
+    return response_model(get) or request_model(get)
+
+
+def _first(get: Get, *keys: str) -> Any:
+    for key in keys:
+        value = get(key)
+        if value is not None:
+            return value
+    return None
+
+
+def input_tokens_raw(get: Get) -> Any:
+    """``gen_ai.usage.input_tokens``, else the older ``gen_ai.usage.prompt_tokens`` (unvalidated)."""
+    return _first(get, semconv.GEN_AI_USAGE_INPUT_TOKENS, semconv.GEN_AI_USAGE_PROMPT_TOKENS)
+
+
+def output_tokens_raw(get: Get) -> Any:
+    """``gen_ai.usage.output_tokens``, else the older ``gen_ai.usage.completion_tokens``."""
+    return _first(get, semconv.GEN_AI_USAGE_OUTPUT_TOKENS, semconv.GEN_AI_USAGE_COMPLETION_TOKENS)
+
+
+def cache_write_tokens_raw(get: Get) -> Any:
+    """Cache creation tokens under the semconv name or the anthropic SDK's own."""
+    return _first(get, semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, semconv.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS)
