@@ -1,0 +1,61 @@
+"""What the enrichment concluded about one work span, for the consumers that keep state of
+their own: the pipeline's Insights API (cost summaries, anomaly ring, budget status) and
+spanmeter's own alert rules.
+
+The enricher builds one :class:`SpanOutcome` per work span (agent, tool, workflow, LLM
+call, stage, or any span with token usage) after its stages ran, and hands it to each
+registered :class:`OutcomeListener` in the batch worker. Listeners must be cheap and
+never block (append to a bounded structure); a listener that raises is counted in
+``spanmeter.internal.errors`` and the others still run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(slots=True)
+class SpanOutcome:
+    """Plain values only (no SDK or protobuf objects), so listeners outlive the batch."""
+
+    service: str | None
+    span_name: str
+    kind: str
+    """One of ``spanmeter.rules.KINDS``: llm, agent, tool, workflow, stage, other."""
+    operation: str | None
+    trace_id: int
+    span_id: int
+    end_time_ns: int
+    duration_s: float
+    error_type: str | None
+    """None when the span did not fail."""
+    provider: str | None = None
+    model: str | None = None
+    agent: str | None = None
+    tool: str | None = None
+    user: str | None = None
+    team: str | None = None
+    source: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+    """This span's own LLM cost; None when it has usage but no known price, or no usage."""
+    unpriced_reason: str | None = None
+    """``no_price`` or ``no_usage`` for an LLM span that could not be priced, else None."""
+    total_usd: float | None = None
+    """Roll-up (own plus descendants') on agent, workflow and stage spans."""
+    data_bytes: int | None = None
+    per_gb_usd: float | None = None
+    anomaly_reasons: tuple[str, ...] = ()
+    anomaly_score: float = 0.0
+    anomaly_values: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """Per fired reason: (the value seen, its baseline in the same unit)."""
+    quality: dict[str, float] = field(default_factory=dict)
+    """Data-quality scores by dimension (stage spans)."""
+    freshness_s: float | None = None
+
+
+class OutcomeListener(Protocol):
+    def on_outcome(self, outcome: SpanOutcome) -> None:
+        """Called in the batch worker for every work span; must not block or hold on to locks long."""
