@@ -119,3 +119,54 @@ def test_a_protobuf_span_that_breaks_enrichment_is_left_as_it_came(monkeypatch):
     assert "spanmeter.cost.source" not in names["chat gpt-4o"]
     assert "spanmeter.cost.source" in names["chat gpt-4o-mini"]
     assert internal_errors.counts[("processing.enrich", "KeyError")] == 1
+
+
+class Recorder:
+    def __init__(self):
+        self.outcomes = []
+
+    def on_outcome(self, outcome):
+        self.outcomes.append(outcome)
+
+
+class Broken:
+    def on_outcome(self, outcome):
+        raise RuntimeError("listener bug")
+
+
+def test_listeners_get_the_same_outcomes_from_both_adapters_and_a_broken_one_is_contained():
+    internal_errors.reset_for_tests()
+    spans = trees()
+    from_sdk, from_proto = Recorder(), Recorder()
+    sdk_enricher, proto_enricher = enricher(SETTINGS, MetricAggregator()), enricher(SETTINGS, MetricAggregator())
+    sdk_enricher.add_listener(Broken())
+    sdk_enricher.add_listener(from_sdk)
+    proto_enricher.add_listener(from_proto)
+    sdk_enricher.enrich(spans)
+    proto_enricher.enrich_request(encode_spans(spans))
+    assert from_sdk.outcomes == from_proto.outcomes
+    assert len(from_sdk.outcomes) == len(spans)  # every span of the trees is work
+    assert internal_errors.counts[("processing.listener", "RuntimeError")] == len(spans)
+
+    last = {outcome.span_name: outcome for outcome in from_sdk.outcomes}
+    slow = last["chat gpt-4o-mini"]
+    assert (slow.service, slow.kind, slow.operation, slow.provider, slow.model) == (
+        "shop", "llm", "chat", "openai", "gpt-4o-mini",
+    )  # fmt: skip
+    assert (slow.input_tokens, slow.output_tokens) == (1000, 100) and slow.duration_s == pytest.approx(30.0)
+    assert slow.cost_usd > 0 and slow.unpriced_reason is None
+    assert slow.anomaly_reasons == ("latency",) and slow.anomaly_score > 3
+    value, baseline = slow.anomaly_values["latency"]
+    assert value == pytest.approx(30.0) and baseline == pytest.approx(0.5, rel=1e-3)
+    assert last["chat gpt-4o"].provider == "openai"  # from gen_ai.system
+    assert (last["chat stream"].cost_usd, last["chat stream"].unpriced_reason) == (None, "no_usage")
+    assert last["chat private"].unpriced_reason == "no_price"
+    tool = last["execute_tool search"]
+    assert (tool.kind, tool.tool, tool.error_type) == ("tool", "search", "TimeoutError")
+    agent = last["invoke_agent planner"]
+    assert (agent.kind, agent.agent, agent.team) == ("agent", "planner", "growth")
+    stage = last["run_stage load"]
+    assert (stage.kind, stage.source, stage.data_bytes, stage.freshness_s) == ("stage", "s3://events", 2 * 10**9, 42.5)
+    assert stage.quality == {"completeness": 0.97}
+    assert stage.per_gb_usd == pytest.approx(stage.total_usd / 2)
+    assert last["invoke_workflow checkout"].kind == "workflow"
