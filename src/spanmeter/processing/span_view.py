@@ -13,8 +13,8 @@ serves both halves of the product:
   ``span.attributes``, events to ``span.events``; nothing is converted to SDK objects,
   which would cost more than the whole per-span budget of the service.
 
-Attributes of a protobuf span are read once per span into a dict of key -> AnyValue,
-decoded only when a stage asks for the key (``tests/bench/bench_enrich_otlp.py``
+Attributes of a protobuf span are read once per span into a dict of key -> KeyValue,
+whose value is decoded only when a stage asks for the key (``tests/bench/bench_enrich_otlp.py``
 prints both strategies: read-once-lazy-decode beats scanning the KeyValue list per
 lookup and beats decoding every value up front, because stages look up ~15 keys of
 which only a few are present).
@@ -252,29 +252,34 @@ def append_attributes(repeated: Any, new: Mapping[str, Any]) -> None:
 class ProtoSpanView:
     """An OTLP ``Span`` message, enriched in place."""
 
-    __slots__ = ("end_ns", "is_error", "name", "raw", "service", "span", "start_ns")
+    __slots__ = ("end_ns", "is_error", "name", "raw", "service", "span", "start_ns", "status_code")
 
     def __init__(self, span: ProtoSpan, service: str | None):
         self.span = span
-        self.raw = {kv.key: kv.value for kv in span.attributes}
+        self.raw = {kv.key: kv for kv in span.attributes}
         self.name = span.name
         self.start_ns = span.start_time_unix_nano
         self.end_ns = span.end_time_unix_nano
-        self.is_error = span.status.code == _PROTO_ERROR
+        self.status_code = code = span.status.code
+        self.is_error = code == _PROTO_ERROR
         self.service = service
 
     def get(self, key: str) -> Any:
-        value = self.raw.get(key)
-        if value is None:
+        kv = self.raw.get(key)
+        if kv is None:
             return None
+        value = kv.value
+        text = value.string_value  # most lookups are names: a non-empty string needs no WhichOneof
+        if text:
+            return text
         which = value.WhichOneof("value")
         if which == "array_value" or which == "kvlist_value":
             return decode_any(value)
         return getattr(value, which) if which is not None else None
 
     def items(self) -> Iterator[tuple[str, Any]]:
-        for key, value in self.raw.items():
-            yield key, decode_any(value)
+        for key, kv in self.raw.items():
+            yield key, decode_any(kv.value)
 
     @property
     def kind_name(self) -> str:
@@ -283,7 +288,7 @@ class ProtoSpanView:
 
     @property
     def status_name(self) -> str:
-        code = self.span.status.code
+        code = self.status_code
         return STATUS_CODE_NAMES[code] if 0 <= code < len(STATUS_CODE_NAMES) else STATUS_CODE_NAMES[0]
 
     @property
@@ -313,12 +318,21 @@ class ProtoSpanView:
         """Append ``new``; a key the span already has is overwritten in place (OTLP
         attribute keys must be unique), as the SDK copy's dict update does."""
         raw = self.raw
-        if any(key in raw for key in new):
-            for key in [key for key in new if key in raw]:
-                raw[key].Clear()
-                _encode_into(raw[key], new[key])
-            new = {key: value for key, value in new.items() if key not in raw}
-        append_attributes(self.span.attributes, new)
+        existing = raw.keys() & new.keys()
+        add = self.span.attributes.add
+        for key, value in new.items():
+            if key in existing:
+                target = raw[key].value
+                target.Clear()
+            else:
+                target = add(key=key).value
+            kind = type(value)  # inline fast paths: the enrichment writes floats, strings and bools
+            if kind is float:
+                target.double_value = value
+            elif kind is str:
+                target.string_value = value
+            else:
+                _encode_into(target, value)
 
     def add_event(self, name: str, attributes: Mapping[str, Any], time_ns: int) -> None:
         event = self.span.events.add(name=name, time_unix_nano=time_ns or 0)
