@@ -385,9 +385,7 @@ class Enricher:
                     semconv.COST_KIND_COMPUTE,
                 )  # fmt: skip
                 self.metrics.add(semconv.METRIC_COST, values, compute)
-        view = work.view
-        parent_id = None if view.parent_is_remote else view.parent_id
-        total = self.rollup.span_ended(view.span_id, parent_id, own)
+        total = self.rollup.span_ended(*work.view.rollup_ids(), own)
         work.cost_known = work.cost_known or total > 0.0
         if work.op in rules.ROLLUP_OPERATIONS or work.data_bytes is not None:
             work.new[semconv.COST_TOTAL_USD] = work.total_usd = total

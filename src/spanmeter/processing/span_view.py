@@ -66,16 +66,9 @@ class SpanView(Protocol):
     def status_name(self) -> str:
         """``STATUS_CODE_*``."""
 
-    @property
-    def span_id(self) -> Any:
-        """A hashable id, unique within its adapter (int for SDK spans, bytes for protobuf)."""
-
-    @property
-    def parent_id(self) -> Any:
-        """The parent's id in the same form, or None for a root span."""
-
-    @property
-    def parent_is_remote(self) -> bool: ...
+    def rollup_ids(self) -> tuple[Any, Any]:
+        """(this span's id, its parent's id when the parent is in the same process, else None):
+        hashable ids, unique within the adapter (ints for SDK spans, bytes for protobuf)."""
 
     def ids(self) -> tuple[int, int]:
         """(trace id, span id) as integers."""
@@ -151,20 +144,11 @@ class SdkSpanView:
         status = self.span.status
         return STATUS_CODE_NAMES[status.status_code.value if status is not None else 0]
 
-    @property
-    def span_id(self) -> int:
-        context = self.span.context
-        return context.span_id if context is not None else 0
-
-    @property
-    def parent_id(self) -> int | None:
-        parent = self.span.parent
-        return parent.span_id if parent is not None else None
-
-    @property
-    def parent_is_remote(self) -> bool:
-        parent = self.span.parent
-        return parent is not None and parent.is_remote
+    def rollup_ids(self) -> tuple[int, int | None]:
+        span = self.span
+        context, parent = span.context, span.parent
+        local_parent = parent.span_id if parent is not None and not parent.is_remote else None
+        return (context.span_id if context is not None else 0), local_parent
 
     def ids(self) -> tuple[int, int]:
         context = self.span.context
@@ -291,18 +275,11 @@ class ProtoSpanView:
         code = self.status_code
         return STATUS_CODE_NAMES[code] if 0 <= code < len(STATUS_CODE_NAMES) else STATUS_CODE_NAMES[0]
 
-    @property
-    def span_id(self) -> bytes:
-        return self.span.span_id
-
-    @property
-    def parent_id(self) -> bytes | None:
-        return self.span.parent_span_id or None
-
-    @property
-    def parent_is_remote(self) -> bool:
-        flags = self.span.flags
-        return bool(flags & _FLAG_HAS_IS_REMOTE and flags & _FLAG_IS_REMOTE)
+    def rollup_ids(self) -> tuple[bytes, bytes | None]:
+        span = self.span
+        flags = span.flags
+        remote = flags & _FLAG_HAS_IS_REMOTE and flags & _FLAG_IS_REMOTE
+        return span.span_id, (None if remote else span.parent_span_id or None)
 
     def ids(self) -> tuple[int, int]:
         return int.from_bytes(self.span.trace_id, "big"), int.from_bytes(self.span.span_id, "big")
