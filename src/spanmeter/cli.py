@@ -173,3 +173,19 @@ def demo(directory: Path) -> None:
 def report(traces_file: Path) -> None:
     """Summarize an OTLP/JSON-lines traces file (spanmeter_file's or the Collector's)."""
     print_summary(_console(), traces_file, title=f"spanmeter report: {traces_file.name}")
+
+
+@main.command()
+@click.option("--target", default="127.0.0.1:4319", show_default=True, help="The pipeline's Insights API.")
+@click.option("--interval", default=2.0, show_default=True, help="Seconds between refreshes.")
+@click.option("--token-file", type=click.Path(exists=True, dir_okay=False), help="Bearer token for the API.")
+@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False), help="CA certificate: connect over TLS.")
+def top(target: str, interval: float, token_file: str | None, ca_file: str | None) -> None:
+    """Live view of a running pipeline: cost rate, top spenders, budgets, anomalies (q quits)."""
+    from spanmeter.pipeline import top as live_view
+
+    token = Path(token_file).read_text().strip() if token_file else None
+    try:
+        live_view.run(target, interval_s=interval, token=token, ca_file=ca_file)
+    except live_view.Unreachable as exc:
+        raise click.ClickException(str(exc)) from None

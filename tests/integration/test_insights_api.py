@@ -1,0 +1,181 @@
+"""The Insights API over real gRPC on loopback: each RPC's answer, bounds, reflection."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import grpc
+import pytest
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from spanmeter.pipeline.insights_api import SERVICE_NAME
+from spanmeter.pipeline.insights_store import OVERFLOW_KEY, InsightsStore
+from spanmeter.processing.outcome import SpanOutcome
+from spanmeter.v1 import insights_pb2 as pb
+from support.insights import llm_outcome, served
+
+pytestmark = pytest.mark.integration
+NOW = 1_800_000_000 * 10**9
+MINUTE = 60 * 10**9
+
+
+class Clock:
+    def __init__(self, now: int = NOW):
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def test_empty_request_groups_everything_held_by_model():
+    store = InsightsStore(clock=Clock())
+    store.on_outcome(llm_outcome(model="gpt-4o-mini", cost_usd=0.25, input_tokens=100, output_tokens=10))
+    store.on_outcome(llm_outcome(model="gpt-4o-mini", cost_usd=0.5, input_tokens=200, output_tokens=20))
+    store.on_outcome(llm_outcome(model="claude-x", cost_usd=None, input_tokens=7, output_tokens=3))
+    with served(store) as (stub, _):
+        reply = stub.GetCostSummary(pb.GetCostSummaryRequest())
+    assert reply.group_by == pb.GROUP_BY_MODEL
+    assert [(r.key, r.calls, r.input_tokens, r.output_tokens, r.cost_usd, r.unpriced_calls) for r in reply.rows] == [
+        ("gpt-4o-mini", 2, 300, 30, 0.75, 0),
+        ("claude-x", 1, 7, 3, 0.0, 1),
+    ]
+    assert (reply.total.calls, reply.total.cost_usd, reply.total.unpriced_calls) == (3, 0.75, 1)
+    assert not reply.rows[0].HasField("cost_per_gb_usd")
+    assert reply.horizon.bucket_seconds == 60
+    assert reply.horizon.end_time_unix_nano - reply.horizon.start_time_unix_nano == 6 * 3600 * 10**9
+
+
+def test_group_by_and_time_window():
+    clock = Clock()
+    store = InsightsStore(clock=clock)
+    store.on_outcome(llm_outcome(agent="planner", team="core", end_time_ns=NOW - 30 * MINUTE, cost_usd=1.0))
+    store.on_outcome(llm_outcome(agent="writer", team="core", end_time_ns=NOW - 2 * MINUTE, cost_usd=2.0))
+    store.on_outcome(llm_outcome(agent=None, team="ads", end_time_ns=NOW, cost_usd=4.0))
+    with served(store) as (stub, _):
+        by_agent = stub.GetCostSummary(pb.GetCostSummaryRequest(group_by=pb.GROUP_BY_AGENT))
+        by_team = stub.GetCostSummary(pb.GetCostSummaryRequest(group_by=pb.GROUP_BY_TEAM))
+        recent = stub.GetCostSummary(
+            pb.GetCostSummaryRequest(window=pb.TimeWindow(start_time_unix_nano=NOW - 5 * MINUTE))
+        )
+        old = stub.GetCostSummary(
+            pb.GetCostSummaryRequest(
+                group_by=pb.GROUP_BY_AGENT, window=pb.TimeWindow(end_time_unix_nano=NOW - 10 * MINUTE)
+            )
+        )
+    assert [(r.key, r.cost_usd) for r in by_agent.rows] == [("", 4.0), ("writer", 2.0), ("planner", 1.0)]
+    assert [(r.key, r.cost_usd) for r in by_team.rows] == [("ads", 4.0), ("core", 3.0)]
+    assert recent.total.cost_usd == 6.0
+    assert [(r.key, r.cost_usd) for r in old.rows] == [("planner", 1.0)]
+
+
+def test_cost_per_gb_from_stages_with_data():
+    store = InsightsStore(clock=Clock())
+    stage = SpanOutcome(
+        service="etl", span_name="run_stage load", kind="stage", operation="run_stage", trace_id=1, span_id=2,
+        end_time_ns=NOW, duration_s=3.0, error_type=None, source="orders", total_usd=0.02, data_bytes=4 * 10**9,
+    )  # fmt: skip
+    store.on_outcome(stage)
+    with served(store) as (stub, _):
+        reply = stub.GetCostSummary(pb.GetCostSummaryRequest(group_by=pb.GROUP_BY_DATA_SOURCE))
+    (row,) = reply.rows
+    assert (row.key, row.calls, row.data_bytes, row.cost_per_gb_usd) == ("orders", 0, 4 * 10**9, 0.005)
+
+
+def test_spans_older_than_the_horizon_are_counted_not_kept():
+    store = InsightsStore(horizon_s=600, bucket_s=60, clock=Clock())
+    store.on_outcome(llm_outcome(end_time_ns=NOW - 11 * MINUTE))
+    store.on_outcome(llm_outcome(end_time_ns=NOW - 9 * MINUTE))
+    _rows, total = store.cost_summary()
+    assert (total.calls, store.too_old) == (1, 1)
+
+
+def test_groups_per_bucket_are_bounded_with_an_overflow_group():
+    store = InsightsStore(max_groups_per_bucket=2, clock=Clock())
+    for model in ("a", "b", "c", "d"):
+        store.on_outcome(llm_outcome(model=model, cost_usd=1.0))
+    rows, total = store.cost_summary()
+    assert [(key, cell.calls) for key, cell in rows] == [(OVERFLOW_KEY, 2), ("a", 1), ("b", 1)]
+    assert (total.calls, store.overflowed) == (4, 2)
+
+
+def _flagged(n: int, **fields) -> SpanOutcome:
+    return llm_outcome(
+        span_id=n,
+        trace_id=0xABC,
+        end_time_ns=NOW + n,
+        anomaly_reasons=("latency",),
+        anomaly_score=4.5 + n,
+        anomaly_values={"latency": (9.0, 1.5)},
+        **fields,
+    )
+
+
+def test_list_anomalies_newest_first_since_and_limit_and_eviction():
+    store = InsightsStore(max_anomalies=3, clock=Clock(NOW + 100))
+    for n in range(1, 6):
+        store.on_outcome(_flagged(n))
+    with served(store) as (stub, _):
+        everything = stub.ListAnomalies(pb.ListAnomaliesRequest())
+        limited = stub.ListAnomalies(pb.ListAnomaliesRequest(since_unix_nano=NOW + 4, limit=1))
+    assert [a.span_id for a in everything.anomalies] == [f"{n:016x}" for n in (5, 4, 3)]
+    assert everything.evicted == 2
+    first = everything.anomalies[0]
+    assert (first.trace_id, first.service, first.span_name, list(first.reasons), first.score) == (
+        f"{0xABC:032x}",
+        "checkout",
+        "chat gpt-4o-mini",
+        ["latency"],
+        9.5,
+    )
+    assert [(v.reason, v.value, v.baseline) for v in first.values] == [("latency", 9.0, 1.5)]
+    assert [a.span_id for a in limited.anomalies] == [f"{5:016x}"]
+
+
+def test_budget_status_reads_the_trackers_windows():
+    status = [
+        {"window": "day", "spend_usd": 2.5, "budget_usd": 10.0, "utilization": 0.25, "projected_usd": 7.5,
+         "start_s": 1_800_000_000.0, "end_s": 1_800_086_400.0},
+    ]  # fmt: skip
+    store = InsightsStore(budget_status=lambda: status, clock=Clock())
+    with served(store) as (stub, _):
+        (window,) = stub.GetBudgetStatus(pb.GetBudgetStatusRequest()).windows
+    assert (window.window, window.spend_usd, window.budget_usd, window.utilization, window.projected_usd) == (
+        "day",
+        2.5,
+        10.0,
+        0.25,
+        7.5,
+    )
+    assert window.end_time_unix_nano - window.start_time_unix_nano == 86_400 * 10**9
+
+
+def test_watch_anomalies_streams_a_flagged_span_within_a_second():
+    store = InsightsStore(clock=Clock())
+    with served(store) as (stub, _):
+        stream = stub.WatchAnomalies(pb.WatchAnomaliesRequest())
+        received: list[pb.Anomaly] = []
+        reader = threading.Thread(target=lambda: received.append(next(stream)), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 5
+        while not store._watchers and time.monotonic() < deadline:  # the stream is registered
+            time.sleep(0.01)
+        flagged_at = time.monotonic()
+        store.on_outcome(_flagged(7))
+        reader.join(timeout=1.0)
+        elapsed = time.monotonic() - flagged_at
+        stream.cancel()
+    assert received and received[0].span_id == f"{7:016x}", f"nothing within {elapsed:.2f} s"
+    deadline = time.monotonic() + 5
+    while store._watchers and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert store._watchers == [], "a cancelled stream must unregister its queue"
+
+
+def test_reflection_lists_the_service():
+    with served(InsightsStore()) as (_, target), grpc.insecure_channel(target) as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        (reply,) = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+    names = {service.name for service in reply.list_services_response.service}
+    assert SERVICE_NAME == "spanmeter.v1.Insights"
+    assert SERVICE_NAME in names
