@@ -16,6 +16,7 @@ alike.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -51,7 +52,14 @@ def text(value: Any) -> str | None:
 
 def operation(get: Get) -> str | None:
     """The span's operation: ``gen_ai.operation.name``, else ``spanmeter.operation.name`` (stages)."""
-    return text(get(semconv.GEN_AI_OPERATION_NAME)) or text(get(semconv.SPANMETER_OPERATION_NAME))
+    genai, own = operation_names(get)
+    return genai or own
+
+
+def operation_names(get: Get) -> tuple[str | None, str | None]:
+    """(``gen_ai.operation.name``, ``spanmeter.operation.name``) as the span carries them: metrics
+    put the operation under the same attribute name as the span does."""
+    return text(get(semconv.GEN_AI_OPERATION_NAME)), text(get(semconv.SPANMETER_OPERATION_NAME))
 
 
 def kind_of(op: str | None) -> str:
@@ -85,6 +93,15 @@ def per_gb_usd(total_usd: float | None, data_bytes: int) -> float | None:
     if total_usd is None or data_bytes <= 0:
         return None
     return total_usd / (data_bytes / 1e9)
+
+
+def format_usd(usd: float) -> str:
+    """Money for people: cents above $1, else three significant digits (a $0.004 budget
+    must not read "$0.00")."""
+    if usd == 0 or abs(usd) >= 1:
+        return f"${usd:,.2f}"
+    places = 2 - math.floor(math.log10(abs(usd)))
+    return "$" + f"{usd:.{places}f}".rstrip("0")
 
 
 def provider(get: Get) -> str | None:

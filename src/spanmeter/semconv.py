@@ -135,6 +135,12 @@ METRIC_INTERNAL_ERRORS = "spanmeter.internal.errors"
 METRIC_COST_UNPRICED = "spanmeter.cost.unpriced"
 METRIC_ROLLUP_LATE_CHILDREN = "spanmeter.rollup.late_children"
 METRIC_PROCESSING_OVERFLOW = "spanmeter.processing.overflow"
+# Reasons of spanmeter.cost.unpriced: usage reported but no price known, or no usage reported at all.
+UNPRICED_NO_PRICE = "no_price"
+UNPRICED_NO_USAGE = "no_usage"
+# The span metrics Jaeger's Monitor tab reads, named as the Collector's spanmetrics connector names them.
+METRIC_SPAN_METRICS_CALLS = "traces.span.metrics.calls"
+METRIC_SPAN_METRICS_DURATION = "traces.span.metrics.duration"
 # Metric dimensions (low-cardinality) of the gauges and counters above.
 METRIC_ATTR_WINDOW = "window"
 METRIC_ATTR_DIMENSION = "dimension"

@@ -163,6 +163,13 @@ SETTINGS: dict[str, _Setting] = {
         16_384,
         "Truncation size of captured gen_ai.input/output.messages JSON (when capture is on).",
     ),
+    "span_metrics": _Setting(
+        "SPANMETER_SPAN_METRICS",
+        _boolean,
+        False,
+        "Derive traces.span.metrics.calls/duration (the Collector spanmetrics names Jaeger's Monitor tab reads) "
+        "from every span; the pipeline turns it on.",
+    ),
 }
 
 
@@ -185,6 +192,7 @@ class Settings:
     metrics_file: str
     genai_span_mode: str
     content_max_chars: int
+    span_metrics: bool
 
     @classmethod
     def load(

@@ -114,7 +114,7 @@ def test_cost_per_gb_includes_compute_cost(prices):
         assert attrs["spanmeter.cost.compute_usd"] == pytest.approx(0.10)
         assert attrs["spanmeter.cost.total_usd"] == pytest.approx(1.10)
         assert attrs["spanmeter.cost.per_gb_usd"] == pytest.approx(0.55)
-        dims = {"spanmeter.data.source": "s3://events", "gen_ai.operation.name": "run_stage"}
+        dims = {"spanmeter.data.source": "s3://events", "spanmeter.operation.name": "run_stage"}
         assert p.value("spanmeter.cost.per_gb", **dims) == pytest.approx(0.55)
         assert p.value("spanmeter.data.processed", **dims) == 2_000_000_000
         assert p.value("spanmeter.data.records", **dims) == 5000

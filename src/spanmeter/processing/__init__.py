@@ -11,7 +11,7 @@ budgets, anomaly flags and derived metrics.
     bounded.py          the bounded map every growing table uses
 """
 
-from spanmeter.processing.enricher import Enricher, EnrichedSpan
+from spanmeter.processing.enricher import EnrichedSpan, Enricher
 from spanmeter.processing.processor import EnrichingExporter, SpanmeterProcessor
 
 __all__ = ["EnrichedSpan", "Enricher", "EnrichingExporter", "SpanmeterProcessor"]

@@ -48,7 +48,7 @@ at 0.5 costs a 2 % FPR).
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
-from math import inf, log
+from math import exp, inf, log
 
 from spanmeter.processing.bounded import BoundedMap
 
@@ -77,7 +77,7 @@ _DEV_FLOOR = FLOOR / _MAD_TO_SIGMA
 class _Baseline:
     """One metric of one key: log-space mean, mean absolute deviation, current run."""
 
-    __slots__ = ("n", "mean", "dev", "run", "run_sum", "offset", "sign")
+    __slots__ = ("dev", "mean", "n", "offset", "run", "run_sum", "sign")
 
     def __init__(self, x: float, offset: float, sign: float):
         self.n = 1
@@ -87,6 +87,34 @@ class _Baseline:
         self.run_sum = 0.0
         self.offset = offset
         self.sign = sign
+
+    def learn(self, x: float, r: float, s: float, scale: float, n: int) -> None:
+        """Take log value ``x`` (residual ``r``, standardized ``s``) into the baseline."""
+        # winsorized EWMA update
+        if s > CLIP:
+            r = CLIP * scale
+        elif s < -CLIP:
+            r = -CLIP * scale
+        a = ALPHA if n >= _WARMUP else 1.0 / n
+        dev = self.dev
+        self.mean += a * r
+        self.dev = dev + a * ((r if r >= 0.0 else -r) - dev)
+        # run rule: a lasting shift re-baselines the mean
+        if s > RUN_BAND:
+            run = self.run + 1 if self.run > 0 else 1
+        elif s < -RUN_BAND:
+            run = self.run - 1 if self.run < 0 else -1
+        else:
+            self.run = 0
+            return
+        if run in {1, -1}:
+            self.run_sum = x
+        else:
+            self.run_sum += x
+            if run in {RUN_LENGTH, -RUN_LENGTH}:
+                self.mean = self.run_sum / RUN_LENGTH
+                run = 0
+        self.run = run
 
 
 class AnomalyDetector:
@@ -112,11 +140,15 @@ class AnomalyDetector:
     def __len__(self) -> int:
         return len(self._baselines)
 
-    def observe(self, key: Hashable, values: Mapping[str, float]) -> tuple[tuple[str, ...], float]:
+    def observe(
+        self, key: Hashable, values: Mapping[str, float], baselines_out: dict[str, float] | None = None
+    ) -> tuple[tuple[str, ...], float]:
         """Score ``values`` (metric -> value >= 0) against ``key``'s baselines, then learn them.
 
         Returns the metrics that fired and the largest score in the anomalous
-        direction (0.0 when none is positive or no metric is warmed up yet).
+        direction (0.0 when none is positive or no metric is warmed up yet). For each
+        metric that fired, ``baselines_out`` (when given) receives the baseline it was
+        judged against, in the value's own unit (the geometric centre, before learning).
         Negative or non-finite values carry no information and are skipped; an
         unknown metric name raises KeyError.
         """
@@ -150,30 +182,8 @@ class AnomalyDetector:
                 z = s * b.sign
                 if z > sigma:
                     reasons += (metric,)
-                if z > best:
-                    best = z
-            # winsorized EWMA update
-            if s > CLIP:
-                r = CLIP * scale
-            elif s < -CLIP:
-                r = -CLIP * scale
-            a = ALPHA if n >= _WARMUP else 1.0 / n
-            b.mean += a * r
-            b.dev = dev + a * ((r if r >= 0.0 else -r) - dev)
-            # run rule: a lasting shift re-baselines the mean
-            if s > RUN_BAND:
-                run = b.run + 1 if b.run > 0 else 1
-            elif s < -RUN_BAND:
-                run = b.run - 1 if b.run < 0 else -1
-            else:
-                b.run = 0
-                continue
-            if run == 1 or run == -1:
-                b.run_sum = x
-            else:
-                b.run_sum += x
-                if run == RUN_LENGTH or run == -RUN_LENGTH:
-                    b.mean = b.run_sum / RUN_LENGTH
-                    run = 0
-            b.run = run
+                    if baselines_out is not None:
+                        baselines_out[metric] = exp(b.mean) - b.offset
+                best = max(best, z)
+            b.learn(x, r, s, scale, n)
         return reasons, best

@@ -30,6 +30,7 @@ from opentelemetry._logs import SeverityNumber, get_logger_provider
 from opentelemetry.sdk._logs import LoggerProvider as SDKLoggerProvider
 
 from spanmeter import semconv
+from spanmeter.rules import format_usd
 
 THRESHOLDS = (0.5, 0.8, 0.9, 1.0)
 WINDOWS = ("day", "week", "month")
@@ -52,6 +53,21 @@ class Crossing:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class WindowStatus:
+    """One budget window as of now, for the Insights API."""
+
+    window: str
+    spend_usd: float
+    budget_usd: float
+    utilization: float
+    start_s: float
+    end_s: float
+    """The window is [start_s, end_s), epoch seconds (UTC boundaries)."""
+    projected_usd: float
+    """Spend at the window's end if it goes on at the average rate so far (linear)."""
+
+
 def window_bounds(window: str, now_s: float) -> tuple[float, float]:
     """[start, end) of the UTC window containing ``now_s`` (epoch seconds)."""
     day = datetime.fromtimestamp(now_s, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -69,7 +85,7 @@ def window_bounds(window: str, now_s: float) -> tuple[float, float]:
 
 
 class _Window:
-    __slots__ = ("name", "budget", "start", "end", "spend", "next_threshold")
+    __slots__ = ("budget", "end", "name", "next_threshold", "spend", "start")
 
     def __init__(self, name: str, budget: float):
         self.name, self.budget = name, budget
@@ -117,6 +133,28 @@ class BudgetTracker:
                     window.next_threshold += 1
         return crossings
 
+    def status(self) -> list[WindowStatus]:
+        """Spend, budget, utilization, bounds and a linear projection per window, as of now."""
+        now = self._clock()
+        with self._lock:
+            found = []
+            for window in self._windows:
+                window.roll(now)
+                elapsed = now - window.start
+                projected = window.spend * (window.end - window.start) / elapsed if elapsed > 0 else window.spend
+                found.append(
+                    WindowStatus(
+                        window.name,
+                        window.spend,
+                        window.budget,
+                        window.spend / window.budget,
+                        window.start,
+                        window.end,
+                        projected,
+                    )
+                )
+            return found
+
     def utilization(self) -> dict[str, float]:
         """Spend / budget per window, as of now (a window that rolled over reads 0)."""
         now = self._clock()
@@ -144,8 +182,8 @@ def log_crossing(
     attributes = {f"spanmeter.budget.{key}": value for key, value in crossing.event_attributes().items()}
     error = crossing.threshold >= 1.0
     body = (
-        f"spanmeter: {crossing.window} LLM spend ${crossing.spend_usd:.4f} reached "
-        f"{round(crossing.threshold * 100)}% of the ${crossing.budget_usd:.2f} budget"
+        f"spanmeter: {crossing.window} LLM spend {format_usd(crossing.spend_usd)} reached "
+        f"{round(crossing.threshold * 100)}% of the {format_usd(crossing.budget_usd)} budget"
     )
     if not _exports_logs(provider):
         _logger.log(logging.ERROR if error else logging.WARNING, "%s", body, extra=attributes)

@@ -1,20 +1,21 @@
-"""Enricher: turns a batch of finished spans into enriched copies, in the batch worker.
+"""Enricher: derives cost, roll-up, data metrics, budgets, anomaly flags and metrics for
+batches of finished spans -- SDK spans in process, OTLP protobuf spans in the pipeline.
 
-Per span, in one pass over its attributes: price the LLM usage (pricing.py), add
-compute cost to stage spans, roll cost up to agent / workflow / stage ancestors and
-derive cost per GB (rollup.py), add spend to the budgets (budgets.py), update the
-anomaly baselines (anomaly.py) and record the derived metrics (derived_metrics.py).
-
-A finished ReadableSpan is immutable, so a span that gains attributes or events is
-re-built as an :class:`EnrichedSpan` sharing everything else with the original
-(like logfire's SpanProcessorWrapper). Spans with nothing to add pass through as
-they are. Every step catches its own faults: a failing step costs that step, counted
-in ``spanmeter.internal.errors``; the span is still exported.
+Per span, a short sequence of named stages runs over a neutral
+:class:`~spanmeter.processing.span_view.SpanView` (see :meth:`Enricher._run`); every
+domain rule they apply (operation kinds, error.type, cost per GB, provider / model /
+usage under old and new names) comes from :mod:`spanmeter.rules`. Results are written
+through the view: an enriched copy for SDK spans, in place for protobuf ones.
 
 Which spans are "work": those with ``gen_ai.operation.name`` or
 ``spanmeter.operation.name`` (agents, tools, workflows, LLM calls, stages) or with
-token usage. Only work spans feed the anomaly baselines and work metrics; every span
-takes part in the cost roll-up, so cost climbs through plain spans in between.
+token usage. Only work spans feed the anomaly baselines, work metrics and outcome
+listeners; every span takes part in the cost roll-up, so cost climbs through plain
+spans in between, and in span metrics when they are on.
+
+Every stage runs under the one fault guard: a failing stage costs that stage's result,
+counted in ``spanmeter.internal.errors``; a span whose enrichment fails as a whole is
+exported as it was.
 """
 
 from __future__ import annotations
@@ -22,70 +23,42 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from opentelemetry import trace
-from opentelemetry.sdk.trace import Event, ReadableSpan
-from opentelemetry.trace import StatusCode
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.trace import ReadableSpan
 
-from spanmeter import semconv
-from spanmeter.internal_errors import record_internal_error
-from spanmeter.processing import derived_metrics as dm
+from spanmeter import rules, semconv
+from spanmeter.internal_errors import guard
 from spanmeter.processing.anomaly import AnomalyDetector
 from spanmeter.processing.budgets import BudgetTracker, log_crossing
 from spanmeter.processing.derived_metrics import DerivedMetrics
+from spanmeter.processing.outcome import OutcomeListener, SpanOutcome
 from spanmeter.processing.pricing import PriceBook
-from spanmeter.processing.rollup import CostRollup, compute_usd, per_gb_usd
+from spanmeter.processing.rollup import CostRollup, compute_usd
+from spanmeter.processing.sinks import MetricSink
+from spanmeter.processing.span_view import (
+    EnrichedSpan,
+    ProtoSpanView,
+    SdkSpanView,
+    SpanView,
+    resource_service,
+    sdk_service,
+)
 from spanmeter.settings import Settings
 
-_LLM_OPERATIONS = frozenset(
-    op.value
-    for op in (
-        semconv.Operation.CHAT, semconv.Operation.TEXT_COMPLETION,
-        semconv.Operation.GENERATE_CONTENT, semconv.Operation.EMBEDDINGS,
-    )
-)  # fmt: skip
-_ROLLUP_OPERATIONS = frozenset(
-    (semconv.Operation.INVOKE_AGENT.value, semconv.Operation.INVOKE_WORKFLOW.value, semconv.OPERATION_RUN_STAGE)
-)
-_EMPTY: Mapping[str, Any] = {}
-_ERROR_OTHER = "_OTHER"
+__all__ = ["EnrichedSpan", "Enricher"]
 
-
-class EnrichedSpan(ReadableSpan):
-    """A finished span with spanmeter's attributes/events merged in; dropped counts
-    are the original's (the merge itself drops nothing)."""
-
-    def __init__(self, original: ReadableSpan, attributes: dict[str, Any], events: Sequence[Event]):
-        super().__init__(
-            name=original._name,
-            context=original._context,
-            parent=original._parent,
-            resource=original._resource,
-            attributes=attributes,
-            events=events,
-            links=original._links,
-            kind=original._kind,
-            instrumentation_info=original._instrumentation_info,
-            status=original._status,
-            start_time=original._start_time,
-            end_time=original._end_time,
-            instrumentation_scope=original._instrumentation_scope,
-        )
-        self._original = original
-
-    @property
-    def dropped_attributes(self) -> int:
-        return self._original.dropped_attributes
-
-    @property
-    def dropped_events(self) -> int:
-        return self._original.dropped_events
-
-    @property
-    def dropped_links(self) -> int:
-        return self._original.dropped_links
+_text = rules.text
+_STAGE = semconv.OPERATION_RUN_STAGE
+_GUARD_ENRICH = guard("processing.enrich")
+_GUARD_PRICING = guard("processing.pricing")
+_GUARD_ATTRIBUTES = guard("processing.attributes")
+_GUARD_BUDGETS = guard("processing.budgets")
+_GUARD_ANOMALY = guard("processing.anomaly")
+_GUARD_METRICS = guard("processing.metrics")
+_GUARD_LISTENER = guard("processing.listener")
 
 
 def _count(value: Any) -> int:
@@ -101,15 +74,70 @@ def _count(value: Any) -> int:
     raise ValueError(f"expected a count >= 0, got {value!r}")
 
 
-def _text(value: Any) -> str | None:
-    return value if value is None or type(value) is str else None
+class _Work:
+    """What the stages learn about one span; plain values, filled stage by stage."""
+
+    __slots__ = (
+        "anomaly",
+        "cost_known",
+        "cost_source",
+        "data_bytes",
+        "duration",
+        "error_type",
+        "events",
+        "freshness",
+        "gen_op",
+        "get",
+        "input_tokens",
+        "is_llm",
+        "llm_usd",
+        "model",
+        "new",
+        "op",
+        "output_tokens",
+        "per_gb",
+        "priced",
+        "provider",
+        "quality",
+        "span_op",
+        "throughput",
+        "total_usd",
+        "unpriced_reason",
+        "view",
+    )  # fmt: skip
+
+    def __init__(self, view: SpanView):
+        self.view = view
+        self.get = get = view.get
+        self.gen_op, self.span_op = gen_op, span_op = rules.operation_names(get)
+        self.op = gen_op or span_op
+        start, end = view.start_ns, view.end_ns
+        self.duration = (end - start) * 1e-9 if start and end and end >= start else 0.0
+        self.error_type = rules.span_error_type(get(semconv.ERROR_TYPE), view.is_error)
+        self.model = rules.model(get)
+        self.provider = None
+        self.is_llm = False
+        self.input_tokens = self.output_tokens = None
+        self.cost_source = self.unpriced_reason = None
+        self.llm_usd = 0.0
+        self.priced = self.cost_known = False
+        self.total_usd = self.per_gb = self.throughput = self.freshness = None
+        self.data_bytes = None
+        self.quality: dict[str, float] | None = None
+        self.anomaly: tuple[tuple[str, ...], float, dict[str, float]] | None = None
+        self.new: dict[str, Any] = {}
+        self.events: list[tuple[str, dict[str, Any], int]] = []
+
+    @property
+    def is_work(self) -> bool:
+        return self.op is not None or self.is_llm
 
 
 class Enricher:
     """Derives cost, roll-up, budgets, anomaly flags and metrics for batches of spans.
 
     Thread-safe by a lock (the batcher already serialises exports; the pipeline
-    service may call ``enrich`` from several threads).
+    service may call ``enrich_request`` from several threads).
     """
 
     def __init__(
@@ -119,25 +147,28 @@ class Enricher:
         rollup: CostRollup | None = None,
         budgets: BudgetTracker | None = None,
         anomaly_detector: AnomalyDetector | None = None,
-        metrics: DerivedMetrics | None = None,
+        metrics: MetricSink | None = None,
         compute_usd_per_hour: float | None = None,
         meter_provider: Any = None,
         logger_provider: Any = None,
+        span_metrics: bool = False,
     ):
         self.prices = prices or PriceBook()
         self.rollup = rollup or CostRollup()
         self.budgets = budgets or None
         self.anomaly_detector = anomaly_detector
-        self.metrics = metrics or DerivedMetrics(meter_provider)
+        self.metrics: MetricSink = metrics or DerivedMetrics(meter_provider)
         self.compute_usd_per_hour = compute_usd_per_hour
         self.logger_provider = logger_provider
+        self.span_metrics = span_metrics
+        self._listeners: list[OutcomeListener] = []
         self._lock = threading.Lock()
-        self._resource: Any = None
-        self._service: str | None = None
+        self._resource_cache: list[Any] = [object(), None]
+        self._service: Any = object()  # the service last handed to the sink
         if self.budgets is not None:
-            self.metrics.observe(dm.BUDGETS, self.budgets.utilization)
-        self.metrics.observe(dm.OVERFLOW, self.overflow_counts)
-        self.metrics.observe(dm.LATE_CHILDREN, self.late_children)
+            self.metrics.observe(semconv.METRIC_BUDGET_UTILIZATION, self.budgets.utilization)
+        self.metrics.observe(semconv.METRIC_PROCESSING_OVERFLOW, self.overflow_counts)
+        self.metrics.observe(semconv.METRIC_ROLLUP_LATE_CHILDREN, self.late_children)
 
     @classmethod
     def from_settings(
@@ -147,8 +178,10 @@ class Enricher:
         meter_provider: Any = None,
         logger_provider: Any = None,
         clock: Callable[[], float] | None = None,
+        metrics_sink: MetricSink | None = None,
     ) -> Enricher:
-        """Everything built from ``settings``; a malformed price file raises ConfigError here."""
+        """Everything built from ``settings``; a malformed price file raises ConfigError here.
+        ``metrics_sink`` replaces the OpenTelemetry metrics API (the pipeline's aggregator)."""
         budgets = BudgetTracker(settings.budgets, clock=clock or time.time) if settings.budgets else None
         return cls(
             prices=PriceBook.from_settings(settings),
@@ -159,10 +192,15 @@ class Enricher:
                 min_samples=settings.anomaly_min_samples,
                 max_keys=settings.anomaly_max_keys,
             ),
-            metrics=DerivedMetrics(meter_provider),
+            metrics=metrics_sink or DerivedMetrics(meter_provider),
             compute_usd_per_hour=settings.compute_usd_per_hour,
             logger_provider=logger_provider,
+            span_metrics=settings.span_metrics,
         )
+
+    def add_listener(self, listener: OutcomeListener) -> None:
+        """Call ``listener.on_outcome`` with a :class:`SpanOutcome` for every work span."""
+        self._listeners.append(listener)
 
     def overflow_counts(self) -> dict[str, int]:
         """Entries dropped or deferred per bounded table (the spanmeter.processing.overflow metric)."""
@@ -171,7 +209,7 @@ class Enricher:
             "price_lookups": self.prices.lookups_deferred,
             "rollup_open_spans": self.rollup.evicted,
             "rollup_ended_spans": self.rollup.ended.evicted,
-            "metric_attribute_sets": self.metrics.attribute_cache_evictions(),
+            **self.metrics.overflow_counts(),
         }
         detector = self.anomaly_detector
         if detector is not None:
@@ -182,240 +220,292 @@ class Enricher:
         """Children that ended after their parent, by outcome (the spanmeter.rollup.late_children metric)."""
         return {"attributed": self.rollup.late_attributed, "lost": self.rollup.late_lost}
 
+    # -- batches ---------------------------------------------------------------------------------
     def enrich(self, spans: Sequence[ReadableSpan]) -> list[ReadableSpan]:
         """Enriched copies of ``spans`` (same order); never raises for a bad span."""
         with self._lock:
+            self._begin_batch()
             try:
-                self.prices.refresh()
-            except Exception as exc:  # noqa: BLE001
-                record_internal_error("processing.pricing", exc)
-            out = []
-            for span in spans:
-                try:
-                    out.append(self._enrich(span))
-                except Exception as exc:  # noqa: BLE001 - export the span as it was
-                    record_internal_error("processing.enrich", exc)
-                    out.append(span)
+                out = []
+                for span in spans:
+                    result = span
+                    with _GUARD_ENRICH:  # export the span as it was
+                        result = self._enrich(span)
+                    out.append(result)
+                return out
+            finally:
+                self._end_batch()
+
+    def enrich_request(self, request: ExportTraceServiceRequest) -> None:
+        """Enrich every span of a decoded OTLP request in place; never raises for a bad span."""
+        with self._lock:
+            self._begin_batch()
             try:
-                self.metrics.flush()
-            except Exception as exc:  # noqa: BLE001
-                record_internal_error("processing.metrics", exc)
-            return out
+                for resource_spans in request.resource_spans:
+                    service = resource_service(resource_spans.resource.attributes)
+                    for scope_spans in resource_spans.scope_spans:
+                        for span in scope_spans.spans:
+                            with _GUARD_ENRICH:  # a span that breaks enrichment leaves as it came
+                                self._run(ProtoSpanView(span, service))
+            finally:
+                self._end_batch()
 
     def shutdown(self) -> None:
         self.prices.shutdown()
 
-    # -- one span ------------------------------------------------------------------
-    def _enrich(self, span: ReadableSpan) -> ReadableSpan:  # noqa: C901 - one pass, on purpose
-        raw = span._attributes
-        attrs = getattr(raw, "_dict", raw) or _EMPTY  # SDK spans: read BoundedAttributes' dict directly
-        get = attrs.get
-        metrics = self.metrics
-        new: dict[str, Any] = {}
+    def _begin_batch(self) -> None:
+        with _GUARD_PRICING:
+            self.prices.refresh()
+        self.metrics.begin_batch()
 
-        op = _text(get(semconv.GEN_AI_OPERATION_NAME) or get(semconv.SPANMETER_OPERATION_NAME))
-        start, end = span._start_time, span._end_time
-        duration = (end - start) * 1e-9 if start and end and end >= start else 0.0
-        status = span._status
-        error_type = get(semconv.ERROR_TYPE)
-        if error_type is None and status is not None and status.status_code is StatusCode.ERROR:
-            error_type = _ERROR_OTHER
-        elif error_type is not None and type(error_type) is not str:
-            error_type = str(error_type)
-        model = _text(get(semconv.GEN_AI_RESPONSE_MODEL) or get(semconv.GEN_AI_REQUEST_MODEL))
-        context = None
+    def _end_batch(self) -> None:
+        with _GUARD_METRICS:
+            self.metrics.end_batch()
 
-        # -- LLM usage and its price ------------------------------------------------
-        llm_usd = 0.0
-        tokens = None
-        input_raw = get(semconv.GEN_AI_USAGE_INPUT_TOKENS)
-        if input_raw is None:
-            input_raw = get(semconv.GEN_AI_USAGE_PROMPT_TOKENS)
-        output_raw = get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS)
-        if output_raw is None:
-            output_raw = get(semconv.GEN_AI_USAGE_COMPLETION_TOKENS)
-        is_llm = op in _LLM_OPERATIONS or (op is None and model is not None and input_raw is not None)
-        llm_dims = None
-        cost_source = None
-        if input_raw is not None or output_raw is not None:
-            is_llm = True
-            provider = _text(get(semconv.GEN_AI_PROVIDER_NAME) or get(semconv.GEN_AI_SYSTEM))
-            llm_dims = (
-                op,
-                provider,
-                _text(get(semconv.GEN_AI_REQUEST_MODEL)),
-                _text(get(semconv.GEN_AI_RESPONSE_MODEL)),
-            )
-            try:
-                input_tokens = _count(input_raw)
-                output_tokens = _count(output_raw)
-                cache_read = _count(get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS))
-                cache_write_raw = get(semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)
-                if cache_write_raw is None:
-                    cache_write_raw = get(semconv.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS)
-                cache_write = _count(cache_write_raw)
-            except (TypeError, ValueError) as exc:
-                record_internal_error("processing.attributes", exc)
-                input_tokens = None
-            if input_tokens is not None:
-                tokens = input_tokens + output_tokens
-                token_usage = metrics.token_usage
-                if input_raw is not None:
-                    token_usage.record(input_tokens, metrics.attributes(dm.TOKEN_DIMS, (*llm_dims, "input")))
-                if output_raw is not None:
-                    token_usage.record(output_tokens, metrics.attributes(dm.TOKEN_DIMS, (*llm_dims, "output")))
-            cost_source = _text(get(semconv.COST_SOURCE))
-            if cost_source is not None:  # already priced upstream (e.g. an app's spanmeter before the pipeline)
-                upstream = get(semconv.COST_USD)
-                llm_usd = float(upstream) if type(upstream) in (int, float) else 0.0
-            else:
-                priced = None
-                if input_tokens is not None and model is not None:
-                    try:
-                        priced = self.prices.price(
-                            provider, model, input_tokens, output_tokens, cache_read, cache_write, end or 0
-                        )
-                    except Exception as exc:  # noqa: BLE001
-                        record_internal_error("processing.pricing", exc)
-                if priced is None:
-                    cost_source = semconv.COST_SOURCE_UNKNOWN
-                    new[semconv.COST_SOURCE] = cost_source
-                    metrics.add(metrics.unpriced, dm.UNPRICED_DIMS, llm_dims[1:], 1)
-                else:
-                    input_usd, output_usd, cost_source = priced
-                    llm_usd = input_usd + output_usd
-                    new[semconv.COST_USD] = llm_usd
-                    new[semconv.COST_INPUT_USD] = input_usd
-                    new[semconv.COST_OUTPUT_USD] = output_usd
-                    new[semconv.COST_SOURCE] = cost_source
-            if llm_usd:
-                metrics.add(
-                    metrics.cost, dm.COST_DIMS,
-                    (*llm_dims, _text(get(semconv.GEN_AI_AGENT_NAME)), _text(get(semconv.TEAM)), cost_source,
-                     semconv.COST_KIND_LLM),
-                    llm_usd,
-                )  # fmt: skip
+    def _enrich(self, span: ReadableSpan) -> ReadableSpan:
+        """One SDK span: its enriched copy, or the span itself when nothing was added."""
+        view = SdkSpanView(span, sdk_service(span, self._resource_cache))
+        self._run(view)
+        return view.result()
 
-        # -- compute cost, roll-up, cost per GB ------------------------------------------
-        own_usd = llm_usd
-        if op == semconv.OPERATION_RUN_STAGE and self.compute_usd_per_hour is not None:
-            compute = compute_usd(duration, self.compute_usd_per_hour)
-            new[semconv.COST_COMPUTE_USD] = compute
-            own_usd += compute
-            if compute:
-                metrics.add(
-                    metrics.cost, dm.COST_DIMS,
-                    (op, None, None, None, None, _text(get(semconv.TEAM)), None, semconv.COST_KIND_COMPUTE),
-                    compute,
-                )  # fmt: skip
-        parent = span._parent
-        parent_id = parent.span_id if parent is not None and not parent.is_remote else None
-        span_context = span._context
-        total_usd = self.rollup.span_ended(span_context.span_id if span_context else 0, parent_id, own_usd)
-        data_bytes = get(semconv.DATA_BYTES)
-        if op in _ROLLUP_OPERATIONS or data_bytes is not None:
-            new[semconv.COST_TOTAL_USD] = total_usd
-        throughput = None
-        if data_bytes is not None or op == semconv.OPERATION_RUN_STAGE:
-            throughput = self._data(get, op, data_bytes, total_usd, duration, new, attrs)
-
-        # -- budgets ---------------------------------------------------------------------
-        events = None
-        if llm_usd > 0.0 and self.budgets is not None:
-            try:
-                crossings = self.budgets.add(llm_usd)
-                if crossings:
-                    events = (*span.events, *(
-                        Event(semconv.BUDGET_THRESHOLD_EVENT, c.event_attributes(), end) for c in crossings
-                    ))  # fmt: skip
-                    for crossing in crossings:
-                        log_crossing(crossing, span_context, end, self.logger_provider)
-            except Exception as exc:  # noqa: BLE001
-                record_internal_error("processing.budgets", exc)
-
-        # -- work spans: anomalies and work metrics ---------------------------------------
-        if op is not None or is_llm:
+    # -- one span: the stages --------------------------------------------------------------------
+    def _run(self, view: SpanView) -> None:
+        """The stages in order; each reads what the earlier ones learnt from ``work``."""
+        if view.service is not self._service:
+            self._service = view.service
+            self.metrics.resource(view.service)
+        work = _Work(view)
+        self._usage_and_price(work)
+        self._compute_and_rollup(work)
+        if work.data_bytes is not None or work.op == _STAGE:
+            self._data(work)
+        if work.llm_usd > 0.0 and self.budgets is not None:
+            with _GUARD_BUDGETS:
+                self._budgets(work)
+        if work.is_work:
             if self.anomaly_detector is not None:
-                priced_usd = llm_usd if cost_source not in (None, semconv.COST_SOURCE_UNKNOWN) else None
-                self._anomaly(span, model, duration, priced_usd, tokens, throughput, op, new)
-            if span_context is not None and span_context.trace_flags.sampled:
-                context = trace.set_span_in_context(trace.NonRecordingSpan(span_context))
-            work_dims = None
-            if is_llm:
-                llm_dims = llm_dims or (op, _text(get(semconv.GEN_AI_PROVIDER_NAME)), model, None)
-                metrics.operation_duration.record(
-                    duration, metrics.attributes(dm.LLM_DURATION_DIMS, (*llm_dims, error_type)), context
-                )
-            else:
-                work_dims = self._work_dims(get, op, model, error_type)
-                metrics.span_duration.record(duration, metrics.attributes(dm.WORK_DIMS, work_dims), context)
-            if error_type is not None:
-                metrics.add(metrics.errors, dm.WORK_DIMS, work_dims or self._work_dims(get, op, model, error_type), 1)
+                with _GUARD_ANOMALY:
+                    self._anomalies(work)
+            self._work_metrics(work)
+        if self.span_metrics:
+            self._span_metrics(work)
+        if work.new:
+            view.set_attributes(work.new)
+        for name, attributes, time_ns in work.events:
+            view.add_event(name, attributes, time_ns)
+        if self._listeners and work.is_work:
+            self._notify(work)
 
-        if not new and events is None:
-            return span
-        merged = dict(attrs)
-        merged.update(new)
-        return EnrichedSpan(span, merged, events if events is not None else span._events)
+    def _usage_and_price(self, work: _Work) -> None:
+        """Token usage and its price: the cost every other figure builds on. An LLM call
+        without usage (a stream without include_usage) is marked unknown, not free."""
+        get = work.get
+        input_raw, output_raw = rules.input_tokens_raw(get), rules.output_tokens_raw(get)
+        work.is_llm = work.op in rules.LLM_OPERATIONS or (
+            work.op is None and work.model is not None and input_raw is not None
+        )
+        work.provider = rules.provider(get)
+        if input_raw is None and output_raw is None:
+            if work.is_llm and work.model is not None and work.error_type is None and get(semconv.COST_SOURCE) is None:
+                self._unpriced(work, semconv.UNPRICED_NO_USAGE)
+            return
+        work.is_llm = True
+        counts = None
+        with _GUARD_ATTRIBUTES:
+            counts = (
+                _count(input_raw), _count(output_raw),
+                _count(get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)), _count(rules.cache_write_tokens_raw(get)),
+            )  # fmt: skip
+        llm_dims = (work.gen_op, work.provider, rules.request_model(get), rules.response_model(get))
+        if counts is not None:
+            work.input_tokens, work.output_tokens = counts[0], counts[1]
+            if input_raw is not None:
+                self.metrics.record(semconv.GEN_AI_CLIENT_TOKEN_USAGE, (*llm_dims, "input"), counts[0])
+            if output_raw is not None:
+                self.metrics.record(semconv.GEN_AI_CLIENT_TOKEN_USAGE, (*llm_dims, "output"), counts[1])
+        self._price(work, counts)
+        if work.llm_usd:
+            values = (
+                *llm_dims, work.span_op, _text(get(semconv.GEN_AI_AGENT_NAME)), _text(get(semconv.TEAM)),
+                work.cost_source, semconv.COST_KIND_LLM,
+            )  # fmt: skip
+            self.metrics.add(semconv.METRIC_COST, values, work.llm_usd)
 
-    @staticmethod
-    def _work_dims(get, op, model, error_type) -> tuple:
-        return (
-            op, _text(get(semconv.GEN_AI_AGENT_NAME)), _text(get(semconv.GEN_AI_TOOL_NAME)),
-            _text(get(semconv.GEN_AI_PROVIDER_NAME)), model, error_type,
-        )  # fmt: skip
+    def _price(self, work: _Work, counts: tuple[int, int, int, int] | None) -> None:
+        """The span's own LLM cost: from the price book, or as priced upstream (an app's
+        spanmeter in front of the pipeline) without pricing it twice."""
+        get = work.get
+        work.cost_source = _text(get(semconv.COST_SOURCE))
+        if work.cost_source is not None:
+            upstream = get(semconv.COST_USD)
+            work.llm_usd = float(upstream) if type(upstream) in (int, float) else 0.0
+            work.priced = work.cost_source != semconv.COST_SOURCE_UNKNOWN
+            return
+        priced = None
+        if counts is not None and work.model is not None:
+            with _GUARD_PRICING:
+                priced = self.prices.price(work.provider, work.model, *counts, work.view.end_ns)
+        if priced is None:
+            self._unpriced(work, semconv.UNPRICED_NO_PRICE)
+            return
+        input_usd, output_usd, work.cost_source = priced
+        work.llm_usd = input_usd + output_usd
+        work.priced = True
+        work.new.update({
+            semconv.COST_USD: work.llm_usd, semconv.COST_INPUT_USD: input_usd,
+            semconv.COST_OUTPUT_USD: output_usd, semconv.COST_SOURCE: work.cost_source,
+        })  # fmt: skip
 
-    def _data(self, get, op, data_bytes, total_usd, duration, new, attrs) -> float | None:
-        """Data volume, cost per GB, quality and freshness of a stage; returns bytes/s."""
-        metrics = self.metrics
+    def _unpriced(self, work: _Work, reason: str) -> None:
+        get = work.get
+        work.cost_source = work.new[semconv.COST_SOURCE] = semconv.COST_SOURCE_UNKNOWN
+        work.unpriced_reason = reason
+        values = (work.provider, rules.request_model(get), rules.response_model(get), reason)
+        self.metrics.add(semconv.METRIC_COST_UNPRICED, values, 1)
+
+    def _compute_and_rollup(self, work: _Work) -> None:
+        """Compute cost of stages, then the roll-up: own cost plus every descendant's, so an
+        agent, workflow or stage shows what it cost as a whole."""
+        own = work.llm_usd
+        work.cost_known = work.priced
+        rate = self.compute_usd_per_hour
+        if work.op == _STAGE and rate is not None:
+            compute = compute_usd(work.duration, rate)
+            work.new[semconv.COST_COMPUTE_USD] = compute
+            own += compute
+            work.cost_known = True
+            if compute:
+                values = (
+                    work.gen_op, None, None, None, work.span_op, None, _text(work.get(semconv.TEAM)), None,
+                    semconv.COST_KIND_COMPUTE,
+                )  # fmt: skip
+                self.metrics.add(semconv.METRIC_COST, values, compute)
+        view = work.view
+        parent_id = None if view.parent_is_remote else view.parent_id
+        total = self.rollup.span_ended(view.span_id, parent_id, own)
+        work.cost_known = work.cost_known or total > 0.0
+        work.data_bytes = work.get(semconv.DATA_BYTES)
+        if work.op in rules.ROLLUP_OPERATIONS or work.data_bytes is not None:
+            work.new[semconv.COST_TOTAL_USD] = work.total_usd = total
+
+    def _data(self, work: _Work) -> None:
+        """Data volume, cost per GB, quality and freshness of a stage: what a pipeline's
+        data costs per unit and whether it is any good. A stage whose cost is unknown gets
+        no cost per GB (unknown is not free)."""
+        get, metrics = work.get, self.metrics
         source = _text(get(semconv.DATA_SOURCE))
-        dims = (op, source, _text(get(semconv.GEN_AI_AGENT_NAME)))
-        throughput = None
-        try:
-            volume = _count(data_bytes)
-            records = _count(get(semconv.DATA_RECORDS))
-        except (TypeError, ValueError) as exc:
-            record_internal_error("processing.attributes", exc)
-            volume = records = 0
+        values = (work.gen_op, work.span_op, source, _text(get(semconv.GEN_AI_AGENT_NAME)))
+        volume = records = 0
+        with _GUARD_ATTRIBUTES:
+            volume, records = _count(work.data_bytes), _count(get(semconv.DATA_RECORDS))
         if volume:
-            metrics.add(metrics.data_processed, dm.DATA_DIMS, dims, volume)
-            per_gb = per_gb_usd(total_usd, volume)
-            new[semconv.COST_PER_GB_USD] = per_gb
-            metrics.cost_per_gb.record(per_gb, metrics.attributes(dm.DATA_DIMS, dims))
-            if duration > 0:
-                throughput = volume / duration
+            work.data_bytes = volume
+            metrics.add(semconv.METRIC_DATA_PROCESSED, values, volume)
+            work.per_gb = rules.per_gb_usd(work.total_usd if work.cost_known else None, volume)
+            if work.per_gb is not None:
+                work.new[semconv.COST_PER_GB_USD] = work.per_gb
+                metrics.record(semconv.METRIC_COST_PER_GB, values, work.per_gb)
+            if work.duration > 0:
+                work.throughput = volume / work.duration
         if records:
-            metrics.add(metrics.data_records, dm.DATA_DIMS, dims, records)
-        if op == semconv.OPERATION_RUN_STAGE:
-            prefix = semconv.DATA_QUALITY_PREFIX
-            for key, value in attrs.items():
-                if key.startswith(prefix) and type(value) in (int, float):
-                    metrics.data_quality.set(value, metrics.attributes(dm.QUALITY_DIMS, (key[len(prefix) :], source)))
-            freshness = get(semconv.DATA_FRESHNESS_S)
-            if type(freshness) in (int, float):
-                metrics.data_freshness.set(freshness, metrics.attributes(dm.FRESHNESS_DIMS, (source,)))
-        return throughput
+            metrics.add(semconv.METRIC_DATA_RECORDS, values, records)
+        if work.op == _STAGE:
+            self._quality(work, source)
 
-    def _anomaly(self, span, model, duration, cost, tokens, throughput, op, new) -> None:
-        """Update the baseline of (service, span name, model); flag the copy if it fired."""
-        try:
-            resource = span._resource
-            if resource is not self._resource:
-                service = resource.attributes.get("service.name") if resource is not None else None
-                self._resource, self._service = resource, _text(service)
-            values = {"latency": duration}
-            if cost is not None:
-                values["cost"] = cost
-            if tokens is not None:
-                values["tokens"] = float(tokens)
-            if throughput is not None:
-                values["throughput"] = throughput
-            reasons, score = self.anomaly_detector.observe((self._service, span._name, model), values)
-            if reasons:
-                new[semconv.ANOMALY] = True
-                new[semconv.ANOMALY_REASONS] = tuple(reasons)
-                new[semconv.ANOMALY_SCORE] = float(score)
-                for reason in reasons:
-                    self.metrics.add(self.metrics.anomalies, dm.ANOMALY_DIMS, (reason, op), 1)
-        except Exception as exc:  # noqa: BLE001
-            record_internal_error("processing.anomaly", exc)
+    def _quality(self, work: _Work, source: str | None) -> None:
+        prefix = semconv.DATA_QUALITY_PREFIX
+        quality = {}
+        for key, value in work.view.items():
+            if key.startswith(prefix) and type(value) in (int, float):
+                quality[key[len(prefix) :]] = value
+                self.metrics.set(semconv.METRIC_DATA_QUALITY, (key[len(prefix) :], source), value)
+        work.quality = quality
+        freshness = work.get(semconv.DATA_FRESHNESS_S)
+        if type(freshness) in (int, float):
+            work.freshness = freshness
+            self.metrics.set(semconv.METRIC_DATA_FRESHNESS, (source,), freshness)
+
+    def _budgets(self, work: _Work) -> None:
+        """Spend per window; a crossing becomes an event on the span that crossed it and a
+        log record linked to it, so an overrun is seen where it happened."""
+        crossings = self.budgets.add(work.llm_usd)
+        if crossings:
+            end = work.view.end_ns
+            context = work.view.span_context()
+            for crossing in crossings:
+                work.events.append((semconv.BUDGET_THRESHOLD_EVENT, crossing.event_attributes(), end))
+                log_crossing(crossing, context, end, self.logger_provider)
+
+    def _anomalies(self, work: _Work) -> None:
+        """Baselines per (service, span name, model): a call that is slow, expensive or
+        token-hungry for what it is gets flagged on the span itself."""
+        values = {"latency": work.duration}
+        if work.priced:
+            values["cost"] = work.llm_usd
+        if work.input_tokens is not None:
+            values["tokens"] = float(work.input_tokens + work.output_tokens)
+        if work.throughput is not None:
+            values["throughput"] = work.throughput
+        view = work.view
+        baselines: dict[str, float] = {}
+        reasons, score = self.anomaly_detector.observe((view.service, view.name, work.model), values, baselines)
+        if reasons:
+            work.anomaly = (reasons, float(score), {reason: (values[reason], baselines[reason]) for reason in reasons})
+            work.new[semconv.ANOMALY] = True
+            work.new[semconv.ANOMALY_REASONS] = tuple(reasons)
+            work.new[semconv.ANOMALY_SCORE] = float(score)
+            for reason in reasons:
+                self.metrics.add(semconv.METRIC_ANOMALIES, (reason, work.gen_op, work.span_op), 1)
+
+    def _work_metrics(self, work: _Work) -> None:
+        """Durations and errors of work: LLM calls into the GenAI convention's histogram,
+        agents, tools, workflows and stages into spanmeter.span.duration."""
+        metrics, get = self.metrics, work.get
+        context = work.view.exemplar_context() if metrics.exemplars else None
+        if work.is_llm:
+            values = (work.gen_op, work.provider, rules.request_model(get), rules.response_model(get), work.error_type)
+            metrics.record(semconv.GEN_AI_CLIENT_OPERATION_DURATION, values, work.duration, context)
+        if not work.is_llm or work.error_type is not None:
+            values = (
+                work.gen_op, work.span_op, _text(get(semconv.GEN_AI_AGENT_NAME)), _text(get(semconv.GEN_AI_TOOL_NAME)),
+                work.provider, work.model, work.error_type,
+            )  # fmt: skip
+            if not work.is_llm:
+                metrics.record(semconv.METRIC_SPAN_DURATION, values, work.duration, context)
+            if work.error_type is not None:
+                metrics.add(semconv.METRIC_SPAN_ERRORS, values, 1)
+
+    def _span_metrics(self, work: _Work) -> None:
+        """Calls and duration of every span, named and shaped as the Collector's spanmetrics
+        connector makes them, so Jaeger's Monitor tab works without a Collector."""
+        view = work.view
+        values = (view.service, view.name, view.kind_name, view.status_name)
+        self.metrics.add(semconv.METRIC_SPAN_METRICS_CALLS, values, 1)
+        start, end = view.start_ns, view.end_ns
+        self.metrics.record(semconv.METRIC_SPAN_METRICS_DURATION, values, (end - start) / 1e6 if end > start else 0.0)
+
+    def _notify(self, work: _Work) -> None:
+        """Hand each listener what was concluded about this work span."""
+        outcome = _outcome(work)
+        for listener in self._listeners:
+            with _GUARD_LISTENER:
+                listener.on_outcome(outcome)
+
+
+def _outcome(work: _Work) -> SpanOutcome:
+    view, get = work.view, work.get
+    trace_id, span_id = view.ids()
+    reasons, score, values = work.anomaly or ((), 0.0, {})
+    kind = rules.kind_of(work.op)
+    return SpanOutcome(
+        service=view.service, span_name=view.name, kind="llm" if work.is_llm and kind == "other" else kind,
+        operation=work.op, trace_id=trace_id, span_id=span_id, end_time_ns=view.end_ns,
+        duration_s=work.duration, error_type=work.error_type, provider=work.provider, model=work.model,
+        agent=_text(get(semconv.GEN_AI_AGENT_NAME)), tool=_text(get(semconv.GEN_AI_TOOL_NAME)),
+        user=_text(get(semconv.USER_ID)), team=_text(get(semconv.TEAM)), source=_text(get(semconv.DATA_SOURCE)),
+        input_tokens=work.input_tokens, output_tokens=work.output_tokens,
+        cost_usd=work.llm_usd if work.priced else None, unpriced_reason=work.unpriced_reason,
+        total_usd=work.total_usd, data_bytes=work.data_bytes if type(work.data_bytes) is int else None,
+        per_gb_usd=work.per_gb, anomaly_reasons=reasons, anomaly_score=score, anomaly_values=values,
+        quality=work.quality or {}, freshness_s=work.freshness,
+    )  # fmt: skip

@@ -100,7 +100,7 @@ class _TieredRates:
 class _TimedRates:
     """A model whose price changes with the request date (genai-prices conditional prices)."""
 
-    __slots__ = ("_exact", "_model", "_converted")
+    __slots__ = ("_converted", "_exact", "_model")
 
     def __init__(self, provider: Any, model: Any):
         self._model = model
@@ -119,7 +119,7 @@ class _TimedRates:
 class _ExactRates:
     """Prices with unusual units (per request, per character...) go through genai-prices itself."""
 
-    __slots__ = ("_provider", "_model")
+    __slots__ = ("_model", "_provider")
 
     def __init__(self, provider: Any, model: Any):
         self._provider, self._model = provider, model

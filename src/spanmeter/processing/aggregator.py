@@ -1,0 +1,335 @@
+"""MetricAggregator: the pipeline's metric sink, built the way the Collector's spanmetrics
+connector aggregates -- without the OpenTelemetry SDK's per-measurement cost.
+
+- A series key is the tuple of its low-cardinality dimension values (plus the service,
+  when ``add_service_name`` is set: the pipeline serves many services); attribute maps
+  are built only when exporting.
+- Each metric holds at most ``max_series_per_metric`` series; later keys go to one
+  overflow series with attribute ``otel.metric.overflow=true`` (as the SDK's cardinality
+  limit does) and every measurement sent there is counted (:meth:`overflow_counts`).
+- Counters are sums, histograms explicit-bucket (the buckets of
+  ``derived_metrics.SPECS``), gauges the last value; all cumulative from the
+  aggregator's start, timed by an injected clock (epoch ns).
+- Output: :meth:`export_request` (an OTLP ``ExportMetricsServiceRequest``) and
+  :meth:`prometheus_text` (text exposition named as the Collector's prometheus exporter
+  translates OTLP names: ``.`` -> ``_``, unit suffixes, ``_total`` on counters, ``_ratio``
+  on unit-1 gauges, ``_bucket``/``_sum``/``_count`` with ``le``).
+
+Thread-safe: a batch holds the lock from :meth:`begin_batch` to :meth:`end_batch`, so an
+export (another thread: the exporter's timer, a Prometheus scrape) sees whole batches.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import time
+from bisect import bisect_left
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
+from opentelemetry.proto.metrics.v1 import metrics_pb2 as pb
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+
+from spanmeter import semconv
+from spanmeter.internal_errors import guard
+from spanmeter.processing.derived_metrics import (
+    COUNTER,
+    GAUGE,
+    HISTOGRAM,
+    OBSERVED_COUNTER,
+    OBSERVED_GAUGE,
+    SPECS,
+    MetricSpec,
+)
+from spanmeter.processing.span_view import append_attributes
+
+OVERFLOW_ATTRIBUTE = "otel.metric.overflow"
+_OVERFLOW = object()
+_SERVICE_NAME = "service.name"
+_CUMULATIVE = pb.AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
+
+
+class _Histogram:
+    __slots__ = ("count", "counts", "max", "min", "sum")
+
+    def __init__(self, buckets: int):
+        self.counts = [0] * (buckets + 1)
+        self.sum = 0.0
+        self.count = 0
+        self.min = math.inf
+        self.max = -math.inf
+
+
+class Point:
+    """One exported series, in a form tests compare across sinks."""
+
+    __slots__ = ("attributes", "metric", "value")
+
+    def __init__(self, metric: str, attributes: dict[str, Any], value: Any):
+        self.metric, self.attributes, self.value = metric, attributes, value
+
+    def __repr__(self) -> str:
+        return f"Point({self.metric!r}, {self.attributes!r}, {self.value!r})"
+
+
+class MetricAggregator:
+    """A :class:`~spanmeter.processing.sinks.MetricSink` with its own bounded, cumulative aggregation."""
+
+    exemplars = False
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], int] = time.time_ns,
+        max_series_per_metric: int = 2000,
+        add_service_name: bool = False,
+        resource_attributes: Mapping[str, Any] | None = None,
+        scope_version: str | None = None,
+    ):
+        if max_series_per_metric < 1:
+            raise ValueError("max_series_per_metric must be >= 1")
+        self._clock = clock
+        self._start_ns = clock()
+        self._max = max_series_per_metric
+        self._with_service = add_service_name
+        self._resource_attributes = dict(resource_attributes or {})
+        self._scope_version = scope_version
+        self._service: str | None = None
+        self._tables: dict[str, dict[Any, Any]] = {name: {} for name in SPECS}
+        self._overflowed: dict[str, int] = dict.fromkeys(SPECS, 0)
+        self._sources: dict[str, Callable[[], dict[str, float]]] = {}
+        self._lock = threading.RLock()
+
+    # -- the sink interface (enricher's thread) -------------------------------------------
+    def begin_batch(self) -> None:
+        self._lock.acquire()
+
+    def end_batch(self) -> None:
+        self._lock.release()
+
+    def resource(self, service: str | None) -> None:
+        self._service = service
+
+    def _slot(self, table: dict[Any, Any], metric: str, values: tuple) -> Any:
+        """The key a measurement goes to: its own, or the overflow series when the metric is full."""
+        key = (self._service, values) if self._with_service else values
+        if key in table or len(table) < self._max:
+            return key
+        self._overflowed[metric] += 1
+        return _OVERFLOW
+
+    def add(self, metric: str, values: tuple, amount: float) -> None:
+        table = self._tables[metric]
+        key = (self._service, values) if self._with_service else values
+        old = table.get(key)
+        if old is None:
+            key = self._slot(table, metric, values)
+            old = table.get(key, 0.0)
+        table[key] = old + amount
+
+    def record(self, metric: str, values: tuple, amount: float, context: Any = None) -> None:
+        table = self._tables[metric]
+        key = (self._service, values) if self._with_service else values
+        histogram = table.get(key)
+        if histogram is None:
+            key = self._slot(table, metric, values)
+            histogram = table.get(key)
+            if histogram is None:
+                histogram = table[key] = _Histogram(len(SPECS[metric].buckets))
+        histogram.counts[bisect_left(SPECS[metric].buckets, amount)] += 1
+        histogram.sum += amount
+        histogram.count += 1
+        histogram.min = min(histogram.min, amount)
+        histogram.max = max(histogram.max, amount)
+
+    def set(self, metric: str, values: tuple, value: float) -> None:
+        table = self._tables[metric]
+        table[self._slot(table, metric, values)] = value
+
+    def observe(self, metric: str, source: Callable[[], dict[str, float]]) -> None:
+        self._sources[metric] = source
+
+    def overflow_counts(self) -> dict[str, int]:
+        """Measurements sent to a metric's overflow series, summed over metrics."""
+        return {"metric_series": sum(self._overflowed.values())}
+
+    def overflowed(self, metric: str) -> int:
+        """Measurements of ``metric`` that went to its overflow series."""
+        return self._overflowed[metric]
+
+    # -- reading ---------------------------------------------------------------------------
+    def _attributes(self, spec: MetricSpec, key: Any) -> dict[str, Any]:
+        if key is _OVERFLOW:
+            return {OVERFLOW_ATTRIBUTE: True}
+        attributes: dict[str, Any] = {}
+        if self._with_service:
+            service, key = key
+            if service is not None and _SERVICE_NAME not in spec.dims:
+                attributes[_SERVICE_NAME] = service
+        for name, value in zip(spec.dims, key):
+            if value is not None:
+                attributes[name] = value
+        return attributes
+
+    def _observed(self, spec: MetricSpec) -> dict[Any, float]:
+        source = self._sources.get(spec.name)
+        if source is None:
+            return {}
+        with guard(f"processing.metrics.{spec.name}"):
+            return {(value,) if not self._with_service else (None, (value,)): v for value, v in source().items()}
+        return {}
+
+    def points(self) -> Iterator[Point]:
+        """Every series now: counters and gauges as floats, histograms as
+        (bucket counts, sum, count, min, max)."""
+        with self._lock:
+            for spec in SPECS.values():
+                table = (
+                    self._observed(spec) if spec.kind in (OBSERVED_GAUGE, OBSERVED_COUNTER) else self._tables[spec.name]
+                )
+                for key, value in list(table.items()):
+                    if spec.kind == HISTOGRAM:
+                        value = (tuple(value.counts), value.sum, value.count, value.min, value.max)
+                    yield Point(spec.name, self._attributes(spec, key), value)
+
+    def export_request(self) -> ExportMetricsServiceRequest:
+        """Every series as one cumulative OTLP request (one resource, scope ``spanmeter``)."""
+        now = self._clock()
+        request = ExportMetricsServiceRequest()
+        resource_metrics = request.resource_metrics.add()
+        resource_metrics.resource.CopyFrom(Resource())
+        append_attributes(resource_metrics.resource.attributes, self._resource_attributes)
+        scope_metrics = resource_metrics.scope_metrics.add()
+        scope_metrics.scope.CopyFrom(
+            InstrumentationScope(name=semconv.INSTRUMENTATION_SCOPE, version=self._scope_version or "")
+        )
+        by_metric: dict[str, Any] = {}
+        for point in self.points():
+            metric = by_metric.get(point.metric)
+            if metric is None:
+                metric = by_metric[point.metric] = self._new_metric(scope_metrics, SPECS[point.metric])
+            self._add_point(metric, SPECS[point.metric], point, now)
+        return request
+
+    @staticmethod
+    def _new_metric(scope_metrics: Any, spec: MetricSpec) -> Any:
+        metric = scope_metrics.metrics.add(name=spec.name, unit=spec.unit, description=spec.description)
+        if spec.kind == HISTOGRAM:
+            metric.histogram.aggregation_temporality = _CUMULATIVE
+            return metric.histogram
+        if spec.kind in (COUNTER, OBSERVED_COUNTER):
+            metric.sum.aggregation_temporality = _CUMULATIVE
+            metric.sum.is_monotonic = True
+            return metric.sum
+        return metric.gauge
+
+    def _add_point(self, data: Any, spec: MetricSpec, point: Point, now: int) -> None:
+        out = data.data_points.add(start_time_unix_nano=self._start_ns, time_unix_nano=now)
+        append_attributes(out.attributes, point.attributes)
+        if spec.kind != HISTOGRAM:
+            out.as_double = float(point.value)
+            return
+        counts, total, count, low, high = point.value
+        out.bucket_counts.extend(counts)
+        out.explicit_bounds.extend(spec.buckets)
+        out.sum, out.count = total, count
+        if count:
+            out.min, out.max = low, high
+
+    def prometheus_text(self) -> str:
+        """Text exposition format 0.0.4 of every series."""
+        lines: list[str] = []
+        current = None
+        for point in self.points():
+            spec = SPECS[point.metric]
+            name = prometheus_name(spec)
+            if point.metric != current:
+                current = point.metric
+                kind = {HISTOGRAM: "histogram", COUNTER: "counter", OBSERVED_COUNTER: "counter"}.get(spec.kind, "gauge")
+                lines.append(f"# HELP {name} {_escape_help(spec.description)}")
+                lines.append(f"# TYPE {name} {kind}")
+            labels = [(prometheus_label(key), _label_value(value)) for key, value in point.attributes.items()]
+            if spec.kind != HISTOGRAM:
+                lines.append(f"{name}{_labels(labels)} {_number(point.value)}")
+                continue
+            counts, total, count, _low, _high = point.value
+            cumulative = 0
+            for bound, bucket in zip((*spec.buckets, math.inf), counts):
+                cumulative += bucket
+                lines.append(f"{name}_bucket{_labels([*labels, ('le', _number(bound))])} {cumulative}")
+            lines.append(f"{name}_sum{_labels(labels)} {_number(total)}")
+            lines.append(f"{name}_count{_labels(labels)} {count}")
+        return "\n".join(lines) + "\n" if lines else ""
+
+
+# -- Prometheus naming (the Collector's pkg/translator/prometheus rules) ---------------------------
+
+_UNITS = {
+    "d": "days", "h": "hours", "min": "minutes", "s": "seconds", "ms": "milliseconds", "us": "microseconds",
+    "ns": "nanoseconds", "By": "bytes", "KiBy": "kibibytes", "MiBy": "mebibytes", "GiBy": "gibibytes",
+    "TiBy": "tibibytes", "KBy": "kilobytes", "MBy": "megabytes", "GBy": "gigabytes", "TBy": "terabytes",
+    "m": "meters", "V": "volts", "A": "amperes", "J": "joules", "W": "watts", "g": "grams", "Cel": "celsius",
+    "Hz": "hertz", "1": "", "%": "percent",
+}  # fmt: skip
+_PER_UNITS = {"s": "second", "m": "minute", "h": "hour", "d": "day", "w": "week", "mo": "month", "y": "year"}
+_NOT_ALNUM = re.compile(r"[^a-zA-Z0-9]+")
+_NOT_LABEL = re.compile(r"[^a-zA-Z0-9_]")
+_ANNOTATION = re.compile(r"\{[^}]*\}")
+_NAMES: dict[str, str] = {}
+
+
+def _tokens(text: str) -> list[str]:
+    return [token for token in _NOT_ALNUM.split(text) if token]
+
+
+def prometheus_name(spec: MetricSpec) -> str:
+    """The metric's name as the Collector's prometheus exporter writes it."""
+    found = _NAMES.get(spec.name)
+    if found is not None:
+        return found
+    tokens = _tokens(spec.name)
+    main, _, per = _ANNOTATION.sub("", spec.unit).strip().partition("/")
+    main_name = "_".join(_tokens(_UNITS.get(main.strip(), main.strip())))
+    if main_name and main_name not in tokens:
+        tokens.append(main_name)
+    per_name = "_".join(_tokens(_PER_UNITS.get(per.strip(), per.strip())))
+    if per_name and per_name not in tokens:
+        tokens += ["per", per_name]
+    if spec.kind in (COUNTER, OBSERVED_COUNTER) and "total" not in tokens:
+        tokens.append("total")
+    if spec.unit == "1" and spec.kind in (GAUGE, OBSERVED_GAUGE) and "ratio" not in tokens:
+        tokens.append("ratio")
+    name = _NAMES[spec.name] = "_".join(tokens)
+    return name
+
+
+def prometheus_label(key: str) -> str:
+    label = _NOT_LABEL.sub("_", key)
+    return f"key_{label}" if label[:1].isdigit() else label
+
+
+def _label_value(value: Any) -> str:
+    text = ("true" if value else "false") if type(value) is bool else str(value)
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _labels(labels: list[tuple[str, str]]) -> str:
+    return "{" + ",".join(f'{key}="{value}"' for key, value in labels) + "}" if labels else ""
+
+
+def _escape_help(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def _number(value: float) -> str:
+    if value == math.inf:
+        return "+Inf"
+    if value == -math.inf:
+        return "-Inf"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value)

@@ -1,0 +1,334 @@
+"""A neutral view of one finished span: what the enrichment reads, and where it writes.
+
+The stages in enricher.py never touch an SDK ``ReadableSpan`` or an OTLP protobuf
+``Span`` directly; they read and write through a :class:`SpanView`, so the same code
+serves both halves of the product:
+
+- :class:`SdkSpanView` (in process): a finished ``ReadableSpan`` is immutable, so
+  writes are collected and :meth:`SdkSpanView.result` returns an :class:`EnrichedSpan`
+  copy sharing everything else with the original (or the original itself when nothing
+  was added).
+- :class:`ProtoSpanView` (pipeline): a ``Span`` message inside a decoded
+  ``ExportTraceServiceRequest`` is enriched in place: KeyValues are appended to
+  ``span.attributes``, events to ``span.events``; nothing is converted to SDK objects,
+  which would cost more than the whole per-span budget of the service.
+
+Attributes of a protobuf span are read once per span into a dict of key -> AnyValue,
+decoded only when a stage asks for the key (``tests/bench/bench_enrich_otlp.py``
+prints both strategies: read-once-lazy-decode beats scanning the KeyValue list per
+lookup and beats decoding every value up front, because stages look up ~15 keys of
+which only a few are present).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
+
+from opentelemetry import trace
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.trace import SpanContext, StatusCode, TraceFlags
+
+from spanmeter import sdk_internals
+
+# OTLP's names for span kinds and status codes (the Collector's spanmetrics dimensions).
+SPAN_KIND_NAMES = tuple(ProtoSpan.SpanKind.Name(i) for i in range(6))
+"""Index = OTLP enum value: SPAN_KIND_UNSPECIFIED, _INTERNAL, _SERVER, _CLIENT, _PRODUCER, _CONSUMER."""
+STATUS_CODE_NAMES = ("STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR")
+_PROTO_ERROR = 2
+# Span.flags bits (trace.proto): whether the parent's is_remote is known, and its value.
+_FLAG_HAS_IS_REMOTE = 0x100
+_FLAG_IS_REMOTE = 0x200
+
+
+class SpanView(Protocol):
+    """What a stage may read from a span and how it adds its results."""
+
+    name: str
+    start_ns: int
+    end_ns: int
+    is_error: bool
+    service: str | None
+
+    def get(self, key: str) -> Any:
+        """The attribute's value (str, bool, int, float or a tuple of them), None if absent."""
+
+    def items(self) -> Iterable[tuple[str, Any]]:
+        """Every attribute, decoded (stages that scan a prefix use it)."""
+
+    @property
+    def kind_name(self) -> str:
+        """``SPAN_KIND_*``."""
+
+    @property
+    def status_name(self) -> str:
+        """``STATUS_CODE_*``."""
+
+    @property
+    def span_id(self) -> Any:
+        """A hashable id, unique within its adapter (int for SDK spans, bytes for protobuf)."""
+
+    @property
+    def parent_id(self) -> Any:
+        """The parent's id in the same form, or None for a root span."""
+
+    @property
+    def parent_is_remote(self) -> bool: ...
+
+    def ids(self) -> tuple[int, int]:
+        """(trace id, span id) as integers."""
+
+    def span_context(self) -> SpanContext:
+        """An OpenTelemetry SpanContext (links log records and exemplars to the span)."""
+
+    def exemplar_context(self) -> Any:
+        """The Context the SDK's exemplar filter reads (None for unsampled spans)."""
+
+    def set_attributes(self, new: Mapping[str, Any]) -> None: ...
+
+    def add_event(self, name: str, attributes: Mapping[str, Any], time_ns: int) -> None: ...
+
+
+def _exemplar_context(context: SpanContext | None) -> Any:
+    if context is not None and context.trace_flags.sampled:
+        return trace.set_span_in_context(trace.NonRecordingSpan(context))
+    return None
+
+
+# -- SDK spans (in process) -----------------------------------------------------------------
+
+
+class EnrichedSpan(ReadableSpan):
+    """A finished span with spanmeter's attributes/events merged in; dropped counts
+    are the original's (the merge itself drops nothing)."""
+
+    def __init__(self, original: ReadableSpan, attributes: dict[str, Any], events: Sequence[Event]):
+        super().__init__(attributes=attributes, events=events, **sdk_internals.span_fields(original))
+        self._original = original
+
+    @property
+    def dropped_attributes(self) -> int:
+        return self._original.dropped_attributes
+
+    @property
+    def dropped_events(self) -> int:
+        return self._original.dropped_events
+
+    @property
+    def dropped_links(self) -> int:
+        return self._original.dropped_links
+
+
+class SdkSpanView:
+    """A finished SDK span; writes are kept until :meth:`result` builds the copy."""
+
+    __slots__ = ("_events", "_new", "attrs", "end_ns", "get", "is_error", "name", "service", "span", "start_ns")
+
+    def __init__(self, span: ReadableSpan, service: str | None):
+        self.span = span
+        self.attrs = attrs = sdk_internals.span_attribute_dict(span)
+        self.get = attrs.get
+        self.name = span.name
+        self.start_ns = span.start_time or 0
+        self.end_ns = span.end_time or 0
+        status = span.status
+        self.is_error = status is not None and status.status_code is StatusCode.ERROR
+        self.service = service
+        self._new: dict[str, Any] | None = None
+        self._events: list[Event] | None = None
+
+    def items(self) -> Iterable[tuple[str, Any]]:
+        return self.attrs.items()
+
+    @property
+    def kind_name(self) -> str:
+        return SPAN_KIND_NAMES[self.span.kind.value + 1]
+
+    @property
+    def status_name(self) -> str:
+        status = self.span.status
+        return STATUS_CODE_NAMES[status.status_code.value if status is not None else 0]
+
+    @property
+    def span_id(self) -> int:
+        context = self.span.context
+        return context.span_id if context is not None else 0
+
+    @property
+    def parent_id(self) -> int | None:
+        parent = self.span.parent
+        return parent.span_id if parent is not None else None
+
+    @property
+    def parent_is_remote(self) -> bool:
+        parent = self.span.parent
+        return parent is not None and parent.is_remote
+
+    def ids(self) -> tuple[int, int]:
+        context = self.span.context
+        return (context.trace_id, context.span_id) if context is not None else (0, 0)
+
+    def span_context(self) -> SpanContext | None:
+        return self.span.context
+
+    def exemplar_context(self) -> Any:
+        return _exemplar_context(self.span.context)
+
+    def set_attributes(self, new: Mapping[str, Any]) -> None:
+        if self._new is None:
+            self._new = dict(new)
+        else:
+            self._new.update(new)
+
+    def add_event(self, name: str, attributes: Mapping[str, Any], time_ns: int) -> None:
+        if self._events is None:
+            self._events = list(sdk_internals.span_events(self.span))
+        self._events.append(Event(name, attributes, time_ns))
+
+    def result(self) -> ReadableSpan:
+        """The enriched copy, or the span itself when nothing was added."""
+        if self._new is None and self._events is None:
+            return self.span
+        merged = dict(self.attrs)
+        if self._new:
+            merged.update(self._new)
+        events = self._events if self._events is not None else sdk_internals.span_events(self.span)
+        return EnrichedSpan(self.span, merged, events)
+
+
+def sdk_service(span: ReadableSpan, cache: list[Any]) -> str | None:
+    """``service.name`` of the span's resource; ``cache`` ([resource, name]) avoids
+    re-reading it while consecutive spans share one resource (they nearly always do)."""
+    resource = span.resource
+    if resource is not cache[0]:
+        name = resource.attributes.get("service.name") if resource is not None else None
+        cache[0], cache[1] = resource, name if type(name) is str else None
+    return cache[1]
+
+
+# -- OTLP protobuf spans (pipeline) -------------------------------------------------------------
+
+
+def decode_any(value: AnyValue) -> Any:
+    """An AnyValue as a Python value; arrays become tuples, maps dicts, empty values None."""
+    which = value.WhichOneof("value")
+    if which is None:
+        return None
+    if which == "array_value":
+        return tuple(decode_any(item) for item in value.array_value.values)
+    if which == "kvlist_value":
+        return {kv.key: decode_any(kv.value) for kv in value.kvlist_value.values}
+    return getattr(value, which)
+
+
+def _encode_into(target: AnyValue, value: Any) -> None:
+    """Write a Python attribute value (str, bool, int, float or a sequence of them) into ``target``."""
+    kind = type(value)
+    if kind is float:
+        target.double_value = value
+    elif kind is str:
+        target.string_value = value
+    elif kind is bool:
+        target.bool_value = value
+    elif kind is int:
+        target.int_value = value
+    elif isinstance(value, (tuple, list)):
+        values = target.array_value.values
+        for item in value:
+            _encode_into(values.add(), item)
+    else:
+        target.string_value = str(value)
+
+
+def append_attributes(repeated: Any, new: Mapping[str, Any]) -> None:
+    """Append ``new`` to a repeated KeyValue field (span attributes, event attributes)."""
+    for key, value in new.items():
+        kv = repeated.add(key=key)
+        _encode_into(kv.value, value)
+
+
+class ProtoSpanView:
+    """An OTLP ``Span`` message, enriched in place."""
+
+    __slots__ = ("end_ns", "is_error", "name", "raw", "service", "span", "start_ns")
+
+    def __init__(self, span: ProtoSpan, service: str | None):
+        self.span = span
+        self.raw = {kv.key: kv.value for kv in span.attributes}
+        self.name = span.name
+        self.start_ns = span.start_time_unix_nano
+        self.end_ns = span.end_time_unix_nano
+        self.is_error = span.status.code == _PROTO_ERROR
+        self.service = service
+
+    def get(self, key: str) -> Any:
+        value = self.raw.get(key)
+        if value is None:
+            return None
+        which = value.WhichOneof("value")
+        if which == "array_value" or which == "kvlist_value":
+            return decode_any(value)
+        return getattr(value, which) if which is not None else None
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        for key, value in self.raw.items():
+            yield key, decode_any(value)
+
+    @property
+    def kind_name(self) -> str:
+        kind = self.span.kind
+        return SPAN_KIND_NAMES[kind] if 0 <= kind < len(SPAN_KIND_NAMES) else SPAN_KIND_NAMES[0]
+
+    @property
+    def status_name(self) -> str:
+        code = self.span.status.code
+        return STATUS_CODE_NAMES[code] if 0 <= code < len(STATUS_CODE_NAMES) else STATUS_CODE_NAMES[0]
+
+    @property
+    def span_id(self) -> bytes:
+        return self.span.span_id
+
+    @property
+    def parent_id(self) -> bytes | None:
+        return self.span.parent_span_id or None
+
+    @property
+    def parent_is_remote(self) -> bool:
+        flags = self.span.flags
+        return bool(flags & _FLAG_HAS_IS_REMOTE and flags & _FLAG_IS_REMOTE)
+
+    def ids(self) -> tuple[int, int]:
+        return int.from_bytes(self.span.trace_id, "big"), int.from_bytes(self.span.span_id, "big")
+
+    def span_context(self) -> SpanContext:
+        trace_id, span_id = self.ids()
+        return SpanContext(trace_id, span_id, is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+
+    def exemplar_context(self) -> Any:
+        return _exemplar_context(self.span_context())
+
+    def set_attributes(self, new: Mapping[str, Any]) -> None:
+        """Append ``new``; a key the span already has is overwritten in place (OTLP
+        attribute keys must be unique), as the SDK copy's dict update does."""
+        raw = self.raw
+        if any(key in raw for key in new):
+            for key in [key for key in new if key in raw]:
+                raw[key].Clear()
+                _encode_into(raw[key], new[key])
+            new = {key: value for key, value in new.items() if key not in raw}
+        append_attributes(self.span.attributes, new)
+
+    def add_event(self, name: str, attributes: Mapping[str, Any], time_ns: int) -> None:
+        event = self.span.events.add(name=name, time_unix_nano=time_ns or 0)
+        append_attributes(event.attributes, attributes)
+
+
+def resource_service(resource_attributes: Iterable[KeyValue]) -> str | None:
+    """``service.name`` among a protobuf resource's attributes."""
+    for kv in resource_attributes:
+        if kv.key == "service.name":
+            value = decode_any(kv.value)
+            return value if type(value) is str else None
+    return None
