@@ -80,6 +80,7 @@ class Section:
         self.data, self.path, self.source = data, path, source
         self.line = getattr(data, "line", line)
         self._read: set[str] = set()
+        self._children: dict[str, Section] = {}
 
     def key_path(self, key: str) -> str:
         return f"{self.path}.{key}" if self.path else key
@@ -90,7 +91,7 @@ class Section:
     def has(self, key: str) -> bool:
         return key in self.data
 
-    def keys(self) -> list[str]:
+    def key_names(self) -> list[str]:
         return [str(k) for k in self.data]
 
     def raw(self, key: str, default: Any = None) -> Any:
@@ -108,16 +109,21 @@ class Section:
             self.source.fail(self.key_path(key), self.key_line(key), expected, value)
 
     def section(self, key: str) -> Section:
+        """The mapping under ``key`` (empty when absent); the same object on every call."""
         self._read.add(key)
-        return Section(self.data.get(key), self.key_path(key), self.source, self.key_line(key))
+        if key not in self._children:
+            self._children[key] = Section(self.data.get(key), self.key_path(key), self.source, self.key_line(key))
+        return self._children[key]
 
     def fail(self, key: str, expected: str, value: Any) -> None:
         self.source.fail(self.key_path(key), self.key_line(key), expected, value)
 
     def done(self) -> None:
+        """Reject the keys no getter asked for: a typo must not silently mean "the default"."""
         for key in self.data:
             if str(key) not in self._read:
-                self.source.fail(self.key_path(str(key)), self.key_line(str(key)), "no such key here", key)
+                known = ", ".join(sorted(self._read)) or "nothing"
+                self.source.fail(self.key_path(str(key)), self.key_line(str(key)), f"a known key ({known})", key)
 
 
 @dataclasses.dataclass
@@ -132,8 +138,7 @@ class Source:
 
     def fail(self, path: str, line: int, expected: str, value: Any) -> None:
         where = f"{self.file}:{line}" if line else self.file
-        shown = "" if expected == "no such key here" else f", got {value!r}"
-        raise ConfigError(f"{where}: {path}: expected {expected}{shown}")
+        raise ConfigError(f"{where}: {path}: expected {expected}, got {value!r}")
 
 
 # --- value parsers (each raises ValueError on a bad value) ----------------------------------
@@ -158,8 +163,8 @@ def boolean(raw: Any) -> bool:
 
 def integer_at_least(minimum: int) -> Callable[[Any], int]:
     def parse(raw: Any) -> int:
-        if isinstance(raw, bool) or isinstance(raw, float):
-            raise ValueError(raw)
+        if isinstance(raw, bool | float):
+            raise TypeError(raw)
         value = int(str(raw).strip())
         if value < minimum:
             raise ValueError(raw)
@@ -171,7 +176,7 @@ def integer_at_least(minimum: int) -> Callable[[Any], int]:
 def number_at_least(minimum: float) -> Callable[[Any], float]:
     def parse(raw: Any) -> float:
         if isinstance(raw, bool):
-            raise ValueError(raw)
+            raise TypeError(raw)
         value = float(raw)
         if value < minimum:
             raise ValueError(raw)
@@ -382,7 +387,7 @@ def _queue(section: Section) -> Queue:
 
 def _headers(section: Section) -> tuple[tuple[str, str], ...]:
     headers = section.section("headers")
-    pairs = tuple((key.lower(), headers.get(key, str, "a string")) for key in headers.keys())
+    pairs = tuple((key.lower(), headers.get(key, str, "a string")) for key in headers.key_names())
     headers.done()
     return pairs
 
@@ -424,7 +429,7 @@ def _compression(raw: Any) -> str:
 def _processor(name: str, section: Section) -> Settings:
     if name.split("/")[0] != "spanmeter":
         section.source.fail(section.path, section.line, "a processor of type spanmeter", name)
-    keys = {key: section.raw(key) for key in section.keys()}
+    keys = {key: section.raw(key) for key in section.key_names()}
     if "span_metrics" in SETTINGS:  # the pipeline serves Jaeger's Monitor tab unless told otherwise
         keys.setdefault("span_metrics", True)
     source = f"{section.source.file}:{section.line}: processors.{name}"
@@ -434,7 +439,7 @@ def _processor(name: str, section: Section) -> Settings:
 def _extensions(root: Section) -> tuple[dict[str, Section], list[str]]:
     extensions = root.section("extensions")
     enabled = root.section("service").get("extensions", names, "a list of extension names", [])
-    return {key: extensions.section(key) for key in extensions.keys()}, enabled
+    return {key: extensions.section(key) for key in extensions.key_names()}, enabled
 
 
 def _token(name: str, section: Section) -> str:
@@ -504,7 +509,7 @@ def _pull_reader(reader: Section) -> tuple[str, int]:
 
 def _list(raw: Any) -> list:
     if not isinstance(raw, list):
-        raise ValueError(raw)
+        raise TypeError(raw)
     return raw
 
 
@@ -525,7 +530,7 @@ def _metrics_level(raw: Any) -> str:
 def _pipelines(service: Section, defined: dict[str, set[str]]) -> tuple[Pipeline, ...]:
     pipelines = service.section("pipelines")
     result = []
-    for name in pipelines.keys():
+    for name in pipelines.key_names():
         signal = name.split("/")[0]
         section = pipelines.section(name)
         if signal not in SIGNALS:
@@ -572,7 +577,7 @@ def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None)
     file = os.fspath(path)
     source = Source(file, os.environ if environ is None else environ)
     try:
-        tree = yaml.load(Path(file).read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+        tree = yaml.load(Path(file).read_text(encoding="utf-8"), Loader=_Loader)
     except OSError as exc:
         raise ConfigError(f"{file}: cannot read ({exc.strerror})") from None
     except yaml.YAMLError as exc:
@@ -580,9 +585,11 @@ def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None)
         line = f":{mark.line + 1}" if mark else ""
         raise ConfigError(f"{file}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
     root = Section(tree, "", source, 1)
-    receivers = {n: _receiver(n, root.section("receivers").section(n)) for n in root.section("receivers").keys()}
-    processors = {n: _processor(n, root.section("processors").section(n)) for n in root.section("processors").keys()}
-    exporters = {n: _exporter(n, root.section("exporters").section(n)) for n in root.section("exporters").keys()}
+    receivers = {n: _receiver(n, root.section("receivers").section(n)) for n in root.section("receivers").key_names()}
+    processors = {
+        n: _processor(n, root.section("processors").section(n)) for n in root.section("processors").key_names()
+    }
+    exporters = {n: _exporter(n, root.section("exporters").section(n)) for n in root.section("exporters").key_names()}
     health, storage, tokens = _read_extensions(root)
     service = root.section("service")
     defined = {"receivers": set(receivers), "processors": set(processors), "exporters": set(exporters)}
@@ -590,6 +597,8 @@ def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None)
     telemetry, level = _telemetry(service)
     service.done()
     root.done()
-    config = PipelineConfig(file, receivers, processors, exporters, pipelines, health, storage, tokens, telemetry, level)
+    config = PipelineConfig(
+        file, receivers, processors, exporters, pipelines, health, storage, tokens, telemetry, level
+    )
     _check_references(config, service)
     return config

@@ -62,6 +62,11 @@ class Result:
 DONE = Result(True)
 
 
+def rejected_field(signal: str) -> str:
+    """The partial-success field counting refused items, per signal."""
+    return {"traces": "rejected_spans", "metrics": "rejected_data_points", "logs": "rejected_log_records"}[signal]
+
+
 def retry_delay(details: bytes | None) -> float | None:
     """RetryInfo's delay (seconds) from a serialized google.rpc.Status, if it has one."""
     if not details:
@@ -85,7 +90,7 @@ def _partial(signal: str, body: bytes) -> Result:
     except DecodeError:
         return DONE
     partial = response.partial_success
-    rejected = getattr(partial, "rejected_" + {"traces": "spans", "metrics": "data_points", "logs": "log_records"}[signal])
+    rejected = getattr(partial, rejected_field(signal))
     if rejected:
         return Result(True, reason=f"downstream rejected {rejected}: {partial.error_message}", rejected=rejected)
     return DONE

@@ -45,7 +45,7 @@ class GetHandler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's method name
+    def do_GET(self) -> None:
         route = self.server.routes.get(self.path.split("?", 1)[0])  # type: ignore[attr-defined]
         status, content_type, body = route() if route else (404, "text/plain", b"not found\n")
         self.send_response(status)
@@ -54,7 +54,7 @@ class GetHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server's signature
+    def log_message(self, format: str, *args: object) -> None:
         """Quiet: one line per scrape would drown the pipeline's own log."""
 
 

@@ -48,7 +48,3 @@ def token_matches(header: str | None, token: str | None) -> bool:
     if not header or not header.startswith("Bearer "):
         return False
     return hmac.compare_digest(header[7:].strip().encode(), token.encode())
-
-
-def rejected_field(signal: str) -> str:
-    return {"traces": "rejected_spans", "metrics": "rejected_data_points", "logs": "rejected_log_records"}[signal]

@@ -17,9 +17,8 @@ from google.protobuf import duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from spanmeter.pipeline.config import Protocol
-from spanmeter.pipeline.exporters import GRPC_METHODS, RESPONSES, STATUS_DETAILS_KEY
-from spanmeter.pipeline.receivers import RETRY_AFTER_S, BadRequest, Consume, decode_protobuf, rejected_field, \
-    token_matches  # fmt: skip
+from spanmeter.pipeline.exporters import GRPC_METHODS, RESPONSES, STATUS_DETAILS_KEY, rejected_field
+from spanmeter.pipeline.receivers import RETRY_AFTER_S, BadRequest, Consume, decode_protobuf, token_matches
 
 WORKERS = 16
 

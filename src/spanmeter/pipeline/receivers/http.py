@@ -17,10 +17,9 @@ from google.protobuf import json_format
 from google.rpc import code_pb2, status_pb2
 
 from spanmeter.pipeline.config import Protocol
-from spanmeter.pipeline.exporters import HTTP_PATHS, RESPONSES
+from spanmeter.pipeline.exporters import HTTP_PATHS, RESPONSES, rejected_field
 from spanmeter.pipeline.http_server import Server, start_server, stop_server
-from spanmeter.pipeline.receivers import RETRY_AFTER_S, BadRequest, Consume, Outcome, decode_protobuf, \
-    rejected_field, token_matches  # fmt: skip
+from spanmeter.pipeline.receivers import RETRY_AFTER_S, BadRequest, Consume, Outcome, decode_protobuf, token_matches
 from spanmeter.pipeline.receivers.otlp_json import decode_json
 
 PROTOBUF, JSON = "application/x-protobuf", "application/json"
@@ -49,7 +48,7 @@ class OTLPHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: Server
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server's signature
+    def log_message(self, format: str, *args: object) -> None:
         """Quiet: the self-metrics count requests."""
 
     def _answer(self, status: int, content_type: str, body: bytes, retry_after: bool = False) -> None:
@@ -71,7 +70,7 @@ class OTLPHandler(BaseHTTPRequestHandler):
             content_type, body = PROTOBUF, rpc_status.SerializeToString()
         self._answer(status, content_type, body, retry_after=status == 503)
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's method name
+    def do_POST(self) -> None:
         content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         answer_type = JSON if content_type == JSON else PROTOBUF
         signal = _SIGNALS.get(self.path.split("?", 1)[0])
