@@ -210,3 +210,31 @@ def test_corrupt_queue_files_are_set_aside_with_a_log_line_and_the_rest_replayed
     corrupt = [e for e in _events(caplog) if e["event"] == "queue_file_corrupt"]
     assert len(corrupt) == 2 and "torn write" in corrupt[0]["reason"]
     assert len(list(directory.glob("*.corrupt"))) == 2 and not list(directory.glob("*.batch"))
+
+
+def test_memory_queue_left_at_the_drain_deadline_is_counted_as_dropped(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="spanmeter.pipeline")
+    with otlp_sink() as sink:
+        sink.fail = (grpc.StatusCode.UNAVAILABLE, None)
+        config = basic_config(sink.endpoint, FAST_RETRY + "\n    sending_queue:\n      num_consumers: 1")
+        with running_pipeline(tmp_path, config, drain_timeout=0.5) as pipeline:
+            send_llm_spans(GrpcSpanExporter(endpoint=pipeline.endpoints["otlp/grpc"], insecure=True), 3)
+    dropped = pipeline.metrics.value("otelcol_exporter_send_failed_spans", reason="shutdown")
+    assert dropped == 3 and sink.spans() == []
+    stopped = [e for e in _events(caplog) if e["event"] == "pipeline_stopped"]
+    assert stopped[0]["drained"] is False
+
+
+def test_file_queue_keeps_what_the_drain_could_not_send_for_the_next_start(tmp_path):
+    config = _file_queue_config("SINK", tmp_path / "queue")
+    with otlp_sink() as sink:
+        sink.fail = (grpc.StatusCode.UNAVAILABLE, None)
+        with running_pipeline(tmp_path, config.replace("SINK", sink.endpoint), drain_timeout=0.5) as pipeline:
+            send_llm_spans(GrpcSpanExporter(endpoint=pipeline.endpoints["otlp/grpc"], insecure=True), 3)
+        on_disk = len(list((tmp_path / "queue" / "otlp_grpc_sink").glob("*.batch")))
+        sink.fail = None
+        with running_pipeline(tmp_path, config.replace("SINK", sink.endpoint)):
+            delivered = sink.wait_for_spans(3)
+    assert on_disk == 3
+    assert pipeline.metrics.value("otelcol_exporter_send_failed_spans") == 0
+    assert len(delivered) == 3

@@ -108,6 +108,13 @@ class Section:
         except (TypeError, ValueError):
             self.source.fail(self.key_path(key), self.key_line(key), expected, value)
 
+    def require(self, key: str, parse: Callable[[Any], Any], expected: str) -> Any:
+        """Like :meth:`get`, but a missing key is an error too."""
+        value = self.get(key, parse, expected)
+        if value is None:
+            self.source.fail(self.key_path(key), self.line, expected, None)
+        return value
+
     def section(self, key: str) -> Section:
         """The mapping under ``key`` (empty when absent); the same object on every call."""
         self._read.add(key)
@@ -397,8 +404,7 @@ def _exporter(name: str, section: Section) -> Exporter:
     if kind is None:
         section.source.fail(section.path, section.line, f"an exporter type of {', '.join(EXPORTER_TYPES)}", name)
     if kind == "file":
-        value = Exporter(name, kind, path=section.get("path", text, "a file path", None) or section.fail(
-            "path", "a file path", None))  # fmt: skip
+        value = Exporter(name, kind, path=section.require("path", text, "a file path"))
     elif kind == "prometheus":
         host, port = section.get("endpoint", endpoint, "host:port", ("127.0.0.1", 8889))
         value = Exporter(name, kind, endpoint=f"{host}:{port}")
@@ -406,11 +412,10 @@ def _exporter(name: str, section: Section) -> Exporter:
         value = Exporter(
             name,
             kind,
-            endpoint=section.get("endpoint", text, "an endpoint like host:4317 or http://host:4318", None)
-            or section.fail("endpoint", "an endpoint", None),
+            endpoint=section.require("endpoint", text, "an endpoint like host:4317 or http://host:4318"),
             tls=_tls(section, server=False) or TLS(),
             headers=_headers(section),
-            compression=section.get("compression", _compression, "gzip or none", "gzip" if kind else "none"),
+            compression=section.get("compression", _compression, "gzip or none", "gzip"),
             timeout=section.get("timeout", duration, "a duration like 5s", 5.0),
             retry=_retry(section),
             queue=_queue(section),
@@ -467,9 +472,7 @@ def _read_extensions(root: Section) -> tuple[Any, dict[str, tuple[str, bool]], d
             section.done()
             health = (host, port, path) if name in enabled else None
         elif kind == "file_storage":
-            directory = section.get("directory", text, "a directory path", None) or section.fail(
-                "directory", "a directory path", None
-            )
+            directory = section.require("directory", text, "a directory path")
             storage[name] = (directory, section.get("fsync", boolean, "true or false", True))
             section.done()
         elif kind == "bearertokenauth":

@@ -36,6 +36,7 @@ class QueuedExporter:
         self._up: bool | None = None
         self._state_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self.left = 0  # batches not sent by the drain deadline
         metrics.gauge(tm.QUEUE_SIZE, lambda: float(self.queue.size()), exporter=self.name)
         metrics.gauge(tm.QUEUE_CAPACITY, lambda: float(self.queue.capacity), exporter=self.name)
 
@@ -63,31 +64,37 @@ class QueuedExporter:
                 if self._stop.is_set():
                     return
                 continue
-            try:
-                self._deliver(batch)
-            finally:
+            if self._deliver(batch):
                 self.queue.ack(batch)
+            else:
+                self._left_at_stop(batch)
 
-    def _deliver(self, batch: Batch) -> None:
+    def _left_at_stop(self, batch: Batch) -> None:
+        """Not sent by the drain deadline: a file queue keeps it for the next start, a memory queue loses it."""
+        self.left += 1
+        if not self.queue.keep(batch):
+            self._failed(batch, batch.items, "shutdown", "not sent before the drain deadline")
+
+    def _deliver(self, batch: Batch) -> bool:
+        """Send with retries: True when done with the batch (sent or dropped for good), False at the deadline."""
         backoff = Backoff(self.config.retry)
         started = time.monotonic()
         while True:
             result = self.exporter.send(batch.signal, batch.payload)
             if result.ok:
                 self._sent(batch, result)
-                return
+                return True
             self._set_up(False, result.reason)
             if not (result.retryable and self.config.retry.enabled):
                 self._failed(batch, batch.items, "permanent", result.reason)
-                return
+                return True
             delay = backoff.next_delay(result.retry_after)
             limit = self.config.retry.max_elapsed_time
             if limit and time.monotonic() - started + delay > limit:
                 self._failed(batch, batch.items, "retries_exhausted", result.reason)
-                return
+                return True
             if not self._wait(delay):
-                self._failed(batch, batch.items, "shutdown", result.reason)
-                return
+                return False
 
     def _wait(self, delay: float) -> bool:
         """Sleep ``delay``; False when the shutdown deadline comes first."""
@@ -130,7 +137,7 @@ class QueuedExporter:
         self._stop.set()
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()) + POLL_S * 2)
-        left = self.queue.pending()
-        self.queue.close()
+        for batch in self.queue.discard():
+            self._left_at_stop(batch)
         self.exporter.close()
-        return left
+        return self.left + self.queue.size()

@@ -76,9 +76,7 @@ class FileQueue:
                 with open(self._path(key), "rb") as file:
                     _decode(file.read(), key)
             except (OSError, CorruptBatch) as exc:
-                self.corrupt += 1
-                os.replace(self._path(key), self._path(key) + ".corrupt")
-                log_event("queue_file_corrupt", logging.WARNING, file=self._path(key), reason=str(exc))
+                self._set_aside(key, exc)
                 continue
             self._keys.append(key)
         self.replayed = len(self._keys)
@@ -86,6 +84,16 @@ class FileQueue:
         for name in os.listdir(self.directory):
             if name.endswith(".tmp"):  # a write that never finished: its batch was never acknowledged
                 os.unlink(os.path.join(self.directory, name))
+
+    def _set_aside(self, key: int, reason: Exception) -> None:
+        """Keep a damaged file for inspection as ``*.corrupt``, out of the queue, with one log line."""
+        self.corrupt += 1
+        path = self._path(key)
+        try:
+            os.replace(path, path + ".corrupt")
+        except FileNotFoundError:
+            pass
+        log_event("queue_file_corrupt", logging.WARNING, file=path, reason=str(reason))
 
     def put(self, batch: Batch) -> bool:
         with self._ready:
@@ -126,8 +134,9 @@ class FileQueue:
             with open(self._path(key), "rb") as file:
                 return _decode(file.read(), key)
         except (OSError, CorruptBatch) as exc:
-            log_event("queue_file_corrupt", logging.WARNING, file=self._path(key), reason=str(exc))
-            self.ack(Batch("traces", b"", 0, key))
+            self._set_aside(key, exc)
+            with self._ready:
+                self._in_flight -= 1
             return None
 
     def ack(self, batch: Batch) -> None:
@@ -139,6 +148,12 @@ class FileQueue:
         with self._ready:
             self._in_flight -= 1
 
+    def keep(self, batch: Batch) -> bool:
+        """A batch taken but not sent at stop: its file stays, so the next start replays it."""
+        with self._ready:
+            self._in_flight -= 1
+        return True
+
     def size(self) -> int:
         return len(self._keys)
 
@@ -149,5 +164,6 @@ class FileQueue:
     def has_room(self) -> bool:
         return len(self._keys) < self.capacity
 
-    def close(self) -> None:
-        """Queued batches stay on disk for the next start."""
+    def discard(self) -> list[Batch]:
+        """Nothing is lost at stop: queued batches stay on disk for the next start (``size`` counts them)."""
+        return []

@@ -37,6 +37,12 @@ class MemoryQueue:
         with self._ready:
             self._in_flight -= 1
 
+    def keep(self, batch: Batch) -> bool:
+        """A batch taken but not sent at stop: nowhere to keep it (False: it is lost)."""
+        with self._ready:
+            self._in_flight -= 1
+        return False
+
     def size(self) -> int:
         return len(self._items)
 
@@ -48,5 +54,9 @@ class MemoryQueue:
     def has_room(self) -> bool:
         return len(self._items) < self.capacity
 
-    def close(self) -> None:
-        """Nothing to keep: what is still queued is lost (the service counts it)."""
+    def discard(self) -> list[Batch]:
+        """Empty the queue at stop; the batches returned are lost (the caller counts them)."""
+        with self._ready:
+            batches = list(self._items)
+            self._items.clear()
+            return batches

@@ -25,7 +25,7 @@ from spanmeter.pipeline.receivers.otlp_json import decode_json
 PROTOBUF, JSON = "application/x-protobuf", "application/json"
 _SIGNALS = {path: signal for signal, path in HTTP_PATHS.items()}
 _CODES = {400: code_pb2.INVALID_ARGUMENT, 401: code_pb2.UNAUTHENTICATED, 404: code_pb2.NOT_FOUND,
-          405: code_pb2.UNIMPLEMENTED, 411: code_pb2.INVALID_ARGUMENT, 413: code_pb2.RESOURCE_EXHAUSTED,
+          413: code_pb2.RESOURCE_EXHAUSTED,
           415: code_pb2.INVALID_ARGUMENT, 503: code_pb2.UNAVAILABLE}  # fmt: skip
 
 
@@ -47,6 +47,7 @@ def _inflate(body: bytes, limit: int) -> bytes:
 class OTLPHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: Server
+    body_read = False
 
     def log_message(self, format: str, *args: object) -> None:
         """Quiet: the self-metrics count requests."""
@@ -61,7 +62,7 @@ class OTLPHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _error(self, status: int, content_type: str, message: str) -> None:
-        if status in (411, 413):
+        if not self.body_read:
             self.close_connection = True  # the unread body would be taken for the next request
         rpc_status = status_pb2.Status(code=_CODES.get(status, code_pb2.UNKNOWN), message=message)
         if content_type == JSON:
@@ -71,6 +72,7 @@ class OTLPHandler(BaseHTTPRequestHandler):
         self._answer(status, content_type, body, retry_after=status == 503)
 
     def do_POST(self) -> None:
+        self.body_read = False
         content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         answer_type = JSON if content_type == JSON else PROTOBUF
         signal = _SIGNALS.get(self.path.split("?", 1)[0])
@@ -101,6 +103,7 @@ class OTLPHandler(BaseHTTPRequestHandler):
         if int(length) > limit:
             raise _TooLarge(f"body of {length} bytes, the limit is {limit}")
         body = self.rfile.read(int(length))
+        self.body_read = True
         if (self.headers.get("Content-Encoding") or "").strip().lower() == "gzip":
             body = _inflate(body, limit)
         return body
