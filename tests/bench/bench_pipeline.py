@@ -316,17 +316,17 @@ service:
   pipelines:
     traces:
       receivers: [otlp]
-      processors: [spanmeter]
+      processors: [{processors}]
       exporters: [otlp_grpc/sink]
 """
 
 
-def start_pipeline(directory: Path, sink: Sink, queue_size: int = 200):
+def start_pipeline(directory: Path, sink: Sink, queue_size: int = 200, processors: str = "spanmeter"):
     """``spanmeter pipeline`` as a subprocess (imported here: the sender process does not need it)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for support.pipeline
 
     config = directory / "bench-pipeline.yaml"
-    config.write_text(CONFIG.format(sink_port=sink.port, queue_size=queue_size))
+    config.write_text(CONFIG.format(sink_port=sink.port, queue_size=queue_size, processors=processors))
     return PipelineProcess(config, "--drain-timeout", "5")
 
 
@@ -374,7 +374,8 @@ def run_throughput(args: argparse.Namespace, directory: Path) -> None:
     print(f"floor (1 core parses, reads every attribute, re-serializes): {floor:,.0f} spans/s")
     sink = Sink()
     sender_process = SenderProcess()
-    pipeline = start_pipeline(directory, sink)
+    pipeline = start_pipeline(directory, sink, processors="" if args.no_processor else "spanmeter")
+    print("spanmeter processor:", "off (the pipeline's own path only)" if args.no_processor else "on")
     try:
         grpc_endpoint, http_endpoint = pipeline.endpoints["otlp/grpc"], pipeline.endpoints["otlp/http"]
         warmup = 4
@@ -439,6 +440,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batches", type=int, default=200, help="batches of 512 spans per throughput run")
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight from the sender")
     parser.add_argument("--client", choices=("raw", "official"), default="raw")
+    parser.add_argument("--no-processor", action="store_true", help="without the spanmeter processor: transport only")
     parser.add_argument("--latency-batches", type=int, default=200)
     parser.add_argument("--floor-seconds", type=float, default=2.0)
     parser.add_argument("--soak", action="store_true", help="2 minutes, downstream down for the first half")

@@ -126,6 +126,22 @@ def test_each_mistake_is_one_line_naming_the_key(tmp_path, change, expected):
     assert expected in _error(tmp_path, text, JAEGER_ENDPOINT="j:4317")
 
 
+def test_bearer_tokens_from_a_file_or_the_environment(tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text("from-file\n")
+    auth = "\n        auth:\n          authenticator: bearertokenauth/file"
+    text = GOOD.replace("127.0.0.1:4317}", "127.0.0.1:4317}" + auth).replace(
+        "extensions:\n",
+        f"extensions:\n  bearertokenauth/file:\n    filename: {token_file}\n"
+        "  bearertokenauth/env:\n    token: ${env:PIPELINE_TOKEN}\n",
+    )
+    config = _load(tmp_path, text, JAEGER_ENDPOINT="j:4317", PIPELINE_TOKEN="from-env")
+    assert config.tokens == {"bearertokenauth/file": "from-file", "bearertokenauth/env": "from-env"}
+    assert config.receivers["otlp"].grpc.authenticator == "bearertokenauth/file"
+    missing = _error(tmp_path, text, JAEGER_ENDPOINT="j:4317")
+    assert "extensions.bearertokenauth/env.token: expected a token, got ''" in missing
+
+
 def test_an_unset_variable_is_empty_and_named_as_such(tmp_path):
     assert "exporters.otlp_grpc/jaeger.endpoint: expected an endpoint" in _error(tmp_path, GOOD)
 
