@@ -102,6 +102,7 @@ def _scope(target: Any, data: dict | None) -> None:
         target.name = data.get("name", "")
         target.version = data.get("version", "")
         _attributes(target.attributes, data.get("attributes", ()))
+        target.dropped_attributes_count = int(data.get("droppedAttributesCount", 0))
 
 
 def _traces(tree: dict) -> ExportTraceServiceRequest:
@@ -111,6 +112,7 @@ def _traces(tree: dict) -> ExportTraceServiceRequest:
         resource = resource_data.get("resource")
         if resource:
             _attributes(resource_spans.resource.attributes, resource.get("attributes", ()))
+            resource_spans.resource.dropped_attributes_count = int(resource.get("droppedAttributesCount", 0))
         resource_spans.schema_url = resource_data.get("schemaUrl", "")
         for scope_data in resource_data.get("scopeSpans", ()):
             scope_spans = resource_spans.scope_spans.add(schema_url=scope_data.get("schemaUrl", ""))
