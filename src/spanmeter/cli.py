@@ -23,6 +23,7 @@ from opentelemetry.sdk.environment_variables import OTEL_EXPORTER_OTLP_ENDPOINT,
 from rich.console import Console
 
 from spanmeter import __version__
+from spanmeter.pipeline.cli import pipeline
 from spanmeter.report import read_metric_requests, read_spans, render_report
 from spanmeter.settings import SETTINGS, ConfigError, Settings
 
@@ -41,6 +42,9 @@ DEMO_COMPUTE_USD_PER_HOUR = "0.20"
 @click.version_option(__version__, prog_name="spanmeter")
 def main() -> None:
     """spanmeter: OpenTelemetry for LLM agents and data pipelines."""
+
+
+main.add_command(pipeline)
 
 
 def example_path() -> Path:

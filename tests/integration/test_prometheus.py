@@ -9,19 +9,16 @@ required: ``scripts/test.sh`` installs it, and without it this test fails.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import pytest
 from genai_prices import Usage, calc_price
+
+from support.prometheus import binary, free_port, get, query, stop
 
 pytestmark = pytest.mark.integration
 
@@ -49,53 +46,10 @@ sys.stdin.read()  # serve /metrics until the test closes stdin
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _binary(name: str) -> str:
-    path = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
-    if path is None:
-        pytest.fail(f"`{name}` not found: install the Debian package prometheus (bash scripts/test.sh does)")
-    return path
-
-
-def _get(url: str) -> str | None:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - 127.0.0.1 only
-            return response.read().decode()
-    except OSError:
-        return None
-
-
-def _query(port: int, promql: str) -> dict[tuple, float]:
-    """Prometheus' instant query: {sorted label items (without __name__): value}."""
-    body = _get(f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": promql}))
-    if body is None:
-        return {}
-    return {
-        tuple(sorted((k, v) for k, v in series["metric"].items() if k != "__name__")): float(series["value"][1])
-        for series in json.loads(body)["data"]["result"]
-    }
-
-
-def _stop(process: subprocess.Popen | None) -> None:
-    if process is None or process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-
-
 def test_prometheus_scrapes_cost_and_duration_series(tmp_path):
-    prometheus, promtool = _binary("prometheus"), _binary("promtool")
+    prometheus, promtool = binary("prometheus"), binary("promtool")
     deadline = time.monotonic() + DEADLINE_S
-    app_port, prometheus_port = _free_port(), _free_port()
+    app_port, prometheus_port = free_port(), free_port()
     script = tmp_path / "app.py"
     script.write_text(APP)
     config = tmp_path / "prometheus.yml"
@@ -104,7 +58,9 @@ def test_prometheus_scrapes_cost_and_duration_series(tmp_path):
         "scrape_configs:\n  - job_name: spanmeter-app\n"
         f"    static_configs:\n      - targets: ['127.0.0.1:{app_port}']\n"
     )
-    check = subprocess.run([promtool, "check", "config", str(config)], capture_output=True, text=True, timeout=20)
+    check = subprocess.run(
+        [promtool, "check", "config", str(config)], capture_output=True, text=True, timeout=20, check=False
+    )
     assert check.returncode == 0, check.stdout + check.stderr
 
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "SPANMETER_"))}
@@ -125,7 +81,7 @@ def test_prometheus_scrapes_cost_and_duration_series(tmp_path):
             [str(instrument), sys.executable, str(script)], cwd=tmp_path, env=environ,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        while "spanmeter_cost" not in (_get(f"http://127.0.0.1:{app_port}/metrics") or ""):
+        while "spanmeter_cost" not in (get(f"http://127.0.0.1:{app_port}/metrics") or ""):
             assert app.poll() is None, f"the app exited {app.returncode}: {app.stderr.read()}"
             assert time.monotonic() < deadline, "the app never served spanmeter's metrics"
             time.sleep(0.2)
@@ -140,16 +96,16 @@ def test_prometheus_scrapes_cost_and_duration_series(tmp_path):
             assert server.poll() is None, f"prometheus exited {server.returncode}: {server.stderr.read()}"
             assert time.monotonic() < deadline, f"no series in Prometheus: {cost=} {durations=} {agent=}"
             time.sleep(0.5)
-            cost = _query(prometheus_port, "spanmeter_cost_USD_total")
-            durations = _query(prometheus_port, "gen_ai_client_operation_duration_seconds_count")
-            agent = _query(
+            cost = query(prometheus_port, "spanmeter_cost_USD_total")
+            durations = query(prometheus_port, "gen_ai_client_operation_duration_seconds_count")
+            agent = query(
                 prometheus_port, 'spanmeter_span_duration_seconds_count{gen_ai_operation_name="invoke_agent"}'
             )
     finally:
         if app is not None and app.poll() is None:
             app.stdin.close()
-        _stop(app)
-        _stop(server)
+        stop(app)
+        stop(server)
 
     one_call = calc_price(Usage(input_tokens=INPUT_TOKENS, output_tokens=OUTPUT_TOKENS), "gpt-4o-mini",
                           provider_id="openai")  # fmt: skip

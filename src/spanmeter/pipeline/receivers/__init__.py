@@ -1,0 +1,50 @@
+"""OTLP receivers (gRPC and HTTP) and what they share: decoding, auth, and the answer to the sender.
+
+A receiver decodes a request, hands it to the service's ``consume`` and answers from
+what that returns: accepted (possibly with some spans rejected: partial success),
+or refused because a queue is full (retryable), or the request was bad.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hmac
+from collections.abc import Callable
+
+from google.protobuf.message import DecodeError, Message
+
+from spanmeter.pipeline.exporters import REQUESTS
+
+RETRY_AFTER_S = 1  # what a refused sender is told to wait
+
+
+class BadRequest(ValueError):
+    """The request cannot be decoded: INVALID_ARGUMENT / 400 with this message."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    refused: bool = False  # a queue is full: retry later
+    rejected: int = 0  # items dropped from the request (partial success)
+    message: str = ""
+
+
+ACCEPTED = Outcome()
+# consume(receiver name, transport, signal, decoded request, its protobuf bytes or None) -> Outcome
+Consume = Callable[[str, str, str, Message, bytes | None], Outcome]
+
+
+def decode_protobuf(signal: str, body: bytes) -> Message:
+    try:
+        return REQUESTS[signal].FromString(body)
+    except DecodeError as exc:
+        raise BadRequest(f"cannot decode the {REQUESTS[signal].__name__} protobuf: {exc}") from None
+
+
+def token_matches(header: str | None, token: str | None) -> bool:
+    """``Authorization: Bearer <token>`` checked in constant time (no token configured: open)."""
+    if token is None:
+        return True
+    if not header or not header.startswith("Bearer "):
+        return False
+    return hmac.compare_digest(header[7:].strip().encode(), token.encode())

@@ -1,0 +1,245 @@
+"""The running pipeline: receivers -> (spanmeter processor) -> one bounded queue per exporter -> exporters.
+
+``consume`` runs on the receiver's thread: it refuses the request (retryable) when any
+target queue is full — before processing, so a retried request is not counted twice —
+then enriches traces in place, serializes once and enqueues the bytes for every
+exporter of every pipeline the receiver feeds. The derived metrics of the spanmeter
+processors flow into every ``metrics`` pipeline every few seconds, as a span-metrics
+connector's would. ``stop`` stops the receivers, flushes the derived metrics, and
+drains the queues until a deadline (a file queue keeps what is left for next start).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+
+from google.protobuf.message import Message
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+
+from spanmeter.pipeline import exporters as exporter_kinds
+from spanmeter.pipeline import telemetry as tm
+from spanmeter.pipeline.config import Pipeline, PipelineConfig
+from spanmeter.pipeline.health import health_routes
+from spanmeter.pipeline.http_server import Server, serve_routes, stop_server
+from spanmeter.pipeline.queue import Batch
+from spanmeter.pipeline.queue.file import FileQueue
+from spanmeter.pipeline.queue.memory import MemoryQueue
+from spanmeter.pipeline.receivers import ACCEPTED, Outcome
+from spanmeter.pipeline.receivers.grpc import GrpcReceiver
+from spanmeter.pipeline.receivers.http import HttpReceiver
+from spanmeter.pipeline.sending import QueuedExporter
+from spanmeter.pipeline.stage import SpanmeterStage
+from spanmeter.pipeline.telemetry import SelfMetrics, item_metric, log_event
+
+# How often the derived metrics are pushed into the metrics pipelines (and at stop).
+METRICS_INTERVAL_S = 5.0
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def count_items(signal: str, request: Message) -> int:
+    """Spans, metric data points or log records in a request."""
+    if signal == "traces":
+        return sum(len(s.spans) for r in request.resource_spans for s in r.scope_spans)
+    if signal == "logs":
+        return sum(len(s.log_records) for r in request.resource_logs for s in r.scope_logs)
+    total = 0
+    for resource in request.resource_metrics:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                kind = metric.WhichOneof("data")
+                total += len(getattr(metric, kind).data_points) if kind else 0
+    return total
+
+
+def drop_invalid_spans(request: Message) -> int:
+    """Remove spans whose trace id is not 16 bytes or span id not 8 (partial success); how many."""
+    dropped = 0
+    for resource in request.resource_spans:
+        for scope in resource.scope_spans:
+            spans = scope.spans
+            bad = [i for i, span in enumerate(spans) if len(span.trace_id) != 16 or len(span.span_id) != 8]
+            for index in reversed(bad):
+                del spans[index]
+            dropped += len(bad)
+    return dropped
+
+
+class _Route:
+    """One pipeline as the service runs it: its processor stages and queued exporters."""
+
+    def __init__(self, pipeline: Pipeline, stages: list[SpanmeterStage], targets: list[QueuedExporter]):
+        self.pipeline, self.stages, self.targets = pipeline, stages, targets
+
+
+class PipelineService:
+    def __init__(self, config: PipelineConfig):
+        self.config = config
+        self.metrics = SelfMetrics()
+        self.stages = {name: SpanmeterStage(settings) for name, settings in config.processors.items()}
+        used = {name for pipeline in config.pipelines for name in pipeline.exporters}
+        self.exporters = {
+            name: self._queued(name) for name in sorted(used) if config.exporters[name].kind != "prometheus"
+        }
+        self.routes = [
+            _Route(
+                p,
+                [self.stages[s] for s in p.processors],
+                [self.exporters[e] for e in p.exporters if e in self.exporters],
+            )
+            for p in config.pipelines
+        ]
+        self.receivers = self._receivers()
+        self._servers: list[Server] = []
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+        self.endpoints: dict[str, str] = {}
+
+    # -- building ---------------------------------------------------------------------------
+    def _queued(self, name: str) -> QueuedExporter:
+        config = self.config.exporters[name]
+        if config.queue.storage:
+            directory, fsync = self.config.storage[config.queue.storage]
+            queue = FileQueue(os.path.join(directory, re.sub(r"[^A-Za-z0-9_.-]", "_", name)),
+                              config.queue.queue_size, fsync)  # fmt: skip
+            if queue.replayed or queue.corrupt:
+                log_event("queue_replayed", exporter=name, batches=queue.replayed, corrupt=queue.corrupt)
+        else:
+            queue = MemoryQueue(config.queue.queue_size)
+        return QueuedExporter(config, exporter_kinds.build(config), queue, self.metrics)
+
+    def _receivers(self) -> list[GrpcReceiver | HttpReceiver]:
+        used = {name for pipeline in self.config.pipelines for name in pipeline.receivers}
+        built: list[GrpcReceiver | HttpReceiver] = []
+        for name in sorted(used):
+            receiver = self.config.receivers[name]
+            for protocol, kind in ((receiver.grpc, GrpcReceiver), (receiver.http, HttpReceiver)):
+                if protocol is not None:
+                    token = self.config.tokens.get(protocol.authenticator) if protocol.authenticator else None
+                    built.append(kind(name, protocol, self.consume, token))
+        return built
+
+    # -- the hot path (receiver threads) ----------------------------------------------------
+    def consume(self, receiver: str, transport: str, signal: str, request: Message, raw: bytes | None) -> Outcome:
+        routes = [r for r in self.routes if r.pipeline.signal == signal and receiver in r.pipeline.receivers]
+        rejected = drop_invalid_spans(request) if signal == "traces" else 0
+        items = count_items(signal, request)
+        labels = {"receiver": receiver, "transport": transport}
+        full = next((t for r in routes for t in r.targets if not t.has_room()), None)
+        if full is not None:
+            self.metrics.add(item_metric(tm.RECEIVER_REFUSED, signal), items + rejected, **labels)
+            self.metrics.add(item_metric(tm.EXPORTER_ENQUEUE_FAILED, signal), items, exporter=full.name)
+            return Outcome(refused=True, message=f"the sending queue of exporter {full.name} is full; retry later")
+        if rejected:
+            self.metrics.add(item_metric(tm.RECEIVER_REFUSED, signal), rejected, **labels)
+            raw = None
+        if items:
+            for index, route in enumerate(routes):
+                message = request if index == len(routes) - 1 else _copy(request)
+                if not self._route(route, signal, message, raw, items):
+                    self.metrics.add(item_metric(tm.RECEIVER_REFUSED, signal), items, **labels)
+                    return Outcome(refused=True, message="a sending queue is full; retry later")
+            self.metrics.add(item_metric(tm.RECEIVER_ACCEPTED, signal), items, **labels)
+        if rejected:
+            return Outcome(rejected=rejected, message=f"{rejected} span(s) without a valid trace id / span id")
+        return ACCEPTED
+
+    @staticmethod
+    def _route(route: _Route, signal: str, request: Message, raw: bytes | None, items: int) -> bool:
+        for stage in route.stages:
+            stage.process(request)
+        payload = raw if raw is not None and not route.stages else request.SerializeToString()
+        accepted = True
+        for target in route.targets:
+            accepted = target.offer(Batch(signal, payload, items)) and accepted
+        return accepted
+
+    # -- derived metrics ----------------------------------------------------------------------
+    def derived_request(self) -> ExportMetricsServiceRequest:
+        request = ExportMetricsServiceRequest()
+        for stage in self.stages.values():
+            request.resource_metrics.extend(stage.metrics.export_request().resource_metrics)
+        return request
+
+    def flush_derived_metrics(self) -> None:
+        routes = [r for r in self.routes if r.pipeline.signal == "metrics" and r.targets]
+        if not routes or not self.stages:
+            return
+        request = self.derived_request()
+        items = count_items("metrics", request)
+        if not items:
+            return
+        payload = request.SerializeToString()
+        for route in routes:
+            for target in route.targets:
+                target.offer(Batch("metrics", payload, items))
+
+    def _tick(self) -> None:
+        while not self._stop.wait(METRICS_INTERVAL_S):
+            self.flush_derived_metrics()
+
+    def prometheus_text(self) -> str:
+        return "".join(stage.metrics.prometheus_text() for stage in self.stages.values())
+
+    # -- life cycle ---------------------------------------------------------------------------
+    def ready(self) -> tuple[bool, str]:
+        full = [name for name, exporter in self.exporters.items() if not exporter.has_room()]
+        if self._stop.is_set() or not self.endpoints:
+            return False, "not serving"
+        return (not full), ("queue full: " + ", ".join(full)) if full else "ok"
+
+    def _serve(self, name: str, host: str, port: int, routes) -> None:
+        server = serve_routes(host, port, routes)
+        self._servers.append(server)
+        self.endpoints[name] = f"{host}:{server.server_address[1]}"
+
+    def start(self) -> None:
+        """Start exporters, servers, then receivers (last: nothing is accepted before it can leave)."""
+        for exporter in self.exporters.values():
+            exporter.start()
+        for name, config in self.config.exporters.items():
+            if config.kind == "prometheus" and name in {e for p in self.config.pipelines for e in p.exporters}:
+                host, _, port = config.endpoint.rpartition(":")
+                self._serve(name, host, int(port), {"/metrics": self._prometheus_route})
+        if self.config.telemetry:
+            self._serve("telemetry", *self.config.telemetry, {"/metrics": self._self_metrics_route})
+        if self.config.health_check:
+            host, port, path = self.config.health_check
+            self._serve("health_check", host, port, health_routes(path, self.ready))
+        for receiver in self.receivers:
+            receiver.start()
+            self.endpoints[f"{receiver.name}/{type(receiver).__name__[:4].lower()}"] = (
+                f"{receiver.protocol.host}:{receiver.port}"
+            )
+        self._ticker = threading.Thread(target=self._tick, name="spanmeter-derived-metrics", daemon=True)
+        self._ticker.start()
+        log_event("pipeline_started", config=self.config.file, endpoints=self.endpoints, pid=os.getpid())
+
+    def _prometheus_route(self) -> tuple[int, str, bytes]:
+        return 200, PROMETHEUS_TEXT, self.prometheus_text().encode()
+
+    def _self_metrics_route(self) -> tuple[int, str, bytes]:
+        return 200, PROMETHEUS_TEXT, self.metrics.prometheus_text().encode()
+
+    def stop(self, timeout: float) -> int:
+        """Stop accepting, push the last derived metrics, drain until ``timeout``; batches left behind."""
+        deadline = time.monotonic() + timeout
+        self._stop.set()
+        for receiver in self.receivers:
+            receiver.stop(grace=min(2.0, timeout / 4))
+        self.flush_derived_metrics()
+        left = {name: exporter.drain(deadline) for name, exporter in self.exporters.items()}
+        for server in self._servers:
+            stop_server(server)
+        level = logging.WARNING if any(left.values()) else logging.INFO
+        log_event("pipeline_stopped", level, batches_left=left, drained=not any(left.values()))
+        return sum(left.values())
+
+
+def _copy(message: Message) -> Message:
+    copy = type(message)()
+    copy.CopyFrom(message)
+    return copy

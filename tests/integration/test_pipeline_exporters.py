@@ -1,0 +1,103 @@
+"""The other ways out: otlp_http (to a second pipeline), the file exporter (OTLP/JSON lines), logs and metrics
+pipelines passing through unchanged, and the self-metrics endpoint."""
+
+from __future__ import annotations
+
+import urllib.request
+
+import grpc
+import pytest
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+from spanmeter.export.otlp_json import parse_json_line
+from support.pipeline import FAST_RETRY, attributes, otlp_sink, running_pipeline, send_llm_spans
+
+pytestmark = pytest.mark.integration
+
+LOGS_METHOD = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
+
+RELAY = """
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:0
+exporters:
+  otlp_grpc/sink:
+    endpoint: {sink}
+    tls:
+      insecure: true
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [otlp_grpc/sink]
+"""
+
+FRONT = """
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:0
+      http:
+        endpoint: 127.0.0.1:0
+processors:
+  spanmeter: {{}}
+exporters:
+  otlphttp/relay:
+    endpoint: http://{relay}{retry}
+  file/spans:
+    path: {spans}
+  file/logs:
+    path: {logs}
+service:
+  telemetry:
+    metrics:
+      address: 127.0.0.1:0
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [spanmeter]
+      exporters: [otlphttp/relay, file/spans]
+    logs:
+      receivers: [otlp]
+      exporters: [file/logs]
+"""
+
+
+def test_otlp_http_exporter_file_exporter_logs_pass_through_and_self_metrics(tmp_path):
+    spans_file, logs_file = tmp_path / "spans.jsonl", tmp_path / "logs.jsonl"
+    (tmp_path / "relay").mkdir()
+    with otlp_sink() as sink, running_pipeline(tmp_path / "relay", RELAY.format(sink=sink.endpoint)) as relay:
+        front_config = FRONT.format(relay=relay.endpoints["otlp/http"], retry=FAST_RETRY, spans=spans_file,
+                                    logs=logs_file)  # fmt: skip
+        with running_pipeline(tmp_path, front_config) as front:
+            send_llm_spans(HttpSpanExporter(endpoint=f"http://{front.endpoints['otlp/http']}/v1/traces"), 2)
+            logs = logs_service_pb2.ExportLogsServiceRequest()
+            record = logs.resource_logs.add().scope_logs.add().log_records.add(severity_text="WARN")
+            record.body.string_value = "disk almost full"
+            with grpc.insecure_channel(front.endpoints["otlp/grpc"]) as channel:
+                channel.unary_unary(LOGS_METHOD)(logs.SerializeToString(), timeout=5)
+            relayed = sink.wait_for_spans(2)
+            with urllib.request.urlopen(f"http://{front.endpoints['telemetry']}/metrics", timeout=5) as response:
+                self_metrics = response.read().decode()
+    assert len(relayed) == 2 and all("spanmeter.cost.usd" in attributes(s) for s in relayed)
+    lines = spans_file.read_text().splitlines()
+    written = [
+        span
+        for line in lines
+        for resource in parse_json_line(line, trace_service_pb2.ExportTraceServiceRequest).resource_spans
+        for scope in resource.scope_spans
+        for span in scope.spans
+    ]
+    assert sorted(s.span_id for s in written) == sorted(s.span_id for s in relayed)
+    assert '"traceId":"' in lines[0]  # hex ids, the OTLP/JSON shape
+    (log_line,) = logs_file.read_text().splitlines()
+    passed = parse_json_line(log_line, logs_service_pb2.ExportLogsServiceRequest)
+    assert passed.resource_logs[0].scope_logs[0].log_records[0].body.string_value == "disk almost full"
+    assert 'otelcol_exporter_sent_spans_total{exporter="otlphttp/relay"} 2' in self_metrics
+    assert 'otelcol_receiver_accepted_log_records_total{receiver="otlp",transport="grpc"} 1' in self_metrics
+    assert 'otelcol_exporter_sent_log_records_total{exporter="file/logs"} 1' in self_metrics

@@ -1,0 +1,88 @@
+"""The derived metrics leave the pipeline: a real Prometheus scrapes its ``prometheus`` exporter (the span
+metrics Jaeger's Monitor tab queries), and every ``metrics`` pipeline's OTLP exporter receives them."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
+
+from support.pipeline import attributes, basic_config, otlp_sink, running_pipeline, send_llm_spans
+from support.prometheus import binary, free_port, query, stop
+
+pytestmark = pytest.mark.integration
+
+METRICS_PIPELINE = """
+  prometheus:
+    endpoint: 127.0.0.1:0
+"""
+
+
+def _config(sink_endpoint: str) -> str:
+    config = basic_config(sink_endpoint)
+    config = config.replace("exporters:\n  otlp_grpc/sink:", "exporters:" + METRICS_PIPELINE + "  otlp_grpc/sink:", 1)
+    return config + "    metrics:\n      exporters: [prometheus, otlp_grpc/sink]\n"
+
+
+def test_prometheus_scrapes_the_span_metrics_jaeger_monitor_reads(tmp_path):
+    prometheus, promtool = binary("prometheus"), binary("promtool")
+    deadline = time.monotonic() + 60
+    with otlp_sink() as sink, running_pipeline(tmp_path, _config(sink.endpoint)) as pipeline:
+        send_llm_spans(GrpcSpanExporter(endpoint=pipeline.endpoints["otlp/grpc"], insecure=True), 3, service="svc-p")
+        assert len(sink.wait_for_spans(3)) == 3
+        prometheus_port = free_port()
+        config = tmp_path / "prometheus.yml"
+        config.write_text(
+            "global:\n  scrape_interval: 1s\n"
+            "scrape_configs:\n  - job_name: spanmeter-pipeline\n"
+            f"    static_configs:\n      - targets: ['{pipeline.endpoints['prometheus']}']\n"
+        )
+        check = subprocess.run([promtool, "check", "config", str(config)], capture_output=True, text=True,
+                               timeout=20, check=False)  # fmt: skip
+        assert check.returncode == 0, check.stdout + check.stderr
+        server = subprocess.Popen(
+            [prometheus, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+             f"--web.listen-address=127.0.0.1:{prometheus_port}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            calls = buckets = {}
+            while not (calls and buckets):
+                assert server.poll() is None, f"prometheus exited: {server.stderr.read()}"
+                assert time.monotonic() < deadline, "Prometheus never returned the span metrics"
+                time.sleep(0.5)
+                calls = query(prometheus_port, "traces_span_metrics_calls_total")
+                buckets = query(prometheus_port, 'traces_span_metrics_duration_milliseconds_bucket{le="+Inf"}')
+        finally:
+            stop(server)
+    ((labels, value),) = calls.items()
+    labels = dict(labels)
+    assert value == 3
+    assert labels["service_name"] == "svc-p" and labels["span_name"] == "chat gpt-4o-mini"
+    assert labels["span_kind"] == "SPAN_KIND_INTERNAL" and labels["status_code"] == "STATUS_CODE_UNSET"
+    assert list(buckets.values()) == [3]
+
+
+def test_derived_metrics_flow_into_the_metrics_pipeline_otlp_exporter(tmp_path):
+    with otlp_sink() as sink:
+        with running_pipeline(tmp_path, _config(sink.endpoint)) as pipeline:
+            send_llm_spans(
+                GrpcSpanExporter(endpoint=pipeline.endpoints["otlp/grpc"], insecure=True), 2, service="svc-m"
+            )
+            sink.wait_for_spans(2)
+        # stop() pushes the last derived metrics before draining
+        metrics = {
+            metric.name: metric
+            for request in sink.metric_requests
+            for resource in request.resource_metrics
+            for scope in resource.scope_metrics
+            for metric in scope.metrics
+        }
+    calls = metrics["traces.span.metrics.calls"]
+    (point,) = calls.sum.data_points
+    assert point.as_int == 2 or point.as_double == 2
+    assert attributes(point)["service.name"] == "svc-m"
+    assert "spanmeter.cost" in metrics
+    assert all(attributes(p)["service.name"] == "svc-m" for p in metrics["spanmeter.cost"].sum.data_points)

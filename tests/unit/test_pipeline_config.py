@@ -1,0 +1,177 @@
+"""The pipeline's YAML: Collector keys, ${env:...} expansion, and ONE error line naming file, line and key path."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from spanmeter.pipeline.config import duration, expand_env, load
+from spanmeter.settings import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+CHECKED_IN = ROOT / "collector-config" / "spanmeter-pipeline.yaml"
+GOOD = """\
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: ${env:GRPC_ENDPOINT:-127.0.0.1:4317}
+processors:
+  spanmeter:
+    anomaly_sigma: 4
+exporters:
+  otlp_grpc/jaeger:
+    endpoint: ${env:JAEGER_ENDPOINT}
+    headers:
+      X-Tenant: acme
+    retry_on_failure:
+      initial_interval: 500ms
+      max_interval: 1m
+      multiplier: 2
+    sending_queue:
+      queue_size: 50
+      num_consumers: 2
+      storage: file_storage
+  otlphttp/backup:
+    endpoint: https://backup.example:4318
+    compression: none
+extensions:
+  file_storage:
+    directory: /tmp/q
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [spanmeter]
+      exporters: [otlp_grpc/jaeger, otlphttp/backup]
+"""
+
+
+def _load(tmp_path, text: str, **environ: str):
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(text)
+    return load(path, environ=environ)
+
+
+def _error(tmp_path, text: str, **environ: str) -> str:
+    with pytest.raises(ConfigError) as raised:
+        _load(tmp_path, text, **environ)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith(str(tmp_path / "pipeline.yaml"))
+    return message
+
+
+def test_collector_keys_env_expansion_aliases_and_defaults(tmp_path):
+    config = _load(tmp_path, GOOD, JAEGER_ENDPOINT="jaeger:4317")
+    grpc = config.receivers["otlp"].grpc
+    assert (grpc.host, grpc.port, grpc.max_request_bytes) == ("127.0.0.1", 4317, 4 << 20)
+    assert config.receivers["otlp"].http is None
+    jaeger, backup = config.exporters["otlp_grpc/jaeger"], config.exporters["otlphttp/backup"]
+    assert (jaeger.kind, jaeger.endpoint, jaeger.headers, jaeger.compression) == (
+        "otlp_grpc", "jaeger:4317", (("x-tenant", "acme"),), "gzip",
+    )  # fmt: skip
+    assert (jaeger.retry.initial_interval, jaeger.retry.max_interval, jaeger.retry.multiplier) == (0.5, 60.0, 2.0)
+    assert jaeger.retry.max_elapsed_time == 300.0 and jaeger.retry.randomization_factor == 0.5
+    assert (jaeger.queue.queue_size, jaeger.queue.num_consumers, jaeger.queue.storage) == (50, 2, "file_storage")
+    assert (backup.kind, backup.compression) == ("otlp_http", "none")
+    assert config.storage == {"file_storage": ("/tmp/q", True)}
+    assert config.processors["spanmeter"].anomaly_sigma == 4.0
+    assert config.processors["spanmeter"].span_metrics is True  # on by default in the pipeline
+
+
+def test_env_expansion_as_the_collector_does():
+    environ = {"A": "x", "EMPTY": ""}
+    assert expand_env("${env:A}-${env:B:-dflt}-${env:EMPTY:-e}-${env:B}-$$", environ) == "x-dflt-e--$"
+
+
+def test_durations():
+    assert [duration(v) for v in ("5s", "500ms", "1m", "1.5h", "250us", 0)] == [5.0, 0.5, 60.0, 5400.0, 0.00025, 0.0]
+    for bad in ("5", "soon", 5, "-1s"):
+        with pytest.raises(ValueError):
+            duration(bad)
+
+
+def test_a_bad_duration_names_file_line_key_path_and_expectation(tmp_path):
+    message = _error(tmp_path, GOOD.replace("max_interval: 1m", "max_interval: 30"), JAEGER_ENDPOINT="j:4317")
+    assert message == (
+        f"{tmp_path / 'pipeline.yaml'}:16: exporters.otlp_grpc/jaeger.retry_on_failure.max_interval: "
+        "expected a duration like 30s, got 30"
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("queue_size: 50", "queue_sise: 50"), ":19: exporters.otlp_grpc/jaeger.sending_queue.queue_sise: expected a known key (enabled, num_consumers"),
+        (("[otlp_grpc/jaeger, otlphttp/backup]", "[otlp_grpc/jaeger, zipkin]"),
+         "service.pipelines.traces.exporters: expected exporters defined at the top level (zipkin is not)"),
+        (("storage: file_storage", "storage: file_storage/other"),
+         "exporters.otlp_grpc/jaeger.sending_queue.storage: expected the name of a file_storage extension"),
+        (("endpoint: ${env:GRPC_ENDPOINT:-127.0.0.1:4317}", "endpoint: localhost"),
+         ":5: receivers.otlp.protocols.grpc.endpoint: expected host:port, got 'localhost'"),
+        (("multiplier: 2", "multiplier: 0.5"), ":17: exporters.otlp_grpc/jaeger.retry_on_failure.multiplier: expected a number >= 1"),
+        (("compression: none", "compression: zstd"), "exporters.otlphttp/backup.compression: expected gzip or none"),
+        (("  otlphttp/backup:", "  zipkin/backup:"), "exporters.zipkin/backup: expected an exporter type of"),
+        (("anomaly_sigma: 4", "anomaly_sigma: -1"), "processors.spanmeter: key 'anomaly_sigma': invalid value -1"),
+        (("anomaly_sigma: 4", "anomaly_sigmaa: 1"), "processors.spanmeter: unknown spanmeter setting(s) anomaly_sigmaa"),
+    ],
+)  # fmt: skip
+def test_each_mistake_is_one_line_naming_the_key(tmp_path, change, expected):
+    text = GOOD.replace(*change)
+    assert text != GOOD
+    assert expected in _error(tmp_path, text, JAEGER_ENDPOINT="j:4317")
+
+
+def test_bearer_tokens_from_a_file_or_the_environment(tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text("from-file\n")
+    auth = "\n        auth:\n          authenticator: bearertokenauth/file"
+    text = GOOD.replace("127.0.0.1:4317}", "127.0.0.1:4317}" + auth).replace(
+        "extensions:\n",
+        f"extensions:\n  bearertokenauth/file:\n    filename: {token_file}\n"
+        "  bearertokenauth/env:\n    token: ${env:PIPELINE_TOKEN}\n",
+    )
+    config = _load(tmp_path, text, JAEGER_ENDPOINT="j:4317", PIPELINE_TOKEN="from-env")
+    assert config.tokens == {"bearertokenauth/file": "from-file", "bearertokenauth/env": "from-env"}
+    assert config.receivers["otlp"].grpc.authenticator == "bearertokenauth/file"
+    missing = _error(tmp_path, text, JAEGER_ENDPOINT="j:4317")
+    assert "extensions.bearertokenauth/env.token: expected a token, got ''" in missing
+
+
+def test_an_unset_variable_is_empty_and_named_as_such(tmp_path):
+    assert "exporters.otlp_grpc/jaeger.endpoint: expected an endpoint" in _error(tmp_path, GOOD)
+
+
+def test_unreadable_and_invalid_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load(tmp_path / "missing.yaml")
+    assert ":3: not valid YAML" in _error(tmp_path, "receivers:\n  otlp: [\n  x: }\n")
+
+
+def test_the_checked_in_file_is_valid():
+    config = load(CHECKED_IN, environ={})
+    assert config.receivers["otlp"].grpc.host == "127.0.0.1" and config.receivers["otlp"].grpc.port == 4317
+    assert config.receivers["otlp"].http.port == 4318
+    assert {p.signal for p in config.pipelines} == {"traces", "metrics"}
+    assert config.exporters["prometheus"].kind == "prometheus"
+    assert config.telemetry == ("127.0.0.1", 8888)
+
+
+def test_validate_command_exit_status_and_one_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(GOOD.replace("max_interval: 1m", "max_interval: often").replace("${env:JAEGER_ENDPOINT}", "j:4317"))
+    command = [sys.executable, "-c", "from spanmeter.cli import main; main()", "pipeline", "validate", "--config"]
+    good = subprocess.run([*command, str(CHECKED_IN)], capture_output=True, text=True, timeout=60, check=False)
+    failed = subprocess.run([*command, str(bad)], capture_output=True, text=True, timeout=60, check=False)
+    assert good.returncode == 0 and "valid" in good.stdout
+    assert failed.returncode == 1
+    assert failed.stderr.strip().splitlines() == [
+        (
+            f"spanmeter pipeline: {bad}:16: exporters.otlp_grpc/jaeger.retry_on_failure.max_interval: "
+            "expected a duration like 30s, got 'often'"
+        )
+    ]
