@@ -1,4 +1,4 @@
-"""The ``spanmeter`` command: ``demo`` runs the bundled example, ``report`` summarizes a traces file.
+"""The ``spanmeter`` command: ``demo`` runs the bundled example; ``report`` (spanmeter.report.command) analyzes traces.
 
 Other commands register on :func:`main` (a click group) from their own modules.
 """
@@ -24,6 +24,7 @@ from rich.console import Console
 
 from spanmeter import __version__
 from spanmeter.report import read_metric_requests, read_spans, render_report
+from spanmeter.report.command import report as report_command
 from spanmeter.settings import SETTINGS, ConfigError, Settings
 
 DEMO_TIMEOUT_S = 120
@@ -168,8 +169,4 @@ def demo(directory: Path) -> None:
     )
 
 
-@main.command()
-@click.argument("traces_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def report(traces_file: Path) -> None:
-    """Summarize an OTLP/JSON-lines traces file (spanmeter_file's or the Collector's)."""
-    print_summary(_console(), traces_file, title=f"spanmeter report: {traces_file.name}")
+main.add_command(report_command)

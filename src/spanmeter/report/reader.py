@@ -2,15 +2,22 @@
 
 ``read_trace_requests`` / ``read_metric_requests`` give the protobuf export requests,
 line by line; ``read_spans`` flattens traces into :class:`SpanRecord`, plain Python
-values that the summary (and anyone scripting over the files) can use directly.
+values that the report (and anyone scripting over the files) can use directly.
+
+Files may be gzip-compressed (``.gz``, or any file starting with gzip's magic bytes).
+A line that is not an OTLP/JSON export request — e.g. the last line of a file whose
+writer was killed mid-write — raises ValueError naming ``file:line``, or, given
+``on_problem``, is reported there and skipped so the rest of the file still counts.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import glob
+import gzip
 import os
-from collections.abc import Iterator
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, Any, TypeVar
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
@@ -22,29 +29,73 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Status
 from spanmeter.export.otlp_json import parse_json_line
 
 M = TypeVar("M", bound=Message)
+OnProblem = Callable[[str], None]
+_GZIP_MAGIC = b"\x1f\x8b"
 
 
-def _read_requests(path: str | os.PathLike[str], message_type: type[M]) -> Iterator[M]:
-    with open(path, encoding="utf-8") as file:
-        for number, line in enumerate(file, 1):
-            if not line.strip():
-                continue
-            try:
-                yield parse_json_line(line, message_type)
-            except (ValueError, json_format.ParseError) as exc:
-                raise ValueError(
-                    f"{os.fspath(path)}:{number}: not an OTLP/JSON {message_type.__name__} ({exc})"
-                ) from None
+def parse_request(line: str | bytes, message_type: type[M]) -> M:
+    """One OTLP/JSON document as ``message_type``: the one place reports use the OTLP/JSON codec."""
+    return parse_json_line(line, message_type)
 
 
-def read_trace_requests(path: str | os.PathLike[str]) -> Iterator[ExportTraceServiceRequest]:
+def open_text(path: str | os.PathLike[str]) -> IO[str]:
+    """A text reader of ``path``, decompressing gzip transparently."""
+    with open(path, "rb") as probe:
+        compressed = probe.read(2) == _GZIP_MAGIC
+    if compressed:
+        return gzip.open(path, "rt", encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+def expand_paths(patterns: Iterable[str]) -> list[str]:
+    """Files named by ``patterns`` (paths or globs), in the given order, each once.
+
+    Raises FileNotFoundError naming a pattern that matches nothing.
+    """
+    paths: list[str] = []
+    for pattern in patterns:
+        matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        matches = [match for match in matches if os.path.isfile(match)]
+        if not matches:
+            raise FileNotFoundError(f"{pattern}: no such file")
+        paths.extend(match for match in matches if match not in paths)
+    return paths
+
+
+def _read_requests(path: str | os.PathLike[str], message_type: type[M], on_problem: OnProblem | None) -> Iterator[M]:
+    where, number = os.fspath(path), 0
+    try:
+        with open_text(path) as file:
+            for number, line in enumerate(file, 1):
+                if not line.strip():
+                    continue
+                try:
+                    yield parse_request(line, message_type)
+                except (ValueError, json_format.ParseError) as exc:
+                    cut = "" if line.endswith("\n") else ", truncated: the file ends inside this line"
+                    message = f"{where}:{number}: not an OTLP/JSON {message_type.__name__} ({exc}{cut})"
+                    if on_problem is None:
+                        raise ValueError(message) from None
+                    on_problem(message + "; skipped")
+    except (EOFError, gzip.BadGzipFile) as exc:  # a compressed file cut short
+        message = f"{where}:{number + 1}: compressed data ends early ({exc})"
+        if on_problem is None:
+            raise ValueError(message) from None
+        on_problem(message + "; the rest of the file is skipped")
+
+
+def read_trace_requests(
+    path: str | os.PathLike[str], on_problem: OnProblem | None = None
+) -> Iterator[ExportTraceServiceRequest]:
     """Each line of a traces file as an ExportTraceServiceRequest (hex or base64 ids)."""
-    return _read_requests(path, ExportTraceServiceRequest)
+    return _read_requests(path, ExportTraceServiceRequest, on_problem)
 
 
-def read_metric_requests(path: str | os.PathLike[str]) -> Iterator[ExportMetricsServiceRequest]:
+def read_metric_requests(
+    path: str | os.PathLike[str], on_problem: OnProblem | None = None
+) -> Iterator[ExportMetricsServiceRequest]:
     """Each line of a metrics file as an ExportMetricsServiceRequest."""
-    return _read_requests(path, ExportMetricsServiceRequest)
+    return _read_requests(path, ExportMetricsServiceRequest, on_problem)
 
 
 def _value(value: AnyValue) -> Any:
@@ -80,23 +131,32 @@ class SpanRecord:
     def duration_ms(self) -> float:
         return (self.end_unix_nano - self.start_unix_nano) / 1e6
 
+    @property
+    def duration_s(self) -> float:
+        return (self.end_unix_nano - self.start_unix_nano) / 1e9
 
-def read_spans(path: str | os.PathLike[str]) -> Iterator[SpanRecord]:
+
+def spans_of(request: ExportTraceServiceRequest) -> Iterator[SpanRecord]:
+    """Every span of one export request, in order."""
+    for resource_spans in request.resource_spans:
+        resource = attributes(resource_spans.resource.attributes)
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                yield SpanRecord(
+                    trace_id=span.trace_id.hex(),
+                    span_id=span.span_id.hex(),
+                    parent_span_id=span.parent_span_id.hex(),
+                    name=span.name,
+                    start_unix_nano=span.start_time_unix_nano,
+                    end_unix_nano=span.end_time_unix_nano,
+                    is_error=span.status.code == Status.STATUS_CODE_ERROR,
+                    attributes=attributes(span.attributes),
+                    resource=resource,
+                    scope=scope_spans.scope.name,
+                )
+
+
+def read_spans(path: str | os.PathLike[str], on_problem: OnProblem | None = None) -> Iterator[SpanRecord]:
     """Every span in a traces file, in file order."""
-    for request in read_trace_requests(path):
-        for resource_spans in request.resource_spans:
-            resource = attributes(resource_spans.resource.attributes)
-            for scope_spans in resource_spans.scope_spans:
-                for span in scope_spans.spans:
-                    yield SpanRecord(
-                        trace_id=span.trace_id.hex(),
-                        span_id=span.span_id.hex(),
-                        parent_span_id=span.parent_span_id.hex(),
-                        name=span.name,
-                        start_unix_nano=span.start_time_unix_nano,
-                        end_unix_nano=span.end_time_unix_nano,
-                        is_error=span.status.code == Status.STATUS_CODE_ERROR,
-                        attributes=attributes(span.attributes),
-                        resource=resource,
-                        scope=scope_spans.scope.name,
-                    )
+    for request in read_trace_requests(path, on_problem):
+        yield from spans_of(request)
