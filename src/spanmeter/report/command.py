@@ -106,7 +106,8 @@ def report(files: tuple[str, ...], jaeger_url: str | None, service: str | None, 
 
     FILES are OTLP/JSON-lines traces files (spanmeter_file's or the Collector file
     exporter's), globs allowed, gzip read transparently. Lines that are not OTLP/JSON
-    are reported with file and line and skipped.
+    are reported with file and line and skipped. With --jaeger, the traces of --service
+    started in --since/--until (default: the last hour) are read whole.
     """
     err = Console(stderr=True)
     now_ns = time.time_ns()
@@ -127,7 +128,9 @@ def report(files: tuple[str, ...], jaeger_url: str | None, service: str | None, 
             requests = _file_requests(paths, _warn_and_count(analysis, err), progress)
         else:
             raise click.UsageError("give traces files, or --jaeger URL --service NAME")
-        analyze(requests, span_filter(service, since_ns, until_ns), analysis, progress)
+        # Jaeger selected the traces already (whole traces, with the other services' spans in them).
+        keep = (lambda span: True) if jaeger_url else span_filter(service, since_ns, until_ns)
+        analyze(requests, keep, analysis, progress)
     if not analysis.totals.spans and not as_json:
         raise click.ClickException("no spans to report on" + (" (after filters)" if service or since or until else ""))
     data = report_json(analysis, recommend(analysis))

@@ -5,6 +5,8 @@ from a mail attachment). Charts: cost over time by model (stacked bars), latency
 distribution per model (log-scale histograms from the report's sketches), cost per GB
 per data source (bars), anomalies on a timeline (score against time). Then the tables.
 Every ``<svg class="chart">`` holds the marks it plots; a chart without data says so instead.
+A few lines of inline script record, once laid out, each chart's drawn size and mark count
+on it (``data-rendered``, ``data-marks``), so a headless browser's DOM shows what rendered.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ _STYLE = """
 body{font:14px system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}
 h1{font-size:20px}h2{font-size:16px;margin-top:28px}
 table{border-collapse:collapse;margin:8px 0 16px}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}
-td:first-child,th:first-child{text-align:left}th{background:#f4f4f4}
+td:first-child,th:first-child,.text td{text-align:left}th{background:#f4f4f4}
 figure{margin:12px 0}figcaption{font-weight:600;margin-bottom:4px}
 .legend span{display:inline-block;margin-right:12px}.legend i{display:inline-block;width:10px;height:10px;margin-right:4px}
 .small{display:inline-block;margin-right:16px;vertical-align:top}.empty{color:#888}
@@ -156,10 +158,10 @@ def anomaly_timeline(analysis: Analysis) -> str | None:
     return _legend(reasons) + _svg(body, label="anomalies on a timeline")
 
 
-def _table(headers: list[str], rows: list[list[Any]]) -> str:
+def _table(headers: list[str], rows: list[list[Any]], css_class: str = "") -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{_e(cell)}</td>" for cell in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return f'<table class="{css_class}"><tr>{head}</tr>{body}</table>'
 
 
 def _fmt(value: Any, template: str) -> str:
@@ -188,7 +190,7 @@ def _tables(data: dict[str, Any]) -> list[str]:
                                   _fmt(t["cost_usd"], "{:.6f}")] for t in data[key]]))  # fmt: skip
     parts.append("<h2>Recommendations</h2>")
     parts.append(_table(["kind", "what the data says", "est. saving USD"],
-                        [[r["kind"], r["message"], _fmt(r["saving_usd"], "{:.6f}")] for r in data["recommendations"]])
+                        [[r["kind"], r["message"], _fmt(r["saving_usd"], "{:.6f}")] for r in data["recommendations"]], "text")
                  if data["recommendations"] else "<p>Everything is within the thresholds.</p>")  # fmt: skip
     return parts
 
@@ -207,8 +209,11 @@ def html_report(analysis: Analysis, data: dict[str, Any], title: str) -> str:
     summary = (f"{totals['spans']:,} spans, {totals['traces']:,} traces, {totals['llm_calls']:,} LLM calls, "
                f"${totals['cost_usd']:.6f}, {totals['unpriced_calls']:,} unpriced; percentiles: {totals['percentiles']}")  # fmt: skip
     embedded = json.dumps(data).replace("</", "<\\/")
+    measure = ("for(const svg of document.querySelectorAll('svg.chart')){const box=svg.getBBox();"
+               "svg.dataset.rendered=Math.round(box.width)+'x'+Math.round(box.height);"
+               "svg.dataset.marks=svg.querySelectorAll('rect,circle').length}")  # fmt: skip
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{_e(title)}</title><style>{_STYLE}</style>"
         f"</head><body><h1>{_e(title)}</h1><p>{_e(summary)}</p>{''.join(charts)}{''.join(_tables(data))}"
-        f'<script type="application/json" id="report-data">{embedded}</script></body></html>'
+        f'<script type="application/json" id="report-data">{embedded}</script><script>{measure}</script></body></html>'
     )
