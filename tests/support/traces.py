@@ -103,3 +103,63 @@ def nearest_rank(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     rank = -(-fraction * len(ordered) // 1)  # ceil without math, so the formula reads as the definition
     return ordered[max(int(rank), 1) - 1]
+
+
+_MANY_SPAN = (
+    '{{"traceId":"{trace:032x}","spanId":"{span:016x}","name":"chat {model}","kind":3,'
+    '"startTimeUnixNano":"{start}","endTimeUnixNano":"{end}","attributes":['
+    '{{"key":"gen_ai.operation.name","value":{{"stringValue":"chat"}}}},'
+    '{{"key":"gen_ai.provider.name","value":{{"stringValue":"openai"}}}},'
+    '{{"key":"gen_ai.request.model","value":{{"stringValue":"{model}"}}}},'
+    '{{"key":"gen_ai.usage.input_tokens","value":{{"intValue":"{input}"}}}},'
+    '{{"key":"gen_ai.usage.output_tokens","value":{{"intValue":"{output}"}}}},'
+    '{{"key":"spanmeter.cost.usd","value":{{"doubleValue":{cost}}}}},'
+    '{{"key":"user.id","value":{{"stringValue":"user-{user}"}}}}],"status":{{}}}}'
+)
+_MANY_LINE = '{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"svc"}}}}]}},"scopeSpans":[{{"scope":{{"name":"spanmeter"}},"spans":[{spans}]}}]}}]}}\n'
+
+
+def write_many(path: str | os.PathLike[str], count: int, per_line: int = 200) -> None:
+    """``count`` LLM spans as OTLP/JSON from a string template (no SDK, no protobuf): a million in seconds.
+
+    Three models, 50 users, durations and tokens cycling deterministically.
+    """
+    models = ("gpt-4o", "gpt-4o-mini", "gpt-4.1-nano")
+    with open(path, "w", encoding="utf-8") as file:
+        for first in range(0, count, per_line):
+            spans = []
+            for index in range(first, min(first + per_line, count)):
+                start = BASE_NS + index * 1_000_000
+                spans.append(_MANY_SPAN.format(
+                    trace=index + 1, span=index + 1, model=models[index % 3], start=start,
+                    end=start + 10_000_000 + (index * 7919 % 2_000_000_000), input=100 + index % 900,
+                    output=10 + index % 300, cost=(index % 1000) * 1e-6, user=index % 50,
+                ))  # fmt: skip
+            file.write(_MANY_LINE.format(spans=",".join(spans)))
+
+
+_MEASURE = """
+import resource, sys
+from spanmeter.cli import main
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+sys.argv = ["spanmeter", "report", "--json", sys.argv[1]]
+try:
+    main()
+except SystemExit as exit:
+    code = exit.code
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(f"RSS {before} {after}", file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def report_peak_rss(path: str | os.PathLike[str]) -> tuple[float, float, dict[str, Any]]:
+    """Run ``spanmeter report --json path`` in a fresh process: (peak RSS MB once imported, peak RSS MB
+    at the end, the report)."""
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", _MEASURE, str(path)], capture_output=True, text=True, timeout=600,
+                         check=True)  # fmt: skip
+    before, after = (int(kb) / 1024 for kb in run.stderr.rsplit("RSS ", 1)[1].split())
+    return before, after, json.loads(run.stdout)

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 import pytest
 from click.testing import CliRunner
 from genai_prices import Usage, calc_price
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import Status, StatusCode
 
 from spanmeter import semconv
 from spanmeter.cli import main
@@ -321,3 +323,34 @@ def test_recommendations_carry_their_numbers_and_savings(tmp_path):
 def test_nothing_to_recommend_on_healthy_data():
     analysis = Analysis()
     assert recommend(analysis) == []
+
+
+@pytest.mark.parametrize("ids", ["hex", "base64", "snake_case"])
+def test_the_fast_json_decoder_reads_what_protobuf_reads(tmp_path, ids):
+    from google.protobuf import json_format
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from spanmeter.export.otlp_json import to_json_line
+    from spanmeter.report.reader import read_spans, read_trace_requests, spans_of
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("t")
+    values = {"s": "x", "i": 7, "f": 0.5, "b": True, "ss": ["a", "b"], "ii": [1, 2], "ff": [0.1], "bb": [False]}
+    with tracer.start_as_current_span("root", attributes=values), tracer.start_as_current_span("child") as child:
+        child.set_status(Status(StatusCode.ERROR, "boom"))
+    request = encode_spans(memory.get_finished_spans())
+    path = tmp_path / "t.jsonl"
+    if ids == "hex":
+        path.write_text(to_json_line(request))
+    else:
+        path.write_text(json.dumps(json_format.MessageToDict(request, preserving_proto_field_name=ids == "snake_case")))
+
+    fast = list(read_spans(path))
+    slow = [span for request in read_trace_requests(path) for span in spans_of(request)]
+    assert fast == slow
+    assert [span.is_error for span in fast] == [True, False]
+    assert fast[1].attributes == values

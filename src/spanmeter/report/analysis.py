@@ -62,13 +62,14 @@ class SpanFacts:
     own_cost: float | None
     rollup_cost: float | None
     data_bytes: int | None
+    unpriced: str | None = None  # for an LLM call without a price: no_usage or no_price
 
     @classmethod
     def of(cls, span: SpanRecord) -> SpanFacts:
         get = span.attributes.get
         cost, compute = _number(get(semconv.COST_USD)), _number(get(semconv.COST_COMPUTE_USD))
         own = None if cost is None and compute is None else (cost or 0.0) + (compute or 0.0)
-        return cls(
+        facts = cls(
             span=span,
             kind=rules.kind_of(rules.operation(get)),
             input_tokens=_count(rules.input_tokens_raw(get)),
@@ -78,11 +79,11 @@ class SpanFacts:
             rollup_cost=_number(get(semconv.COST_TOTAL_USD)),
             data_bytes=_count(get(semconv.DATA_BYTES)),
         )
+        if facts.kind == "llm":
+            facts.unpriced = facts._unpriced_reason()
+        return facts
 
-    def unpriced_reason(self) -> str | None:
-        """For an LLM call without a price: ``no_usage`` (no tokens reported) or ``no_price``."""
-        if self.kind != "llm":
-            return None
+    def _unpriced_reason(self) -> str | None:
         source = self.span.attributes.get(semconv.COST_SOURCE)
         if self.own_cost is not None and source != semconv.COST_SOURCE_UNKNOWN:
             return None
@@ -142,9 +143,8 @@ class Group:
             self.data_bytes += facts.data_bytes
         if span.attributes.get(semconv.ANOMALY) is True:
             self.anomalies += 1
-        reason = facts.unpriced_reason()
-        if reason:
-            self.unpriced[reason] += 1
+        if facts.unpriced:
+            self.unpriced[facts.unpriced] += 1
         if self.provider is None:
             self.provider = rules.provider(span.attributes.get)
 
@@ -175,23 +175,24 @@ class Group:
         }
 
 
-def _key_of(dimension: str, facts: SpanFacts) -> str | None:
-    """The span's key in ``dimension``, or None when the span is not that dimension's unit."""
-    span, kind = facts.span, facts.kind
-    get = span.attributes.get
-    if dimension == "model":
-        return (rules.model(get) or "?") if kind == "llm" else None
-    if dimension == "agent":
-        return (rules.text(get(semconv.GEN_AI_AGENT_NAME)) or span.name) if kind == "agent" else None
-    if dimension == "tool":
-        return (rules.text(get(semconv.GEN_AI_TOOL_NAME)) or span.name) if kind == "tool" else None
-    if dimension == "user":
-        return rules.text(get(semconv.USER_ID))
-    if dimension == "team":
-        return rules.text(get(semconv.TEAM))
-    if dimension == "source":
-        return rules.text(get(semconv.DATA_SOURCE))
-    return rules.text(span.resource.get("service.name")) or "unknown_service"
+def _of_kind(kind: str, key: Callable[[SpanFacts], str | None]) -> Callable[[SpanFacts], str | None]:
+    return lambda facts: key(facts) if facts.kind == kind else None
+
+
+def _attribute(name: str) -> Callable[[SpanFacts], str | None]:
+    return lambda facts: rules.text(facts.span.attributes.get(name))
+
+
+KEYS: dict[str, Callable[[SpanFacts], str | None]] = {
+    "model": _of_kind("llm", lambda facts: rules.model(facts.span.attributes.get) or "?"),
+    "agent": _of_kind("agent", lambda facts: _attribute(semconv.GEN_AI_AGENT_NAME)(facts) or facts.span.name),
+    "tool": _of_kind("tool", lambda facts: _attribute(semconv.GEN_AI_TOOL_NAME)(facts) or facts.span.name),
+    "user": _attribute(semconv.USER_ID),
+    "team": _attribute(semconv.TEAM),
+    "source": _attribute(semconv.DATA_SOURCE),
+    "service": lambda facts: rules.text(facts.span.resource.get("service.name")) or "unknown_service",
+}
+"""Each dimension's key of a span, or None when the span is not that dimension's unit of work."""
 
 
 class Dimension:
@@ -315,9 +316,8 @@ class Totals:
             self.llm_calls += 1
             self.input_tokens += facts.input_tokens or 0
             self.output_tokens += facts.output_tokens or 0
-            reason = facts.unpriced_reason()
-            if reason:
-                self.unpriced[reason] += 1
+            if facts.unpriced:
+                self.unpriced[facts.unpriced] += 1
         if facts.kind == "stage":
             self.data_bytes += facts.data_bytes or 0
         start, end = span.start_unix_nano, span.end_unix_nano
@@ -349,7 +349,7 @@ class Analysis:
         facts = SpanFacts.of(span)
         self.totals.add(facts)
         for name, dimension in self.dimensions.items():
-            key = _key_of(name, facts)
+            key = KEYS[name](facts)
             if key is not None:
                 cost = (
                     facts.rollup_cost

@@ -10,14 +10,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
 from spanmeter.report.analysis import Analysis
 from spanmeter.report.html import html_report
 from spanmeter.report.jaeger import DEFAULT_SEARCH_DEPTH, JaegerError, read_jaeger
-from spanmeter.report.reader import SpanRecord, expand_paths, read_trace_requests, spans_of
+from spanmeter.report.reader import SpanRecord, expand_paths, read_span_batches
 from spanmeter.report.recommend import recommend
 from spanmeter.report.render import report_json, terminal_report
 
@@ -58,16 +57,16 @@ def _progress(console: Console) -> Progress:
 
 
 def _file_requests(paths: list[str], on_problem: Callable[[str], None],
-                   progress: Progress) -> Iterator[ExportTraceServiceRequest]:  # fmt: skip
+                   progress: Progress) -> Iterator[list[SpanRecord]]:  # fmt: skip
     task = progress.add_task("reading", total=len(paths), spans=0)
     for path in paths:
         progress.update(task, description=f"reading {Path(path).name}")
-        yield from read_trace_requests(path, on_problem=on_problem)
+        yield from read_span_batches(path, on_problem=on_problem)
         progress.advance(task)
 
 
 def _jaeger_requests(url: str, service: str, since_ns: int, until_ns: int, depth: int,
-                     progress: Progress) -> Iterator[ExportTraceServiceRequest]:  # fmt: skip
+                     progress: Progress) -> Iterator[list[SpanRecord]]:  # fmt: skip
     progress.add_task(f"querying {url}", total=None, spans=0)
     try:
         yield from read_jaeger(url, service, since_ns, until_ns, search_depth=depth)
@@ -75,17 +74,15 @@ def _jaeger_requests(url: str, service: str, since_ns: int, until_ns: int, depth
         raise click.ClickException(str(exc)) from None
 
 
-def analyze(requests: Iterable[ExportTraceServiceRequest], keep: Callable[[SpanRecord], bool], analysis: Analysis,
+def analyze(batches: Iterable[list[SpanRecord]], keep: Callable[[SpanRecord], bool], analysis: Analysis,
             progress: Progress) -> None:  # fmt: skip
-    """Feed every kept span of ``requests`` to ``analysis``."""
-    seen = 0
-    for request in requests:
-        for span in spans_of(request):
+    """Feed every kept span of ``batches`` to ``analysis``."""
+    for batch in batches:
+        for span in batch:
             if keep(span):
                 analysis.add(span)
-        seen = analysis.totals.spans
         for task in progress.task_ids:
-            progress.update(task, spans=seen)
+            progress.update(task, spans=analysis.totals.spans)
 
 
 @click.command()
@@ -119,18 +116,18 @@ def report(files: tuple[str, ...], jaeger_url: str | None, service: str | None, 
             if not service:
                 raise click.UsageError("--jaeger needs --service")
             since_ns = since_ns if since_ns is not None else parse_when(JAEGER_DEFAULT_SINCE, now_ns)
-            requests = _jaeger_requests(jaeger_url, service, since_ns, until_ns or now_ns, search_depth, progress)
+            batches = _jaeger_requests(jaeger_url, service, since_ns, until_ns or now_ns, search_depth, progress)
         elif files:
             try:
                 paths = expand_paths(files)
             except FileNotFoundError as exc:
                 raise click.ClickException(str(exc)) from None
-            requests = _file_requests(paths, _warn_and_count(analysis, err), progress)
+            batches = _file_requests(paths, _warn_and_count(analysis, err), progress)
         else:
             raise click.UsageError("give traces files, or --jaeger URL --service NAME")
         # Jaeger selected the traces already (whole traces, with the other services' spans in them).
         keep = (lambda span: True) if jaeger_url else span_filter(service, since_ns, until_ns)
-        analyze(requests, keep, analysis, progress)
+        analyze(batches, keep, analysis, progress)
     if not analysis.totals.spans and not as_json:
         raise click.ClickException("no spans to report on" + (" (after filters)" if service or since or until else ""))
     data = report_json(analysis, recommend(analysis))

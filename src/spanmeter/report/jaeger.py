@@ -15,9 +15,7 @@ import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-
-from spanmeter.report.reader import parse_request
+from spanmeter.report.reader import SpanRecord, spans_of_json
 
 TRACES_PATH = "/api/v3/traces"
 DEFAULT_SEARCH_DEPTH = 1000
@@ -65,7 +63,7 @@ def _documents(stream) -> Iterator[dict]:
             return
 
 
-def _requests(stream) -> Iterator[ExportTraceServiceRequest]:
+def _batches(stream) -> Iterator[list[SpanRecord]]:
     for document in _documents(stream):
         error = document.get("error") if isinstance(document, dict) else None
         if error:
@@ -75,7 +73,10 @@ def _requests(stream) -> Iterator[ExportTraceServiceRequest]:
         result = document.get("result") if isinstance(document, dict) else None
         if result is None:
             raise JaegerError(f"not an api_v3 traces answer: {json.dumps(document)[:200]}")
-        yield parse_request(json.dumps(result), ExportTraceServiceRequest)
+        try:
+            yield spans_of_json(result)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise JaegerError(f"not OTLP/JSON spans in the answer ({exc!r})") from None
 
 
 def read_jaeger(
@@ -85,8 +86,8 @@ def read_jaeger(
     end_ns: int,
     search_depth: int = DEFAULT_SEARCH_DEPTH,
     timeout_s: float = 60.0,
-) -> Iterator[ExportTraceServiceRequest]:
-    """Export requests holding the traces of ``service`` that started in [start, end]."""
+) -> Iterator[list[SpanRecord]]:
+    """The spans of the traces of ``service`` that started in [start, end], a batch per streamed document."""
     url = traces_url(base_url, service, start_ns, end_ns, search_depth)
     request = urllib.request.Request(url, headers={"Accept": "application/json"})
     try:
@@ -98,4 +99,4 @@ def read_jaeger(
     except (urllib.error.URLError, OSError) as exc:
         raise JaegerError(f"{url}: {getattr(exc, 'reason', exc)}") from None
     with response:
-        yield from _requests(response)
+        yield from _batches(response)
