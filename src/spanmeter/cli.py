@@ -1,4 +1,5 @@
-"""The ``spanmeter`` command: ``demo`` runs the bundled example; ``report`` (spanmeter.report.command) analyzes traces.
+"""The ``spanmeter`` command: ``demo`` runs the bundled example; ``report`` (spanmeter.report.command) analyzes
+traces; ``bench`` (spanmeter.bench.command) load-tests a callable.
 
 Other commands register on :func:`main` (a click group) from their own modules.
 """
@@ -23,6 +24,7 @@ from opentelemetry.sdk.environment_variables import OTEL_EXPORTER_OTLP_ENDPOINT,
 from rich.console import Console
 
 from spanmeter import __version__
+from spanmeter.bench.command import bench as bench_command
 from spanmeter.report import read_metric_requests, read_spans, render_report
 from spanmeter.report.command import report as report_command
 from spanmeter.settings import SETTINGS, ConfigError, Settings
@@ -170,3 +172,4 @@ def demo(directory: Path) -> None:
 
 
 main.add_command(report_command)
+main.add_command(bench_command)
