@@ -354,3 +354,20 @@ def test_the_fast_json_decoder_reads_what_protobuf_reads(tmp_path, ids):
     assert fast == slow
     assert [span.is_error for span in fast] == [True, False]
     assert fast[1].attributes == values
+
+
+def test_keys_past_the_bound_share_one_overflow_row_which_is_counted():
+    from spanmeter.report.analysis import OVERFLOW_KEY
+    from spanmeter.report.reader import spans_of_json
+
+    analysis = Analysis(max_keys=2)
+    spans = [chat(i, i, i * S, S, model=f"model-{i}", **{semconv.COST_USD: 0.01}) for i in range(1, 6)]
+    for span in spans_of_json(json.loads(request_line(spans))):
+        analysis.add(span)
+
+    models = {row["key"]: row for row in analysis.groups_json()["model"]}
+    assert set(models) == {"model-1", "model-2", OVERFLOW_KEY}
+    assert models[OVERFLOW_KEY]["calls"] == 3
+    assert models[OVERFLOW_KEY]["cost_usd"] == pytest.approx(0.03)
+    assert analysis.totals_json()["overflowed_keys"] == {"model": 3}
+    assert set(analysis.timeline.series()) == {"model-1", "model-2", OVERFLOW_KEY}

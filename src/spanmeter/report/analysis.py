@@ -46,6 +46,13 @@ def _count(value: Any) -> int | None:
     return value if type(value) is int and value >= 0 else None
 
 
+def _reasons(value: Any) -> list[str]:
+    """``spanmeter.anomaly.reasons`` as a list of strings (a producer may write one string)."""
+    if isinstance(value, str):
+        return [value]
+    return [str(item) for item in value] if isinstance(value, list) else []
+
+
 def _number(value: Any) -> float | None:
     return float(value) if type(value) in (int, float) else None
 
@@ -361,6 +368,8 @@ class Analysis:
             model = rules.model(span.attributes.get) or "?"
             if model in self.dimensions["model"].groups:
                 self.repeats.setdefault(model, PromptRepeats()).add(facts.input_tokens)
+            else:  # past MAX_KEYS: the timeline shares the overflow row's key too
+                model = OVERFLOW_KEY
             if facts.own_cost:
                 self.timeline.add(span.start_unix_nano, model, facts.own_cost)
         if not span.parent_span_id:
@@ -393,7 +402,7 @@ class Analysis:
             "span": span.name,
             "trace_id": span.trace_id,
             "score": score,
-            "reasons": list(span.attributes.get(semconv.ANOMALY_REASONS) or []),
+            "reasons": _reasons(span.attributes.get(semconv.ANOMALY_REASONS)),
         })  # fmt: skip
 
     @property

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from spanmeter.report.analysis import DIMENSIONS, Analysis
-from spanmeter.report.render import _UNITS
+from spanmeter.report.render import UNITS
 
 WIDTH, HEIGHT, PAD = 720, 260, 48
 MAX_LATENCY_MODELS = 6
@@ -174,7 +174,7 @@ def _tables(data: dict[str, Any]) -> list[str]:
         rows = data["groups"][name]
         if not rows:
             continue
-        parts.append(f"<h2>By {_e(name)} <small>({_e(_UNITS[name])})</small></h2>")
+        parts.append(f"<h2>By {_e(name)} <small>({_e(UNITS[name])})</small></h2>")
         parts.append(_table(
             [name, "calls", "errors", "p50 s", "p90 s", "p95 s", "p99 s", "input tok", "output tok", "cost USD",
              "USD/GB", "anomalies"],

@@ -11,7 +11,7 @@ from rich.table import Table
 from spanmeter.report.analysis import DIMENSIONS, Analysis
 
 TERMINAL_ROWS = 15
-_UNITS = {
+UNITS = {
     "model": "LLM calls",
     "agent": "agent runs, cost incl. what they called",
     "tool": "tool calls",
@@ -46,7 +46,7 @@ def _time(unix_nano: int | None) -> str:
 
 def dimension_table(name: str, rows: list[dict[str, Any]], limit: int = TERMINAL_ROWS) -> Table:
     caption = f"{len(rows) - limit} more rows in --json" if len(rows) > limit else None
-    table = Table(title=f"by {name} ({_UNITS[name]})", caption=caption)
+    table = Table(title=f"by {name} ({UNITS[name]})", caption=caption)
     for header in (name, "calls", "errors", "p50 s", "p90 s", "p95 s", "p99 s", "input tok", "output tok",
                    "cost USD", "USD/GB", "anomalies"):  # fmt: skip
         table.add_column(header, justify="left" if header == name else "right")
