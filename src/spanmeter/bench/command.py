@@ -140,7 +140,10 @@ def bench(target: str, users: int, requests: int | None, duration: float | None,
         function = load_target(target)
     except (ValueError, TypeError, ImportError, AttributeError) as exc:
         raise click.UsageError(str(exc)) from None
-    previous = json.loads(baseline.read_text()) if baseline else None
+    try:
+        previous = json.loads(baseline.read_text()) if baseline else None
+    except ValueError as exc:
+        raise click.BadParameter(f"{baseline}: not a JSON result ({exc})", param_hint="--baseline") from None
     scenario = Scenario(users=users, requests=requests if requests or duration else 10, duration_s=duration,
                         warmup=warmup, ramp_up_s=ramp_up, timeout_s=timeout,
                         inputs=read_inputs(inputs) if inputs else ())  # fmt: skip
