@@ -311,8 +311,8 @@ def test_recommendations_carry_their_numbers_and_savings(tmp_path):
         float(calc_price(Usage(input_tokens=3000 * 10, output_tokens=0), model_ref="gpt-4o-mini",
                          provider_id="openai").total_price))  # fmt: skip
     caching = {item["numbers"]["model"]: item for item in data["recommendations"] if item["kind"] == "prompt_caching"}
-    assert caching["gpt-4o"]["numbers"]["repeated_tokens"] == 300 * 19  # 20 calls of 300 tokens: the first is new
-    assert caching["gpt-4o-mini"]["numbers"]["repeated_tokens"] == 5000 * 9
+    assert set(caching) == {"gpt-4o-mini"}  # gpt-4o's repeated prompts are too small to be cached
+    assert caching["gpt-4o-mini"]["numbers"]["repeated_tokens"] == 5000 * 9  # 10 calls: the first is new
     uncached = calc_price(Usage(input_tokens=5000 * 9, output_tokens=0), model_ref="gpt-4o-mini", provider_id="openai")
     cached = calc_price(Usage(input_tokens=5000 * 9, cache_read_tokens=5000 * 9, output_tokens=0),
                         model_ref="gpt-4o-mini", provider_id="openai")  # fmt: skip
@@ -371,3 +371,16 @@ def test_keys_past_the_bound_share_one_overflow_row_which_is_counted():
     assert models[OVERFLOW_KEY]["cost_usd"] == pytest.approx(0.03)
     assert analysis.totals_json()["overflowed_keys"] == {"model": 3}
     assert set(analysis.timeline.series()) == {"model-1", "model-2", OVERFLOW_KEY}
+
+
+def test_repeated_prompts_are_the_captured_messages_when_there_are_some_else_the_size():
+    from spanmeter.report.analysis import PromptRepeats
+
+    by_size, by_text = PromptRepeats(), PromptRepeats()
+    for text in ("a", "b", "a", "c", "a"):
+        by_size.add(2000, None)
+        by_text.add(2000, f'[{{"role": "user", "content": "{text}"}}]')
+    by_size.add(500, None)
+    by_size.add(500, None)  # under the cacheable size: never counted
+    assert (by_size.repeated_calls, by_size.repeated_input_tokens) == (4, 8000)
+    assert (by_text.repeated_calls, by_text.repeated_input_tokens) == (2, 4000)

@@ -20,6 +20,7 @@ when it carries one, else its own), anomalies in a heap of the highest scores.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import heapq
 from collections.abc import Callable
 from typing import Any
@@ -36,6 +37,7 @@ TOP_TRACES = 10
 MAX_ANOMALY_EVENTS = 500
 MAX_TIME_BUCKETS = 240
 MAX_PROMPT_SIZES = 4096
+MIN_CACHEABLE_TOKENS = 1024
 UNPRICED_NO_USAGE = "no_usage"
 UNPRICED_NO_PRICE = "no_price"
 _ROLLUP_DIMENSIONS = frozenset({"agent", "source"})
@@ -278,22 +280,29 @@ class TopK:
 
 
 class PromptRepeats:
-    """Per model: how many calls repeat a prompt size already seen (a proxy for repeated prompts,
-    since prompt text is not captured by default). Sizes remembered per model are bounded."""
+    """Per model: how many cacheable calls repeat a prompt already seen.
+
+    A prompt is its captured input messages (``gen_ai.input.messages``, when content capture is
+    on), else its exact size in tokens: a proxy, since prompt text is not captured by default.
+    Only prompts of at least MIN_CACHEABLE_TOKENS count, the size from which OpenAI and Anthropic
+    cache prompt prefixes; larger sizes also collide by chance far less often. At most
+    MAX_PROMPT_SIZES prompts are remembered per model.
+    """
 
     def __init__(self) -> None:
-        self.sizes: set[int] = set()
+        self.seen: set[int | str] = set()
         self.repeated_calls = 0
         self.repeated_input_tokens = 0
 
-    def add(self, input_tokens: int | None) -> None:
-        if not input_tokens:
+    def add(self, input_tokens: int | None, messages: Any) -> None:
+        if not input_tokens or input_tokens < MIN_CACHEABLE_TOKENS:
             return
-        if input_tokens in self.sizes:
+        prompt = hashlib.blake2b(str(messages).encode(), digest_size=16).hexdigest() if messages else input_tokens
+        if prompt in self.seen:
             self.repeated_calls += 1
             self.repeated_input_tokens += input_tokens
-        elif len(self.sizes) < MAX_PROMPT_SIZES:
-            self.sizes.add(input_tokens)
+        elif len(self.seen) < MAX_PROMPT_SIZES:
+            self.seen.add(prompt)
 
 
 @dataclasses.dataclass
@@ -367,7 +376,9 @@ class Analysis:
         if facts.kind == "llm":
             model = rules.model(span.attributes.get) or "?"
             if model in self.dimensions["model"].groups:
-                self.repeats.setdefault(model, PromptRepeats()).add(facts.input_tokens)
+                self.repeats.setdefault(model, PromptRepeats()).add(
+                    facts.input_tokens, span.attributes.get(semconv.GEN_AI_INPUT_MESSAGES)
+                )
             else:  # past MAX_KEYS: the timeline shares the overflow row's key too
                 model = OVERFLOW_KEY
             if facts.own_cost:

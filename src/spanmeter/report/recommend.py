@@ -8,8 +8,9 @@ The rules (thresholds from the recipes spanmeter grew out of, see SEED-NOTES):
   tokens) while a cheaper model of the same family and provider exists; saving = observed
   cost - the sibling's price for the same tokens. Siblings: the same name with a smaller
   size suffix (``gpt-4o`` -> ``gpt-4o-mini``, ``-nano``) or a smaller tier word (``sonnet`` -> ``haiku``);
-* ``prompt_caching``: over 40 % of a model's calls repeat a prompt size already seen while
-  cached input is under 30 % of its input; saving = those repeated tokens at the cache-read rate;
+* ``prompt_caching``: over 40 % of a model's calls repeat a cacheable prompt already seen (see
+  :class:`~spanmeter.report.analysis.PromptRepeats`) while cached input is under 30 % of its
+  input; saving = those repeated tokens at the cache-read rate instead of the input rate;
 * ``long_prompts``: average prompt over 2,000 tokens; saving = the tokens above 2,000 per call
   at the input rate (what prompt compression to that size would save);
 * ``error_rate``: over 5 % of at least 10 calls fail; saving = what the failed calls cost;
@@ -132,7 +133,7 @@ def prompt_caching(book: PriceBook, model: str, group: Group, analysis: Analysis
     saving = plain[0] - cached[0] if plain and cached and plain[0] > cached[0] else None
     return _recommendation(
         "prompt_caching",
-        f"{model}: {repeated_share:.0%} of {group.calls} calls repeat a prompt size already seen, yet only "
+        f"{model}: {repeated_share:.0%} of {group.calls} calls repeat a prompt of 1,024+ tokens already seen, yet only "
         f"{cache_share:.0%} of input tokens were cache reads - cache the shared prompt prefix"
         + (f" (est. save {_usd(saving)} on {tokens:,} repeated tokens)" if saving else ""),
         saving, model=model, repeated_share=repeated_share, cache_read_share=cache_share, repeated_tokens=tokens,
