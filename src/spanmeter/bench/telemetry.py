@@ -5,6 +5,7 @@ than the spans, so a long run stays small.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Sequence
 from importlib.metadata import entry_points
@@ -15,13 +16,13 @@ from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from packaging.requirements import Requirement
 
 from spanmeter import rules, semconv
 from spanmeter.processing import SpanmeterProcessor
 
 SERVICE_NAME = "spanmeter-bench"
 _SPANMETER_INSTRUMENTORS = "spanmeter_"  # entry-point name prefix in opentelemetry_instrumentor
+_DISTRIBUTION = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 def _number(value: object) -> float:
@@ -81,7 +82,7 @@ def _instrument_libraries(provider: TracerProvider) -> None:
             continue
         instrumentor = entry.load()()
         for requirement in instrumentor.instrumentation_dependencies():
-            module = Requirement(requirement).name.replace("-", "_")
+            module = _DISTRIBUTION.match(requirement).group(0).replace("-", "_")  # 'openai >= 2.0' -> openai
 
             def instrument(_module: object, instrumentor=instrumentor) -> None:
                 if (
