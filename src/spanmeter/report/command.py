@@ -56,7 +56,7 @@ def _progress(console: Console) -> Progress:
                     disable=not console.is_terminal)  # fmt: skip
 
 
-def _file_requests(paths: list[str], on_problem: Callable[[str], None],
+def _file_batches(paths: list[str], on_problem: Callable[[str], None],
                    progress: Progress) -> Iterator[list[SpanRecord]]:  # fmt: skip
     task = progress.add_task("reading", total=len(paths), spans=0)
     for path in paths:
@@ -65,7 +65,7 @@ def _file_requests(paths: list[str], on_problem: Callable[[str], None],
         progress.advance(task)
 
 
-def _jaeger_requests(url: str, service: str, since_ns: int, until_ns: int, depth: int,
+def _jaeger_batches(url: str, service: str, since_ns: int, until_ns: int, depth: int,
                      progress: Progress) -> Iterator[list[SpanRecord]]:  # fmt: skip
     progress.add_task(f"querying {url}", total=None, spans=0)
     try:
@@ -88,7 +88,7 @@ def analyze(batches: Iterable[list[SpanRecord]], keep: Callable[[SpanRecord], bo
 @click.command()
 @click.argument("files", nargs=-1)
 @click.option("--jaeger", "jaeger_url", metavar="URL", help="Read from Jaeger v2's query API (/api/v3/traces).")
-@click.option("--service", help="Only spans of this service.name (required with --jaeger).")
+@click.option("--service", help="Only spans of this service.name (--jaeger: required; the traces it took part in).")
 @click.option("--since", help="Only spans started since: 30m, 1h, 2d... or an ISO time (Jaeger: default 1h).")
 @click.option("--until", help="Only spans started until: a look-back or an ISO time.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object instead of tables.")
@@ -116,13 +116,13 @@ def report(files: tuple[str, ...], jaeger_url: str | None, service: str | None, 
             if not service:
                 raise click.UsageError("--jaeger needs --service")
             since_ns = since_ns if since_ns is not None else parse_when(JAEGER_DEFAULT_SINCE, now_ns)
-            batches = _jaeger_requests(jaeger_url, service, since_ns, until_ns or now_ns, search_depth, progress)
+            batches = _jaeger_batches(jaeger_url, service, since_ns, until_ns or now_ns, search_depth, progress)
         elif files:
             try:
                 paths = expand_paths(files)
             except FileNotFoundError as exc:
                 raise click.ClickException(str(exc)) from None
-            batches = _file_requests(paths, _warn_and_count(analysis, err), progress)
+            batches = _file_batches(paths, _warn_and_count(analysis, err), progress)
         else:
             raise click.UsageError("give traces files, or --jaeger URL --service NAME")
         # Jaeger selected the traces already (whole traces, with the other services' spans in them).
