@@ -1,4 +1,5 @@
-"""The ``spanmeter`` command: ``demo`` runs the bundled example, ``report`` summarizes a traces file.
+"""The ``spanmeter`` command: ``demo`` runs the bundled example; ``report`` (spanmeter.report.command) analyzes
+traces; ``bench`` (spanmeter.bench.command) load-tests a callable.
 
 Other commands register on :func:`main` (a click group) from their own modules.
 """
@@ -23,8 +24,10 @@ from opentelemetry.sdk.environment_variables import OTEL_EXPORTER_OTLP_ENDPOINT,
 from rich.console import Console
 
 from spanmeter import __version__
+from spanmeter.bench.command import bench as bench_command
 from spanmeter.pipeline.cli import pipeline
 from spanmeter.report import read_metric_requests, read_spans, render_report
+from spanmeter.report.command import report as report_command
 from spanmeter.settings import SETTINGS, ConfigError, Settings
 
 DEMO_TIMEOUT_S = 120
@@ -173,13 +176,6 @@ def demo(directory: Path) -> None:
 
 
 @main.command()
-@click.argument("traces_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def report(traces_file: Path) -> None:
-    """Summarize an OTLP/JSON-lines traces file (spanmeter_file's or the Collector's)."""
-    print_summary(_console(), traces_file, title=f"spanmeter report: {traces_file.name}")
-
-
-@main.command()
 @click.option("--target", default="127.0.0.1:4319", show_default=True, help="The pipeline's Insights API.")
 @click.option("--interval", default=2.0, show_default=True, help="Seconds between refreshes.")
 @click.option("--token-file", type=click.Path(exists=True, dir_okay=False), help="Bearer token for the API.")
@@ -193,3 +189,7 @@ def top(target: str, interval: float, token_file: str | None, ca_file: str | Non
         live_view.run(target, interval_s=interval, token=token, ca_file=ca_file)
     except live_view.Unreachable as exc:
         raise click.ClickException(str(exc)) from None
+
+
+main.add_command(report_command)
+main.add_command(bench_command)

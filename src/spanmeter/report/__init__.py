@@ -1,6 +1,12 @@
-"""Offline analysis of spanmeter's OTLP/JSON-lines files: read them back, summarize them."""
+"""Offline analysis of spanmeter's OTLP/JSON-lines files and Jaeger's traces: read them back, report on them."""
 
-from spanmeter.report.reader import SpanRecord, read_metric_requests, read_spans, read_trace_requests
+from spanmeter.report.reader import (
+    SpanRecord,
+    read_metric_requests,
+    read_span_batches,
+    read_spans,
+    read_trace_requests,
+)
 from spanmeter.report.summary import (
     AnomalySummary,
     KindSummary,
@@ -20,6 +26,7 @@ __all__ = [
     "ModelSummary",
     "SpanRecord",
     "read_metric_requests",
+    "read_span_batches",
     "read_spans",
     "read_trace_requests",
     "render_anomalies",

@@ -2,15 +2,31 @@
 
 ``read_trace_requests`` / ``read_metric_requests`` give the protobuf export requests,
 line by line; ``read_spans`` flattens traces into :class:`SpanRecord`, plain Python
-values that the summary (and anyone scripting over the files) can use directly.
+values that the report (and anyone scripting over the files) can use directly.
+
+``read_spans`` decodes the JSON tree itself (:func:`spans_of_json`) rather than through
+protobuf's ``json_format.ParseDict``: that pure-Python parser cost ~0.5 ms per span
+(profiled on 20k-span files), too slow for reports over millions of spans, while a
+read-only walk of the OTLP/JSON mapping is over ten times faster. Both read hex or base64
+ids and camelCase or snake_case field names; a test holds the two decoders equal.
+
+Files may be gzip-compressed (``.gz``, or any file starting with gzip's magic bytes).
+A line that is not an OTLP/JSON export request — e.g. the last line of a file whose
+writer was killed mid-write — raises ValueError naming ``file:line``, or, given
+``on_problem``, is reported there and skipped so the rest of the file still counts.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
+import glob
+import gzip
+import json
 import os
-from collections.abc import Iterator
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, Any, TypeVar
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
@@ -22,29 +38,89 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Status
 from spanmeter.export.otlp_json import parse_json_line
 
 M = TypeVar("M", bound=Message)
+T = TypeVar("T")
+# What a malformed line raises: bad JSON (ValueError), a wrong shape (the rest), bad base64 ids.
+_MALFORMED = (ValueError, TypeError, KeyError, AttributeError, binascii.Error, json_format.ParseError)
+OnProblem = Callable[[str], None]
+_GZIP_MAGIC = b"\x1f\x8b"
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+_SNAKE_TO_CAMEL = {"string_value": "stringValue", "int_value": "intValue", "double_value": "doubleValue",
+                   "bool_value": "boolValue", "array_value": "arrayValue", "kvlist_value": "kvlistValue",
+                   "bytes_value": "bytesValue"}  # fmt: skip
 
 
-def _read_requests(path: str | os.PathLike[str], message_type: type[M]) -> Iterator[M]:
-    with open(path, encoding="utf-8") as file:
-        for number, line in enumerate(file, 1):
-            if not line.strip():
-                continue
-            try:
-                yield parse_json_line(line, message_type)
-            except (ValueError, json_format.ParseError) as exc:
-                raise ValueError(
-                    f"{os.fspath(path)}:{number}: not an OTLP/JSON {message_type.__name__} ({exc})"
-                ) from None
+def parse_request(line: str | bytes, message_type: type[M]) -> M:
+    """One OTLP/JSON document as ``message_type``: the one place reports use the OTLP/JSON codec."""
+    return parse_json_line(line, message_type)
 
 
-def read_trace_requests(path: str | os.PathLike[str]) -> Iterator[ExportTraceServiceRequest]:
+def open_text(path: str | os.PathLike[str]) -> IO[str]:
+    """A text reader of ``path``, decompressing gzip transparently."""
+    with open(path, "rb") as probe:
+        compressed = probe.read(2) == _GZIP_MAGIC
+    if compressed:
+        return gzip.open(path, "rt", encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+def expand_paths(patterns: Iterable[str]) -> list[str]:
+    """Files named by ``patterns`` (paths or globs), in the given order, each once.
+
+    Raises FileNotFoundError naming a pattern that matches nothing.
+    """
+    paths: list[str] = []
+    for pattern in patterns:
+        matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        matches = [match for match in matches if os.path.isfile(match)]
+        if not matches:
+            raise FileNotFoundError(f"{pattern}: no such file")
+        paths.extend(match for match in matches if match not in paths)
+    return paths
+
+
+def _read_lines(
+    path: str | os.PathLike[str], decode: Callable[[str], T], what: str, on_problem: OnProblem | None
+) -> Iterator[T]:
+    """``decode`` of each non-blank line; a line it rejects raises, or goes to ``on_problem`` and is skipped."""
+    where, number = os.fspath(path), 0
+    try:
+        with open_text(path) as file:
+            for number, line in enumerate(file, 1):
+                if not line.strip():
+                    continue
+                try:
+                    decoded = decode(line)
+                except _MALFORMED as exc:
+                    cut = "" if line.endswith("\n") else ", truncated: the file ends inside this line"
+                    message = f"{where}:{number}: not an OTLP/JSON {what} ({exc}{cut})"
+                    if on_problem is None:
+                        raise ValueError(message) from None
+                    on_problem(message + "; skipped")
+                    continue
+                yield decoded
+    except (EOFError, gzip.BadGzipFile) as exc:  # a compressed file cut short
+        message = f"{where}:{number + 1}: compressed data ends early ({exc})"
+        if on_problem is None:
+            raise ValueError(message) from None
+        on_problem(message + "; the rest of the file is skipped")
+
+
+def _read_requests(path: str | os.PathLike[str], message_type: type[M], on_problem: OnProblem | None) -> Iterator[M]:
+    return _read_lines(path, lambda line: parse_request(line, message_type), message_type.__name__, on_problem)
+
+
+def read_trace_requests(
+    path: str | os.PathLike[str], on_problem: OnProblem | None = None
+) -> Iterator[ExportTraceServiceRequest]:
     """Each line of a traces file as an ExportTraceServiceRequest (hex or base64 ids)."""
-    return _read_requests(path, ExportTraceServiceRequest)
+    return _read_requests(path, ExportTraceServiceRequest, on_problem)
 
 
-def read_metric_requests(path: str | os.PathLike[str]) -> Iterator[ExportMetricsServiceRequest]:
+def read_metric_requests(
+    path: str | os.PathLike[str], on_problem: OnProblem | None = None
+) -> Iterator[ExportMetricsServiceRequest]:
     """Each line of a metrics file as an ExportMetricsServiceRequest."""
-    return _read_requests(path, ExportMetricsServiceRequest)
+    return _read_requests(path, ExportMetricsServiceRequest, on_problem)
 
 
 def _value(value: AnyValue) -> Any:
@@ -80,23 +156,110 @@ class SpanRecord:
     def duration_ms(self) -> float:
         return (self.end_unix_nano - self.start_unix_nano) / 1e6
 
+    @property
+    def duration_s(self) -> float:
+        return (self.end_unix_nano - self.start_unix_nano) / 1e9
 
-def read_spans(path: str | os.PathLike[str]) -> Iterator[SpanRecord]:
+
+def spans_of(request: ExportTraceServiceRequest) -> Iterator[SpanRecord]:
+    """Every span of one export request, in order."""
+    for resource_spans in request.resource_spans:
+        resource = attributes(resource_spans.resource.attributes)
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                yield SpanRecord(
+                    trace_id=span.trace_id.hex(),
+                    span_id=span.span_id.hex(),
+                    parent_span_id=span.parent_span_id.hex(),
+                    name=span.name,
+                    start_unix_nano=span.start_time_unix_nano,
+                    end_unix_nano=span.end_time_unix_nano,
+                    is_error=span.status.code == Status.STATUS_CODE_ERROR,
+                    attributes=attributes(span.attributes),
+                    resource=resource,
+                    scope=scope_spans.scope.name,
+                )
+
+
+_ERROR_CODES = (2, "STATUS_CODE_ERROR")
+
+
+def _hex_id(value: str | None) -> str:
+    """A trace/span id as lower-case hex, from hex or base64."""
+    if not value:
+        return ""
+    if len(value) in (16, 32) and _HEX_DIGITS.issuperset(value):
+        return value.lower()
+    return base64.b64decode(value, validate=True).hex()
+
+
+def _any_value(value: dict[str, Any]) -> Any:
+    """An OTLP/JSON AnyValue as Python, as protobuf's decoding gives it (ints, floats, lists, dicts, bytes)."""
+    for kind, item in value.items():
+        kind = _SNAKE_TO_CAMEL.get(kind, kind)
+        if kind == "stringValue":
+            return str(item)
+        if kind == "intValue":
+            return int(item)
+        if kind == "doubleValue":
+            return float(item)
+        if kind == "boolValue":
+            return bool(item)
+        if kind == "arrayValue":
+            return [_any_value(entry) for entry in item.get("values", ())]
+        if kind == "kvlistValue":
+            return _json_attributes(item.get("values", ()))
+        if kind == "bytesValue":
+            return base64.b64decode(item)
+    return None
+
+
+def _json_attributes(key_values: list[dict[str, Any]]) -> dict[str, Any]:
+    return {item["key"]: _any_value(item.get("value") or {}) for item in key_values}
+
+
+def _field(node: dict[str, Any], camel: str, snake: str, default: Any = None) -> Any:
+    value = node.get(camel)
+    return node.get(snake, default) if value is None else value
+
+
+def spans_of_json(tree: dict[str, Any]) -> list[SpanRecord]:
+    """Every span of one OTLP/JSON ExportTraceServiceRequest tree, in order (raises on a wrong shape)."""
+    records = []
+    for resource_spans in _field(tree, "resourceSpans", "resource_spans", ()):
+        resource = _json_attributes((resource_spans.get("resource") or {}).get("attributes", ()))
+        for scope_spans in _field(resource_spans, "scopeSpans", "scope_spans", ()):
+            scope = (scope_spans.get("scope") or {}).get("name", "")
+            for span in scope_spans.get("spans", ()):
+                status = span.get("status") or {}
+                records.append(SpanRecord(
+                    trace_id=_hex_id(_field(span, "traceId", "trace_id")),
+                    span_id=_hex_id(_field(span, "spanId", "span_id")),
+                    parent_span_id=_hex_id(_field(span, "parentSpanId", "parent_span_id")),
+                    name=span.get("name", ""),
+                    start_unix_nano=int(_field(span, "startTimeUnixNano", "start_time_unix_nano", 0)),
+                    end_unix_nano=int(_field(span, "endTimeUnixNano", "end_time_unix_nano", 0)),
+                    is_error=status.get("code") in _ERROR_CODES,
+                    attributes=_json_attributes(span.get("attributes", ())),
+                    resource=resource,
+                    scope=scope,
+                ))  # fmt: skip
+    return records
+
+
+def _decode_spans(line: str) -> list[SpanRecord]:
+    tree = json.loads(line)
+    if not isinstance(tree, dict):
+        raise TypeError(f"expected an object, got {type(tree).__name__}")
+    return spans_of_json(tree)
+
+
+def read_span_batches(path: str | os.PathLike[str], on_problem: OnProblem | None = None) -> Iterator[list[SpanRecord]]:
+    """The spans of each line of a traces file: a malformed line is skipped whole, never half-read."""
+    return _read_lines(path, _decode_spans, "ExportTraceServiceRequest", on_problem)
+
+
+def read_spans(path: str | os.PathLike[str], on_problem: OnProblem | None = None) -> Iterator[SpanRecord]:
     """Every span in a traces file, in file order."""
-    for request in read_trace_requests(path):
-        for resource_spans in request.resource_spans:
-            resource = attributes(resource_spans.resource.attributes)
-            for scope_spans in resource_spans.scope_spans:
-                for span in scope_spans.spans:
-                    yield SpanRecord(
-                        trace_id=span.trace_id.hex(),
-                        span_id=span.span_id.hex(),
-                        parent_span_id=span.parent_span_id.hex(),
-                        name=span.name,
-                        start_unix_nano=span.start_time_unix_nano,
-                        end_unix_nano=span.end_time_unix_nano,
-                        is_error=span.status.code == Status.STATUS_CODE_ERROR,
-                        attributes=attributes(span.attributes),
-                        resource=resource,
-                        scope=scope_spans.scope.name,
-                    )
+    for batch in read_span_batches(path, on_problem):
+        yield from batch

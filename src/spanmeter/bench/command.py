@@ -1,0 +1,180 @@
+"""``spanmeter bench module:function``: run the load, print the result, optionally gate on a baseline."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from spanmeter.bench import telemetry
+from spanmeter.bench.results import DEFAULT_FAIL_ON, Check, bench_result, compare, parse_fail_on
+from spanmeter.bench.runner import DEFAULT_TIMEOUT_S, Runner, Scenario, Tally, load_target
+
+EXIT_REGRESSION = 1
+EXIT_INTERRUPTED = 130  # what a shell reports for a command ended by Ctrl-C
+
+
+def read_inputs(path: Path) -> tuple[Any, ...]:
+    """One JSON value per non-blank line; a bad line is a usage error naming file and line."""
+    inputs = []
+    with open(path, encoding="utf-8") as file:
+        for number, line in enumerate(file, 1):
+            if line.strip():
+                try:
+                    inputs.append(json.loads(line))
+                except ValueError as exc:
+                    raise click.BadParameter(f"{path}:{number}: not JSON ({exc})", param_hint="--inputs") from None
+    if not inputs:
+        raise click.BadParameter(f"{path}: no inputs in it", param_hint="--inputs")
+    return tuple(inputs)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+async def _run(runner: Runner, err: Console) -> Tally:
+    """Run with Ctrl-C stopping the load cleanly once; a second Ctrl-C interrupts as usual."""
+    loop = asyncio.get_running_loop()
+
+    def on_interrupt() -> None:
+        loop.remove_signal_handler(signal.SIGINT)
+        runner.stop()
+
+    loop.add_signal_handler(signal.SIGINT, on_interrupt)
+    scenario = runner.scenario
+    load = f"{scenario.requests} request(s) per user" if scenario.duration_s is None else f"{scenario.duration_s:g} s"
+    err.print(f"load started: {scenario.users} user(s), {load}; Ctrl-C stops it and reports what ran")
+    try:
+        return await runner.run()
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+
+
+def _progress_callback(progress: Progress, scenario: Scenario):
+    if scenario.requests is not None and scenario.duration_s is None:
+        task = progress.add_task("requests", total=scenario.users * scenario.requests)
+        return lambda tally: progress.update(task, completed=tally.requests)
+    task = progress.add_task(f"{scenario.duration_s:g} s", total=scenario.duration_s)
+    started = time.monotonic()
+    return lambda tally: progress.update(task, completed=min(time.monotonic() - started, scenario.duration_s))
+
+
+def _fmt(value: float | None, template: str) -> str:
+    return "-" if value is None else template.format(value)
+
+
+def result_tables(result: dict[str, Any]) -> list[Table]:
+    summary = Table(title=f"spanmeter bench {result['target']}" + (" (interrupted)" if result["interrupted"] else ""))
+    summary.add_column("metric")
+    summary.add_column("value", justify="right")
+    latency = result["latency_s"]
+    share = result["time_share"]
+    for label, value in (
+        ("requests / errors / timeouts", f"{result['requests']} / {result['errors']} / {result['timeouts']}"),
+        ("error rate / timeout rate", f"{result['error_rate']:.1%} / {result['timeout_rate']:.1%}"),
+        ("requests/s", f"{result['requests_per_s']:.2f}"),
+        ("latency avg / p50 / p90 / p95 / p99 s", " / ".join(_fmt(latency[k], "{:.3f}")
+                                                             for k in ("avg", "p50", "p90", "p95", "p99"))),
+        ("tokens/s", f"{result['tokens_per_s']:.1f}"),
+        ("cost USD (per request)", f"{result['cost_usd']:.6f} ({_fmt(result['cost_per_request_usd'], '{:.6f}')})"),
+        ("peak RSS MB / CPU %", f"{result['peak_rss_mb']:.0f} / {result['cpu_percent']:.0f}"),
+        ("time in llm / tool / other", f"{share['llm']:.0%} / {share['tool']:.0%} / {share['other']:.0%}"),
+    ):  # fmt: skip
+        summary.add_row(label, value)
+    advice = Table(title="recommendations")
+    advice.add_column("kind")
+    advice.add_column("what the figures say")
+    for item in result["recommendations"]:
+        advice.add_row(item["kind"], item["message"])
+    return [summary, advice]
+
+
+def gate_table(checks: list[Check]) -> Table:
+    table = Table(title="regression gate")
+    for header in ("metric", "tolerance", "baseline", "now", "limit", "result"):
+        table.add_column(header, justify="left" if header in ("metric", "result") else "right")
+    for check in checks:
+        limit = None if check.baseline is None else check.tolerance.limit(check.baseline)
+        table.add_row(check.tolerance.metric, str(check.tolerance).split(":", 1)[1], _fmt(check.baseline, "{:.4g}"),
+                      _fmt(check.current, "{:.4g}"), _fmt(limit, "{:.4g}"), "FAIL" if check.failed else "ok")  # fmt: skip
+    return table
+
+
+@click.command()
+@click.argument("target")
+@click.option("--users", default=1, show_default=True, type=click.IntRange(min=1), help="Concurrent users.")
+@click.option("--requests", type=click.IntRange(min=1), help="Requests per user (default 10 without --duration).")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="Run for this many seconds.")
+@click.option("--warmup", default=0, show_default=True, type=click.IntRange(min=0), help="Uncounted calls first.")
+@click.option("--ramp-up", default=0.0, show_default=True, type=click.FloatRange(min=0),
+              help="Seconds over which users start.")  # fmt: skip
+@click.option("--timeout", default=DEFAULT_TIMEOUT_S, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Seconds per request before it counts as a timeout.")  # fmt: skip
+@click.option("--inputs", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="JSON lines: one argument per request, cycled.")  # fmt: skip
+@click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), help="Write the result here.")
+@click.option("--baseline", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A previous --json result to compare with.")  # fmt: skip
+@click.option("--fail-on", default=DEFAULT_FAIL_ON, show_default=True,
+              help="With --baseline: metric:+N% / metric:+N items; exit 1 when one regresses beyond it.")  # fmt: skip
+def bench(target: str, users: int, requests: int | None, duration: float | None, warmup: int, ramp_up: float,
+          timeout: float, inputs: Path | None, json_file: Path | None, baseline: Path | None, fail_on: str) -> None:  # fmt: skip
+    """Load-test TARGET (module:function, sync or async) under spanmeter's instrumentation.
+
+    Each request calls TARGET with no argument, or with the next --inputs value. Its spans
+    (LLM calls through spanmeter's instrumentors, spanmeter.agent/tool/stage) are read back
+    for tokens, cost and where the time went. Ctrl-C stops the load and reports what ran.
+    """
+    try:
+        tolerances = parse_fail_on(fail_on)
+        function = load_target(target)
+    except (ValueError, TypeError, ImportError, AttributeError) as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        previous = json.loads(baseline.read_text()) if baseline else None
+    except ValueError as exc:
+        raise click.BadParameter(f"{baseline}: not a JSON result ({exc})", param_hint="--baseline") from None
+    scenario = Scenario(users=users, requests=requests if requests or duration else 10, duration_s=duration,
+                        warmup=warmup, ramp_up_s=ramp_up, timeout_s=timeout,
+                        inputs=read_inputs(inputs) if inputs else ())  # fmt: skip
+    stats = telemetry.SpanStats()
+    provider = telemetry.install(stats)
+    err = Console(stderr=True)
+
+    def after_warmup() -> None:
+        if provider is not None:
+            provider.force_flush()
+        stats.reset()
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True, disable=not err.is_terminal) as progress:  # fmt: skip
+        runner = Runner(function, scenario, _progress_callback(progress, scenario), after_warmup)
+        tally = asyncio.run(_run(runner, err))
+    if provider is not None:
+        provider.force_flush()
+    result = bench_result(target, scenario, tally, stats, _peak_rss_mb())
+    console = Console(width=max(Console().width, 110))
+    for table in result_tables(result):
+        console.print(table)
+    if json_file is not None:
+        json_file.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    if tally.interrupted:
+        err.print(f"interrupted: {tally.requests} request(s) ran")
+        raise SystemExit(EXIT_INTERRUPTED)
+    if previous is not None:
+        checks = compare(result, previous, tolerances)
+        console.print(gate_table(checks))
+        failed = [check for check in checks if check.failed]
+        if failed:
+            err.print(f"regression: {', '.join(check.tolerance.metric for check in failed)} beyond tolerance")
+            raise SystemExit(EXIT_REGRESSION)

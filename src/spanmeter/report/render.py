@@ -1,0 +1,121 @@
+"""``spanmeter report``'s outputs other than HTML: rich tables for a terminal, and the ``--json`` object."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Group as RichGroup
+from rich.table import Table
+
+from spanmeter.report.analysis import DIMENSIONS, Analysis
+
+TERMINAL_ROWS = 15
+UNITS = {
+    "model": "LLM calls",
+    "agent": "agent runs, cost incl. what they called",
+    "tool": "tool calls",
+    "user": "spans attributed, own cost",
+    "team": "spans attributed, own cost",
+    "source": "spans of a data source, cost incl. children",
+    "service": "spans, own cost",
+}
+
+
+def report_json(analysis: Analysis, recommendations: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ``--json`` object: ``groups`` by dimension, ``totals``, ``recommendations``, top traces, skipped lines."""
+    return {
+        "groups": analysis.groups_json(),
+        "totals": analysis.totals_json(),
+        "recommendations": recommendations,
+        "slowest_traces": analysis.slowest.items(),
+        "most_expensive_traces": analysis.most_expensive.items(),
+        "skipped": analysis.problems,
+    }
+
+
+def _num(value: float | None, template: str) -> str:
+    return "-" if value is None else template.format(value)
+
+
+def _time(unix_nano: int | None) -> str:
+    if unix_nano is None:
+        return "-"
+    return datetime.fromtimestamp(unix_nano / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def dimension_table(name: str, rows: list[dict[str, Any]], limit: int = TERMINAL_ROWS) -> Table:
+    caption = f"{len(rows) - limit} more rows in --json" if len(rows) > limit else None
+    table = Table(title=f"by {name} ({UNITS[name]})", caption=caption)
+    for header in (name, "calls", "errors", "p50 s", "p90 s", "p95 s", "p99 s", "input tok", "output tok",
+                   "cost USD", "USD/GB", "anomalies"):  # fmt: skip
+        table.add_column(header, justify="left" if header == name else "right")
+    for row in rows[:limit]:
+        table.add_row(
+            row["key"],
+            f"{row['calls']:,}",
+            f"{row['error_rate']:.1%}",
+            *(_num(row[k], "{:.3f}") for k in ("p50_s", "p90_s", "p95_s", "p99_s")),
+            f"{row['input_tokens']:,}",
+            f"{row['output_tokens']:,}",
+            _num(row["cost_usd"], "{:.6f}"),
+            _num(row["cost_per_gb_usd"], "{:.4f}"),
+            str(row["anomalies"]),
+        )
+    return table
+
+
+def totals_table(totals: dict[str, Any]) -> Table:
+    table = Table(title="totals", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    unpriced = totals["unpriced"]
+    for label, value in (
+        ("spans / traces", f"{totals['spans']:,} / {totals['traces']:,}"),
+        ("from / to (UTC)", f"{_time(totals['start_unix_nano'])} / {_time(totals['end_unix_nano'])}"),
+        ("LLM calls", f"{totals['llm_calls']:,}"),
+        ("errors", f"{totals['errors']:,} ({totals['error_rate']:.1%})"),
+        ("input / output tokens", f"{totals['input_tokens']:,} / {totals['output_tokens']:,}"),
+        ("cost USD", f"{totals['cost_usd']:.6f}"),
+        ("unpriced LLM calls", f"{totals['unpriced_calls']:,} (no_usage {unpriced['no_usage']:,}, no_price {unpriced['no_price']:,})"),
+        ("data processed", f"{totals['data_bytes'] / 1e9:.3f} GB"),
+        ("anomalies", f"{totals['anomalies']:,}"),
+        ("percentiles", totals["percentiles"]),
+        ("skipped lines", f"{totals['skipped']:,}"),
+    ):  # fmt: skip
+        table.add_row(label, value)
+    return table
+
+
+def traces_table(title: str, traces: list[dict[str, Any]]) -> Table:
+    table = Table(title=title)
+    for header in ("trace id", "root span", "service", "start (UTC)", "duration s", "cost USD"):
+        table.add_column(header, justify="right" if header in ("duration s", "cost USD") else "left")
+    for trace in traces:
+        table.add_row(trace["trace_id"], trace["root"], str(trace["service"] or "-"), _time(trace["start_unix_nano"]),
+                      f"{trace['duration_s']:.3f}", _num(trace["cost_usd"], "{:.6f}"))  # fmt: skip
+    return table
+
+
+def recommendations_table(recommendations: list[dict[str, Any]]) -> Table:
+    table = Table(title="recommendations")
+    for header in ("kind", "what the data says", "est. saving USD"):
+        table.add_column(header, justify="right" if header.startswith("est.") else "left")
+    for item in recommendations:
+        table.add_row(item["kind"], item["message"], _num(item["saving_usd"], "{:.6f}"))
+    return table
+
+
+def terminal_report(data: dict[str, Any]) -> RichGroup:
+    """Every table of the report, for ``Console.print``."""
+    parts: list[Any] = [totals_table(data["totals"])]
+    for name in DIMENSIONS:
+        if data["groups"][name]:
+            parts.append(dimension_table(name, data["groups"][name]))
+    if data["slowest_traces"]:
+        parts.append(traces_table("slowest traces", data["slowest_traces"]))
+    if data["most_expensive_traces"]:
+        parts.append(traces_table("most expensive traces", data["most_expensive_traces"]))
+    parts.append(recommendations_table(data["recommendations"]) if data["recommendations"]
+                 else "no recommendations: everything is within the thresholds")  # fmt: skip
+    return RichGroup(*parts)

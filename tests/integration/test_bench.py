@@ -1,0 +1,140 @@
+"""``spanmeter bench`` end to end, in its own process: an example agent (real openai SDK over an
+in-memory transport, spanmeter's agent/tool spans) under load, with errors, timeouts, Ctrl-C and the
+baseline gate passing and failing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from genai_prices import Usage, calc_price
+
+from bench import llm_fakes
+
+pytestmark = pytest.mark.integration
+
+TESTS = Path(__file__).resolve().parents[1]
+SPANMETER = str(Path(sys.executable).with_name("spanmeter"))
+RESULT_FIELDS = {"requests", "errors", "timeouts", "error_rate", "timeout_rate", "requests_per_s", "latency_s",
+                 "tokens_per_s", "cost_usd", "cost_per_request_usd", "peak_rss_mb", "cpu_percent", "time_share",
+                 "recommendations"}  # fmt: skip
+CALL_USD = float(calc_price(Usage(input_tokens=llm_fakes.INPUT_TOKENS, output_tokens=llm_fakes.OUTPUT_TOKENS),
+                            model_ref=llm_fakes.OPENAI_RESPONSE_MODEL, provider_id="openai").total_price)  # fmt: skip
+
+
+def environment() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "SPANMETER_"))}
+    env["PYTHONPATH"] = str(TESTS)
+    env["OTEL_METRICS_EXPORTER"] = "none"
+    return env
+
+
+def bench(tmp_path, *args: str, check_exit: int | None = 0) -> tuple[subprocess.CompletedProcess, dict | None]:
+    out = tmp_path / f"result-{len(list(tmp_path.glob('result-*')))}.json"
+    run = subprocess.run([SPANMETER, "bench", *args, "--json", str(out)], capture_output=True, text=True,
+                         cwd=tmp_path, env=environment(), timeout=120, check=False)  # fmt: skip
+    if check_exit is not None:
+        assert run.returncode == check_exit, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr, run.stderr
+    return run, (json.loads(out.read_text()) if out.exists() else None)
+
+
+def write_inputs(tmp_path, *inputs: dict) -> str:
+    path = tmp_path / "inputs.jsonl"
+    path.write_text("".join(json.dumps(item) + "\n" for item in inputs))
+    return str(path)
+
+
+def test_errors_timeouts_tokens_cost_and_time_share_of_a_sync_agent(tmp_path):
+    inputs = write_inputs(tmp_path, {"delay": 0.01}, {"fail": True}, {"delay": 0.02}, {"delay": 2.0})
+    run, result = bench(tmp_path, "support.bench_agent:answer", "--users", "2", "--requests", "4", "--warmup", "1",
+                        "--timeout", "0.5", "--inputs", inputs)  # fmt: skip
+
+    assert RESULT_FIELDS <= result.keys()
+    assert set(result["latency_s"]) == {"avg", "p50", "p90", "p95", "p99"}
+    # the warm-up takes input 1; the 8 measured requests then cycle from input 2: each input twice
+    assert (result["requests"], result["errors"], result["timeouts"]) == (8, 2, 2)
+    assert (result["error_rate"], result["timeout_rate"]) == (0.25, 0.25)
+    assert result["error_types"] == {"InternalServerError": 2}
+    assert result["latency_s"]["p50"] <= result["latency_s"]["p95"] <= result["latency_s"]["p99"] < 0.5
+    calls = result["input_tokens"] / llm_fakes.INPUT_TOKENS  # 4 answered; abandoned ones may finish in time
+    assert calls in (4, 5, 6)
+    assert result["output_tokens"] == calls * llm_fakes.OUTPUT_TOKENS
+    assert result["cost_usd"] == pytest.approx(calls * CALL_USD)
+    assert result["cost_per_request_usd"] == pytest.approx(result["cost_usd"] / 8)
+    share = result["time_share"]
+    assert share["llm"] > 0 and share["tool"] > 0 and sum(share.values()) == pytest.approx(1.0)
+    assert {item["kind"] for item in result["recommendations"]} >= {"error_rate"}
+    assert "requests / errors / timeouts" in run.stdout and "8 / 2 / 2" in run.stdout
+
+
+def test_an_async_agent_for_a_duration(tmp_path):
+    _, result = bench(tmp_path, "support.bench_agent:answer_async", "--users", "3", "--duration", "1",
+                        "--ramp-up", "0.3")  # fmt: skip
+    assert result["requests"] >= 3 and result["errors"] == result["timeouts"] == 0
+    assert result["input_tokens"] == result["requests"] * llm_fakes.INPUT_TOKENS
+    assert result["requests_per_s"] == pytest.approx(result["requests"] / 1.0, rel=0.3)
+    assert result["scenario"]["duration_s"] == 1.0
+
+
+def test_the_baseline_gate_passes_within_tolerance_and_fails_beyond_it(tmp_path):
+    _, baseline = bench(tmp_path, "support.bench_agent:answer", "--requests", "5")
+    base = tmp_path / "base.json"
+    base.write_text(json.dumps(baseline))
+    run, _ = bench(tmp_path, "support.bench_agent:answer", "--requests", "5", "--baseline", str(base),
+                   "--fail-on", "latency_s.p95:+10000%,error_rate:+0.01")  # fmt: skip
+    assert "regression gate" in run.stdout and "FAIL" not in run.stdout
+
+    faster = dict(baseline, latency_s=dict(baseline["latency_s"], p95=1e-9))
+    base.write_text(json.dumps(faster))
+    inputs = write_inputs(tmp_path, {}, {"fail": True})
+    run, _ = bench(
+        tmp_path,
+        "support.bench_agent:answer",
+        "--requests",
+        "4",
+        "--inputs",
+        inputs,
+        "--baseline",
+        str(base),
+        check_exit=1,
+    )  # default: latency_s.p95:+10%,error_rate:+0.01
+    assert "regression: latency_s.p95, error_rate beyond tolerance" in run.stderr
+    gate = {line.split("│")[1].strip(): line for line in run.stdout.splitlines() if "FAIL" in line}
+    assert set(gate) == {"latency_s.p95", "error_rate"}
+
+    run, _ = bench(tmp_path, "support.bench_agent:answer", "--requests", "2", "--baseline", str(base),
+                   "--fail-on", "latency_s.p95:ten", check_exit=2)  # fmt: skip
+    assert "expected metric:+N%" in run.stderr
+
+
+def test_ctrl_c_stops_the_load_and_reports_what_ran(tmp_path):
+    inputs = write_inputs(tmp_path, {"delay": 0.05})
+    out = tmp_path / "result.json"
+    process = subprocess.Popen([SPANMETER, "bench", "support.bench_agent:answer", "--users", "2", "--duration", "60",
+                                "--inputs", inputs, "--json", str(out)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=environment())  # fmt: skip
+    for line in process.stderr:
+        if line.startswith("load started"):
+            break
+    else:
+        pytest.fail(f"the load never started: {process.communicate()}")
+    try:
+        time.sleep(1.0)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "interrupted:" in stderr
+    result = json.loads(out.read_text())
+    assert result["interrupted"] is True
+    assert 2 <= result["requests"] < 2 * 60 / 0.05 and result["timeouts"] == 0
+    assert "(interrupted)" in stdout
