@@ -163,6 +163,12 @@ SETTINGS: dict[str, _Setting] = {
         16_384,
         "Truncation size of captured gen_ai.input/output.messages JSON (when capture is on).",
     ),
+    "alert_rules": _Setting(
+        "SPANMETER_ALERT_RULES",
+        _text,
+        None,
+        "YAML file of spanmeter's own alert rules and notifiers, evaluated in process (unset: none).",
+    ),
 }
 
 
@@ -185,6 +191,7 @@ class Settings:
     metrics_file: str
     genai_span_mode: str
     content_max_chars: int
+    alert_rules: str | None
 
     @classmethod
     def load(
