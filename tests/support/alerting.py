@@ -9,6 +9,7 @@ import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Self
 
 from spanmeter.processing.outcome import SpanOutcome
 from support.binaries import binary, free_port, stop
@@ -18,10 +19,10 @@ _trace_ids = iter(range(1, 1 << 62))
 
 def outcome(**fields) -> SpanOutcome:
     """A work span's outcome: a successful 1 s tool call of service ``shop`` unless ``fields`` say otherwise."""
-    values = dict(
-        service="shop", span_name="execute_tool search", kind="tool", operation="execute_tool",
-        trace_id=next(_trace_ids), span_id=1, end_time_ns=0, duration_s=1.0, error_type=None, tool="search",
-    )  # fmt: skip
+    values = {
+        "service": "shop", "span_name": "execute_tool search", "kind": "tool", "operation": "execute_tool",
+        "trace_id": next(_trace_ids), "span_id": 1, "end_time_ns": 0, "duration_s": 1.0, "error_type": None, "tool": "search",
+    }  # fmt: skip
     values.update(fields)
     return SpanOutcome(**values)
 
@@ -69,7 +70,7 @@ class WebhookReceiver:
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> WebhookReceiver:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -121,7 +122,7 @@ class Alertmanager:
         ]  # fmt: skip
         self.process: subprocess.Popen | None = None
 
-    def __enter__(self) -> Alertmanager:
+    def __enter__(self) -> Self:
         self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 20
         while True:

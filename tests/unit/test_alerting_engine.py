@@ -36,8 +36,8 @@ class Recorder:
 
 
 def _rule(**overrides) -> Rule:
-    values = dict(name="errors", metric="error_rate", threshold=0.5, above=True, window_s=60.0, window="1m",
-                  runbook_url="https://example.org/runbooks#errors")  # fmt: skip
+    values = {"name": "errors", "metric": "error_rate", "threshold": 0.5, "above": True, "window_s": 60.0, "window": "1m",
+                  "runbook_url": "https://example.org/runbooks#errors"}  # fmt: skip
     values.update(overrides)
     return Rule(**values)
 
