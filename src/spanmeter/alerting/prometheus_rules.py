@@ -45,7 +45,7 @@ def _by(labels: tuple[str, ...]) -> str:
     return ", ".join(labels)
 
 
-def _calls(window: str) -> list[dict]:
+def calls_rules(window: str) -> list[dict]:
     """Calls per second over ``window`` from both duration histograms, under one recorded name.
 
     Both rules write the same name, told apart by ``kind``: ``work`` (agents, tools,
@@ -99,7 +99,7 @@ def _seconds(duration: str) -> int:
 def recording_rules() -> list[dict]:
     rules: list[dict] = []
     for window in _windows():
-        rules += _calls(window)
+        rules += calls_rules(window)
         bucket_labels = (n.SERVICE, n.OPERATION, n.AGENT, n.TOOL, n.LE)
         bucket_rate = _service(f"rate({n.SPAN_DURATION}_bucket[{window}])")
         rules.append({"record": BUCKETS.format(w=window), "expr": f"sum by ({_by(bucket_labels)}) ({bucket_rate})"})
