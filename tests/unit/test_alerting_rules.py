@@ -95,3 +95,13 @@ def test_durations():
     assert [rules.parse_duration(raw) for raw in ("15s", "5m", "1h", "1.5h", "250ms", 30)] == [
         15.0, 300.0, 3600.0, 5400.0, 0.25, 30.0,
     ]  # fmt: skip
+
+
+def test_the_readme_example_loads(tmp_path):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme[readme.index("    evaluation_interval: 15s\n") :].split("\n\n", 1)[0]
+    config = _load(tmp_path, "\n".join(line.removeprefix("    ") for line in block.splitlines()))
+    assert config.rules[-1].name == "flaky-tool-errors" and config.rules[-1].keep_firing_for_s == 120.0
+    assert [n.type for n in config.notifiers] == ["alertmanager", "slack"]

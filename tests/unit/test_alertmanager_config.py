@@ -61,3 +61,22 @@ def test_error_rate_inhibits_latency_of_the_same_service():
     assert "SpanmeterHighErrorRate" in rule["source_matchers"][0]
     assert "SpanmeterHighLatency" in rule["target_matchers"][0]
     assert rule["equal"] == ["service"]
+
+
+def test_compose_mounts_the_rules_prometheus_loads_and_the_chat_url_file_alertmanager_reads():
+    root = CONFIG.parents[1]
+    compose = yaml.safe_load((root / "docker-compose.yml").read_text())["services"]
+    prometheus = yaml.safe_load((root / "collector-config" / "prometheus.yml").read_text())
+
+    def host_path(service: str, container_path: str) -> Path:
+        for volume in compose[service]["volumes"]:
+            source, target = volume.split(":")[:2]
+            if container_path.startswith(target.rstrip("/") + "/") or container_path == target:
+                return root / source / container_path.removeprefix(target).lstrip("/")
+        raise AssertionError(f"{service} does not mount {container_path}")
+
+    for rule_file in prometheus["rule_files"]:
+        assert host_path("prometheus", rule_file).is_file()
+    (manager,) = prometheus["alerting"]["alertmanagers"]
+    assert manager["static_configs"][0]["targets"] == ["alertmanager:9093"]
+    assert host_path("alertmanager", yaml.safe_load(CONFIG.read_text())["global"]["slack_api_url_file"]).is_file()
