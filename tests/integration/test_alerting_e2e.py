@@ -5,7 +5,9 @@
   error-rate rule (its window shrunk to 10 s), and Debian's Alertmanager delivers the
   alert to the test's webhook: one alert with the right labels, then its resolution;
 * spanmeter's own engine posts to the real Alertmanager's API (/api/v2/alerts), which
-  routes the alert to the webhook, then resolves it.
+  routes the alert to the webhook, then resolves it;
+* collector-config/alertmanager.yml's inhibition rules, loaded by the real Alertmanager, hold
+  back a service's latency alert while its error-rate alert fires.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import dataclasses
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -124,3 +127,29 @@ def test_engine_posts_to_alertmanagers_api_which_routes_and_resolves(tmp_path):
     assert annotations["trace_ids"] == ", ".join(f"{o.trace_id:032x}" for o in failures)
     assert receiver.bodies[0]["alerts"][0]["generatorURL"] == "spanmeter://alerting/flaky-tool-errors"
     assert fired.trace_ids == tuple(f"{o.trace_id:032x}" for o in failures)
+
+
+def test_error_rate_inhibits_latency_of_the_same_service_in_a_real_alertmanager(tmp_path):
+    production = yaml.safe_load(
+        (Path(__file__).resolve().parents[2] / "collector-config" / "alertmanager.yml").read_text()
+    )
+
+    def alert(name: str, service: str) -> dict:
+        return {"labels": {"alertname": name, "service": service, "severity": "warning"},
+                "annotations": {"summary": name}, "generatorURL": "spanmeter://alerting/test"}  # fmt: skip
+
+    with WebhookReceiver() as receiver, Alertmanager(tmp_path, receiver.url, production["inhibit_rules"]) as manager:
+        poster = notifiers.HttpPoster(f"{manager.url}/api/v2/alerts", timeout_s=5.0, retries=0)
+        assert poster.post([alert("SpanmeterHighErrorRate", "shop"), alert("SpanmeterHighLatency", "shop"),
+                            alert("SpanmeterHighLatency", "search")])  # fmt: skip
+        delivered = receiver.wait_for(
+            lambda bodies: (
+                (found := {(a["labels"]["alertname"], a["labels"]["service"]) for b in bodies for a in b["alerts"]})
+                >= {("SpanmeterHighErrorRate", "shop"), ("SpanmeterHighLatency", "search")}
+                and found
+            )
+        )
+        time.sleep(3)  # three more group intervals: an uninhibited alert would have been sent by now
+        final = {(a["labels"]["alertname"], a["labels"]["service"]) for b in receiver.bodies for a in b["alerts"]}
+    assert ("SpanmeterHighLatency", "shop") not in final | delivered
+    assert final == {("SpanmeterHighErrorRate", "shop"), ("SpanmeterHighLatency", "search")}

@@ -11,6 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Self
 
+import yaml
+
 from spanmeter.processing.outcome import SpanOutcome
 from support.binaries import binary, free_port, stop
 
@@ -93,29 +95,24 @@ class WebhookReceiver:
         return result
 
 
-ALERTMANAGER_CONFIG = """\
-route:
-  receiver: hook
-  group_by: [alertname, service]
-  group_wait: 1s
-  group_interval: 1s
-  repeat_interval: 1h
-receivers:
-  - name: hook
-    webhook_configs:
-      - url: {url}/alertmanager
-        send_resolved: true
-"""
+def alertmanager_config(webhook_url: str) -> dict:
+    """Everything to one webhook, grouped by alertname and service, with second-long waits."""
+    return {
+        "route": {"receiver": "hook", "group_by": ["alertname", "service"], "group_wait": "1s",
+                  "group_interval": "1s", "repeat_interval": "1h"},
+        "receivers": [{"name": "hook", "webhook_configs": [{"url": f"{webhook_url}/alertmanager", "send_resolved": True}]}],
+    }  # fmt: skip
 
 
 class Alertmanager:
-    """Debian's Alertmanager on 127.0.0.1 (a free port), delivering every alert to ``webhook_url``."""
+    """Debian's Alertmanager on 127.0.0.1 (a free port), delivering every alert to ``webhook_url``;
+    ``inhibit_rules`` as in its configuration file."""
 
-    def __init__(self, tmp_path: Path, webhook_url: str):
+    def __init__(self, tmp_path: Path, webhook_url: str, inhibit_rules: list | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = tmp_path / "alertmanager.yml"
-        config.write_text(ALERTMANAGER_CONFIG.format(url=webhook_url))
+        config.write_text(yaml.safe_dump({**alertmanager_config(webhook_url), "inhibit_rules": inhibit_rules or []}))
         self.command = [
             binary("prometheus-alertmanager"), f"--config.file={config}", f"--storage.path={tmp_path / 'am-data'}",
             f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address=",
