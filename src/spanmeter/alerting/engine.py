@@ -293,12 +293,13 @@ class AlertEngine:
                 self.evaluate()
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        """Stop the timer and let the notifiers send what is queued (bounded by ``timeout_s``)."""
+        """Stop the timer and give the notifiers ``timeout_s`` in all to send what is queued."""
+        deadline = time.monotonic() + timeout_s
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
         for dispatcher in self.dispatchers:
-            dispatcher.close(timeout_s)
+            dispatcher.close(max(0.0, deadline - time.monotonic()))
 
 
 def _trim(buckets: deque, oldest: float, width: float) -> None:

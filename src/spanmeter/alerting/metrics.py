@@ -9,6 +9,11 @@ window; data quality = the lowest dimension's mean; freshness = the largest age 
 cost per GB = mean of the spans' cost per GB. ``example`` says whether a span illustrates
 a breach (its trace id is then attached to the alert). ``budget_utilization`` is not fed
 by spans: the engine reads it from the budget tracker when it evaluates.
+
+One difference remains: p95 here covers every matching work span, LLM calls included,
+while Prometheus' p95 reads ``spanmeter.span.duration`` (agents, tools, workflows, stages;
+LLM calls go to ``gen_ai.client.operation.duration``, whose buckets differ). Where the
+slowest spans are agents wrapping their LLM calls, as usual, the two agree.
 """
 
 from __future__ import annotations

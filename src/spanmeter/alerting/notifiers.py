@@ -178,6 +178,7 @@ class Dispatcher:
     def __init__(self, notifier: Any, severities: frozenset[str], queue_size: int = 256):
         self.notifier, self.severities = notifier, severities
         self.dropped = 0
+        self._closing = False
         self._queue: queue.Queue = queue.Queue(queue_size)
         self._guard = guard("alerting.notify")
         self._thread = threading.Thread(target=self._run, name="spanmeter-alert-notifier", daemon=True)
@@ -203,21 +204,21 @@ class Dispatcher:
                 )
 
     def _run(self) -> None:
-        while (batch := self._queue.get()) is not _STOP:
+        while (batch := self._queue.get()) is not _STOP and not self._closing:
             with self._guard:
                 self.notifier.send(batch)
 
     def close(self, timeout_s: float = 5.0) -> None:
-        """Send what is queued (within ``timeout_s``), then stop the worker; stops retry waits."""
+        """Send what is queued within ``timeout_s``, then stop: no more retry waits, the rest is dropped."""
         try:
-            self._queue.put(_STOP, timeout=timeout_s)
+            self._queue.put_nowait(_STOP)
         except queue.Full:
-            pass
-        poster = getattr(self.notifier, "poster", None)
+            pass  # the worker stops at the next batch once closing is set
         self._thread.join(timeout_s)
+        self._closing = True
+        poster = getattr(self.notifier, "poster", None)
         if poster is not None:
             poster.stopping.set()
-        self._thread.join(timeout_s)
 
 
 def build(config: NotifierConfig, evaluation_interval_s: float, clock: Callable[[], float] = time.time) -> Dispatcher:
