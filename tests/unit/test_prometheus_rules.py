@@ -56,15 +56,16 @@ def test_promtool_rule_unit_tests_pass():
     assert "FAILED" not in result.stdout + result.stderr
 
 
-def test_every_alert_is_tested_by_promtool_firing():
-    tested = {
-        test_case["alertname"]
+def test_every_alert_rule_is_tested_by_promtool_firing():
+    """Each rule (burn-rate alerts: each window pair) has a promtool case where it fires."""
+    fired = {
+        (case["alertname"], expected["exp_labels"].get("burn_window"))
         for path in RULE_TESTS
         for test in yaml.safe_load(path.read_text())["tests"]
-        for test_case in test.get("alert_rule_test", [])
-        if test_case.get("exp_alerts")
+        for case in test.get("alert_rule_test", [])
+        for expected in case.get("exp_alerts", [])
     }
-    assert {rule["alert"] for rule in _alerts()} <= tested
+    assert {(rule["alert"], rule["labels"].get("burn_window")) for rule in _alerts()} <= fired
 
 
 def test_every_alert_has_summary_description_with_value_and_a_runbook_section():
