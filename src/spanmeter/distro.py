@@ -39,7 +39,6 @@ from opentelemetry.sdk._configuration import _OTelSDKConfigurator
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 
-from spanmeter import alerting
 from spanmeter.export import JaegerSpanExporter, OTLPFileMetricExporter, OTLPFileSpanExporter
 from spanmeter.instrumentation import context_propagation
 from spanmeter.internal_errors import guard, record_internal_error
@@ -176,6 +175,8 @@ def _install_alerting(processor: SpanmeterProcessor, settings: Settings) -> None
     """spanmeter's own alert rules (``SPANMETER_ALERT_RULES``), fed by the processor's enricher."""
     if not settings.alert_rules:
         return
+    from spanmeter import alerting  # only apps with alert rules pay for the notifiers' imports
+
     with guard("distro.install_alerting"):
         try:
             alerting.install(processor.enricher, settings)
