@@ -94,17 +94,50 @@ class _Group:
 
 
 class _RuleState:
-    """A rule and what ``on_outcome`` needs of it, looked up once."""
+    """A rule, its groups, and what ``feed`` needs of the rule, looked up once."""
+
+    __slots__ = (
+        "add",
+        "bucket_s",
+        "example",
+        "fields",
+        "groups",
+        "key",
+        "new",
+        "rule",
+        "threshold",
+        "where",
+        "window_s",
+    )
 
     def __init__(self, rule: Rule, max_groups: int):
-        self.rule = rule
+        self.rule, self.where, self.threshold, self.window_s = rule, rule.where, rule.threshold, rule.window_s
         self.bucket_s = max(rule.window_s / BUCKETS_PER_WINDOW, 0.001)
         self.groups = BoundedMap(max_groups)
-        fields = tuple(GROUP_FIELDS[g] for g in rule.group_by if g in GROUP_FIELDS)
-        self.fields = fields
-        self.key = _key_function(fields)
+        self.fields = tuple(GROUP_FIELDS[g] for g in rule.group_by if g in GROUP_FIELDS)
+        self.key = _key_function(self.fields)
         metric = METRICS[rule.metric]
         self.new, self.add, self.example = (metric.new, metric.add, metric.example) if metric else (None, None, None)
+
+    def feed(self, outcome: SpanOutcome, now: float, keys: dict) -> None:
+        """Add ``outcome`` to its group's current bucket if the rule's ``where`` matches it."""
+        for attribute, accepted in self.where:
+            value = getattr(outcome, attribute)
+            if value is None or str(value) not in accepted:
+                return
+        key = keys.get(self.fields)
+        if key is None:
+            key = keys[self.fields] = self.key(outcome)
+        group = self.groups.get(key)
+        if group is None:
+            group = _Group()
+            self.groups.put(key, group)
+        buckets = group.buckets
+        if not buckets or buckets[-1][0] <= now - self.bucket_s:
+            buckets.append([now - now % self.bucket_s, self.new()])
+            _trim(buckets, now - self.window_s, self.bucket_s)
+        if self.add(buckets[-1][1], outcome) and self.example(outcome, self.threshold):
+            group.examples.append(outcome.trace_id)
 
 
 def _key_function(fields: tuple[str, ...]) -> Callable[[SpanOutcome], tuple]:
@@ -157,27 +190,7 @@ class AlertEngine:
             keys: dict[tuple[str, ...], tuple] = {}  # rules grouping alike share the key
             with self._lock:
                 for state in self._outcome_rules:
-                    self._add(state, outcome, now, keys)
-
-    @staticmethod
-    def _add(state: _RuleState, outcome: SpanOutcome, now: float, keys: dict) -> None:
-        for attribute, accepted in state.rule.where:
-            value = getattr(outcome, attribute)
-            if value is None or str(value) not in accepted:
-                return
-        key = keys.get(state.fields)
-        if key is None:
-            key = keys[state.fields] = state.key(outcome)
-        group = state.groups.get(key)
-        if group is None:
-            group = _Group()
-            state.groups.put(key, group)
-        buckets = group.buckets
-        if not buckets or buckets[-1][0] <= now - state.bucket_s:
-            buckets.append([now - now % state.bucket_s, state.new()])
-            _trim(buckets, now - state.rule.window_s, state.bucket_s)
-        if state.add(buckets[-1][1], outcome) and state.example(outcome, state.rule.threshold):
-            group.examples.append(outcome.trace_id)
+                    state.feed(outcome, now, keys)
 
     # -- the timer's side ---------------------------------------------------------------
     def evaluate(self, now: float | None = None) -> list[Alert]:
