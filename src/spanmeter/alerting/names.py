@@ -77,5 +77,13 @@ GROUP_LABELS = {
 
 
 def le(bound: float) -> str:
-    """A histogram bucket's ``le`` value as the exporter writes it (``30.0``, ``+Inf``)."""
+    """A histogram bucket's ``le`` value as the Python exporter writes it (``30.0``, ``+Inf``)."""
     return "+Inf" if bound == float("inf") else repr(float(bound))
+
+
+def le_matcher(bound: float) -> str:
+    """A label matcher for the bucket ``bound``, however it is spelled: the Collector's Go exporter
+    writes ``30`` where Python's writes ``30.0`` (Prometheus 3 normalises both; 2.x keeps them)."""
+    if bound == float("inf") or not float(bound).is_integer():
+        return f'{LE}="{le(bound)}"'
+    return f'{LE}=~"{le(bound)}|{bound:g}"'

@@ -78,8 +78,8 @@ def _slo_rules(window: str) -> list[dict]:
                 f" / sum by ({n.SERVICE}) ({calls})"
             )
         else:
-            good = f'sum by ({n.SERVICE}) ({buckets}{{{n.LE}="{n.le(slo.latency_threshold_s)}"}})'
-            total = f'sum by ({n.SERVICE}) ({buckets}{{{n.LE}="+Inf"}})'
+            good = f"sum by ({n.SERVICE}) ({buckets}{{{n.le_matcher(slo.latency_threshold_s)}}})"
+            total = f"sum by ({n.SERVICE}) ({buckets}{{{n.le_matcher(float('inf'))}}})"
             ratio = f"1 - {good} / {total}"
         rules.append({"record": SLO_ERRORS.format(w=window), "expr": ratio, "labels": {"slo": slo.name}})
     return rules
