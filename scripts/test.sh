@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: installs everything the tests need, then runs them.
 #   bash scripts/test.sh [pytest args...]
-# Debian's prometheus/promtool (integration tests) via apt-get; Python packages into
+# Debian's prometheus/promtool and prometheus-alertmanager/amtool (integration tests) via apt-get; Python packages into
 # ./.venv (or the active virtualenv) via pip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +11,12 @@ if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+if ! command -v prometheus-alertmanager >/dev/null || ! command -v amtool >/dev/null; then
+    echo "== installing Debian package prometheus-alertmanager (real Alertmanager + amtool for alerting tests)"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus-alertmanager >/dev/null
 fi
 
 if ! command -v chromium >/dev/null; then

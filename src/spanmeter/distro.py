@@ -41,7 +41,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 
 from spanmeter.export import JaegerSpanExporter, OTLPFileMetricExporter, OTLPFileSpanExporter
 from spanmeter.instrumentation import context_propagation
-from spanmeter.internal_errors import record_internal_error
+from spanmeter.internal_errors import guard, record_internal_error
 from spanmeter.processing import SpanmeterProcessor
 from spanmeter.settings import ConfigError, Settings
 
@@ -158,14 +158,30 @@ def _install_processing(
                 type(provider).__name__,
             )
             return None
+        settings = settings or Settings.load()
         with _lock:
-            return _install(provider, settings or Settings.load(), by_other_configurator)
+            processor = _install(provider, settings, by_other_configurator)
+        _install_alerting(processor, settings)
+        return processor
     except ConfigError as exc:
         _logger.error("spanmeter: %s; spanmeter's processing is NOT installed", exc)
         return None
     except Exception as exc:  # noqa: BLE001 - the app must start even if spanmeter cannot
         record_internal_error("distro.install_processing", exc)
         return None
+
+
+def _install_alerting(processor: SpanmeterProcessor, settings: Settings) -> None:
+    """spanmeter's own alert rules (``SPANMETER_ALERT_RULES``), fed by the processor's enricher."""
+    if not settings.alert_rules:
+        return
+    from spanmeter import alerting  # only apps with alert rules pay for the notifiers' imports
+
+    with guard("distro.install_alerting"):
+        try:
+            alerting.install(processor.enricher, settings)
+        except ConfigError as exc:
+            _logger.error("spanmeter: %s; alert rules are NOT evaluated", exc)
 
 
 def _install(provider: TracerProvider, settings: Settings, by_other_configurator: bool) -> SpanmeterProcessor:

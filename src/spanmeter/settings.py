@@ -170,6 +170,12 @@ SETTINGS: dict[str, _Setting] = {
         "Derive traces.span.metrics.calls/duration (the Collector spanmetrics names Jaeger's Monitor tab reads) "
         "from every span; the pipeline turns it on.",
     ),
+    "alert_rules": _Setting(
+        "SPANMETER_ALERT_RULES",
+        _text,
+        None,
+        "YAML file of spanmeter's own alert rules and notifiers, evaluated in process (unset: none).",
+    ),
 }
 
 
@@ -193,6 +199,7 @@ class Settings:
     genai_span_mode: str
     content_max_chars: int
     span_metrics: bool
+    alert_rules: str | None
 
     @classmethod
     def load(
