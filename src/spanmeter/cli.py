@@ -173,3 +173,42 @@ def demo(directory: Path) -> None:
 def report(traces_file: Path) -> None:
     """Summarize an OTLP/JSON-lines traces file (spanmeter_file's or the Collector's)."""
     print_summary(_console(), traces_file, title=f"spanmeter report: {traces_file.name}")
+
+
+@main.command("config")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A pipeline YAML file: its processors.spanmeter keys win over the environment.",
+)
+def config_command(config_file: Path | None) -> None:
+    """Print the resolved settings, where each came from, and any problems (exit status 1 if any)."""
+    explicit, source = _pipeline_settings(config_file) if config_file else ({}, "argument")
+    resolution = Settings.resolve(explicit, source=source, check_files=True)
+    width = max(len(setting.env) for setting in SETTINGS.values())
+    click.echo("spanmeter settings (order: argument or file key, environment variable, default)")
+    for name, setting in SETTINGS.items():
+        value = getattr(resolution.settings, name)
+        shown = "-" if value is None else str(value)
+        click.echo(f"  {setting.env:<{width}}  {shown:<24}  {resolution.origins[name]}")
+    if not resolution.problems:
+        click.echo("no problems")
+        return
+    click.echo(f"{len(resolution.problems)} problem(s):")
+    for problem in resolution.problems:
+        click.echo(f"  {problem}")
+    sys.exit(1)
+
+
+def _pipeline_settings(path: Path) -> tuple[dict, str]:
+    """The ``processors.spanmeter`` mapping of a pipeline YAML file, and the source naming it."""
+    import yaml
+
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{path}: cannot read it ({' '.join(str(exc).split())})") from None
+    processors = document.get("processors") if isinstance(document, dict) else None
+    keys = processors.get("spanmeter") if isinstance(processors, dict) else None
+    return (keys if isinstance(keys, dict) else {}), f"{path}: processors.spanmeter"

@@ -78,11 +78,7 @@ class SpanmeterConfigurator(_OTelSDKConfigurator):
 
     def _configure(self, settings: Settings | None = None, **kwargs):
         if settings is None:
-            try:
-                settings = Settings.load()
-            except ConfigError as exc:  # opentelemetry-instrument would log it with two tracebacks
-                _logger.error("spanmeter: %s; OpenTelemetry is NOT set up in this process", exc)
-                return
+            settings = settings_from_environment()
         kwargs.setdefault(
             "exporter_args_map",
             {
@@ -106,7 +102,7 @@ def configure(**settings) -> TracerProvider | None:
     no second one is built: processing is installed into it if missing. Returns the
     global SDK TracerProvider, or None when the global one is not the SDK's.
     """
-    resolved = Settings.load(settings)
+    resolved = Settings.load(settings, check_files=True)
     with _lock:
         if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
             SpanmeterDistro().configure()
@@ -115,6 +111,16 @@ def configure(**settings) -> TracerProvider | None:
             _install_processing(None, resolved, by_other_configurator=False)
     provider = trace.get_tracer_provider()
     return provider if isinstance(provider, TracerProvider) else None
+
+
+def settings_from_environment() -> Settings:
+    """``SPANMETER_*`` settings by the OpenTelemetry SDK's rule: a bad one is ONE warning line
+    naming it and what is used instead (its default; for a bad price file, no overrides), and
+    telemetry keeps working. Raising here would print tracebacks and leave the app without any."""
+    resolution = Settings.resolve(check_files=True)
+    for problem in resolution.problems:
+        _logger.warning("spanmeter: %s", problem)
+    return resolution.settings
 
 
 def _retire(processor: SpanProcessor) -> None:
@@ -159,7 +165,7 @@ def _install_processing(
             )
             return None
         with _lock:
-            return _install(provider, settings or Settings.load(), by_other_configurator)
+            return _install(provider, settings, by_other_configurator)
     except ConfigError as exc:
         _logger.error("spanmeter: %s; spanmeter's processing is NOT installed", exc)
         return None
@@ -168,12 +174,13 @@ def _install_processing(
         return None
 
 
-def _install(provider: TracerProvider, settings: Settings, by_other_configurator: bool) -> SpanmeterProcessor:
+def _install(provider: TracerProvider, settings: Settings | None, by_other_configurator: bool) -> SpanmeterProcessor:
     chain = provider._active_span_processor  # noqa: SLF001 - the SDK offers no public way to replace
     current = chain._span_processors  # noqa: SLF001
     for processor in current:
         if isinstance(processor, SpanmeterProcessor):
             return processor
+    settings = settings or settings_from_environment()  # after the check above: problems are told once
     merged = [p for p in current if type(p) in _MERGEABLE]
     # Processors of other types that feed an exporter (e.g. BatchSpanProcessor subclasses).
     bypassing = [p for p in current if type(p) not in _MERGEABLE and hasattr(p, "span_exporter")]
