@@ -273,8 +273,9 @@ class Enricher:
                 if input_tokens is not None and model is not None:
                     try:
                         priced = self.prices.price(
-                            provider, model, input_tokens, output_tokens, cache_read, cache_write, end or 0
-                        )
+                            provider, llm_dims[2], llm_dims[3], input_tokens, output_tokens, cache_read, cache_write,
+                            end or 0,
+                        )  # fmt: skip
                     except Exception as exc:  # noqa: BLE001
                         record_internal_error("processing.pricing", exc)
                 if priced is None:
