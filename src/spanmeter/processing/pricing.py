@@ -372,11 +372,10 @@ class PriceBook:
                 rates = overrides.get(candidate)
                 if rates is not None:
                     return rates, semconv.COST_SOURCE_OVERRIDE
-        for model_key in dict.fromkeys(m for m in (response_key, request_key) if m):
-            rates = self._resolve_genai_prices(provider_key, model_key)
-            if rates is not None:
-                return rates, semconv.COST_SOURCE_GENAI_PRICES
-        return None, semconv.COST_SOURCE_GENAI_PRICES
+        # The response model is what ran (a fine-tune answers to its base model's request name).
+        model_key = response_key or request_key
+        rates = self._resolve_genai_prices(provider_key, model_key) if model_key else None
+        return rates, semconv.COST_SOURCE_GENAI_PRICES
 
     @staticmethod
     def _resolve_genai_prices(provider_key: str, model_key: str) -> Any:
