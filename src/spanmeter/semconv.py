@@ -135,6 +135,7 @@ METRIC_INTERNAL_ERRORS = "spanmeter.internal.errors"
 METRIC_COST_UNPRICED = "spanmeter.cost.unpriced"
 METRIC_ROLLUP_LATE_CHILDREN = "spanmeter.rollup.late_children"
 METRIC_PROCESSING_OVERFLOW = "spanmeter.processing.overflow"
+METRIC_SPANS_DROPPED = "spanmeter.spans.dropped"  # the batch queue was full (OTEL_BSP_MAX_QUEUE_SIZE)
 # Metric dimensions (low-cardinality) of the gauges and counters above.
 METRIC_ATTR_WINDOW = "window"
 METRIC_ATTR_DIMENSION = "dimension"

@@ -236,6 +236,30 @@ def _rates_from_model_price(model_price: Any) -> Rates | _TieredRates | None:
     return _TieredRates(level(0), tuple((start, level(start + 0.5)) for start in starts))
 
 
+_loading: list[threading.Thread] = []
+_fork_waits = False
+_FORK_WAIT_S = 10.0
+
+
+def _start_loading(target: Callable[[], Any]) -> None:
+    """Run ``target`` (which imports genai-prices' data) on a daemon thread that a fork waits for."""
+    thread = threading.Thread(target=target, name="spanmeter-prices-warm-up", daemon=True)
+    global _fork_waits
+    if not _fork_waits:
+        _fork_waits = True
+        os.register_at_fork(before=_finish_loading)
+    _loading.append(thread)
+    thread.start()
+
+
+def _finish_loading() -> None:
+    """Before a fork, let the loading threads finish (for at most ``_FORK_WAIT_S``): a child forked
+    while a thread holds an import's module lock waits forever on its first genai-prices import."""
+    for thread in _loading.copy():
+        thread.join(_FORK_WAIT_S)
+    _loading[:] = [thread for thread in _loading if thread.is_alive()]
+
+
 class PriceBook:
     """Answers "what did this usage cost?" for (provider, model). Worker thread only."""
 
@@ -266,7 +290,7 @@ class PriceBook:
         book.warm_up()
         if overrides:
             source = f"price file {settings.prices_file}"
-            threading.Thread(target=book.warn_unknown_overrides, args=(source,), daemon=True).start()
+            _start_loading(lambda: book.warn_unknown_overrides(source))
         if settings.prices_auto_update:
             from genai_prices import UpdatePrices
 
@@ -296,7 +320,7 @@ class PriceBook:
             except Exception as exc:  # noqa: BLE001 - the worker retries, and counts, when it prices
                 record_internal_error("processing.pricing", exc)
 
-        threading.Thread(target=load, name="spanmeter-prices-warm-up", daemon=True).start()
+        _start_loading(load)
 
     def warn_unknown_overrides(self, source: str) -> list[str]:
         """Log ONE warning naming overrides whose provider or model nothing known matches
