@@ -11,7 +11,7 @@ So, for every SpanmeterProcessor (:func:`watch`):
   child's work is done;
 * a pool worker flushes before it hands each result back (its ``outqueue.put``), so a
   ``terminate()`` that follows the last result finds nothing left to lose. Only when
-  the queue holds spans: a task that made none pays a length check;
+  spans are queued or being exported: a task that made none pays a length check;
 * every flush here runs on a daemon thread joined for at most
   :data:`CHILD_FLUSH_TIMEOUT_S`, so a stuck exporter delays a child's exit by that much
   at most.
@@ -60,7 +60,8 @@ def watch(processor: Any) -> None:
         if _hooked:
             return
         _hooked = True
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    if hasattr(os, "register_at_fork"):  # POSIX; elsewhere children are spawned and exit normally
+        os.register_at_fork(after_in_child=_after_fork_in_child)
     patch_on_import("multiprocessing.pool", _patch_pool)
 
 
@@ -106,8 +107,8 @@ def _arm_exit_flush(_key: Any) -> None:
     util.Finalize(None, flush_all, exitpriority=_EXIT_PRIORITY)
 
 
-def _queued_spans() -> bool:
-    return any(processor.queued_spans() for processor in list(_processors))
+def _holding_spans() -> bool:
+    return any(processor.holds_spans() for processor in list(_processors))
 
 
 class _FlushingResults:
@@ -117,7 +118,7 @@ class _FlushingResults:
         self._queue, self._flush = queue, flush
 
     def put(self, item: Any) -> None:
-        if _queued_spans():
+        if _holding_spans():
             self._flush()
         self._queue.put(item)
 

@@ -245,7 +245,7 @@ def _start_loading(target: Callable[[], Any]) -> None:
     """Run ``target`` (which imports genai-prices' data) on a daemon thread that a fork waits for."""
     thread = threading.Thread(target=target, name="spanmeter-prices-warm-up", daemon=True)
     global _fork_waits
-    if not _fork_waits:
+    if not _fork_waits and hasattr(os, "register_at_fork"):
         _fork_waits = True
         os.register_at_fork(before=_finish_loading)
     _loading.append(thread)

@@ -140,9 +140,9 @@ class SpanmeterProcessor(BatchSpanProcessor):
             self._count_drop(queue.maxlen)
         super().on_end(span)
 
-    def queued_spans(self) -> int:
-        """Spans waiting in the batch queue."""
-        return len(self._queue)
+    def holds_spans(self) -> bool:
+        """True while spans wait in the batch queue or are being exported."""
+        return bool(self._queue) or sdk_internals.batch_export_in_progress(self)
 
     def _count_drop(self, queue_size: int) -> None:
         with self._drop_lock:
