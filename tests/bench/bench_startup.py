@@ -27,21 +27,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from importlib.metadata import entry_points
 from pathlib import Path
 
 TARGET = 1.3
 
 
-def _instrumentor_names() -> tuple[list[str], list[str]]:
-    """(spanmeter's instrumentor entry points, everyone else's)."""
-    names = sorted({ep.name for ep in entry_points(group="opentelemetry_instrumentor")})
-    ours = [name for name in names if name.startswith("spanmeter_")]
-    return ours, [name for name in names if name not in ours]
-
-
 def _environments(workdir: Path) -> dict[str, dict[str, str]]:
-    ours, others = _instrumentor_names()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, home of the support package
+    from support.instrumentors import instrumentor_names
+
+    ours, others = instrumentor_names()
     base = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "SPANMETER_"))}
     base.update(
         OTEL_PYTHON_DISTRO="spanmeter",

@@ -12,6 +12,7 @@ import textwrap
 
 import pytest
 from genai_prices import Usage, calc_price
+from support.instrumentors import instrumentor_names
 
 from spanmeter import semconv
 from spanmeter.report import read_metric_requests, read_spans
@@ -191,7 +192,12 @@ def test_a_bad_setting_is_one_warning_line_and_telemetry_keeps_working(
 ):
     """The OpenTelemetry SDK's rule: one line naming the setting and what is used instead."""
     (tmp_path / "prices.yaml").write_text(BAD_PRICE_FILE)
-    pinned = {"OTEL_PYTHON_DISTRO": "spanmeter", "OTEL_PYTHON_CONFIGURATOR": "spanmeter"}
+    pinned = {
+        "OTEL_PYTHON_DISTRO": "spanmeter",
+        "OTEL_PYTHON_CONFIGURATOR": "spanmeter",
+        # spanmeter's instrumentors read settings too: they must not add lines of their own.
+        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": ",".join(instrumentor_names()[1]),
+    }
     good = run_instrumented(app, tmp_path, **pinned, SPANMETER_TRACES_FILE="good.jsonl")
 
     bad = run_instrumented(app, tmp_path, **pinned, **setting)
