@@ -12,10 +12,10 @@ import textwrap
 
 import pytest
 from genai_prices import Usage, calc_price
-from support.instrumentors import instrumentor_names
 
 from spanmeter import semconv
 from spanmeter.report import read_metric_requests, read_spans
+from support.instrumentors import instrumentor_names
 
 pytestmark = pytest.mark.integration
 
