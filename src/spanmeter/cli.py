@@ -125,7 +125,7 @@ def demo(directory: Path) -> None:
     directory = directory.resolve()
     env = demo_environment(directory, dict(os.environ))
     try:
-        Settings.load(environ=env)  # the app would start without telemetry; say why here instead
+        Settings.load(environ=env)  # in the app it would be a warning in the log file; say it here instead
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     traces_file = Path(env[SETTINGS["traces_file"].env])

@@ -95,7 +95,7 @@ def configure(**settings) -> TracerProvider | None:
     """Set up OpenTelemetry with spanmeter from code; what ``opentelemetry-instrument`` does.
 
     Keyword arguments are spanmeter settings (``budget_daily_usd=50``, ...) and win
-    over ``SPANMETER_*`` variables; a bad value raises :class:`ConfigError`. Exporters,
+    over ``SPANMETER_*`` variables; a bad value (or price file) raises :class:`ConfigError`. Exporters,
     sampler and resource come from the ``OTEL_*`` variables (with spanmeter's default
     exporters for unset ones, written into ``os.environ`` as the distro does). If a
     TracerProvider is set already (by ``opentelemetry-instrument`` or an earlier call),
