@@ -49,7 +49,7 @@ from typing import Any
 import yaml
 
 from spanmeter import semconv
-from spanmeter.internal_errors import record_internal_error
+from spanmeter.internal_errors import guard, record_internal_error
 from spanmeter.processing.bounded import BoundedMap
 from spanmeter.settings import ConfigError, Settings
 
@@ -290,7 +290,7 @@ class PriceBook:
         book.warm_up()
         if overrides:
             source = f"price file {settings.prices_file}"
-            _start_loading(lambda: book.warn_unknown_overrides(source))
+            _start_loading(guard("processing.pricing").wrap()(lambda: book.warn_unknown_overrides(source)))
         if settings.prices_auto_update:
             from genai_prices import UpdatePrices
 
