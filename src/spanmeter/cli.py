@@ -132,7 +132,7 @@ def demo(directory: Path) -> None:
     directory = directory.resolve()
     env = demo_environment(directory, dict(os.environ))
     try:
-        Settings.load(environ=env)  # the app would start without telemetry; say why here instead
+        Settings.load(environ=env)  # in the app it would be a warning in the log file; say it here instead
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     traces_file = Path(env[SETTINGS["traces_file"].env])
@@ -189,6 +189,45 @@ def top(target: str, interval: float, token_file: str | None, ca_file: str | Non
         live_view.run(target, interval_s=interval, token=token, ca_file=ca_file)
     except live_view.Unreachable as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@main.command("config")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A pipeline YAML file: its processors.spanmeter keys win over the environment.",
+)
+def config_command(config_file: Path | None) -> None:
+    """Print the resolved settings, where each came from, and any problems (exit status 1 if any)."""
+    explicit, source = _pipeline_settings(config_file) if config_file else ({}, "argument")
+    resolution = Settings.resolve(explicit, source=source, check_files=True)
+    width = max(len(setting.env) for setting in SETTINGS.values())
+    click.echo("spanmeter settings (order: argument or file key, environment variable, default)")
+    for name, setting in SETTINGS.items():
+        value = getattr(resolution.settings, name)
+        shown = "-" if value is None else str(value)
+        click.echo(f"  {setting.env:<{width}}  {shown:<24}  {resolution.origins[name]}")
+    if not resolution.problems:
+        click.echo("no problems")
+        return
+    click.echo(f"{len(resolution.problems)} problem(s):")
+    for problem in resolution.problems:
+        click.echo(f"  {problem}")
+    sys.exit(1)
+
+
+def _pipeline_settings(path: Path) -> tuple[dict, str]:
+    """The ``processors.spanmeter`` mapping of a pipeline YAML file, and the source naming it."""
+    import yaml
+
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{path}: cannot read it ({' '.join(str(exc).split())})") from None
+    processors = document.get("processors") if isinstance(document, dict) else None
+    keys = processors.get("spanmeter") if isinstance(processors, dict) else None
+    return (keys if isinstance(keys, dict) else {}), f"{path}: processors.spanmeter"
 
 
 main.add_command(report_command)

@@ -78,11 +78,7 @@ class SpanmeterConfigurator(_OTelSDKConfigurator):
 
     def _configure(self, settings: Settings | None = None, **kwargs):
         if settings is None:
-            try:
-                settings = Settings.load()
-            except ConfigError as exc:  # opentelemetry-instrument would log it with two tracebacks
-                _logger.error("spanmeter: %s; OpenTelemetry is NOT set up in this process", exc)
-                return
+            settings = settings_from_environment()
         kwargs.setdefault(
             "exporter_args_map",
             {
@@ -99,14 +95,14 @@ def configure(**settings) -> TracerProvider | None:
     """Set up OpenTelemetry with spanmeter from code; what ``opentelemetry-instrument`` does.
 
     Keyword arguments are spanmeter settings (``budget_daily_usd=50``, ...) and win
-    over ``SPANMETER_*`` variables; a bad value raises :class:`ConfigError`. Exporters,
+    over ``SPANMETER_*`` variables; a bad value (or price file) raises :class:`ConfigError`. Exporters,
     sampler and resource come from the ``OTEL_*`` variables (with spanmeter's default
     exporters for unset ones, written into ``os.environ`` as the distro does). If a
     TracerProvider is set already (by ``opentelemetry-instrument`` or an earlier call),
     no second one is built: processing is installed into it if missing. Returns the
     global SDK TracerProvider, or None when the global one is not the SDK's.
     """
-    resolved = Settings.load(settings)
+    resolved = Settings.load(settings, check_files=True)
     with _lock:
         if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
             SpanmeterDistro().configure()
@@ -115,6 +111,16 @@ def configure(**settings) -> TracerProvider | None:
             _install_processing(None, resolved, by_other_configurator=False)
     provider = trace.get_tracer_provider()
     return provider if isinstance(provider, TracerProvider) else None
+
+
+def settings_from_environment() -> Settings:
+    """``SPANMETER_*`` settings by the OpenTelemetry SDK's rule: a bad one is ONE warning line
+    naming it and what is used instead (its default; for a bad price file, no overrides), and
+    telemetry keeps working. Raising here would print tracebacks and leave the app without any."""
+    resolution = Settings.resolve(check_files=True)
+    for problem in resolution.problems:
+        _logger.warning("spanmeter: %s", problem)
+    return resolution.settings
 
 
 def _retire(processor: SpanProcessor) -> None:
@@ -158,11 +164,8 @@ def _install_processing(
                 type(provider).__name__,
             )
             return None
-        settings = settings or Settings.load()
         with _lock:
-            processor = _install(provider, settings, by_other_configurator)
-        _install_alerting(processor, settings)
-        return processor
+            return _install(provider, settings, by_other_configurator)
     except ConfigError as exc:
         _logger.error("spanmeter: %s; spanmeter's processing is NOT installed", exc)
         return None
@@ -171,8 +174,9 @@ def _install_processing(
         return None
 
 
-def _install_alerting(processor: SpanmeterProcessor, settings: Settings) -> None:
+def _install_alerting(processor: SpanmeterProcessor) -> None:
     """spanmeter's own alert rules (``SPANMETER_ALERT_RULES``), fed by the processor's enricher."""
+    settings = processor.settings
     if not settings.alert_rules:
         return
     from spanmeter import alerting  # only apps with alert rules pay for the notifiers' imports
@@ -184,17 +188,19 @@ def _install_alerting(processor: SpanmeterProcessor, settings: Settings) -> None
             _logger.error("spanmeter: %s; alert rules are NOT evaluated", exc)
 
 
-def _install(provider: TracerProvider, settings: Settings, by_other_configurator: bool) -> SpanmeterProcessor:
+def _install(provider: TracerProvider, settings: Settings | None, by_other_configurator: bool) -> SpanmeterProcessor:
     chain = provider._active_span_processor  # noqa: SLF001 - the SDK offers no public way to replace
     current = chain._span_processors  # noqa: SLF001
     for processor in current:
         if isinstance(processor, SpanmeterProcessor):
             return processor
+    settings = settings or settings_from_environment()  # after the check above: problems are told once
     merged = [p for p in current if type(p) in _MERGEABLE]
     # Processors of other types that feed an exporter (e.g. BatchSpanProcessor subclasses).
     bypassing = [p for p in current if type(p) not in _MERGEABLE and hasattr(p, "span_exporter")]
     exporters = [p.span_exporter for p in merged]
     spanmeter_processor = SpanmeterProcessor(exporters, settings=settings)
+    _install_alerting(spanmeter_processor)
     with chain._lock:  # noqa: SLF001
         chain._span_processors = (*(p for p in current if p not in merged), spanmeter_processor)  # noqa: SLF001
     for processor in merged:

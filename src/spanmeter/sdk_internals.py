@@ -9,10 +9,12 @@ each access; ``events`` copies) cost more per span than the enrichment itself.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 _EMPTY: Mapping[str, Any] = {}
 
@@ -51,3 +53,14 @@ def log_record_processors(provider: Any) -> Sequence[Any] | None:
     """The processors of an SDK LoggerProvider (None when this SDK version keeps them
     elsewhere): the public API cannot tell a provider that exports from one that drops."""
     return getattr(getattr(provider, "_multi_log_record_processor", None), "_log_record_processors", None)
+
+
+def batch_queue(processor: BatchSpanProcessor) -> collections.deque:
+    """The bounded deque a BatchSpanProcessor queues ended spans in (the same object for its
+    whole life, cleared after a fork). ``len(queue) == queue.maxlen`` means the next span is dropped."""
+    return processor._batch_processor._queue
+
+
+def batch_export_in_progress(processor: BatchSpanProcessor) -> bool:
+    """True while a BatchSpanProcessor's worker (or a flush) is exporting spans it took off the queue."""
+    return processor._batch_processor._export_lock.locked()

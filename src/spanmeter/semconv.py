@@ -141,6 +141,7 @@ UNPRICED_NO_USAGE = "no_usage"
 # The span metrics Jaeger's Monitor tab reads, named as the Collector's spanmetrics connector names them.
 METRIC_SPAN_METRICS_CALLS = "traces.span.metrics.calls"
 METRIC_SPAN_METRICS_DURATION = "traces.span.metrics.duration"
+METRIC_SPANS_DROPPED = "spanmeter.spans.dropped"  # the batch queue was full (OTEL_BSP_MAX_QUEUE_SIZE)
 # Metric dimensions (low-cardinality) of the gauges and counters above.
 METRIC_ATTR_WINDOW = "window"
 METRIC_ATTR_DIMENSION = "dimension"

@@ -4,7 +4,10 @@ Order: an explicit value (argument to ``spanmeter.configure(...)`` or a key of
 the pipeline's YAML file), then the ``SPANMETER_*`` environment variable, then
 the default written here. A bad value raises :class:`ConfigError` naming the
 setting and where the value came from, so nobody has to guess which knob is
-wrong. Standard ``OTEL_*`` variables are left to the OpenTelemetry SDK.
+wrong. :meth:`Settings.resolve` is the lenient path, the OpenTelemetry SDK's rule
+for ``opentelemetry-instrument``: a bad value becomes a :class:`Problem` (one line
+naming it and what is used instead, its default) and telemetry goes on. Standard
+``OTEL_*`` variables are left to the OpenTelemetry SDK.
 """
 
 from __future__ import annotations
@@ -208,33 +211,63 @@ class Settings:
         *,
         environ: Mapping[str, str] | None = None,
         source: str = "argument",
+        check_files: bool = False,
     ) -> Settings:
         """Resolve every setting: ``explicit`` (from ``source``), then env, then default.
 
         ``source`` names where ``explicit`` came from (e.g. a YAML file's path)
-        so that errors point at it. Unknown explicit keys are an error too.
+        so that errors point at it. Unknown explicit keys are an error too, and so
+        is a malformed price file with ``check_files``. Raises ConfigError for the first problem.
         """
+        resolution = cls.resolve(explicit, environ=environ, source=source, check_files=check_files)
+        if resolution.problems:
+            raise ConfigError(resolution.problems[0].message)
+        return resolution.settings
+
+    @classmethod
+    def resolve(
+        cls,
+        explicit: Mapping[str, Any] | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        source: str = "argument",
+        check_files: bool = False,
+    ) -> Resolution:
+        """As :meth:`load`, but never raises: a bad value is a problem and its default is used."""
         explicit = {k: v for k, v in (explicit or {}).items() if v is not None}
         environ = os.environ if environ is None else environ
+        problems: list[Problem] = []
         unknown = sorted(set(explicit) - set(SETTINGS))
         if unknown:
-            raise ConfigError(
+            message = (
                 f"{source}: unknown spanmeter setting(s) {', '.join(unknown)}; known: {', '.join(sorted(SETTINGS))}"
             )
+            problems.append(Problem(message, "nothing (ignored)"))
         values: dict[str, Any] = {}
+        origins: dict[str, str] = {}
         for name, setting in SETTINGS.items():
+            values[name], origins[name] = setting.default, "default"
             if name in explicit:
                 raw, where = explicit[name], f"{source}: key '{name}'"
             elif environ.get(setting.env, "").strip():
                 raw, where = environ[setting.env], f"environment variable {setting.env}"
             else:
-                values[name] = setting.default
                 continue
             try:
-                values[name] = setting.parse(raw)
+                values[name], origins[name] = setting.parse(raw), where
             except (TypeError, ValueError) as exc:
-                raise ConfigError(f"{where}: invalid value {raw!r} ({exc})") from None
-        return cls(**values)
+                problems.append(Problem(f"{where}: invalid value {raw!r} ({exc})", f"the default {setting.default!r}"))
+                origins[name] = f"default ({where} is invalid)"
+        if check_files and values["prices_file"] is not None:
+            from spanmeter.processing.pricing import load_price_file  # pricing imports this module
+
+            try:
+                load_price_file(values["prices_file"])
+            except ConfigError as exc:
+                problems.append(Problem(str(exc), "no price overrides"))
+                values["prices_file"] = None
+                origins["prices_file"] = f"default ({origins['prices_file']}: the file is invalid)"
+        return Resolution(cls(**values), origins, tuple(problems))
 
     @property
     def budgets(self) -> dict[str, float]:
@@ -245,3 +278,23 @@ class Settings:
             "month": self.budget_monthly_usd,
         }
         return {window: usd for window, usd in windows.items() if usd is not None}
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """A setting spanmeter could not use: ``message`` names it and its source; ``instead`` what is used."""
+
+    message: str
+    instead: str
+
+    def __str__(self) -> str:
+        return f"{self.message}; using {self.instead}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Resolution:
+    """Settings as resolved, where each value came from (``origins`` by name) and the problems met."""
+
+    settings: Settings
+    origins: dict[str, str]
+    problems: tuple[Problem, ...]

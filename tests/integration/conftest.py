@@ -81,15 +81,16 @@ def run_command():
 
 @pytest.fixture
 def run_instrumented():
-    """``run_instrumented(script, cwd, **env)``: ``opentelemetry-instrument python script``, as run_command.
+    """``run_instrumented(script, cwd, args=(), **env)``: ``opentelemetry-instrument python script *args``,
+    as run_command.
 
     Other packages' instrumentors are disabled ("*": they would add spans of their
     own; pre-instrument hooks, spanmeter's processing among them, still run).
     """
 
-    def run(script: Path, cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    def run(script: Path, cwd: Path, args: list[str] = (), **env: str) -> subprocess.CompletedProcess:
         instrument = Path(sys.executable).with_name("opentelemetry-instrument")
         env = {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "*", "OTEL_LOGS_EXPORTER": "none", **env}
-        return _run([str(instrument), sys.executable, str(script)], cwd, **env)
+        return _run([str(instrument), sys.executable, str(script), *args], cwd, **env)
 
     return run

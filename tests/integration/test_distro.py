@@ -15,6 +15,7 @@ from genai_prices import Usage, calc_price
 
 from spanmeter import semconv
 from spanmeter.report import read_metric_requests, read_spans
+from support.instrumentors import instrumentor_names
 
 pytestmark = pytest.mark.integration
 
@@ -164,13 +165,44 @@ def test_configure_from_code_sets_up_the_sdk_with_its_arguments_winning(tmp_path
     assert semconv.METRIC_DATA_PROCESSED in metric_names(tmp_path / "spanmeter-metrics.jsonl")
 
 
-def test_a_bad_setting_is_one_clear_error_and_the_app_still_runs(app, tmp_path, run_instrumented):
-    run = run_instrumented(
-        app, tmp_path,
-        OTEL_PYTHON_DISTRO="spanmeter", OTEL_PYTHON_CONFIGURATOR="spanmeter", SPANMETER_ANOMALY_SIGMA="-1",
-    )  # fmt: skip
+BAD_PRICE_FILE = "openai:\n  gpt-4o-mini: {input: 1\n  gpt-4o: [\n"
 
-    assert "app done" in run.stdout
-    assert "SPANMETER_ANOMALY_SIGMA: invalid value '-1' (must be > 0)" in run.stderr
-    assert "Traceback" not in run.stderr
-    assert not (tmp_path / "spanmeter-traces.jsonl").exists()
+
+@pytest.mark.parametrize(
+    ("setting", "warning"),
+    [
+        (
+            {"SPANMETER_ANOMALY_SIGMA": "abc"},
+            (
+                "spanmeter: environment variable SPANMETER_ANOMALY_SIGMA: invalid value 'abc' "
+                "(could not convert string to float: 'abc'); using the default 3.0"
+            ),
+        ),
+        (
+            {"SPANMETER_PRICES_FILE": "prices.yaml"},
+            (
+                "spanmeter: price file prices.yaml (SPANMETER_PRICES_FILE): not valid YAML "
+                "(line 3, column 9: expected ',' or '}', but got ':'); using no price overrides"
+            ),
+        ),
+    ],
+)
+def test_a_bad_setting_is_one_warning_line_and_telemetry_keeps_working(
+    app, tmp_path, run_instrumented, setting, warning
+):
+    """The OpenTelemetry SDK's rule: one line naming the setting and what is used instead."""
+    (tmp_path / "prices.yaml").write_text(BAD_PRICE_FILE)
+    pinned = {
+        "OTEL_PYTHON_DISTRO": "spanmeter",
+        "OTEL_PYTHON_CONFIGURATOR": "spanmeter",
+        # spanmeter's instrumentors read settings too: they must not add lines of their own.
+        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": ",".join(instrumentor_names()[1]),
+    }
+    good = run_instrumented(app, tmp_path, **pinned, SPANMETER_TRACES_FILE="good.jsonl")
+
+    bad = run_instrumented(app, tmp_path, **pinned, **setting)
+
+    assert "app done" in bad.stdout
+    good_lines = good.stderr.splitlines()  # OpenTelemetry's own notices, e.g. about other configurators
+    assert [line for line in bad.stderr.splitlines() if line not in good_lines] == [warning]
+    assert_enriched(list(read_spans(tmp_path / "spanmeter-traces.jsonl")))

@@ -157,3 +157,40 @@ def test_demo_rejects_a_bad_setting_before_starting_the_app(tmp_path, monkeypatc
     assert result.exit_code == 1
     assert "SPANMETER_ANOMALY_SIGMA: invalid value '-1' (must be > 0)" in result.output
     assert not list(tmp_path.iterdir())
+
+
+def test_config_prints_each_setting_its_origin_and_exits_0_without_problems(tmp_path):
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text("processors:\n  spanmeter:\n    anomaly_sigma: 4\n")
+    env = {"SPANMETER_ANOMALY_SIGMA": "5", "SPANMETER_BUDGET_DAILY_USD": "12.5"}
+
+    result = CliRunner().invoke(main, ["config", "--config", str(pipeline)], env=env)
+
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: line.split(None, 2)[1:] for line in result.output.splitlines()[1:-1]}
+    assert rows["SPANMETER_ANOMALY_SIGMA"] == ["4.0", f"{pipeline}: processors.spanmeter: key 'anomaly_sigma'"]
+    assert rows["SPANMETER_BUDGET_DAILY_USD"] == ["12.5", "environment variable SPANMETER_BUDGET_DAILY_USD"]
+    assert rows["SPANMETER_ANOMALY_MIN_SAMPLES"] == ["30", "default"]
+    assert result.output.splitlines()[-1] == "no problems"
+
+
+def test_config_lists_problems_and_exits_1(tmp_path):
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("openai: [\n")
+    env = {"SPANMETER_ANOMALY_SIGMA": "abc", "SPANMETER_PRICES_FILE": str(prices)}
+
+    result = CliRunner().invoke(main, ["config"], env=env)
+
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert lines[-3:] == [
+        "2 problem(s):",
+        (
+            "  environment variable SPANMETER_ANOMALY_SIGMA: invalid value 'abc' (could not convert string to float:"
+            " 'abc'); using the default 3.0"
+        ),
+        (
+            f"  price file {prices} (SPANMETER_PRICES_FILE): not valid YAML (line 2, column 1: expected the node"
+            " content, but found '<stream end>'); using no price overrides"
+        ),
+    ]

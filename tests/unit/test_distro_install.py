@@ -88,3 +88,13 @@ def test_configure_rejects_a_bad_setting_before_touching_anything(tracer_provide
     with pytest.raises(spanmeter.ConfigError, match="anomaly_sigma"):
         spanmeter.configure(anomaly_sigma=-1)
     assert processors(tracer_provider) == before
+
+
+def test_configure_rejects_a_malformed_price_file(tracer_provider, tmp_path):
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("openai: [\n")
+    before = processors(tracer_provider)
+
+    with pytest.raises(spanmeter.ConfigError, match=r"price file .*prices.yaml.*not valid YAML \(line 2, column 1"):
+        spanmeter.configure(prices_file=str(prices))
+    assert processors(tracer_provider) == before

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+import time
 
 import genai_prices
 import pytest
@@ -14,7 +15,7 @@ from genai_prices import Usage, calc_price
 from processing_harness import Pipeline, llm_attributes
 
 from spanmeter import internal_errors
-from spanmeter.processing.pricing import PriceBook
+from spanmeter.processing.pricing import PriceBook, without_version
 from spanmeter.settings import ConfigError, Settings
 
 # (semconv provider, model, input incl. cache, output, cache read, cache write, genai-prices provider id)
@@ -92,9 +93,9 @@ def test_each_provider_and_model_is_looked_up_once(monkeypatch):
     monkeypatch.setattr(PriceBook, "_resolve_genai_prices", staticmethod(counting))
     book = PriceBook()
     for _ in range(200):
-        assert book.price("openai", "gpt-4o-mini", 1000, 10) is not None
-        assert book.price("anthropic", "claude-haiku-4-5", 1000, 10) is not None
-        assert book.price("openai", "no-such-model", 1000, 10) is None  # misses are cached too
+        assert book.price("openai", "gpt-4o-mini", None, 1000, 10) is not None
+        assert book.price("anthropic", "claude-haiku-4-5", None, 1000, 10) is not None
+        assert book.price("openai", "no-such-model", None, 1000, 10) is None  # misses are cached too
     assert sorted(calls) == [("anthropic", "claude-haiku-4-5"), ("openai", "gpt-4o-mini"), ("openai", "no-such-model")]
 
 
@@ -248,3 +249,104 @@ def test_malformed_token_counts_never_reach_the_app(bad):
     assert "spanmeter.cost.usd" not in spans["chat"].attributes
     assert spans["fine"].attributes["spanmeter.cost.source"] == "genai-prices"
     assert sum(n for (component, _), n in internal_errors.counts.items() if component == "processing.attributes") == 1
+
+
+@pytest.mark.parametrize(
+    ("provider", "override", "request_model", "response_model"),
+    [
+        ("openai", "gpt-4o-mini", "gpt-4o-mini", "gpt-4o-mini-2024-07-18"),  # the API answers dated
+        ("openai", "gpt-4o-mini", None, "gpt-4o-mini-2024-07-18"),
+        ("anthropic", "claude-3-5-sonnet", "claude-3-5-sonnet-latest", "claude-3-5-sonnet-20241022"),
+        ("gcp.vertex_ai", "claude-3-5-sonnet", "claude-3-5-sonnet@20240620", None),
+        ("aws.bedrock", "anthropic.claude-3-5-sonnet", None, "anthropic.claude-3-5-sonnet-20241022-v2:0"),
+        ("openai", "my-router-alias", "my-router-alias", "gpt-4o-2024-08-06"),  # the request model, next
+    ],
+)
+def test_an_override_applies_through_the_dated_response_model(tmp_path, provider, override, request_model,
+                                                               response_model):  # fmt: skip
+    path = tmp_path / "prices.yaml"
+    path.write_text(f"{provider}:\n  {override}: {{input: 1000, output: 2000}}\n")
+    attributes = llm_attributes(request_model, 1000, 1000, provider, **{"gen_ai.response.model": response_model})
+    attributes = {key: value for key, value in attributes.items() if value is not None}
+    with Pipeline({"prices_file": str(path)}) as pipeline:
+        pipeline.span("chat", attributes)
+        span = pipeline.spans()["chat"]
+    assert span.attributes["spanmeter.cost.source"] == "override"
+    assert span.attributes["spanmeter.cost.usd"] == pytest.approx(1.0 + 2.0)
+
+
+def test_override_order_response_then_request_then_without_version(tmp_path):
+    path = tmp_path / "prices.yaml"
+    path.write_text(
+        "openai:\n"
+        "  gpt-4o-mini-2024-07-18: {input: 1000000, output: 0}\n"
+        "  alias: {input: 2000000, output: 0}\n"
+        "  gpt-4o-mini: {input: 3000000, output: 0}\n"
+        "  '*': {input: 4000000, output: 0}\n"
+        "'*':\n"
+        "  alias: {input: 5000000, output: 0}\n"
+    )
+    book = PriceBook.from_settings(Settings.load({"prices_file": str(path)}, environ={}))
+
+    def usd(request_model, response_model):
+        input_usd, _, source = book.price("openai", request_model, response_model, 1, 0)
+        assert source == "override"
+        return input_usd
+
+    assert usd("alias", "gpt-4o-mini-2024-07-18") == 1.0  # the response model first
+    assert usd("alias", "gpt-4o-mini-2099-01-01") == 2.0  # then the request model
+    assert usd("other", "gpt-4o-mini-2099-01-01") == 3.0  # then the response model without its date
+    assert usd("other", "gpt-4o-2099-01-01") == 4.0  # then the provider's '*'
+    book.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ("gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
+        ("claude-3-5-sonnet-20241022", "claude-3-5-sonnet"),
+        ("claude-3-5-sonnet@20240620", "claude-3-5-sonnet"),
+        ("claude-3-5-sonnet-latest", "claude-3-5-sonnet"),
+        ("anthropic.claude-3-5-sonnet-20241022-v2:0", "anthropic.claude-3-5-sonnet"),
+        ("gpt-3.5-turbo-0125", "gpt-3.5-turbo"),
+        ("gemini-1.5-pro-002", "gemini-1.5-pro"),
+        ("gpt-4o", "gpt-4o"),
+        ("o3", "o3"),
+    ],
+)
+def test_without_version_strips_dates_and_versions_only(model, expected):
+    assert without_version(model) == expected
+
+
+UNKNOWN_NAMES = """\
+openai:
+  gpt-4o-mini: {input: 1, output: 2}
+  gpt4o-mini: {input: 1, output: 2}
+  "*": {input: 1, output: 2}
+opnai:
+  gpt-4o: {input: 1, output: 2}
+anthropic:
+  claude-3-5-sonnet-20241022: {input: 1, output: 2}
+"*":
+  claude-haiku-4-5: {input: 1, output: 2}
+  llama-3-70b-selfhosted: {input: 1, output: 2}
+"""
+
+
+def test_overrides_that_no_known_name_matches_are_named_in_one_warning(tmp_path, caplog):
+    path = tmp_path / "prices.yaml"
+    path.write_text(UNKNOWN_NAMES)
+    caplog.set_level("WARNING", logger="spanmeter")
+
+    book = PriceBook.from_settings(Settings.load({"prices_file": str(path)}, environ={}))
+    deadline = time.monotonic() + 30  # checked on a thread of its own: it loads genai-prices' data
+    while not caplog.records and time.monotonic() < deadline:
+        time.sleep(0.01)
+    book.shutdown()
+
+    (record,) = caplog.records
+    assert record.getMessage() == (
+        f"spanmeter: price file {path}: 3 override(s) name a provider or model that neither genai-prices nor the "
+        "GenAI semantic conventions know: openai.gpt4o-mini, opnai.gpt-4o, *.llama-3-70b-selfhosted; each applies "
+        "only to spans carrying exactly that name"
+    )

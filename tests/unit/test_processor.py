@@ -3,6 +3,8 @@ or enricher, and shutdown/force_flush that export everything queued."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -137,3 +139,46 @@ def test_shutdown_and_force_flush_export_everything_queued(finish):
         assert p.value("gen_ai.client.token.usage", **{"gen_ai.token.type": "input"}) == sum(
             100 + i for i in range(3000)
         )
+
+
+class BlockingExporter(SpanExporter):
+    """Holds the batch worker inside export() until released: the queue behind it fills up."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.exported = 0
+
+    def export(self, spans):
+        self.entered.set()
+        self.release.wait(30)
+        self.exported += len(spans)
+        return SpanExportResult.SUCCESS
+
+
+def test_spans_dropped_by_a_full_queue_are_counted_warned_once_and_summarised(caplog):
+    caplog.set_level("WARNING", logger="spanmeter")
+    blocking = BlockingExporter()
+    with Pipeline(extra_exporters=[blocking], max_queue_size=8, max_export_batch_size=8) as pipeline:
+        for i in range(8):  # a full batch wakes the worker, which then blocks in export
+            pipeline.span(f"first-{i}", {})
+        assert blocking.entered.wait(10)
+        for i in range(8 + 20):  # the queue takes 8 more, then drops 20
+            pipeline.span(f"next-{i}", {})
+
+        assert pipeline.processor.dropped == 20
+        assert pipeline.value("spanmeter.spans.dropped") == 20
+        blocking.release.set()
+        pipeline.processor.shutdown()
+    assert blocking.exported == 16
+    warnings = [r.getMessage() for r in caplog.records if r.name == "spanmeter"]
+    assert warnings == [
+        (
+            "spanmeter: the span batch queue is full (OTEL_BSP_MAX_QUEUE_SIZE=8): spans are being dropped, counted "
+            "in spanmeter.spans.dropped; raise OTEL_BSP_MAX_QUEUE_SIZE if this recurs"
+        ),
+        (
+            "spanmeter: 20 span(s) were dropped in this process because the batch queue (OTEL_BSP_MAX_QUEUE_SIZE=8) "
+            "was full; raise OTEL_BSP_MAX_QUEUE_SIZE"
+        ),
+    ]

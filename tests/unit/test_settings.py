@@ -79,3 +79,48 @@ def test_readme_configuration_table_matches_the_declared_settings():
         expected = "–" if default is None else str(default).lower() if isinstance(default, bool) else str(default)
         assert rows[setting.env] == expected, f"{setting.env}: README says {rows[setting.env]}"
     assert set(rows) == {s.env for s in SETTINGS.values()}
+
+
+def test_resolve_substitutes_defaults_and_lists_each_problem_with_what_is_used_instead():
+    resolution = Settings.resolve(
+        {"anomaly_sigmaa": 3, "budget_daily_usd": "ten"},
+        environ={"SPANMETER_ANOMALY_SIGMA": "abc", "SPANMETER_ANOMALY_MIN_SAMPLES": "50"},
+        source="pipeline.yaml",
+    )
+
+    assert resolution.settings.anomaly_sigma == 3.0
+    assert resolution.settings.budget_daily_usd is None
+    assert resolution.settings.anomaly_min_samples == 50
+    assert [str(problem) for problem in resolution.problems] == [
+        f"pipeline.yaml: unknown spanmeter setting(s) anomaly_sigmaa; known: {', '.join(sorted(SETTINGS))}"
+        + "; using nothing (ignored)",
+        (
+            "pipeline.yaml: key 'budget_daily_usd': invalid value 'ten' (could not convert string to float: 'ten');"
+            " using the default None"
+        ),
+        (
+            "environment variable SPANMETER_ANOMALY_SIGMA: invalid value 'abc' (could not convert string to float:"
+            " 'abc'); using the default 3.0"
+        ),
+    ]
+    assert resolution.origins["anomaly_min_samples"] == "environment variable SPANMETER_ANOMALY_MIN_SAMPLES"
+    assert resolution.origins["anomaly_sigma"] == "default (environment variable SPANMETER_ANOMALY_SIGMA is invalid)"
+    assert resolution.origins["anomaly_max_keys"] == "default"
+
+
+def test_a_malformed_price_file_is_a_problem_only_when_files_are_checked(tmp_path):
+    prices = tmp_path / "prices.toml"
+    prices.write_text("[openai]\ngpt-4o = 3\n")
+    environ = {"SPANMETER_PRICES_FILE": str(prices)}
+
+    assert Settings.load(environ=environ).prices_file == str(prices)
+    resolution = Settings.resolve(environ=environ, check_files=True)
+    assert resolution.settings.prices_file is None
+    (problem,) = resolution.problems
+    assert problem.instead == "no price overrides"
+    assert problem.message == (
+        f"price file {prices} (SPANMETER_PRICES_FILE): key 'openai.gpt-4o' must map input, output, cache_read,"
+        " cache_write to USD per million tokens"
+    )
+    with pytest.raises(ConfigError, match="key 'openai.gpt-4o'"):
+        Settings.load(environ=environ, check_files=True)

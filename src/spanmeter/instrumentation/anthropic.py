@@ -35,6 +35,7 @@ truncated to ``SPANMETER_CONTENT_MAX_CHARS`` (see :mod:`spanmeter.instrumentatio
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Collection, Mapping
 from contextvars import ContextVar
 from typing import Any
@@ -43,6 +44,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
 from spanmeter import semconv
 from spanmeter.instrumentation import genai
+from spanmeter.instrumentation.on_import import patch_on_import
 from spanmeter.internal_errors import record_internal_error
 
 _COMPONENT = "instrumentation.anthropic"
@@ -454,13 +456,21 @@ class AnthropicInstrumentor(BaseInstrumentor):
 
     def _instrument(self, **kwargs: Any) -> None:
         _telemetry.configure(tracer_provider=kwargs.get("tracer_provider"), settings=kwargs.get("settings"))
+        patch_on_import("anthropic", _patch)
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        _telemetry.active = False
+        if "anthropic" not in sys.modules:  # never imported, so never patched: do not import it now
+            return
+        for module, owner, attribute, _ in _TARGETS:
+            genai.unwrap_own(_owner(module, owner), attribute)
+
+
+def _patch(_anthropic: Any) -> None:
+    """Wrap anthropic's methods, once the app imported anthropic, unless uninstrumented meanwhile."""
+    if _telemetry.active:
         _classes.load()
         for module, owner, attribute, wrapper in _TARGETS:
             target = _owner(module, owner)
             if hasattr(target, attribute):  # an SDK without its own spans has no finish_api_call_span
                 genai.wrap_once(target, attribute, wrapper)
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        _telemetry.active = False
-        for module, owner, attribute, _ in _TARGETS:
-            genai.unwrap_own(_owner(module, owner), attribute)

@@ -250,12 +250,8 @@ class GenAITelemetry:
         """Bind the tracer and switches; bad ``SPANMETER_*`` values are counted and defaults used."""
         from spanmeter import __version__
 
-        if settings is None:
-            try:
-                settings = Settings.load(environ=environ)
-            except Exception as exc:  # noqa: BLE001 - a bad setting must not stop instrumentation
-                record_internal_error(self.component, exc)
-                settings = Settings.load(environ={})
+        if settings is None:  # a bad value: its default (the distro's one warning names it)
+            settings = Settings.resolve(environ=environ).settings
         self.tracer = trace.get_tracer(semconv.INSTRUMENTATION_SCOPE, __version__, tracer_provider=tracer_provider)
         self.capture_content = capture_content_from_env(environ)
         self.content_max_chars = settings.content_max_chars

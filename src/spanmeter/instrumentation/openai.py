@@ -28,6 +28,7 @@ for the same call is current, add to it rather than start a second one; ``separa
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -36,6 +37,7 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as _g
 
 from spanmeter import semconv
 from spanmeter.instrumentation import genai
+from spanmeter.instrumentation.on_import import patch_on_import
 
 _COMPONENT = "instrumentation.openai"
 _PROVIDER = "openai"
@@ -458,6 +460,19 @@ class OpenAIInstrumentor(BaseInstrumentor):
         _instrumentor_telemetry.configure(
             tracer_provider=kwargs.get("tracer_provider"), settings=kwargs.get("settings")
         )
+        patch_on_import("openai", _patch)
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        _instrumentor_telemetry.active = False  # wrappers left under a peer's pass calls through
+        if "openai" not in sys.modules:  # never imported, so never patched: do not import it now
+            return
+        for module, cls, method, *_ in _TARGETS + tuple((m, c, "close") for m, c, _ in _HELPER_STREAMS):
+            genai.unwrap_own(_owner(module, cls), method)
+
+
+def _patch(_openai: Any) -> None:
+    """Wrap openai's methods, once the app imported openai, unless uninstrumented meanwhile."""
+    if _instrumentor_telemetry.active:
         classes = _Classes()
         for module, cls, method, describe, kind, is_async in _TARGETS:
             make = genai.async_wrapper if is_async else genai.sync_wrapper
@@ -466,8 +481,3 @@ class OpenAIInstrumentor(BaseInstrumentor):
             genai.wrap_once(_owner(module, cls), method, wrapper)
         for module, cls, is_async in _HELPER_STREAMS:
             genai.wrap_once(_owner(module, cls), "close", _aclose_helper if is_async else _close_helper)
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        _instrumentor_telemetry.active = False  # wrappers left under a peer's pass calls through
-        for module, cls, method, *_ in _TARGETS + tuple((m, c, "close") for m, c, _ in _HELPER_STREAMS):
-            genai.unwrap_own(_owner(module, cls), method)

@@ -350,7 +350,9 @@ class Enricher:
         priced = None
         if counts is not None and work.model is not None:
             with _GUARD_PRICING:
-                priced = self.prices.price(work.provider, work.model, *counts, work.view.end_ns)
+                priced = self.prices.price(
+                    work.provider, work.request_model, work.response_model, *counts, work.view.end_ns
+                )
         if priced is None:
             self._unpriced(work, semconv.UNPRICED_NO_PRICE)
             return

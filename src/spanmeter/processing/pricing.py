@@ -11,6 +11,18 @@ Anthropic's native usage (``input_tokens`` excludes the cache), and its total in
 ``input + cache_read + cache_write``. Cached tokens of a model with no cache rate are
 billed at its input rate, as genai-prices does.
 
+Which override applies. Providers answer with a dated or versioned model name
+(``gpt-4o-mini`` is answered by ``gpt-4o-mini-2024-07-18``), so an override in
+``SPANMETER_PRICES_FILE`` is looked up, first match wins, by: the response model, the
+request model, then each of them without its date or version suffix
+(``-2024-07-18``, ``-20241022``, ``@20240620``, ``-0613``, ``-001``, ``-latest``,
+``-v2:0``). For each name the provider's entry comes before a ``*`` provider; a
+provider's ``*`` model and then ``*.*`` come last. Only then genai-prices prices the
+response model (else the request model) with its own matching. A priced span says which in
+``spanmeter.cost.source`` (``override`` or ``genai-prices``). An override whose provider
+or model genai-prices and the GenAI semantic conventions do not know is named in one
+warning at start-up: it applies only to spans that carry exactly that name.
+
 Why a cache of our own: a genai-prices lookup costs ~15-70 us, and its own caches
 grow with every distinct model name. Each (provider, model) is resolved once into a
 :class:`Rates` (plain floats, tiers pre-split), kept in a bounded map, so pricing a
@@ -21,8 +33,10 @@ of a name not yet resolved are priced ``unknown`` and counted in ``lookups_defer
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+import re
 import threading
 import time
 import tomllib
@@ -56,6 +70,25 @@ _TOKEN_PRICE_KEYS = {
 }
 _FILE_KEYS = ("input", "output", "cache_read", "cache_write")
 ANY = "*"
+# A date or version a provider appends to a model's name; stripped repeatedly from the end.
+_VERSION_SUFFIX = re.compile(r"[-@](?:\d{4}-\d{2}-\d{2}|\d{8}|\d{3,4}|latest|v\d+(?::\d+)?)$")
+_logger = logging.getLogger("spanmeter")
+
+
+def without_version(model: str) -> str:
+    """``model`` without its date or version suffixes: ``claude-3-5-sonnet-20241022-v2:0`` -> ``claude-3-5-sonnet``."""
+    while True:
+        stripped = _VERSION_SUFFIX.sub("", model)
+        if stripped == model or not stripped:
+            return model
+        model = stripped
+
+
+def _override_models(request_model: str | None, response_model: str | None) -> list[str]:
+    """Model names an override is looked up by, in the documented order, without repeats."""
+    names = [response_model, request_model]
+    names += [without_version(name) for name in names if name]
+    return list(dict.fromkeys(name for name in names if name))
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +236,30 @@ def _rates_from_model_price(model_price: Any) -> Rates | _TieredRates | None:
     return _TieredRates(level(0), tuple((start, level(start + 0.5)) for start in starts))
 
 
+_loading: list[threading.Thread] = []
+_fork_waits = False
+_FORK_WAIT_S = 10.0
+
+
+def _start_loading(target: Callable[[], Any]) -> None:
+    """Run ``target`` (which imports genai-prices' data) on a daemon thread that a fork waits for."""
+    thread = threading.Thread(target=target, name="spanmeter-prices-warm-up", daemon=True)
+    global _fork_waits
+    if not _fork_waits and hasattr(os, "register_at_fork"):
+        _fork_waits = True
+        os.register_at_fork(before=_finish_loading)
+    _loading.append(thread)
+    thread.start()
+
+
+def _finish_loading() -> None:
+    """Before a fork, let the loading threads finish (for at most ``_FORK_WAIT_S``): a child forked
+    while a thread holds an import's module lock waits forever on its first genai-prices import."""
+    for thread in _loading.copy():
+        thread.join(_FORK_WAIT_S)
+    _loading[:] = [thread for thread in _loading if thread.is_alive()]
+
+
 class PriceBook:
     """Answers "what did this usage cost?" for (provider, model). Worker thread only."""
 
@@ -231,6 +288,9 @@ class PriceBook:
         overrides = load_price_file(settings.prices_file) if settings.prices_file else None
         book = cls(overrides, **kwargs)
         book.warm_up()
+        if overrides:
+            source = f"price file {settings.prices_file}"
+            _start_loading(guard("processing.pricing").wrap()(lambda: book.warn_unknown_overrides(source)))
         if settings.prices_auto_update:
             from genai_prices import UpdatePrices
 
@@ -258,7 +318,20 @@ class PriceBook:
 
             data_snapshot.get_snapshot()
 
-        threading.Thread(target=load, name="spanmeter-prices-warm-up", daemon=True).start()
+        _start_loading(load)
+
+    def warn_unknown_overrides(self, source: str) -> list[str]:
+        """Log ONE warning naming overrides whose provider or model nothing known matches
+        (a typo prices nothing, silently). Returns their names. Loads genai-prices' data:
+        run it off the app's thread."""
+        unknown = unknown_overrides(self._overrides)
+        if unknown:
+            _logger.warning(
+                "spanmeter: %s: %d override(s) name a provider or model that neither genai-prices nor the GenAI "
+                "semantic conventions know: %s; each applies only to spans carrying exactly that name",
+                source, len(unknown), ", ".join(unknown),
+            )  # fmt: skip
+        return unknown
 
     def refresh(self) -> None:
         """Forget resolved prices if genai-prices swapped its data (auto-update). Once per batch."""
@@ -272,21 +345,22 @@ class PriceBook:
     def price(
         self,
         provider: str | None,
-        model: str,
+        request_model: str | None,
+        response_model: str | None,
         input_tokens: int,
         output_tokens: int,
         cache_read: int = 0,
         cache_write: int = 0,
         end_time_ns: int = 0,
     ) -> tuple[float, float, str] | None:
-        """(input_usd, output_usd, source) or None when no price is known for the model."""
-        key = (provider, model)
+        """(input_usd, output_usd, source) or None when no price is known for either model."""
+        key = (provider, request_model, response_model)
         hit = self._resolved.get(key)
         if hit is None:
             if not self._may_look_up():
                 self.lookups_deferred += 1
                 return None
-            hit = self._resolve(provider, model)
+            hit = self._resolve(provider, request_model, response_model)
             self._resolved.put(key, hit)
         rates, source = hit
         if rates is None:
@@ -309,15 +383,21 @@ class PriceBook:
             return True
         return False
 
-    def _resolve(self, provider: str | None, model: str) -> tuple[Any, str | None]:
-        provider_key, model_key = (provider or "").lower(), model.lower()
+    def _resolve(self, provider: str | None, request_model: str | None, response_model: str | None):
+        """(rates or None, cost source): overrides in the module docstring's order, then genai-prices."""
+        provider_key = (provider or "").lower()
+        request_key, response_key = (request_model or "").lower(), (response_model or "").lower()
         overrides = self._overrides
         if overrides:
-            for candidate in ((provider_key, model_key), (ANY, model_key), (provider_key, ANY)):
+            candidates = [(p, m) for m in _override_models(request_key, response_key) for p in (provider_key, ANY)]
+            for candidate in (*candidates, (provider_key, ANY), (ANY, ANY)):
                 rates = overrides.get(candidate)
                 if rates is not None:
                     return rates, semconv.COST_SOURCE_OVERRIDE
-        return self._resolve_genai_prices(provider_key, model_key), semconv.COST_SOURCE_GENAI_PRICES
+        # The response model is what ran (a fine-tune answers to its base model's request name).
+        model_key = response_key or request_key
+        rates = self._resolve_genai_prices(provider_key, model_key) if model_key else None
+        return rates, semconv.COST_SOURCE_GENAI_PRICES
 
     @staticmethod
     def _resolve_genai_prices(provider_key: str, model_key: str) -> Any:
@@ -345,6 +425,41 @@ class PriceBook:
             self._updater = None
 
 
+def _known_providers() -> frozenset[str]:
+    """Provider names spans carry: the GenAI semantic conventions' (current and older) and genai-prices' ids."""
+    from genai_prices import data_snapshot
+    from opentelemetry.semconv._incubating.attributes import gen_ai_attributes
+
+    names = {value.value for value in gen_ai_attributes.GenAiProviderNameValues}
+    names |= {value.value for value in gen_ai_attributes.GenAiSystemValues}
+    names |= {provider.id for provider in data_snapshot.get_snapshot().providers}
+    return frozenset(names)
+
+
+def unknown_overrides(overrides: Mapping[tuple[str, str], Rates]) -> list[str]:
+    """``provider.model`` of overrides no known naming matches: the provider is unknown, or the
+    model (not ``*``) is one genai-prices does not know for that provider."""
+    from genai_prices import data_snapshot
+
+    providers = data_snapshot.get_snapshot().providers
+    known = _known_providers()
+    unknown = []
+    for provider, model in overrides:
+        if provider != ANY and provider not in known:
+            unknown.append(f"{provider}.{model}")
+            continue
+        if model == ANY:
+            continue
+        if provider == ANY:
+            found = [p for p in providers if p.find_model(model) is not None]
+        else:
+            entry = data_snapshot.find_provider_by_id(providers, _GENAI_PRICES_PROVIDER.get(provider, provider))
+            found = [entry] if entry is not None and entry.find_model(model, all_providers=providers) else []
+        if not found:
+            unknown.append(f"{provider}.{model}")
+    return unknown
+
+
 def load_price_file(path: str) -> dict[tuple[str, str], Rates]:
     """Read a YAML or TOML price file: ``provider -> model -> {input, output, cache_read,
     cache_write}`` in USD per million tokens. ``*`` as provider or model matches any.
@@ -366,7 +481,7 @@ def load_price_file(path: str) -> dict[tuple[str, str], Rates]:
         else:
             raise ConfigError(f"{where}: must end in .yaml, .yml or .toml")
     except (tomllib.TOMLDecodeError, yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{where}: not valid {extension[1:].upper()} ({exc})") from None
+        raise ConfigError(f"{where}: not valid {extension[1:].upper()} ({_one_line(exc)})") from None
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where}: top level must map provider names to models")
     table: dict[tuple[str, str], Rates] = {}
@@ -387,6 +502,14 @@ def load_price_file(path: str) -> dict[tuple[str, str], Rates]:
                 values["input"] or 0.0, values["output"] or 0.0, values["cache_read"], values["cache_write"]
             )
     return table
+
+
+def _one_line(exc: Exception) -> str:
+    """A parser's complaint on one line: PyYAML's spans several, with the source quoted."""
+    mark = getattr(exc, "problem_mark", None)
+    if isinstance(exc, yaml.YAMLError) and mark is not None:
+        return f"line {mark.line + 1}, column {mark.column + 1}: {getattr(exc, 'problem', None) or 'syntax error'}"
+    return " ".join(str(exc).split())
 
 
 def _file_price(where: str, key: str, value: Any) -> float | None:

@@ -9,20 +9,28 @@ enrichment serves all exporters, so budgets and metrics are counted once.
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from opentelemetry import metrics
 from opentelemetry.context import Context
+from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.trace import ReadableSpan, Span
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
+from spanmeter import sdk_internals, semconv
 from spanmeter.instrumentation.attribution import apply_attribution
 from spanmeter.internal_errors import guard
+from spanmeter.processing import child_processes
 from spanmeter.processing.enricher import Enricher
 from spanmeter.settings import Settings
 
 _GUARD_ENRICH = guard("processing.enrich")
 _GUARD_SHUTDOWN = guard("export.shutdown")
+_logger = logging.getLogger("spanmeter")
+_QUEUE_SETTING = "OTEL_BSP_MAX_QUEUE_SIZE"
 
 
 class EnrichingExporter(SpanExporter):
@@ -72,6 +80,12 @@ class SpanmeterProcessor(BatchSpanProcessor):
     ``meter_provider`` and ``logger_provider`` (default: the global ones) receive
     the derived metrics and the budget log records; ``clock`` (epoch seconds)
     drives budget windows, for tests; ``enricher`` replaces the whole enrichment stage.
+
+    Spans the full batch queue drops are counted (``dropped``, the
+    ``spanmeter.spans.dropped`` metric), with one warning when dropping starts and one
+    summary line at shutdown, both naming ``OTEL_BSP_MAX_QUEUE_SIZE``. In child
+    processes it flushes before the child's work ends, and never exports a span the
+    parent started (:mod:`spanmeter.processing.child_processes`).
     """
 
     def __init__(
@@ -96,9 +110,59 @@ class SpanmeterProcessor(BatchSpanProcessor):
             batch_options.setdefault("meter_provider", meter_provider)
         self._fan_out = EnrichingExporter(self.enricher, self.exporters)
         super().__init__(self._fan_out, **batch_options)
+        self._queue = sdk_internals.batch_queue(self)
+        self.dropped = self._dropped_reported = 0
+        self._drop_lock = threading.Lock()
+        (meter_provider or metrics.get_meter_provider()).get_meter(
+            semconv.INSTRUMENTATION_SCOPE
+        ).create_observable_counter(
+            semconv.METRIC_SPANS_DROPPED,
+            callbacks=[self._observe_dropped],
+            unit="{span}",
+            description=f"Spans dropped because the batch queue was full ({_QUEUE_SETTING}).",
+        )
+        child_processes.watch(self)
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         apply_attribution(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        """Queue the span as BatchSpanProcessor does; count it when the full queue drops one."""
+        if child_processes.forked_at_ns and child_processes.started_in_parent(span.start_time):
+            return  # the parent exports it
+        queue = self._queue
+        if len(queue) == queue.maxlen and span.context is not None and span.context.trace_flags.sampled:
+            self._count_drop(queue.maxlen)
+        super().on_end(span)
+
+    def holds_spans(self) -> bool:
+        """True while spans wait in the batch queue or are being exported."""
+        return bool(self._queue) or sdk_internals.batch_export_in_progress(self)
+
+    def _count_drop(self, queue_size: int) -> None:
+        with self._drop_lock:
+            self.dropped += 1
+            first = self.dropped == 1
+        if first:
+            _logger.warning(
+                "spanmeter: the span batch queue is full (%s=%d): spans are being dropped, counted in %s; "
+                "raise %s if this recurs",
+                _QUEUE_SETTING, queue_size, semconv.METRIC_SPANS_DROPPED, _QUEUE_SETTING,
+            )  # fmt: skip
+
+    def _observe_dropped(self, _options: CallbackOptions) -> list[Observation]:
+        return [Observation(self.dropped)]
+
+    def shutdown(self) -> None:
+        """Export what is queued, then say how many spans were dropped, if any, and what to raise."""
+        super().shutdown()
+        if self.dropped > self._dropped_reported:  # shutdown may be called more than once
+            self._dropped_reported = self.dropped
+            _logger.warning(
+                "spanmeter: %d span(s) were dropped in this process because the batch queue (%s=%d) was full; "
+                "raise %s",
+                self.dropped, _QUEUE_SETTING, self._queue.maxlen, _QUEUE_SETTING,
+            )  # fmt: skip
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Enrich and export everything queued, then flush the downstream exporters
