@@ -91,7 +91,7 @@ def sibling_models(provider: str, model: str) -> list[str]:
 
 
 def _price(book: PriceBook, provider: str | None, model: str, group: Group) -> float | None:
-    priced = book.price(provider, model, group.input_tokens, group.output_tokens, group.cache_read_tokens)
+    priced = book.price(provider, None, model, group.input_tokens, group.output_tokens, group.cache_read_tokens)
     return None if priced is None else priced[0] + priced[1]
 
 
@@ -128,8 +128,8 @@ def prompt_caching(book: PriceBook, model: str, group: Group, analysis: Analysis
     if repeated_share <= REPEATED_SHARE or cache_share >= LOW_CACHE_SHARE:
         return None
     tokens = repeats.repeated_input_tokens
-    plain = book.price(group.provider, model, tokens, 0)
-    cached = book.price(group.provider, model, tokens, 0, cache_read=tokens)
+    plain = book.price(group.provider, None, model, tokens, 0)
+    cached = book.price(group.provider, None, model, tokens, 0, cache_read=tokens)
     saving = plain[0] - cached[0] if plain and cached and plain[0] > cached[0] else None
     return _recommendation(
         "prompt_caching",
@@ -147,7 +147,7 @@ def long_prompts(book: PriceBook, model: str, group: Group) -> dict[str, Any] | 
     if average <= LONG_PROMPT_TOKENS:
         return None
     excess = group.input_tokens - LONG_PROMPT_TOKENS * group.calls
-    priced = book.price(group.provider, model, excess, 0)
+    priced = book.price(group.provider, None, model, excess, 0)
     saving = priced[0] if priced else None
     return _recommendation(
         "long_prompts",
