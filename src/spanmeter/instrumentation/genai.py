@@ -539,7 +539,7 @@ class _StreamProxy(wrapt.ObjectProxy):
                 attributes.update(final)
         except Exception as fault:  # noqa: BLE001
             record_internal_error(call.telemetry.component, fault)
-        if exc is None:
+        if exc is None or isinstance(exc, GeneratorExit):  # a consumer closing its generator is no failure
             call.end(attributes)
         else:
             call.fail(exc, attributes)

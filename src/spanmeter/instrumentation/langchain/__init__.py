@@ -216,20 +216,40 @@ def _stepped(stream):
         stream.close()
 
 
-async def _astepped(stream):
-    run_id = None
-    try:
-        while True:
-            step, reset, token = _begin_step(run_id)
-            try:
-                item = await stream.__anext__()
-            except StopAsyncIteration:
-                return
-            finally:
-                run_id = _end_step(step, reset, token)
-            yield item
-    finally:
-        await stream.aclose()
+class _AsyncStepped:
+    """:func:`_stepped` for async streams, as a plain async iterator rather than an async generator.
+
+    LangChain drives model streams from helper tasks and leaves abandoned ones to the
+    event loop's finalizer; a second async generator around the model's would be
+    finalized on its own, racing the model's (``aclose(): asynchronous generator is
+    already running``) and losing its end. This object has no finalizer: the model's
+    generator ends as it would without spanmeter, and its run ends with it.
+    """
+
+    __slots__ = ("_run_id", "_stream")
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._run_id = None
+
+    def __aiter__(self) -> _AsyncStepped:
+        return self
+
+    async def __anext__(self) -> Any:
+        step, reset, token = _begin_step(self._run_id)
+        try:
+            return await self._stream.__anext__()
+        finally:
+            self._run_id = _end_step(step, reset, token)
+
+    def aclose(self) -> Any:
+        return self._stream.aclose()
+
+    def athrow(self, *args: Any) -> Any:
+        return self._stream.athrow(*args)
+
+    def asend(self, value: Any) -> Any:
+        return self._stream.asend(value)
 
 
 def _stream(wrapped, instance, args, kwargs):
@@ -239,7 +259,7 @@ def _stream(wrapped, instance, args, kwargs):
 
 def _astream(wrapped, instance, args, kwargs):
     stream = wrapped(*args, **kwargs)
-    return _astepped(stream) if _telemetry.active else stream
+    return _AsyncStepped(stream) if _telemetry.active else stream
 
 
 def _model_start(wrapped, instance, args, kwargs):

@@ -106,7 +106,7 @@ def _chain_operation(name: str | None, parent: Run | None, tags: Any, metadata: 
         return _AGENT
     if parent is None:
         return _WORKFLOW
-    if name == metadata.get("langgraph_node") or _generic(name):
+    if "langgraph_node" in metadata or _generic(name):  # inside a graph: its nodes, edges and steps
         return None
     return _WORKFLOW
 
