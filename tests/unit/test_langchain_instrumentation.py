@@ -365,6 +365,30 @@ def test_api_error_fails_the_model_and_chain_spans(instrumented, finished_spans,
     assert detach_errors() == [] and len(open_runs()) == 0
 
 
+async def test_cancelled_ainvoke_ends_its_spans_and_leaves_no_run(instrumented, finished_spans, detach_errors):
+    answering = asyncio.Event()
+
+    async def never(request):  # the request is sent; the answer never comes
+        answering.set()
+        await asyncio.Event().wait()
+
+    chain = small_chain(chat_model(fakes.server(never)))
+    with tracer.start_as_current_span("outer") as outer:
+        task = asyncio.create_task(chain.ainvoke({"question": "hi"}))
+        await answering.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert trace.get_current_span() is outer
+
+    spans = finished_spans()
+    assert sorted(span.name for span in spans) == sorted([CHAT, SEQUENCE, "outer"])
+    assert {span.attributes.get(semconv.ERROR_TYPE) for span in named(spans, CHAT) + named(spans, SEQUENCE)} == {
+        "CancelledError"
+    }
+    assert detach_errors() == [] and len(open_runs()) == 0
+
+
 @pytest.mark.parametrize("capture", [None, "true"])
 def test_content_is_captured_only_when_asked(capture, instrument, finished_spans):
     instrument(capture=capture)

@@ -52,6 +52,7 @@ ends, fails, is cancelled or closed.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection
 from contextvars import ContextVar
 from typing import Any, ClassVar
@@ -129,15 +130,13 @@ def _config_context(wrapped, instance, args, kwargs):
     return result
 
 
-def _run_context(kwargs) -> otel_context.Context | None:
-    with _GUARD:
-        return _context_for(getattr(kwargs.get("run_manager"), "run_id", None))
-    return None
+def _run_id(kwargs) -> Any:
+    return getattr(kwargs.get("run_manager"), "run_id", None)
 
 
 def _generate(wrapped, instance, args, kwargs):
     """A chat model's generation runs with its span current, so SDK spans nest under it."""
-    context = _run_context(kwargs)
+    context = _context_for(_run_id(kwargs))
     if context is None:
         return wrapped(*args, **kwargs)
     token = otel_context.attach(context)
@@ -148,12 +147,22 @@ def _generate(wrapped, instance, args, kwargs):
 
 
 async def _agenerate(wrapped, instance, args, kwargs):
-    context = _run_context(kwargs)
+    """:func:`_generate`, async; also ends the run when the generation is cancelled.
+
+    LangChain gathers generations with ``return_exceptions``: cancelling the caller cancels
+    that gather, and no ``on_llm_error`` ever comes for the model run. Ending it here is
+    idempotent (a later callback finds no run).
+    """
+    run_id = _run_id(kwargs)
+    context = _context_for(run_id)
     if context is None:
         return await wrapped(*args, **kwargs)
     token = otel_context.attach(context)
     try:
         return await wrapped(*args, **kwargs)
+    except asyncio.CancelledError as exc:
+        _State.handler.on_llm_error(exc, run_id=run_id)
+        raise
     finally:
         otel_context.detach(token)
 
