@@ -32,6 +32,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 from langgraph.types import Command, interrupt
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
@@ -320,6 +321,31 @@ def test_separate_mode_leaves_usage_to_the_sdk_span_beneath(instrument, finished
     assert sdk.attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] == fakes.llm_fakes.INPUT_TOKENS
     assert priced(spans) == [sdk]
     assert_clean(spans, detach_errors)
+
+
+def test_only_the_first_sdk_call_right_under_a_framework_span_claims_it(instrumented, finished_spans):
+    client = fakes.server(CHAT_BODY).client()
+    framework = tracer.start_span(CHAT)
+    call = genai.FrameworkLLMCall(framework)
+    token = otel_context.attach(call.into(otel_context.get_current()))
+    try:
+        client.chat.completions.create(model=fakes.MODEL, messages=fakes.MESSAGES)  # claims the framework span
+        client.chat.completions.create(model=fakes.MODEL, messages=fakes.MESSAGES)  # a span of its own
+        with tracer.start_as_current_span("a tool in between"):
+            client.chat.completions.create(model=fakes.MODEL, messages=fakes.MESSAGES)
+    finally:
+        otel_context.detach(token)
+        framework.end()
+
+    spans = finished_spans()
+    (claimed,) = [span for span in spans if span.context.span_id == framework.context.span_id]
+    assert call.claimed and claimed.attributes[semconv.SERVER_ADDRESS] == "llm.example.com"
+    own = [span for span in named(spans, CHAT) if span is not claimed]
+    assert len(own) == 2 and len(priced(spans)) == 3
+    assert {span.parent.span_id for span in own} == {
+        framework.context.span_id,
+        named(spans, "a tool in between")[0].context.span_id,
+    }
 
 
 def test_model_without_an_instrumented_sdk_reports_normalized_usage(instrumented, finished_spans, detach_errors):

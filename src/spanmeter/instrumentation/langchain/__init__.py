@@ -22,8 +22,10 @@ What becomes a span:
   request model and parameters, response model and id, finish reason, the tool calls
   the model asked for (``spanmeter.tool_calls.ids``) and token usage.
 * ``execute_tool {tool}`` with ``gen_ai.tool.call.id``; ``retrieval`` for retrievers.
-* Every span of a run with a ``thread_id`` (``config["configurable"]``) carries it as
-  ``gen_ai.conversation.id``.
+* Every span of a run with a ``thread_id`` in its metadata carries it as
+  ``gen_ai.conversation.id``. LangGraph copies ``config["configurable"]["thread_id"]``
+  there; LangChain 1.x shows a plain chain's ``configurable`` to LangSmith only, so
+  such a chain takes ``config={"metadata": {"thread_id": ...}}``.
 
 One price per LLM call: when the model calls a provider SDK spanmeter instruments
 (``ChatOpenAI`` over ``openai``, ``ChatAnthropic`` over ``anthropic``), the SDK call
