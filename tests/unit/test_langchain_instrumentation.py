@@ -27,6 +27,7 @@ from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables import RunnableParallel
 from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, MessagesState, StateGraph
@@ -442,7 +443,8 @@ def test_content_is_captured_only_when_asked(capture, instrument, finished_spans
         assert "Paris is lovely" in tool_span.attributes[semconv.GEN_AI_TOOL_CALL_RESULT]
 
 
-def test_llm_call_inside_a_tool_nests_under_the_tool(instrumented, finished_spans, detach_errors):
+@pytest.mark.parametrize("use_async", [False, True], ids=["invoke", "ainvoke (sync tool in a worker thread)"])
+async def test_llm_call_inside_a_tool_nests_under_the_tool(use_async, instrumented, finished_spans, detach_errors):
     client = fakes.server(CHAT_BODY).client()
 
     @tool
@@ -451,13 +453,37 @@ def test_llm_call_inside_a_tool_nests_under_the_tool(instrumented, finished_span
         reply = client.chat.completions.create(model=fakes.MODEL, messages=fakes.MESSAGES)
         return reply.choices[0].message.content
 
-    summarize.invoke({"text": "long"})
+    if use_async:
+        await summarize.ainvoke({"text": "long"})
+    else:
+        summarize.invoke({"text": "long"})
 
     spans = finished_spans()
     (tool_span,) = named(spans, "execute_tool summarize")
     (chat,) = named(spans, CHAT)
     assert chat.parent.span_id == tool_span.context.span_id
     assert priced(spans) == [chat]
+    assert_clean(spans, detach_errors)
+
+
+def test_sdk_calls_in_parallel_branches_nest_under_the_named_chain(instrumented, finished_spans, detach_errors):
+    client = fakes.server(CHAT_BODY).client()
+
+    def ask(question: str) -> str:  # a plain function: its RunnableLambda gets no span of its own
+        reply = client.chat.completions.create(model=fakes.MODEL, messages=[{"role": "user", "content": question}])
+        return reply.choices[0].message.content
+
+    fanout = RunnableParallel(first=ask, second=ask).with_config(run_name="fan-out")  # branches in a thread pool
+    pipeline = fanout | (lambda answers: len(answers))
+
+    assert pipeline.invoke("hi") == 2
+
+    spans = finished_spans()
+    (root,) = named(spans, SEQUENCE)
+    (named_chain,) = children(spans, root)
+    assert named_chain.name == "invoke_workflow fan-out"
+    assert [span.name for span in children(spans, named_chain)] == [CHAT, CHAT]
+    assert len(spans) == 4 and len(priced(spans)) == 2
     assert_clean(spans, detach_errors)
 
 

@@ -13,10 +13,11 @@ What becomes a span:
 
 * ``invoke_agent {name}``: an agent from ``langchain.agents.create_agent`` and any
   LangGraph graph (a chain whose children are graph steps), with ``gen_ai.agent.name``.
-* ``invoke_workflow {name}``: the root run of a chain, and nested chains with a name of
-  their own. Building blocks get no span (hidden runs, LangGraph nodes and ``__start__``,
-  ``Runnable*``, prompt templates, output parsers): their children hang under the
-  nearest span above them.
+* ``invoke_workflow {name}``: the root run of a chain, and nested composites (sequences,
+  parallels) given a name of their own (``with_config(run_name=...)``). Building blocks
+  get no span (hidden runs, LangGraph nodes, edges and ``__start__``, functions wrapped
+  as ``RunnableLambda``, prompt templates, output parsers, default ``Runnable*`` names):
+  their children hang under the nearest span above them.
 * ``chat {model}`` / ``text_completion {model}``: model runs, with provider (the served
   ``model_provider``, else ``ls_provider``, mapped to the semantic-convention names),
   request model and parameters, response model and id, finish reason, the tool calls

@@ -98,15 +98,21 @@ def _generic(name: str | None) -> bool:
     return not name or "<" in name or name.startswith(_GENERIC_PREFIXES) or name.endswith(_GENERIC_SUFFIXES)
 
 
-def _chain_operation(name: str | None, parent: Run | None, tags: Any, metadata: Mapping[str, Any]) -> str | None:
-    """``invoke_agent``, ``invoke_workflow`` or None (no span) for a chain run."""
+def _chain_operation(name: str | None, parent: Run | None, tags: Any, metadata: Mapping[str, Any],
+                     kwargs: Mapping[str, Any]) -> str | None:  # fmt: skip
+    """``invoke_agent``, ``invoke_workflow`` or None (no span) for a chain run.
+
+    Nested runs get a span only as composites with a name of their own: functions
+    (LangChain passes ``run_type`` for runs of a single function: lambdas, prompts,
+    parsers), runs inside a graph (nodes, edges) and default names get none.
+    """
     if isinstance(tags, list) and _HIDDEN_TAG in tags:
         return None
     if name and name == metadata.get("lc_agent_name"):
         return _AGENT
     if parent is None:
         return _WORKFLOW
-    if "langgraph_node" in metadata or _generic(name):  # inside a graph: its nodes, edges and steps
+    if "run_type" in kwargs or "langgraph_node" in metadata or _generic(name):
         return None
     return _WORKFLOW
 
@@ -202,7 +208,7 @@ class SpanmeterCallbackHandler(BaseCallbackHandler):
             if _graph_step(tags):
                 self._promote_to_agent(parent)
             name = _name(serialized, kwargs)
-            operation = _chain_operation(name, parent, tags, metadata)
+            operation = _chain_operation(name, parent, tags, metadata, kwargs)
             if operation is None:
                 self._pass_through(run_id, parent_context)
                 return
