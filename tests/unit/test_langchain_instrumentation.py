@@ -306,6 +306,25 @@ async def test_langgraph_agent_with_parallel_tools_and_an_interrupt(
     assert_clean(spans, detach_errors)
 
 
+async def test_event_and_message_streams_keep_the_tree(instrumented, finished_spans, detach_errors):
+    """LangChain's own streaming handlers (``astream_events``, LangGraph's ``messages`` mode) beside spanmeter's."""
+    chain = small_chain(chat_model(fakes.server(fakes.chat_chunks()), stream_usage=True))
+    kinds = [event["event"] async for event in chain.astream_events({"question": "hi"}, version="v2")]
+    assert "on_chat_model_stream" in kinds
+    agent = weather_agent(chat_model(fakes.server(fakes.chat_chunks()), stream_usage=True))  # messages mode streams
+    config = {"configurable": {"thread_id": "t"}}
+    chunks = [chunk for chunk in agent.stream({"messages": [("user", "hi")]}, config, stream_mode="messages")]
+    assert chunks
+
+    spans = finished_spans()
+    (workflow,) = named(spans, SEQUENCE)
+    (graph,) = named(spans, "invoke_agent weather-agent")
+    assert [span.name for span in children(spans, workflow)] == [CHAT]
+    assert [span.name for span in children(spans, graph)] == [CHAT]
+    assert len(priced(spans)) == 2
+    assert_clean(spans, detach_errors)
+
+
 # --- one price per call, whatever is beneath -----------------------------------------
 
 
