@@ -21,6 +21,10 @@ Guarantees the wrappers keep:
   model (e.g. the anthropic SDK's own span), spanmeter sets its attributes on that span
   instead of starting a second one (:func:`enrichable_span`). ``separate`` always starts
   spanmeter's own span.
+* One price per LLM call under a framework: an SDK call made right under a framework's
+  model span (:class:`FrameworkLLMCall`, e.g. LangChain's) claims it; in ``enrich`` mode
+  that span is the call's span, in ``separate`` the SDK's own span carries the usage and
+  the framework span none.
 * Content (``gen_ai.input.messages`` / ``gen_ai.output.messages``) is captured only when
   ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` is ``true`` or a mode that
   includes spans, as JSON truncated to ``Settings.content_max_chars``.
