@@ -167,6 +167,7 @@ def table(results: list[dict], args: argparse.Namespace) -> str:
     lines.append("")
     lines.append("added µs per invoke: median of paired (B - A) block medians; spans / priced: per invoke;")
     lines.append("complete: key attributes on the LLM span, of " + ", ".join(KEY_ATTRIBUTES))
+    lines.append("(OpenInference writes its own names, llm.token_count.* etc., which GenAI-convention readers skip)")
     return "\n".join(lines)
 
 
