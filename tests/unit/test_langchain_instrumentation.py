@@ -39,11 +39,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanKind, StatusCode
 
-from spanmeter import semconv
+from spanmeter import internal_errors, semconv
 from spanmeter.instrumentation import genai
 from spanmeter.instrumentation import langchain as spanmeter_langchain
 from spanmeter.instrumentation.langchain import LangChainInstrumentor, open_runs
-from spanmeter.instrumentation.langchain.handler import OpenRuns, Run
+from spanmeter.instrumentation.langchain.handler import COMPONENT
 from spanmeter.instrumentation.openai import OpenAIInstrumentor
 from spanmeter.settings import Settings
 from support import openai_fakes as fakes
@@ -587,12 +587,21 @@ def test_open_runs_do_not_grow_over_100000_runs(instrument):
     assert len(open_runs()) == 0
 
 
-def test_open_runs_are_bounded_and_overflow_is_counted():
-    runs = OpenRuns(limit=3)
-    context = trace.set_span_in_context(trace.INVALID_SPAN)
-    added = [runs.add(uuid.uuid4(), Run(None, context)) for _ in range(5)]
-    assert added == [True, True, True, False, False]
-    assert len(runs) == 3 and runs.dropped == 2
+def test_open_runs_are_bounded_and_overflow_is_counted(instrument, finished_spans, monkeypatch):
+    instrument()
+    runs = open_runs()
+    monkeypatch.setattr(runs, "limit", 2)
+    handler = spanmeter_langchain._State.handler
+    ids = [uuid.uuid4() for _ in range(4)]
+    for run_id in ids:
+        handler.on_chain_start(None, {}, run_id=run_id, name="pipeline")
+    assert len(runs) == 2 and runs.dropped == 2
+    for run_id in ids:
+        handler.on_chain_end({}, run_id=run_id)
+
+    assert len(runs) == 0
+    assert len(finished_spans()) == 2  # runs beyond the bound get no span, not a truncated one
+    assert internal_errors.counts[(COMPONENT, "OverflowError")] == 2
 
 
 # --- installation ---------------------------------------------------------------------

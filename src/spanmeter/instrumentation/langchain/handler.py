@@ -123,7 +123,7 @@ def _graph_step(tags: Any) -> bool:
 
 def _conversation(attributes: dict[str, Any], metadata: Mapping[str, Any]) -> None:
     thread_id = metadata.get("thread_id")
-    if isinstance(thread_id, (str, int)) and not isinstance(thread_id, bool) and thread_id != "":
+    if isinstance(thread_id, (str, int, UUID)) and not isinstance(thread_id, bool) and thread_id != "":
         attributes[semconv.GEN_AI_CONVERSATION_ID] = str(thread_id)
 
 
@@ -157,13 +157,16 @@ class SpanmeterCallbackHandler(BaseCallbackHandler):
               attributes: dict[str, Any], operation: str, run_name: str | None = None) -> Run | None:  # fmt: skip
         if not self.telemetry.active:
             return None
+        if len(self.runs) >= self.runs.limit:  # checked first, so no span is started only to be dropped
+            self.runs.dropped += 1
+            record_internal_error(COMPONENT, OverflowError(f"more than {self.runs.limit} open LangChain runs"))
+            return None
         span = self.telemetry.tracer.start_span(name, parent_context, kind=kind, attributes=attributes)
         call = genai.FrameworkLLMCall(span) if kind is SpanKind.CLIENT else None
         context = call.into(parent_context) if call else trace.set_span_in_context(span, parent_context)
         run = Run(span, context, operation, run_name, call)
-        if not self.runs.add(run_id, run):
+        if not self.runs.add(run_id, run):  # filled up meanwhile by another thread
             span.end()
-            record_internal_error(COMPONENT, OverflowError(f"more than {self.runs.limit} open LangChain runs"))
             return None
         return run
 
