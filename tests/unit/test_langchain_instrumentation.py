@@ -325,6 +325,32 @@ async def test_event_and_message_streams_keep_the_tree(instrumented, finished_sp
     assert_clean(spans, detach_errors)
 
 
+@pytest.mark.parametrize("use_async", [False, True], ids=["invoke", "ainvoke"])
+async def test_sdk_call_in_a_graph_node_nests_under_the_graph(use_async, instrumented, finished_spans, detach_errors):
+    client, aclient = fakes.server(CHAT_BODY).client(), fakes.server(CHAT_BODY).async_client()
+
+    def answer(state: MessagesState):
+        reply = client.chat.completions.create(model=fakes.MODEL, messages=fakes.MESSAGES)
+        return {"messages": [("ai", reply.choices[0].message.content)]}
+
+    async def aanswer(state: MessagesState):
+        reply = await aclient.chat.completions.create(model=fakes.MODEL, messages=fakes.MESSAGES)
+        return {"messages": [("ai", reply.choices[0].message.content)]}
+
+    graph = StateGraph(MessagesState)
+    graph.add_node("answer", aanswer if use_async else answer)
+    graph.add_edge(START, "answer")
+    app = graph.compile(name="direct")
+    question = {"messages": [("user", "hi")]}
+    await app.ainvoke(question) if use_async else app.invoke(question)
+
+    spans = finished_spans()
+    (agent,) = named(spans, "invoke_agent direct")
+    assert [span.name for span in children(spans, agent)] == [CHAT]
+    assert len(spans) == 2
+    assert_clean(spans, detach_errors)
+
+
 # --- one price per call, whatever is beneath -----------------------------------------
 
 
