@@ -301,6 +301,10 @@ async def test_langgraph_agent_with_parallel_tools_and_an_interrupt(
     assert requested_ids == {"call_weather", "call_time"}
     assert {span.attributes[semconv.GEN_AI_TOOL_CALL_ID] for span in tools} == requested_ids
     assert all(span.attributes[semconv.GEN_AI_CONVERSATION_ID] == "thread-42" for span in tools)
+    assert {span.attributes[semconv.GEN_AI_TOOL_DESCRIPTION] for span in tools} == {
+        "The weather in a city.",
+        "The time in a time zone.",
+    }
     assert len(priced(spans)) == len(server.requests) == 2
     assert set(priced(spans)) == set(named(spans, CHAT))
     assert_clean(spans, detach_errors)

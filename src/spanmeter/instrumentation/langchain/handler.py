@@ -278,13 +278,17 @@ class SpanmeterCallbackHandler(BaseCallbackHandler):
                       **kwargs):  # fmt: skip
         with _GUARD:
             _, parent_context = self._parent(parent_run_id)
-            name = payloads.text(payloads.mapping(serialized).get("name")) or payloads.text(kwargs.get("name"))
+            serialized = payloads.mapping(serialized)
+            name = payloads.text(serialized.get("name")) or payloads.text(kwargs.get("name"))
             attributes: dict[str, Any] = {
                 semconv.GEN_AI_OPERATION_NAME: _Op.EXECUTE_TOOL.value,
                 semconv.GEN_AI_TOOL_TYPE: "function",
             }
             if name:
                 attributes[semconv.GEN_AI_TOOL_NAME] = name
+            description = payloads.text(serialized.get("description"))
+            if description:
+                attributes[semconv.GEN_AI_TOOL_DESCRIPTION] = description
             call_id = payloads.text(kwargs.get("tool_call_id"))
             if call_id:
                 attributes[semconv.GEN_AI_TOOL_CALL_ID] = call_id
