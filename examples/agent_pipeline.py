@@ -5,10 +5,12 @@
 For each analysis request, an orchestrator agent asks an LLM what to do and follows
 its tool calls: ``run_pipeline`` runs two pipeline stages (extract, transform) over a
 generated orders dataset, ``aggregate_by_region`` sums revenue per region in a thread
-pool. An analyst agent then asks a second model to write the summary. The LLM calls
-go through the real ``openai`` SDK to a fake OpenAI server inside this process (a
-mock HTTP transport with realistic responses and token usage), so no network or API
-key is needed and the openai instrumentation sees ordinary chat completions.
+pool. An analyst agent then asks a second model to write the summary, and a reviewer,
+a LangGraph agent (``langchain.agents.create_agent`` over ``ChatOpenAI``), checks the
+top region's figure with a tool. The LLM calls go through the real ``openai`` SDK to a
+fake OpenAI server inside this process (a mock HTTP transport with realistic responses
+and token usage), so no network or API key is needed and the openai instrumentation
+sees ordinary chat completions. Without LangChain installed the reviewer is skipped.
 
 Nothing here sets up OpenTelemetry: that is ``opentelemetry-instrument``'s job (or
 ``spanmeter.configure()``'s). Run plainly, the script works the same, without spans.
@@ -173,9 +175,37 @@ def analyst(client: openai.OpenAI, question: str, totals: dict[str, float]) -> s
     return reply.choices[0].message.content
 
 
+_REVIEW_TOOL = "region_total"
+
+
+def review(question: str, totals: dict[str, float], summary: str) -> str | None:
+    """The LangGraph reviewer checks the summary's top figure with a tool; None without LangChain."""
+    try:
+        from langchain.agents import create_agent
+        from langchain_core.tools import tool
+        from langchain_openai import ChatOpenAI
+    except ImportError:
+        return None
+
+    @tool(_REVIEW_TOOL)
+    def region_total(region: str) -> str:
+        """Revenue of one region in the cleaned orders."""
+        return f"{region}: {totals.get(region.lower(), 0.0):,.2f}"
+
+    model = ChatOpenAI(model="gpt-4o-mini", api_key="sk-offline-demo", max_retries=0,
+                       http_client=openai.DefaultHttpxClient(transport=_fake_transport()))  # fmt: skip
+    reviewer = create_agent(model, [region_total], name="reviewer", system_prompt="You verify figures.")
+    prompt = f"{question}\n{summary}\n{_TOTALS_LABEL}{json.dumps(totals)}"
+    result = reviewer.invoke({"messages": [("user", prompt)]}, {"configurable": {"thread_id": question}})
+    return result["messages"][-1].content
+
+
 @spanmeter.workflow("orders-analysis")
 def analyze(client: openai.OpenAI, question: str) -> str:
-    return analyst(client, question, orchestrator(client, question))
+    totals = orchestrator(client, question)
+    summary = analyst(client, question, totals)
+    verdict = review(question, totals, summary)
+    return summary if verdict is None else f"{summary} [{verdict}]"
 
 
 # --- the fake OpenAI server ----------------------------------------------------
@@ -185,12 +215,32 @@ def _tokens(text: str) -> int:
     return max(1, len(text) // 4)  # about four characters per token, as for English
 
 
+def _top_region(messages: list[dict]) -> tuple[str, dict[str, float]]:
+    totals = json.loads(messages[-1]["content"].split(_TOTALS_LABEL, 1)[1])
+    return max(totals, key=totals.get), totals
+
+
+def _review(messages: list[dict], tool_results: list[dict]) -> tuple[dict[str, object], str, str]:
+    """The reviewer's turn: look the top region up, then confirm it."""
+    message: dict[str, object] = {"role": "assistant", "content": None, "refusal": None}
+    if not tool_results:
+        arguments = json.dumps({"region": _top_region(messages)[0]})
+        message["tool_calls"] = [{"id": f"call_review_{len(messages)}", "type": "function",
+                                  "function": {"name": _REVIEW_TOOL, "arguments": arguments}}]  # fmt: skip
+        return message, "tool_calls", arguments
+    message["content"] = output = f"Checked: {tool_results[-1]['content']} matches the summary."
+    return message, "stop", output
+
+
 def _completion(request: dict) -> dict:
     """A chat.completions response as the OpenAI API shapes it, decided by the conversation so far."""
     messages = request["messages"]
     tool_results = [m for m in messages if m["role"] == "tool"]
     message: dict[str, object] = {"role": "assistant", "content": None, "refusal": None}
-    if request.get("tools") and len(tool_results) < 2:
+    tool_names = {tool["function"]["name"] for tool in request.get("tools") or ()}
+    if _REVIEW_TOOL in tool_names:
+        message, finish_reason, output = _review(messages, tool_results)
+    elif request.get("tools") and len(tool_results) < 2:
         name, arguments = ("run_pipeline", {"source": "orders"}) if not tool_results else ("aggregate_by_region", {})
         message["tool_calls"] = [{"id": f"call_{len(messages)}", "type": "function",
                                   "function": {"name": name, "arguments": json.dumps(arguments)}}]  # fmt: skip
@@ -199,8 +249,7 @@ def _completion(request: dict) -> dict:
         message["content"] = output = "Pipeline ran and revenue is aggregated; handing over."
         finish_reason = "stop"
     else:
-        totals = json.loads(messages[-1]["content"].split(_TOTALS_LABEL, 1)[1])
-        top = max(totals, key=totals.get)
+        top, totals = _top_region(messages)
         message["content"] = output = (
             f"{top.upper()} led with {totals[top]:,.2f} in revenue across {len(totals)} regions; "
             "about 1% of orders lacked a region and were excluded."
@@ -225,8 +274,8 @@ def _completion(request: dict) -> dict:
     }
 
 
-def fake_openai_client() -> openai.OpenAI:
-    """An OpenAI client whose HTTP requests are answered in-process."""
+def _fake_transport():
+    """An HTTP transport that answers OpenAI API requests in-process."""
     # openai >= 3 speaks httpx2, older versions httpx: mock with the library the SDK's client uses.
     http = importlib.import_module(openai.DefaultHttpxClient.__mro__[1].__module__.split(".")[0])
 
@@ -234,11 +283,16 @@ def fake_openai_client() -> openai.OpenAI:
         body = _completion(json.loads(request.content))
         return http.Response(200, json=body, headers={"x-request-id": body["id"]})
 
+    return http.MockTransport(handle)
+
+
+def fake_openai_client() -> openai.OpenAI:
+    """An OpenAI client whose HTTP requests are answered in-process."""
     return openai.OpenAI(
         api_key="sk-offline-demo",
         base_url="https://api.openai.com/v1",
         max_retries=0,
-        http_client=openai.DefaultHttpxClient(transport=http.MockTransport(handle)),
+        http_client=openai.DefaultHttpxClient(transport=_fake_transport()),
     )
 
 

@@ -33,9 +33,9 @@ from spanmeter.settings import SETTINGS, ConfigError, Settings
 DEMO_TIMEOUT_S = 120
 _EXAMPLE = "agent_pipeline.py"
 # Entry-point names under which other packages (opentelemetry-instrumentation-openai-v2,
-# OpenLLMetry, OpenInference) register their OpenAI/Anthropic instrumentors. The demo
-# turns them off so its LLM spans are spanmeter_openai's alone, one per call.
-PEER_LLM_INSTRUMENTATIONS = ("openai", "anthropic")
+# OpenLLMetry, OpenInference) register their OpenAI/Anthropic/LangChain instrumentors. The
+# demo turns them off so its LLM spans are spanmeter's alone, one per call.
+PEER_LLM_INSTRUMENTATIONS = ("openai", "anthropic", "langchain")
 # The demo's price of compute time when the user sets none: about an on-demand
 # 4-vCPU cloud VM, so that stages (which make no LLM calls) carry a cost per GB.
 DEMO_COMPUTE_USD_PER_HOUR = "0.20"

@@ -19,17 +19,20 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 REQUESTS = 3  # examples/agent_pipeline.py REQUESTS
 # Per request: the orchestrator's planner model is asked three times (two tool calls,
-# then the hand-over), the analyst's model once.
+# then the hand-over), the analyst's model once, the LangGraph reviewer's twice (a tool
+# call, then the verdict): one chat span per call, LangChain's and the SDK's in one.
 EXPECTED_SPANS = {
     "invoke_workflow orders-analysis": REQUESTS,
     "invoke_agent orchestrator": REQUESTS,
     "invoke_agent analyst": REQUESTS,
+    "invoke_agent reviewer": REQUESTS,
     "execute_tool run_pipeline": REQUESTS,
     "execute_tool aggregate_by_region": REQUESTS,
     "execute_tool sum_revenue": 4 * REQUESTS,  # one per region, in a thread pool
+    "execute_tool region_total": REQUESTS,
     "run_stage extract": REQUESTS,
     "run_stage transform": REQUESTS,
-    "chat gpt-4o-mini": 3 * REQUESTS,
+    "chat gpt-4o-mini": 5 * REQUESTS,
     "chat gpt-4o": REQUESTS,
 }
 
@@ -50,6 +53,13 @@ def test_demo_prints_the_summary_and_sends_to_the_otlp_endpoint(tmp_path, run_co
 
     spans = list(read_spans(tmp_path / "spanmeter-traces.jsonl"))
     assert Counter(span.name for span in spans) == EXPECTED_SPANS
+    by_id = {span.span_id: span for span in spans}
+    for span in spans:
+        if span.name in ("invoke_agent reviewer", "execute_tool region_total"):
+            parent = by_id[span.parent_span_id]
+            assert parent.name == (
+                "invoke_workflow orders-analysis" if "agent" in span.name else "invoke_agent reviewer"
+            )
     by_kind: dict[str, list] = {}
     for span in spans:
         by_kind.setdefault(span_kind(span), []).append(span)

@@ -16,7 +16,6 @@ from importlib.metadata import entry_points
 import httpx2
 import instrumentation_support as support
 import openai
-import openai_fakes as fakes
 import pytest
 import wrapt
 from instrumentation_support import (  # noqa: F401 - fixtures are found by name
@@ -38,6 +37,7 @@ from spanmeter.instrumentation import genai
 from spanmeter.instrumentation import openai as spanmeter_openai
 from spanmeter.instrumentation.openai import OpenAIInstrumentor
 from spanmeter.settings import Settings
+from support import openai_fakes as fakes
 
 CHAT_BODY = fakes.llm_fakes.OPENAI_CHAT_BODY
 

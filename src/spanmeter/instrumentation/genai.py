@@ -21,6 +21,10 @@ Guarantees the wrappers keep:
   model (e.g. the anthropic SDK's own span), spanmeter sets its attributes on that span
   instead of starting a second one (:func:`enrichable_span`). ``separate`` always starts
   spanmeter's own span.
+* One price per LLM call under a framework: an SDK call made right under a framework's
+  model span (:class:`FrameworkLLMCall`, e.g. LangChain's) claims it; in ``enrich`` mode
+  that span is the call's span, in ``separate`` the SDK's own span carries the usage and
+  the framework span none.
 * Content (``gen_ai.input.messages`` / ``gen_ai.output.messages``) is captured only when
   ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` is ``true`` or a mode that
   includes spans, as JSON truncated to ``Settings.content_max_chars``.
@@ -262,7 +266,15 @@ class GenAITelemetry:
         self.active = True
 
     def start(self, operation: str, request_model: str | None, attributes: Attributes) -> GenAICall:
-        """Start ``{operation} {model}`` (CLIENT) with the request attributes, or enrich a foreign span."""
+        """Start ``{operation} {model}`` (CLIENT) with the request attributes, or enrich a foreign span.
+
+        Under a framework's model span (:class:`FrameworkLLMCall`) the first SDK call claims
+        it: in ``enrich`` mode that span becomes this call's span (one span per LLM call).
+        """
+        claimed = FrameworkLLMCall.claim()
+        if claimed is not None and self.enrich:
+            claimed.set_attributes(attributes)
+            return GenAICall(self, claimed, owned=False)
         if self.enrich:
             foreign = enrichable_span(operation, request_model)
             if foreign is not None:
@@ -291,6 +303,39 @@ class GenAITelemetry:
         except Exception as exc:  # noqa: BLE001 - the call goes on without a span
             record_internal_error(self.component, exc)
             return None
+
+
+_FRAMEWORK_CALL_KEY = otel_context.create_key("spanmeter.framework_llm_call")
+
+
+class FrameworkLLMCall:
+    """A framework's model span (e.g. LangChain's ``chat {model}``) that an SDK call beneath may claim.
+
+    The framework puts it into the context its model runs in (:meth:`into`). The first
+    provider-SDK call made while that span is the current one claims it
+    (:meth:`claim`): the SDK's usage then goes on exactly one span, so the framework
+    span must not report usage itself when :attr:`claimed` is set. No global state:
+    the context carries it, so nothing is left behind when the run ends.
+    """
+
+    __slots__ = ("claimed", "span")
+
+    def __init__(self, span: Span) -> None:
+        self.span = span
+        self.claimed = False
+
+    def into(self, context: otel_context.Context) -> otel_context.Context:
+        """``context`` with this span current and claimable."""
+        return otel_context.set_value(_FRAMEWORK_CALL_KEY, self, trace.set_span_in_context(self.span, context))
+
+    @staticmethod
+    def claim() -> Span | None:
+        """The current framework span if an SDK call may claim it (first come, and no span in between)."""
+        call = otel_context.get_value(_FRAMEWORK_CALL_KEY)
+        if call is None or call.claimed or trace.get_current_span() is not call.span:
+            return None
+        call.claimed = True
+        return call.span
 
 
 class GenAICall:
@@ -494,7 +539,7 @@ class _StreamProxy(wrapt.ObjectProxy):
                 attributes.update(final)
         except Exception as fault:  # noqa: BLE001
             record_internal_error(call.telemetry.component, fault)
-        if exc is None:
+        if exc is None or isinstance(exc, GeneratorExit):  # a consumer closing its generator is no failure
             call.end(attributes)
         else:
             call.fail(exc, attributes)
