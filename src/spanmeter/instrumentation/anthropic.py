@@ -464,3 +464,8 @@ class AnthropicInstrumentor(BaseInstrumentor):
         _telemetry.active = False
         for module, owner, attribute, _ in _TARGETS:
             genai.unwrap_own(_owner(module, owner), attribute)
+
+
+def makes_spans() -> bool:
+    """Whether spanmeter's anthropic spans are on: a framework's model span over this SDK would price calls twice."""
+    return _telemetry.active

@@ -471,3 +471,8 @@ class OpenAIInstrumentor(BaseInstrumentor):
         _instrumentor_telemetry.active = False  # wrappers left under a peer's pass calls through
         for module, cls, method, *_ in _TARGETS + tuple((m, c, "close") for m, c, _ in _HELPER_STREAMS):
             genai.unwrap_own(_owner(module, cls), method)
+
+
+def makes_spans() -> bool:
+    """Whether spanmeter's openai spans are on: a framework's model span over this SDK would price calls twice."""
+    return _instrumentor_telemetry.active
