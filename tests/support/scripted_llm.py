@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
 from dataclasses import dataclass, field
 
@@ -102,7 +103,7 @@ def chat_events(step: Step, number: int, include_usage: bool) -> list[dict]:
             chunk({"tool_calls": [{"index": index, "function": {"arguments": tool_call["function"]["arguments"]}}]})
         )
     if step.text:
-        events += [chunk({"content": word}) for word in step.text.split(" ")]
+        events += [chunk({"content": word}) for word in re.findall(r"\S+\s*", step.text)]
     events.append(chunk({}, finish=step.finish_reason))
     if include_usage:
         events.append({"id": f"chatcmpl-{number}", "object": "chat.completion.chunk", "created": _CREATED,

@@ -157,8 +157,8 @@ class _RunScope(_SpanScope):
         session = _text(getattr(run, "session_id", None))
         if session is not None:
             self.span.set_attribute(semconv.GEN_AI_CONVERSATION_ID, session)
-        status = getattr(getattr(run, "status", None), "value", None)
-        if status == "error":
+        status = getattr(getattr(run, "status", None), "value", None)  # a RunStatus: "ERROR", "COMPLETED", ...
+        if isinstance(status, str) and status.lower() == "error":
             content = getattr(run, "content", None)
             _mark_error(self.span, rules.ERROR_TYPE_OTHER, content if isinstance(content, str) else None)
 
