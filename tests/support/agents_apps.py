@@ -1,0 +1,41 @@
+"""OpenAI Agents SDK apps for the tests: a triage agent that hands off to an agent with a function
+tool and an input guardrail, over the real openai SDK and :mod:`support.scripted_llm` (Responses API).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agents import Agent, GuardrailFunctionOutput, function_tool, input_guardrail
+from agents.models.openai_responses import OpenAIResponsesModel
+
+from support import scripted_llm as llm
+
+
+@function_tool
+def get_weather(city: str) -> str:
+    """The weather in a city."""
+    return f"sunny in {city}"
+
+
+@input_guardrail(name="polite")
+def polite(context, agent, user_input) -> GuardrailFunctionOutput:
+    return GuardrailFunctionOutput(output_info="ok", tripwire_triggered=False)
+
+
+@dataclass
+class HandoffApp:
+    triage: Agent
+    script: llm.ScriptedLLM
+
+
+def handoff_app() -> HandoffApp:
+    script = llm.ScriptedLLM([
+        llm.call("transfer_to_weather_agent", {}, "call_h1", 200, 20),
+        llm.call("get_weather", {"city": "Paris"}, "call_t1", 210, 21),
+        llm.text("Sunny in Paris", 220, 22),
+    ])  # fmt: skip
+    model = OpenAIResponsesModel(model=llm.MODEL, openai_client=script.async_client())
+    weather = Agent(name="weather agent", model=model, tools=[get_weather])
+    triage = Agent(name="triage agent", model=model, handoffs=[weather], input_guardrails=[polite])
+    return HandoffApp(triage, script)
