@@ -1,6 +1,7 @@
 """Agno apps for the tests and the bench: real ``Agent`` / ``Team`` objects whose models call the
 real openai SDK over :mod:`support.scripted_llm`.
 
+Agno's run telemetry (a call to Agno's API per run) is off: the tests stay offline.
 The team delegates twice (to an agent with a tool, then to a writer) and answers; each model
 reports distinct token counts, so sums over spans can be checked against Agno's run metrics.
 """
@@ -47,10 +48,12 @@ def team_app() -> TeamApp:
     weather = llm.ScriptedLLM([llm.call("get_weather", {"city": "Paris"}, "call_w1", 110, 11),
                                llm.text("It is sunny in Paris", 120, 12)])  # fmt: skip
     writer = llm.ScriptedLLM([llm.text("A sunny note", 130, 13, cached_tokens=64)])
-    weather_agent = Agent(name="weather agent", id="weather-agent", model=openai_model(weather), tools=[get_weather])
-    writer_agent = Agent(name="writer agent", id="writer-agent", model=openai_model(writer))
+    weather_agent = Agent(
+        name="weather agent", id="weather-agent", model=openai_model(weather), tools=[get_weather], telemetry=False
+    )
+    writer_agent = Agent(name="writer agent", id="writer-agent", model=openai_model(writer), telemetry=False)
     team = Team(name="research team", id="research-team", members=[weather_agent, writer_agent],
-                model=openai_model(leader))  # fmt: skip
+                model=openai_model(leader), telemetry=False)  # fmt: skip
     return TeamApp(team, leader, weather, writer)
 
 
@@ -59,4 +62,4 @@ def tool_agent(stream: bool = False, tools: list | None = None) -> tuple[Agent, 
     tools = tools or [get_weather]
     name = getattr(tools[0], "__name__", "get_weather")
     script = llm.ScriptedLLM([llm.call(name, {"city": "Paris"}, "call_t1", 150, 15), llm.text("Done", 160, 16)])
-    return Agent(name="solo agent", model=openai_model(script), tools=tools, stream=stream), script
+    return Agent(name="solo agent", model=openai_model(script), tools=tools, stream=stream, telemetry=False), script

@@ -169,7 +169,7 @@ def test_claude_usage_counts_cache_tokens_as_input_once(anthropic_on, instrument
     if anthropic_on:
         ours.instrument(tracer_provider=tracer_provider)
     try:
-        Agent(name="claude agent", model=model).run("Hi")
+        Agent(name="claude agent", model=model, telemetry=False).run("Hi")
     finally:
         ours.uninstrument()
     chats = [span for span in finished_spans() if semconv.GEN_AI_USAGE_INPUT_TOKENS in span.attributes]
@@ -225,7 +225,7 @@ def test_content_is_not_captured_by_default(instrumented, finished_spans):
 
 def test_run_that_fails_inside_agno_is_an_error(instrumented, finished_spans):
     failing = llm.ScriptedLLM([llm.text("unused")])
-    agent = Agent(name="failing agent", model=agno_apps.openai_model(failing))
+    agent = Agent(name="failing agent", model=agno_apps.openai_model(failing), telemetry=False)
     agent.model.client = openai_fakes.server(openai_fakes.json_reply(openai_fakes.error_body(500), 500)).client()
     instrumented()
     output = agent.run("Hi")
