@@ -7,6 +7,9 @@ checked as users see them.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from importlib.metadata import entry_points
 from types import SimpleNamespace
 
 import agents
@@ -18,6 +21,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from spanmeter import semconv
 from spanmeter.instrumentation import genai, openai_agents
+from spanmeter.instrumentation.agno import AgnoInstrumentor
 from spanmeter.instrumentation.openai import OpenAIInstrumentor
 from spanmeter.instrumentation.openai_agents import OpenAIAgentsInstrumentor
 from support import agents_apps
@@ -185,3 +189,29 @@ def test_bounded_map_ends_and_counts_what_it_drops(tracer_provider, instrumented
     assert [span.name for span in finished_spans()] == ["invoke_workflow wf0"]  # ended, not lost
     processor.shutdown()
     assert len(processor) == 0
+
+
+_LAZY = """
+import sys
+from opentelemetry.sdk.trace import TracerProvider
+from spanmeter.instrumentation import openai_agents
+openai_agents.OpenAIAgentsInstrumentor().instrument(tracer_provider=TracerProvider())
+assert "agents" not in sys.modules, "agents imported by instrument()"
+import agents
+processors = agents.tracing.get_trace_provider()._multi_processor._processors
+assert openai_agents.processor() in processors and len(processors) == 2, processors
+print("ok")
+"""
+
+
+def test_registered_when_the_app_imports_agents(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    result = subprocess.run([sys.executable, "-c", _LAZY], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+@pytest.mark.parametrize("name, cls", [("spanmeter_openai_agents", OpenAIAgentsInstrumentor),
+                                       ("spanmeter_agno", AgnoInstrumentor)])  # fmt: skip
+def test_opentelemetry_instrument_finds_the_entry_point(name, cls):
+    (entry,) = [entry for entry in entry_points(group="opentelemetry_instrumentor") if entry.name == name]
+    assert entry.load() is cls
