@@ -215,3 +215,18 @@ def test_registered_when_the_app_imports_agents(monkeypatch):
 def test_opentelemetry_instrument_finds_the_entry_point(name, cls):
     (entry,) = [entry for entry in entry_points(group="opentelemetry_instrumentor") if entry.name == name]
     assert entry.load() is cls
+
+
+@pytest.mark.parametrize("capture", [False, True])
+async def test_tool_content_only_when_capture_is_on(capture, instrumented, monkeypatch, finished_spans):
+    instrumented()
+    if capture:
+        monkeypatch.setenv(genai.CAPTURE_CONTENT_ENV, "true")
+        OpenAIAgentsInstrumentor().uninstrument()
+        OpenAIAgentsInstrumentor().instrument(tracer_provider=trace.get_tracer_provider())
+    await Runner.run(agents_apps.handoff_app().triage, "Weather?")
+    tool = SpanTree(finished_spans()).one("execute_tool get_weather")
+    expected = {semconv.GEN_AI_TOOL_CALL_ARGUMENTS: '{"city": "Paris"}',
+                semconv.GEN_AI_TOOL_CALL_RESULT: "sunny in Paris"} if capture else {}  # fmt: skip
+    assert {key: tool.attributes.get(key) for key in expected} == expected
+    assert capture or semconv.GEN_AI_TOOL_CALL_ARGUMENTS not in tool.attributes

@@ -99,7 +99,7 @@ def _text(value: Any) -> str | None:
 def _capture(attributes: dict[str, Any], key: str, value: Any) -> None:
     if _telemetry.capture_content:
         with _guard:
-            attributes[key] = genai.content_json(value, _telemetry.content_max_chars)
+            attributes[key] = genai.content_text(value, _telemetry.content_max_chars)
 
 
 def _mark_error(span: trace.Span, error_type: str, description: str | None) -> None:

@@ -81,6 +81,11 @@ def error_type(exc: BaseException) -> str:
     return type(exc).__qualname__
 
 
+def content_text(value: Any, max_chars: int) -> str:
+    """Captured tool arguments or results: text as it is (a model's JSON arguments, a tool's output), else JSON."""
+    return value[:max_chars] if isinstance(value, str) else content_json(value, max_chars)
+
+
 _SCALARS = (int, float, str)
 _MAX_SERVER_CACHE = 256
 _server_cache: dict[int, tuple[Any, dict[str, Any]]] = {}

@@ -173,7 +173,7 @@ def _end_attributes(span: trace.Span, data: Any, kind: str) -> None:
         for key, value in ((semconv.GEN_AI_TOOL_CALL_ARGUMENTS, getattr(data, "input", None)),
                            (semconv.GEN_AI_TOOL_CALL_RESULT, getattr(data, "output", None))):  # fmt: skip
             if value is not None:
-                attributes[key] = genai.content_json(value, _telemetry.content_max_chars)
+                attributes[key] = genai.content_text(value, _telemetry.content_max_chars)
     span.set_attributes(attributes)
 
 
