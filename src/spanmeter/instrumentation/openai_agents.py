@@ -198,8 +198,8 @@ class SpanmeterTracingProcessor:
         with self._lock:
             self._open[key] = entry
             evicted = self._open.popitem(last=False)[1] if len(self._open) > self._max_open else None
+            self.dropped += evicted is not None
         if evicted is not None:
-            self.dropped += 1
             record_internal_error(f"{_COMPONENT}.overflow", OverflowError("open SDK span map full; oldest ended"))
             if evicted.owned:
                 evicted.span.end()
