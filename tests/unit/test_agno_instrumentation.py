@@ -8,6 +8,7 @@ Chat Completions bodies and streams). Spans go through the session's SpanmeterPr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 import textwrap
@@ -288,3 +289,27 @@ def test_patched_on_import_and_agno_setup_tracing_adds_no_second_instrumentation
     names = result.stdout.strip().splitlines()[-1]
     assert names == str(sorted(["invoke_agent solo agent", "execute_tool get_weather", "chat gpt-4o-mini",
                                 "chat gpt-4o-mini"]))  # fmt: skip
+
+
+async def test_cancelled_run_ends_its_spans_and_restores_the_context(instrumented, finished_spans):
+    started = asyncio.Event()
+
+    async def get_weather(city: str) -> str:
+        """The weather in a city, slowly."""
+        started.set()
+        await asyncio.sleep(60)
+        return "never"
+
+    instrumented()
+    agent, _ = agno_apps.tool_agent(tools=[get_weather])
+    with _app_span() as outer:
+        task = asyncio.ensure_future(agent.arun("Weather?"))
+        await started.wait()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        assert trace.get_current_span() is outer
+    tree = SpanTree(finished_spans())
+    run, tool = tree.one("invoke_agent solo agent"), tree.one("execute_tool get_weather")
+    assert tree.parent(tool) is run and tree.parent(run) is tree.one("app")
+    assert tool.attributes[semconv.ERROR_TYPE] == "CancelledError"  # the tool never finished
