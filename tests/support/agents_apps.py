@@ -8,14 +8,16 @@ from dataclasses import dataclass
 
 from agents import Agent, GuardrailFunctionOutput, function_tool, input_guardrail
 from agents.models.openai_responses import OpenAIResponsesModel
+from opentelemetry import trace
 
 from support import scripted_llm as llm
 
 
 @function_tool
 def get_weather(city: str) -> str:
-    """The weather in a city."""
-    return f"sunny in {city}"
+    """The weather in a city (looked up inside a span of the tool's own, which nests under the tool's)."""
+    with trace.get_tracer("weather-service").start_as_current_span("weather lookup"):
+        return f"sunny in {city}"
 
 
 @input_guardrail(name="polite")

@@ -66,6 +66,7 @@ def _assert_tree(tree: SpanTree, outer) -> None:
     assert guardrail.attributes[semconv.GUARDRAIL_TRIGGERED] is False
     tool = tree.one("execute_tool get_weather")
     assert tree.parent(tool) is weather and tool.attributes[semconv.GEN_AI_TOOL_CALL_ID] == "call_t1"
+    assert tree.parent(tree.one("weather lookup")) is tool  # the tool's body runs in its span's context
     chats = tree.named("chat gpt-4o-mini")
     assert [tree.parent(span) for span in chats] == [triage, weather, weather]
     assert all(span.kind is SpanKind.CLIENT for span in chats)

@@ -26,8 +26,10 @@ of open spans that is emptied as they end and when their trace ends):
 
 Context: the SDK calls ``get_response`` / ``stream_response`` of its OpenAI models with its
 agent span current; spanmeter makes that agent's OpenTelemetry span current around the call
-(per step for streams), so the openai SDK's span nests under the agent. Nothing else
-attaches context: the processor's callbacks only start and end spans.
+(per step for streams), so the openai SDK's span nests under the agent. Likewise a function
+tool's body runs with its ``execute_tool`` span current (the runner's tool invocation is the
+boundary), so spans the tool makes nest under it. Nothing else attaches context: the
+processor's callbacks only start and end spans.
 """
 
 from __future__ import annotations
@@ -308,8 +310,8 @@ def processor() -> SpanmeterTracingProcessor:
 # --- execution boundaries ---------------------------------------------------------------------
 
 
-class _CallScope:
-    """The agent's context around a model call, carrying the call's model for the response span it opens."""
+class _ContextScope:
+    """An SDK span's OpenTelemetry context around a call the SDK makes inside that span."""
 
     __slots__ = ("context",)
 
@@ -323,24 +325,33 @@ class _CallScope:
         """The context is detached by the driver; nothing else is held."""
 
 
-def _open_call(instance: Any) -> _CallScope | None:
+def _open_context(call: _ModelCall | None = None) -> _ContextScope | None:
+    """The current SDK span's context (the agent's around a model call, the tool's around a tool call)."""
     if not _telemetry.active:
         return None
     with _guard:
         from agents.tracing import get_current_span
 
         context = _processor.context_of(get_current_span()) or otel_context.get_current()
-        call = _ModelCall(_text(getattr(instance, "model", None)), via_openai_sdk=True)
-        return _CallScope(otel_context.set_value(_MODEL_CALL, call, context))
+        return _ContextScope(otel_context.set_value(_MODEL_CALL, call, context) if call is not None else context)
     return None
 
 
+def _model_call(instance: Any) -> _ContextScope | None:
+    return _open_context(_ModelCall(_text(getattr(instance, "model", None)), via_openai_sdk=True))
+
+
 def _get_response(wrapped, instance, args, kwargs):
-    return execution.coroutine(lambda: _open_call(instance), wrapped(*args, **kwargs))
+    return execution.coroutine(lambda: _model_call(instance), wrapped(*args, **kwargs))
 
 
 def _stream_response(wrapped, instance, args, kwargs):
-    return execution.async_generator(lambda: _open_call(instance), wrapped(*args, **kwargs))
+    return execution.async_generator(lambda: _model_call(instance), wrapped(*args, **kwargs))
+
+
+def _invoke_tool(wrapped, instance, args, kwargs):
+    """The tool's body runs with its ``execute_tool`` span current: spans it makes nest under it."""
+    return execution.coroutine(_open_context, wrapped(*args, **kwargs))
 
 
 def _tool_context(wrapped, instance, args, kwargs):
@@ -384,10 +395,19 @@ def _wrap_tool_context(module: Any) -> None:
         genai.wrap_once(owner, "from_agent_context", _tool_context)
 
 
+def _wrap_tool_invocation(module: Any) -> None:
+    if callable(getattr(module, _TOOL_INVOCATION, None)):
+        genai.wrap_once(module, _TOOL_INVOCATION, _invoke_tool)
+
+
+_TOOL_INVOCATION = "_invoke_function_tool_with_metadata"
+"""Where the runner awaits a function tool (imported by name into its module, so patched there)."""
+
 _HOOKS = (
     ("agents", _register),
     *((module_name, _wrap_models) for module_name, _ in _MODELS),
     ("agents.tool_context", _wrap_tool_context),
+    ("agents.run_internal.tool_execution", _wrap_tool_invocation),
 )
 
 
