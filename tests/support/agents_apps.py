@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agents import Agent, GuardrailFunctionOutput, function_tool, input_guardrail
+from agents import Agent, GuardrailFunctionOutput, ModelSettings, function_tool, input_guardrail
+from agents.models.openai_chatcompletions import OpenAIChatCompletionsModel
 from agents.models.openai_responses import OpenAIResponsesModel
 from opentelemetry import trace
 
@@ -31,13 +32,17 @@ class HandoffApp:
     script: llm.ScriptedLLM
 
 
-def handoff_app() -> HandoffApp:
+def handoff_app(api: str = "responses") -> HandoffApp:
+    """``api``: the Responses API (the SDK's default model) or Chat Completions."""
     script = llm.ScriptedLLM([
         llm.call("transfer_to_weather_agent", {}, "call_h1", 200, 20),
         llm.call("get_weather", {"city": "Paris"}, "call_t1", 210, 21),
         llm.text("Sunny in Paris", 220, 22),
     ])  # fmt: skip
-    model = OpenAIResponsesModel(model=llm.MODEL, openai_client=script.async_client())
-    weather = Agent(name="weather agent", model=model, tools=[get_weather])
-    triage = Agent(name="triage agent", model=model, handoffs=[weather], input_guardrails=[polite])
+    model_class = OpenAIResponsesModel if api == "responses" else OpenAIChatCompletionsModel
+    model = model_class(model=llm.MODEL, openai_client=script.async_client())
+    settings = ModelSettings(include_usage=True)  # streamed chat usage from a non-OpenAI base URL
+    weather = Agent(name="weather agent", model=model, model_settings=settings, tools=[get_weather])
+    triage = Agent(name="triage agent", model=model, model_settings=settings, handoffs=[weather],
+                   input_guardrails=[polite])  # fmt: skip
     return HandoffApp(triage, script)

@@ -86,13 +86,14 @@ def _assert_one_price_per_call(tree: SpanTree, app: agents_apps.HandoffApp, resu
         assert not any(key in span.attributes for key in _USAGE)
 
 
+@pytest.mark.parametrize("api", ["responses", "chat"])
 @pytest.mark.parametrize("streamed", [False, True])
 @pytest.mark.parametrize("openai_on", [True, False])
 async def test_handoff_and_tool_run_is_one_tree_with_one_price_per_call(
-    streamed, openai_on, instrumented, finished_spans
+    api, streamed, openai_on, instrumented, finished_spans
 ):
     instrumented(openai=openai_on)
-    app = agents_apps.handoff_app()
+    app = agents_apps.handoff_app(api)
     with trace.get_tracer("app").start_as_current_span("app") as outer:
         result = await _run(app, streamed)
         assert trace.get_current_span() is outer
