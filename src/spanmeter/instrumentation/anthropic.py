@@ -61,6 +61,11 @@ _telemetry = genai.GenAITelemetry(_COMPONENT)
 """Shared by every wrapper this module ever installs (see :class:`genai.GenAITelemetry`)."""
 
 
+def makes_spans() -> bool:
+    """Whether spanmeter's anthropic spans are on: a framework's model span over this SDK would price calls twice."""
+    return _telemetry.active
+
+
 # --- request side -------------------------------------------------------------
 
 
@@ -464,8 +469,3 @@ class AnthropicInstrumentor(BaseInstrumentor):
         _telemetry.active = False
         for module, owner, attribute, _ in _TARGETS:
             genai.unwrap_own(_owner(module, owner), attribute)
-
-
-def makes_spans() -> bool:
-    """Whether spanmeter's anthropic spans are on: a framework's model span over this SDK would price calls twice."""
-    return _telemetry.active

@@ -646,6 +646,49 @@ def end_stream_of(stream: Any) -> None:
         stream._self_finish(None)
 
 
+class ParsedLater(wrapt.ObjectProxy):
+    """A response the app parses after the call returns (openai's ``with_streaming_response``).
+
+    The call's span follows what ``parse()`` gives, through the provider's ``handle`` (an
+    object's attributes, or a stream proxy that ends the span), or ends on ``close()``.
+    The OpenAI Agents SDK streams this way.
+    """
+
+    def __init__(self, response: Any, call: GenAICall, handle: HandleResult) -> None:
+        super().__init__(response)
+        self._self_call = call
+        self._self_handle = handle
+        self._self_parsed = None
+
+    def _self_on_parsed(self, parsed: Any) -> Any:
+        self._self_parsed = self._self_call.complete(self._self_handle, parsed)
+        return self._self_parsed
+
+    def _self_end(self) -> None:
+        end_stream_of(self._self_parsed)  # a stream ends with what it read so far
+        self._self_call.end()
+
+    def parse(self, *args: Any, **kwargs: Any) -> Any:
+        return self._self_on_parsed(self.__wrapped__.parse(*args, **kwargs))
+
+    def close(self) -> None:
+        try:
+            return self.__wrapped__.close()
+        finally:
+            self._self_end()
+
+
+class AsyncParsedLater(ParsedLater):
+    async def parse(self, *args: Any, **kwargs: Any) -> Any:
+        return self._self_on_parsed(await self.__wrapped__.parse(*args, **kwargs))
+
+    async def close(self) -> None:
+        try:
+            return await self.__wrapped__.close()
+        finally:
+            self._self_end()
+
+
 _OURS = "_spanmeter_genai"
 
 

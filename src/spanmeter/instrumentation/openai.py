@@ -31,7 +31,6 @@ import importlib
 from collections.abc import Collection, Mapping
 from typing import Any
 
-import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as _gen_ai
 
@@ -374,55 +373,13 @@ class _Classes:
         self.async_streamed = AsyncAPIResponse
 
 
-class _StreamedResponse(wrapt.ObjectProxy):
-    """A ``with_streaming_response`` result: the span follows what ``parse()`` returns, or ends on ``close()``.
-
-    The response is not read when the call returns: the app (the OpenAI Agents SDK streams
-    this way) parses it later, into an object or a stream, inside the response's context.
-    """
-
-    def __init__(self, response: Any, call: genai.GenAICall, handle: Any) -> None:
-        super().__init__(response)
-        self._self_call = call
-        self._self_handle = handle
-        self._self_parsed = None
-
-    def _self_on_parsed(self, parsed: Any) -> Any:
-        self._self_parsed = self._self_call.complete(self._self_handle, parsed)
-        return self._self_parsed
-
-    def _self_end(self) -> None:
-        genai.end_stream_of(self._self_parsed)  # a stream ends with what it read so far
-        self._self_call.end()
-
-    def parse(self, *args: Any, **kwargs: Any) -> Any:
-        return self._self_on_parsed(self.__wrapped__.parse(*args, **kwargs))
-
-    def close(self) -> None:
-        try:
-            return self.__wrapped__.close()
-        finally:
-            self._self_end()
-
-
-class _AsyncStreamedResponse(_StreamedResponse):
-    async def parse(self, *args: Any, **kwargs: Any) -> Any:
-        return self._self_on_parsed(await self.__wrapped__.parse(*args, **kwargs))
-
-    async def close(self) -> None:
-        try:
-            return await self.__wrapped__.close()
-        finally:
-            self._self_end()
-
-
 def _result_handler(kind: _Kind, classes: _Classes):
     def handle(call: genai.GenAICall, result: Any) -> Any:
         raw = None
         if isinstance(result, classes.async_streamed):
-            return _AsyncStreamedResponse(result, call, handle)
+            return genai.AsyncParsedLater(result, call, handle)
         if isinstance(result, classes.streamed):
-            return _StreamedResponse(result, call, handle)
+            return genai.ParsedLater(result, call, handle)
         if isinstance(result, classes.raw):  # with_raw_response: read the parsed object (parse() caches it)
             raw, result = result, result.parse()
         if kind.streams is not None and isinstance(result, (classes.stream, classes.async_stream)):
@@ -457,6 +414,12 @@ def _with_input_capture(kind: _Kind, describe):
 
 _instrumentor_telemetry = genai.GenAITelemetry(_COMPONENT)
 """Shared by every wrapper this module ever installs (see :class:`genai.GenAITelemetry`)."""
+
+
+def makes_spans() -> bool:
+    """Whether spanmeter's openai spans are on: a framework's model span over this SDK would price calls twice."""
+    return _instrumentor_telemetry.active
+
 
 _TARGETS = (
     # module, class, method, describe, kind, is async
@@ -521,8 +484,3 @@ class OpenAIInstrumentor(BaseInstrumentor):
         _instrumentor_telemetry.active = False  # wrappers left under a peer's pass calls through
         for module, cls, method, *_ in _TARGETS + tuple((m, c, "close") for m, c, _ in _HELPER_STREAMS):
             genai.unwrap_own(_owner(module, cls), method)
-
-
-def makes_spans() -> bool:
-    """Whether spanmeter's openai spans are on: a framework's model span over this SDK would price calls twice."""
-    return _instrumentor_telemetry.active
