@@ -49,6 +49,15 @@ GEN_AI_TOOL_CALL_RESULT = _gen_ai.GEN_AI_TOOL_CALL_RESULT
 GEN_AI_CONVERSATION_ID = _gen_ai.GEN_AI_CONVERSATION_ID
 GEN_AI_RETRIEVAL_QUERY_TEXT = _gen_ai.GEN_AI_RETRIEVAL_QUERY_TEXT
 GEN_AI_INPUT_MESSAGES = _gen_ai.GEN_AI_INPUT_MESSAGES
+# Agent frameworks (Agno, the OpenAI Agents SDK): conversation and tool-call content.
+GEN_AI_CONVERSATION_ID = _gen_ai.GEN_AI_CONVERSATION_ID
+GEN_AI_TOOL_CALL_ARGUMENTS = _gen_ai.GEN_AI_TOOL_CALL_ARGUMENTS
+GEN_AI_TOOL_CALL_RESULT = _gen_ai.GEN_AI_TOOL_CALL_RESULT
+# Agent hand-offs and guardrails (OpenAI Agents SDK): no convention names them yet.
+HANDOFF_FROM_AGENT = "spanmeter.handoff.from_agent"
+HANDOFF_TO_AGENT = "spanmeter.handoff.to_agent"
+GUARDRAIL_NAME = "spanmeter.guardrail.name"
+GUARDRAIL_TRIGGERED = "spanmeter.guardrail.triggered"
 GEN_AI_OUTPUT_MESSAGES = _gen_ai.GEN_AI_OUTPUT_MESSAGES
 # Older spellings some producers still emit; the processing stage reads both.
 GEN_AI_USAGE_PROMPT_TOKENS = _gen_ai.GEN_AI_USAGE_PROMPT_TOKENS

@@ -63,6 +63,11 @@ _telemetry = genai.GenAITelemetry(_COMPONENT)
 """Shared by every wrapper this module ever installs (see :class:`genai.GenAITelemetry`)."""
 
 
+def makes_spans() -> bool:
+    """Whether spanmeter's anthropic spans are on: a framework's model span over this SDK would price calls twice."""
+    return _telemetry.active
+
+
 # --- request side -------------------------------------------------------------
 
 

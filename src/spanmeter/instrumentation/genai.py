@@ -85,6 +85,11 @@ def error_type(exc: BaseException) -> str:
     return type(exc).__qualname__
 
 
+def content_text(value: Any, max_chars: int) -> str:
+    """Captured tool arguments or results: text as it is (a model's JSON arguments, a tool's output), else JSON."""
+    return value[:max_chars] if isinstance(value, str) else content_json(value, max_chars)
+
+
 _SCALARS = (int, float, str)
 _MAX_SERVER_CACHE = 256
 _server_cache: dict[int, tuple[Any, dict[str, Any]]] = {}
@@ -680,6 +685,49 @@ def end_stream_of(stream: Any) -> None:
     """
     if isinstance(stream, _StreamProxy):
         stream._self_finish(None)
+
+
+class ParsedLater(wrapt.ObjectProxy):
+    """A response the app parses after the call returns (openai's ``with_streaming_response``).
+
+    The call's span follows what ``parse()`` gives, through the provider's ``handle`` (an
+    object's attributes, or a stream proxy that ends the span), or ends on ``close()``.
+    The OpenAI Agents SDK streams this way.
+    """
+
+    def __init__(self, response: Any, call: GenAICall, handle: HandleResult) -> None:
+        super().__init__(response)
+        self._self_call = call
+        self._self_handle = handle
+        self._self_parsed = None
+
+    def _self_on_parsed(self, parsed: Any) -> Any:
+        self._self_parsed = self._self_call.complete(self._self_handle, parsed)
+        return self._self_parsed
+
+    def _self_end(self) -> None:
+        end_stream_of(self._self_parsed)  # a stream ends with what it read so far
+        self._self_call.end()
+
+    def parse(self, *args: Any, **kwargs: Any) -> Any:
+        return self._self_on_parsed(self.__wrapped__.parse(*args, **kwargs))
+
+    def close(self) -> None:
+        try:
+            return self.__wrapped__.close()
+        finally:
+            self._self_end()
+
+
+class AsyncParsedLater(ParsedLater):
+    async def parse(self, *args: Any, **kwargs: Any) -> Any:
+        return self._self_on_parsed(await self.__wrapped__.parse(*args, **kwargs))
+
+    async def close(self) -> None:
+        try:
+            return await self.__wrapped__.close()
+        finally:
+            self._self_end()
 
 
 _OURS = "_spanmeter_genai"

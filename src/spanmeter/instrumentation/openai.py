@@ -366,15 +366,22 @@ class _Classes:
     def __init__(self) -> None:
         from openai import AsyncStream, Stream
         from openai._legacy_response import LegacyAPIResponse
+        from openai._response import APIResponse, AsyncAPIResponse
 
         self.stream = Stream
         self.async_stream = AsyncStream
         self.raw = LegacyAPIResponse
+        self.streamed = APIResponse  # with_streaming_response (sync)
+        self.async_streamed = AsyncAPIResponse
 
 
 def _result_handler(kind: _Kind, classes: _Classes):
     def handle(call: genai.GenAICall, result: Any) -> Any:
         raw = None
+        if isinstance(result, classes.async_streamed):
+            return genai.AsyncParsedLater(result, call, handle)
+        if isinstance(result, classes.streamed):
+            return genai.ParsedLater(result, call, handle)
         if isinstance(result, classes.raw):  # with_raw_response: read the parsed object (parse() caches it)
             raw, result = result, result.parse()
         if kind.streams is not None and isinstance(result, (classes.stream, classes.async_stream)):
@@ -409,6 +416,12 @@ def _with_input_capture(kind: _Kind, describe):
 
 _instrumentor_telemetry = genai.GenAITelemetry(_COMPONENT)
 """Shared by every wrapper this module ever installs (see :class:`genai.GenAITelemetry`)."""
+
+
+def makes_spans() -> bool:
+    """Whether spanmeter's openai spans are on: a framework's model span over this SDK would price calls twice."""
+    return _instrumentor_telemetry.active
+
 
 _TARGETS = (
     # module, class, method, describe, kind, is async

@@ -1,0 +1,185 @@
+"""Run a wrapped framework call with its span's context current, whatever shape the call has.
+
+Framework instrumentations (Agno, the OpenAI Agents SDK) wrap functions that return a
+value, a generator, a coroutine or an async generator. The body of each must run with
+the span's context current, so that spans started inside it (provider SDK calls, tools,
+member agents) nest under it, and the caller's context must be back between steps: a
+generator is driven step by step and its context is attached and detached around each
+step, inside the same thread or task, so no token is ever detached in another context.
+
+A :class:`Scope` is what a wrapper opens: a context to make current, ``observe`` for each
+yielded item and ``finish`` once at the end. ``open`` returns None when there is nothing
+to trace (the call then runs untouched). Generators and coroutines open their scope when
+first driven, not when created, so one that is never run leaves nothing open. A consumer
+that stops early (``close()``, a ``break`` and garbage collection) ends the scope as not
+failed; an exception that escapes the body ends it as failed and passes on unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from opentelemetry import context as otel_context
+
+from spanmeter.internal_errors import guard
+
+_guard = guard("instrumentation.execution")
+
+
+class Scope(Protocol):
+    """One traced execution: ``finish`` is called exactly once."""
+
+    context: otel_context.Context | None
+
+    def observe(self, item: Any) -> None: ...
+
+    def finish(self, exc: BaseException | None, result: Any = None) -> None: ...
+
+
+Open = Callable[[], Scope | None]
+
+
+class _Forward:
+    """Holds what the consumer threw into a suspended driver (``gen.throw``), to throw it into the body.
+
+    A context manager rather than an ``except`` clause: nothing is swallowed, the exception
+    goes on into the wrapped body. ``GeneratorExit`` (closing) is left to the driver.
+    """
+
+    __slots__ = ("exc",)
+
+    def __init__(self) -> None:
+        self.exc: BaseException | None = None
+
+    def __enter__(self) -> Self:
+        self.exc = None
+        return self
+
+    def __exit__(self, _type: type[BaseException] | None, exc: BaseException | None, _tb: TracebackType | None) -> bool:
+        if exc is None or isinstance(exc, GeneratorExit):
+            return False
+        self.exc = exc
+        return True
+
+
+def attach(context: otel_context.Context | None) -> object | None:
+    """Make ``context`` current; the token for :func:`detach`, or None (nothing attached)."""
+    if context is None:
+        return None
+    with _guard:
+        return otel_context.attach(context)
+    return None
+
+
+def detach(token: object | None) -> None:
+    if token is not None:
+        with _guard:
+            otel_context.detach(token)
+
+
+def call(open_scope: Open, wrapped: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+    """Call a plain function inside its scope."""
+    scope = open_scope()
+    if scope is None:
+        return wrapped(*args, **kwargs)
+    token = attach(scope.context)
+    try:
+        result = wrapped(*args, **kwargs)
+    except BaseException as exc:
+        detach(token)
+        scope.finish(exc)
+        raise
+    detach(token)
+    scope.finish(None, result)
+    return result
+
+
+async def coroutine(open_scope: Open, inner: Any) -> Any:
+    """Await ``inner`` inside its scope (one task runs the whole body, so one attach suffices)."""
+    scope = open_scope()
+    if scope is None:
+        return await inner
+    token = attach(scope.context)
+    try:
+        result = await inner
+    except BaseException as exc:
+        detach(token)
+        scope.finish(exc)
+        raise
+    detach(token)
+    scope.finish(None, result)
+    return result
+
+
+def generator(open_scope: Open, inner: Any) -> Any:
+    """Drive the generator ``inner`` step by step inside its scope; ``send``/``throw``/``close`` are forwarded."""
+    scope = open_scope()
+    if scope is None:
+        return (yield from inner)
+    sent = thrown = None
+    forward = _Forward()
+    while True:
+        token = attach(scope.context)
+        try:
+            item = inner.send(sent) if thrown is None else inner.throw(thrown)
+        except StopIteration as stop:
+            detach(token)
+            scope.finish(None, stop.value)
+            return stop.value
+        except BaseException as exc:
+            detach(token)
+            scope.finish(exc)
+            raise
+        detach(token)
+        scope.observe(item)
+        try:
+            with forward:
+                sent = yield item
+        except GeneratorExit:  # the consumer let go: close the body in the scope, not a failure
+            token = attach(scope.context)
+            try:
+                inner.close()
+            finally:
+                detach(token)
+                scope.finish(None)
+            raise
+        thrown = forward.exc
+
+
+async def async_generator(open_scope: Open, inner: Any) -> Any:
+    """The async twin of :func:`generator` (async generators have no ``yield from``)."""
+    scope = open_scope()
+    sent = thrown = None
+    forward = _Forward()
+    while True:
+        token = attach(scope.context) if scope is not None else None
+        try:
+            item = await (inner.asend(sent) if thrown is None else inner.athrow(thrown))
+        except StopAsyncIteration:
+            detach(token)
+            if scope is not None:
+                scope.finish(None)
+            return
+        except BaseException as exc:
+            detach(token)
+            if scope is not None:
+                scope.finish(exc)
+            raise
+        detach(token)
+        if scope is not None:
+            scope.observe(item)
+        try:
+            with forward:
+                sent = yield item
+        except GeneratorExit:
+            token = attach(scope.context) if scope is not None else None
+            try:
+                await inner.aclose()
+            finally:
+                detach(token)
+                if scope is not None:
+                    scope.finish(None)
+            raise
+        thrown = forward.exc
