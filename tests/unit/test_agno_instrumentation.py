@@ -15,7 +15,7 @@ import textwrap
 from types import SimpleNamespace
 
 import anthropic_fakes
-import openai_fakes
+from support import openai_fakes
 import pytest
 from agno.agent import Agent
 from agno.models.anthropic import Claude

@@ -28,7 +28,7 @@ OpenAIInstrumentor().instrument(tracer_provider=provider)
 AnthropicInstrumentor().instrument(tracer_provider=provider)
 print("after instrument:", "openai" in sys.modules, "anthropic" in sys.modules)
 
-import openai_fakes  # the app's `import openai`
+from support import openai_fakes  # the app's `import openai`
 from bench import llm_fakes
 
 client = openai_fakes.server(llm_fakes.openai_chat_body()).client()

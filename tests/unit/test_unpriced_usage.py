@@ -3,7 +3,7 @@ default) is visible as unpriced with reason ``no_usage``, not silently free."""
 
 from __future__ import annotations
 
-import openai_fakes as fakes
+from support import openai_fakes as fakes
 from instrumentation_support import instrument_fixture, instrumented  # noqa: F401 - fixtures are found by name
 from processing_harness import Pipeline, llm_attributes
 

@@ -47,7 +47,6 @@ import sys
 from collections.abc import Collection, Mapping
 from typing import Any
 
-import wrapt
 from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -56,6 +55,7 @@ from spanmeter import rules, semconv
 from spanmeter.instrumentation import anthropic as spanmeter_anthropic
 from spanmeter.instrumentation import execution, genai
 from spanmeter.instrumentation import openai as spanmeter_openai
+from spanmeter.instrumentation.on_import import patch_on_import
 from spanmeter.internal_errors import guard
 
 _COMPONENT = "instrumentation.agno"
@@ -432,7 +432,7 @@ def _wrap_setup_tracing(module: Any) -> None:
         genai.wrap_once(peer, "instrument", _openinference_instrument)
 
 
-_HOOKS = (
+_PATCHES = (
     *((module, _wrap_runs) for module in _RUN_FUNCTIONS),
     (_TOOLS[0], _wrap_tools),
     (_MODELS[0], _wrap_models),
@@ -440,13 +440,18 @@ _HOOKS = (
 )
 
 
-def _when_imported(patch):
+def _when_active(patch):
+    """``patch`` run only while the instrumentor is active (wrapt's hooks outlive uninstrument())."""
+
     def hook(module: Any) -> None:
         if _telemetry.active:
-            with _guard:
-                patch(module)
+            patch(module)
 
     return hook
+
+
+# Built once, so that patch_on_import sees the same hook on every instrument() call.
+_HOOKS = tuple((module, _when_active(patch)) for module, patch in _PATCHES)
 
 
 def _unwrap_all() -> None:
@@ -469,8 +474,8 @@ class AgnoInstrumentor(BaseInstrumentor):
 
     def _instrument(self, **kwargs: Any) -> None:
         _telemetry.configure(tracer_provider=kwargs.get("tracer_provider"), settings=kwargs.get("settings"))
-        for module, patch in _HOOKS:
-            wrapt.register_post_import_hook(_when_imported(patch), module)
+        for module, hook in _HOOKS:
+            patch_on_import(module, hook)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         _telemetry.active = False  # wrappers left under a peer's, and pending hooks, do nothing

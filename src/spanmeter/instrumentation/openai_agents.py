@@ -40,7 +40,6 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
@@ -49,6 +48,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from spanmeter import rules, semconv
 from spanmeter.instrumentation import execution, genai
 from spanmeter.instrumentation import openai as spanmeter_openai
+from spanmeter.instrumentation.on_import import patch_on_import
 from spanmeter.internal_errors import guard, record_internal_error
 
 _COMPONENT = "instrumentation.openai_agents"
@@ -403,7 +403,7 @@ def _wrap_tool_invocation(module: Any) -> None:
 _TOOL_INVOCATION = "_invoke_function_tool_with_metadata"
 """Where the runner awaits a function tool (imported by name into its module, so patched there)."""
 
-_HOOKS = (
+_PATCHES = (
     ("agents", _register),
     *((module_name, _wrap_models) for module_name, _ in _MODELS),
     ("agents.tool_context", _wrap_tool_context),
@@ -411,13 +411,18 @@ _HOOKS = (
 )
 
 
-def _when_imported(patch):
+def _when_active(patch):
+    """``patch`` run only while the instrumentor is active (wrapt's hooks outlive uninstrument())."""
+
     def hook(module: Any) -> None:
         if _telemetry.active:
-            with _guard:
-                patch(module)
+            patch(module)
 
     return hook
+
+
+# Built once, so that patch_on_import sees the same hook on every instrument() call.
+_HOOKS = tuple((module, _when_active(patch)) for module, patch in _PATCHES)
 
 
 class OpenAIAgentsInstrumentor(BaseInstrumentor):
@@ -428,8 +433,8 @@ class OpenAIAgentsInstrumentor(BaseInstrumentor):
 
     def _instrument(self, **kwargs: Any) -> None:
         _telemetry.configure(tracer_provider=kwargs.get("tracer_provider"), settings=kwargs.get("settings"))
-        for module, patch in _HOOKS:
-            wrapt.register_post_import_hook(_when_imported(patch), module)
+        for module, hook in _HOOKS:
+            patch_on_import(module, hook)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         _telemetry.active = False  # the processor stays registered, inert; wrappers pass calls through

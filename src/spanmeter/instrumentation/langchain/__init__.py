@@ -60,11 +60,11 @@ from collections.abc import Collection
 from contextvars import ContextVar
 from typing import Any, ClassVar
 
-import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
 from spanmeter.instrumentation import genai
+from spanmeter.instrumentation.on_import import patch_on_import
 from spanmeter.internal_errors import guard
 
 _COMPONENT = "instrumentation.langchain"
@@ -332,7 +332,7 @@ class LangChainInstrumentor(BaseInstrumentor):
     def _instrument(self, **kwargs: Any) -> None:
         _telemetry.configure(tracer_provider=kwargs.get("tracer_provider"), settings=kwargs.get("settings"))
         for module in _TARGETS:
-            wrapt.register_post_import_hook(_patch, module)  # runs now if already imported
+            patch_on_import(module, _patch)  # runs now if already imported
 
     def _uninstrument(self, **kwargs: Any) -> None:
         # Hooks cannot be unregistered and managers made meanwhile keep the handler: both
