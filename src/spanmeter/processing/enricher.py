@@ -30,7 +30,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.sdk.trace import ReadableSpan
 
 from spanmeter import rules, semconv
-from spanmeter.internal_errors import guard
+from spanmeter.internal_errors import guard, record_internal_error
 from spanmeter.processing.anomaly import AnomalyDetector
 from spanmeter.processing.budgets import BudgetTracker, log_crossing
 from spanmeter.processing.derived_metrics import DerivedMetrics
@@ -44,7 +44,6 @@ from spanmeter.processing.span_view import (
     SdkSpanView,
     SpanView,
     resource_service,
-    sdk_service,
 )
 from spanmeter.settings import Settings
 
@@ -54,11 +53,15 @@ _text = rules.text
 _STAGE = semconv.OPERATION_RUN_STAGE
 _GUARD_ENRICH = guard("processing.enrich")
 _GUARD_PRICING = guard("processing.pricing")
-_GUARD_ATTRIBUTES = guard("processing.attributes")
 _GUARD_BUDGETS = guard("processing.budgets")
 _GUARD_ANOMALY = guard("processing.anomaly")
 _GUARD_METRICS = guard("processing.metrics")
 _GUARD_LISTENER = guard("processing.listener")
+
+
+def _counts(*values: Any) -> tuple[int, ...]:
+    """:func:`_count` of each value, with the common case (an int >= 0) inline."""
+    return tuple([value if type(value) is int and value >= 0 else _count(value) for value in values])
 
 
 def _count(value: Any) -> int:
@@ -134,10 +137,6 @@ class _Work:
         self.anomaly: tuple[tuple[str, ...], float, dict[str, float]] | None = None
         self.new: dict[str, Any] = {}
         self.events: list[tuple[str, dict[str, Any], int]] = []
-
-    @property
-    def is_work(self) -> bool:
-        return self.op is not None or self.is_llm
 
 
 class Enricher:
@@ -271,7 +270,7 @@ class Enricher:
 
     def _enrich(self, span: ReadableSpan) -> ReadableSpan:
         """One SDK span: its enriched copy, or the span itself when nothing was added."""
-        view = SdkSpanView(span, sdk_service(span, self._resource_cache))
+        view = SdkSpanView(span, self._resource_cache)
         self._run(view)
         return view.result()
 
@@ -289,7 +288,8 @@ class Enricher:
         if work.llm_usd > 0.0 and self.budgets is not None:
             with _GUARD_BUDGETS:
                 self._budgets(work)
-        if work.is_work:
+        is_work = work.op is not None or work.is_llm
+        if is_work:
             if self.anomaly_detector is not None:
                 with _GUARD_ANOMALY:
                     self._anomalies(work)
@@ -300,7 +300,7 @@ class Enricher:
             view.set_attributes(work.new)
         for name, attributes, time_ns in work.events:
             view.add_event(name, attributes, time_ns)
-        if self._listeners and work.is_work:
+        if self._listeners and is_work:
             self._notify(work)
 
     def _usage_and_price(self, work: _Work) -> None:
@@ -316,12 +316,16 @@ class Enricher:
                 self._unpriced(work, semconv.UNPRICED_NO_USAGE)
             return
         work.is_llm = True
-        counts = None
-        with _GUARD_ATTRIBUTES:
-            counts = (
-                _count(input_raw), _count(output_raw),
-                _count(get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)), _count(rules.cache_write_tokens_raw(get)),
-            )  # fmt: skip
+        try:
+            counts = _counts(
+                input_raw,
+                output_raw,
+                get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS),
+                rules.cache_write_tokens_raw(get),
+            )
+        except (TypeError, ValueError) as exc:  # a malformed count: the span keeps its other results
+            record_internal_error("processing.attributes", exc)
+            counts = None
         llm_dims = (work.gen_op, work.provider, work.request_model, work.response_model)
         if counts is not None:
             work.input_tokens, work.output_tokens = counts[0], counts[1]
@@ -357,10 +361,11 @@ class Enricher:
         input_usd, output_usd, work.cost_source = priced
         work.llm_usd = input_usd + output_usd
         work.priced = True
-        work.new.update({
-            semconv.COST_USD: work.llm_usd, semconv.COST_INPUT_USD: input_usd,
-            semconv.COST_OUTPUT_USD: output_usd, semconv.COST_SOURCE: work.cost_source,
-        })  # fmt: skip
+        new = work.new
+        new[semconv.COST_USD] = work.llm_usd
+        new[semconv.COST_INPUT_USD] = input_usd
+        new[semconv.COST_OUTPUT_USD] = output_usd
+        new[semconv.COST_SOURCE] = work.cost_source
 
     def _unpriced(self, work: _Work, reason: str) -> None:
         work.cost_source = work.new[semconv.COST_SOURCE] = semconv.COST_SOURCE_UNKNOWN
@@ -397,9 +402,11 @@ class Enricher:
         get, metrics = work.get, self.metrics
         source = _text(get(semconv.DATA_SOURCE))
         values = (work.gen_op, work.span_op, source, work.agent)
-        volume = records = 0
-        with _GUARD_ATTRIBUTES:
-            volume, records = _count(work.data_bytes), _count(get(semconv.DATA_RECORDS))
+        try:
+            volume, records = _counts(work.data_bytes, get(semconv.DATA_RECORDS))
+        except (TypeError, ValueError) as exc:  # malformed volume: counted, the rest of the span stands
+            record_internal_error("processing.attributes", exc)
+            volume = records = 0
         if volume:
             work.data_bytes = volume
             metrics.add(semconv.METRIC_DATA_PROCESSED, values, volume)
