@@ -170,3 +170,25 @@ def test_listeners_get_the_same_outcomes_from_both_adapters_and_a_broken_one_is_
     assert stage.quality == {"completeness": 0.97}
     assert stage.per_gb_usd == pytest.approx(stage.total_usd / 2)
     assert last["invoke_workflow checkout"].kind == "workflow"
+
+
+def test_spans_after_a_broken_one_are_still_enriched_and_each_fault_is_counted(monkeypatch):
+    internal_errors.reset_for_tests()
+    spans = TreeBuilder()
+    spans.tree()
+    finished = spans.spans()
+    poison = {finished[0].name, finished[3].name, finished[-1].name}  # first, middle and last
+    original = Enricher._run
+
+    def fragile(self, view):
+        if view.name in poison:
+            raise KeyError("unexpected shape")
+        return original(self, view)
+
+    monkeypatch.setattr(Enricher, "_run", fragile)
+    out = enricher(SETTINGS, MetricAggregator()).enrich(finished)
+    assert [span.name for span in out] == [span.name for span in finished]
+    enriched = {after.name for before, after in zip(finished, out, strict=True) if after is not before}
+    assert not enriched & poison
+    assert {"chat gpt-4o", "chat summarize", "run_stage load"} <= enriched
+    assert internal_errors.counts[("processing.enrich", "KeyError")] == 3

@@ -20,6 +20,7 @@ exported as it was.
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import time
@@ -232,13 +233,7 @@ class Enricher:
         with self._lock:
             self._begin_batch()
             try:
-                out = []
-                for span in spans:
-                    result = span
-                    with _GUARD_ENRICH:  # export the span as it was
-                        result = self._enrich(span)
-                    out.append(result)
-                return out
+                return _map_guarded(self._enrich, spans)
             finally:
                 self._end_batch()
 
@@ -250,9 +245,9 @@ class Enricher:
                 for resource_spans in request.resource_spans:
                     service = resource_service(resource_spans.resource.attributes)
                     for scope_spans in resource_spans.scope_spans:
-                        for span in scope_spans.spans:
-                            with _GUARD_ENRICH:  # a span that breaks enrichment leaves as it came
-                                self._run(ProtoSpanView(span, service))
+                        _map_guarded(
+                            lambda span, service=service: self._run(ProtoSpanView(span, service)), scope_spans.spans
+                        )
             finally:
                 self._end_batch()
 
@@ -499,6 +494,21 @@ class Enricher:
         for listener in self._listeners:
             with _GUARD_LISTENER:
                 listener.on_outcome(outcome)
+
+
+def _map_guarded(function: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+    """``function(item)`` for each item; an item whose call raised maps to itself (a span that
+    breaks enrichment leaves as it came), counted by the guard. One guard covers the run of
+    items and is re-entered after a fault, so the common case pays for it once per batch."""
+    out: list[Any] = []
+    total = len(items)
+    while len(out) < total:
+        with _GUARD_ENRICH:
+            for item in itertools.islice(items, len(out), None):
+                out.append(function(item))
+        if len(out) < total:
+            out.append(items[len(out)])
+    return out
 
 
 def _outcome(work: _Work) -> SpanOutcome:
