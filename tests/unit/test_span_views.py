@@ -13,6 +13,7 @@ from spanmeter import internal_errors
 from spanmeter.processing.aggregator import MetricAggregator
 from spanmeter.processing.derived_metrics import DerivedMetrics
 from spanmeter.processing.enricher import Enricher
+from spanmeter.processing.span_view import ProtoSpanView
 from spanmeter.settings import Settings
 from support.span_trees import (
     TreeBuilder,
@@ -192,3 +193,19 @@ def test_spans_after_a_broken_one_are_still_enriched_and_each_fault_is_counted(m
     assert not enriched & poison
     assert {"chat gpt-4o", "chat summarize", "run_stage load"} <= enriched
     assert internal_errors.counts[("processing.enrich", "KeyError")] == 3
+
+
+def test_protobuf_view_reads_every_attribute_type_as_the_sdk_would_hold_it():
+    values = {
+        "text": "chat", "empty": "", "count": 1200, "zero": 0, "negative": -3, "ratio": 0.97, "flag": True,
+        "off": False, "names": ("a", "b"), "counts": (1, 2),
+    }  # fmt: skip
+    builder = TreeBuilder()
+    builder.tracer.start_span("typed", attributes=values).end()
+    request = encode_spans(builder.spans())
+    (span,) = request.resource_spans[0].scope_spans[0].spans
+    view = ProtoSpanView(span, "shop")
+    assert {key: view.get(key) for key in values} == values
+    assert all(type(view.get(key)) is type(value) for key, value in values.items())
+    assert view.get("absent") is None
+    assert dict(view.items()) == values

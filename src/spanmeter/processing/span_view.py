@@ -245,9 +245,14 @@ class ProtoSpanView:
         if kv is None:
             return None
         value = kv.value
-        text = value.string_value  # most lookups are names: a non-empty string needs no WhichOneof
+        # Most lookups are names and counts: a non-empty string or non-zero int needs no WhichOneof
+        # (a oneof member that is not set reads as its zero value).
+        text = value.string_value
         if text:
             return text
+        number = value.int_value
+        if number:
+            return number
         which = value.WhichOneof("value")
         if which == "array_value" or which == "kvlist_value":
             return decode_any(value)
