@@ -46,7 +46,9 @@ Get = Callable[[str], Any]
 
 
 def text(value: Any) -> str | None:
-    """``value`` if it is a string, else None (attributes of the wrong type carry no name)."""
+    """``value`` if it is a string, else None (attributes of the wrong type carry no name).
+
+    The readers below, which the batch worker runs for every span, apply it inline."""
     return value if type(value) is str else None
 
 
@@ -59,7 +61,8 @@ def operation(get: Get) -> str | None:
 def operation_names(get: Get) -> tuple[str | None, str | None]:
     """(``gen_ai.operation.name``, ``spanmeter.operation.name``) as the span carries them: metrics
     put the operation under the same attribute name as the span does."""
-    return text(get(semconv.GEN_AI_OPERATION_NAME)), text(get(semconv.SPANMETER_OPERATION_NAME))
+    genai, own = get(semconv.GEN_AI_OPERATION_NAME), get(semconv.SPANMETER_OPERATION_NAME)
+    return (genai if type(genai) is str else None), (own if type(own) is str else None)
 
 
 def kind_of(op: str | None) -> str:
@@ -106,15 +109,21 @@ def format_usd(usd: float) -> str:
 
 def provider(get: Get) -> str | None:
     """``gen_ai.provider.name``, else the older ``gen_ai.system``."""
-    return text(get(semconv.GEN_AI_PROVIDER_NAME)) or text(get(semconv.GEN_AI_SYSTEM))
+    name = get(semconv.GEN_AI_PROVIDER_NAME)
+    if type(name) is str and name:
+        return name
+    name = get(semconv.GEN_AI_SYSTEM)
+    return name if type(name) is str else None
 
 
 def request_model(get: Get) -> str | None:
-    return text(get(semconv.GEN_AI_REQUEST_MODEL))
+    value = get(semconv.GEN_AI_REQUEST_MODEL)
+    return value if type(value) is str else None
 
 
 def response_model(get: Get) -> str | None:
-    return text(get(semconv.GEN_AI_RESPONSE_MODEL))
+    value = get(semconv.GEN_AI_RESPONSE_MODEL)
+    return value if type(value) is str else None
 
 
 def model(get: Get) -> str | None:
@@ -127,24 +136,19 @@ def served_model(requested: str | None, responded: str | None) -> str | None:
     return responded or requested
 
 
-def _first(get: Get, *keys: str) -> Any:
-    for key in keys:
-        value = get(key)
-        if value is not None:
-            return value
-    return None
-
-
 def input_tokens_raw(get: Get) -> Any:
     """``gen_ai.usage.input_tokens``, else the older ``gen_ai.usage.prompt_tokens`` (unvalidated)."""
-    return _first(get, semconv.GEN_AI_USAGE_INPUT_TOKENS, semconv.GEN_AI_USAGE_PROMPT_TOKENS)
+    value = get(semconv.GEN_AI_USAGE_INPUT_TOKENS)
+    return get(semconv.GEN_AI_USAGE_PROMPT_TOKENS) if value is None else value
 
 
 def output_tokens_raw(get: Get) -> Any:
     """``gen_ai.usage.output_tokens``, else the older ``gen_ai.usage.completion_tokens``."""
-    return _first(get, semconv.GEN_AI_USAGE_OUTPUT_TOKENS, semconv.GEN_AI_USAGE_COMPLETION_TOKENS)
+    value = get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS)
+    return get(semconv.GEN_AI_USAGE_COMPLETION_TOKENS) if value is None else value
 
 
 def cache_write_tokens_raw(get: Get) -> Any:
     """Cache creation tokens under the semconv name or the anthropic SDK's own."""
-    return _first(get, semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, semconv.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS)
+    value = get(semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)
+    return get(semconv.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS) if value is None else value

@@ -19,11 +19,16 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 _EMPTY: Mapping[str, Any] = {}
 
 
-def span_attribute_dict(span: ReadableSpan) -> Mapping[str, Any]:
-    """A finished span's attributes as a plain mapping, without the MappingProxy the
-    public property builds (BoundedAttributes keeps a dict in ``_dict``)."""
+def span_core(span: ReadableSpan) -> tuple[Mapping[str, Any], str, int, int, Any, Any, Any, Any]:
+    """(attributes, name, start, end, status, context, parent, resource) of a finished span in
+    one call: the attributes as a plain mapping, without the MappingProxy the public
+    property builds (BoundedAttributes keeps a dict in ``_dict``)."""
     raw = span._attributes
-    return getattr(raw, "_dict", raw) or _EMPTY
+    attributes = getattr(raw, "_dict", raw) or _EMPTY
+    return (
+        attributes, span._name, span._start_time, span._end_time, span._status, span._context, span._parent,
+        span._resource,
+    )  # fmt: skip
 
 
 def span_fields(span: ReadableSpan) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from spanmeter import internal_errors
 from spanmeter.processing.aggregator import MetricAggregator
 from spanmeter.processing.derived_metrics import DerivedMetrics
 from spanmeter.processing.enricher import Enricher
+from spanmeter.processing.span_view import ProtoSpanView
 from spanmeter.settings import Settings
 from support.span_trees import (
     TreeBuilder,
@@ -170,3 +171,41 @@ def test_listeners_get_the_same_outcomes_from_both_adapters_and_a_broken_one_is_
     assert stage.quality == {"completeness": 0.97}
     assert stage.per_gb_usd == pytest.approx(stage.total_usd / 2)
     assert last["invoke_workflow checkout"].kind == "workflow"
+
+
+def test_spans_after_a_broken_one_are_still_enriched_and_each_fault_is_counted(monkeypatch):
+    internal_errors.reset_for_tests()
+    spans = TreeBuilder()
+    spans.tree()
+    finished = spans.spans()
+    poison = {finished[0].name, finished[3].name, finished[-1].name}  # first, middle and last
+    original = Enricher._run
+
+    def fragile(self, view):
+        if view.name in poison:
+            raise KeyError("unexpected shape")
+        return original(self, view)
+
+    monkeypatch.setattr(Enricher, "_run", fragile)
+    out = enricher(SETTINGS, MetricAggregator()).enrich(finished)
+    assert [span.name for span in out] == [span.name for span in finished]
+    enriched = {after.name for before, after in zip(finished, out, strict=True) if after is not before}
+    assert not enriched & poison
+    assert {"chat gpt-4o", "chat summarize", "run_stage load"} <= enriched
+    assert internal_errors.counts[("processing.enrich", "KeyError")] == 3
+
+
+def test_protobuf_view_reads_every_attribute_type_as_the_sdk_would_hold_it():
+    values = {
+        "text": "chat", "empty": "", "count": 1200, "zero": 0, "negative": -3, "ratio": 0.97, "flag": True,
+        "off": False, "names": ("a", "b"), "counts": (1, 2),
+    }  # fmt: skip
+    builder = TreeBuilder()
+    builder.tracer.start_span("typed", attributes=values).end()
+    request = encode_spans(builder.spans())
+    (span,) = request.resource_spans[0].scope_spans[0].spans
+    view = ProtoSpanView(span, "shop")
+    assert {key: view.get(key) for key in values} == values
+    assert all(type(view.get(key)) is type(value) for key, value in values.items())
+    assert view.get("absent") is None
+    assert dict(view.items()) == values

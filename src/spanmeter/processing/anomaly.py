@@ -88,25 +88,13 @@ class _Baseline:
         self.offset = offset
         self.sign = sign
 
-    def learn(self, x: float, r: float, s: float, scale: float, n: int) -> None:
-        """Take log value ``x`` (residual ``r``, standardized ``s``) into the baseline."""
-        # winsorized EWMA update
-        if s > CLIP:
-            r = CLIP * scale
-        elif s < -CLIP:
-            r = -CLIP * scale
-        a = ALPHA if n >= _WARMUP else 1.0 / n
-        dev = self.dev
-        self.mean += a * r
-        self.dev = dev + a * ((r if r >= 0.0 else -r) - dev)
-        # run rule: a lasting shift re-baselines the mean
-        if s > RUN_BAND:
+    def run_rule(self, x: float, s: float) -> None:
+        """A lasting shift re-baselines the mean: called only for a residual beyond RUN_BAND
+        sigma (``s`` standardized, ``x`` the log value), so most samples skip the call."""
+        if s > 0.0:
             run = self.run + 1 if self.run > 0 else 1
-        elif s < -RUN_BAND:
-            run = self.run - 1 if self.run < 0 else -1
         else:
-            self.run = 0
-            return
+            run = self.run - 1 if self.run < 0 else -1
         if run in {1, -1}:
             self.run_sum = x
         else:
@@ -185,5 +173,16 @@ class AnomalyDetector:
                     if baselines_out is not None:
                         baselines_out[metric] = exp(b.mean) - b.offset
                 best = max(best, z)
-            b.learn(x, r, s, scale, n)
+            # winsorized EWMA update
+            if s > CLIP:
+                r = CLIP * scale
+            elif s < -CLIP:
+                r = -CLIP * scale
+            a = ALPHA if n >= _WARMUP else 1.0 / n
+            b.mean += a * r
+            b.dev = dev + a * ((r if r >= 0.0 else -r) - dev)
+            if s > RUN_BAND or s < -RUN_BAND:
+                b.run_rule(x, s)
+            else:
+                b.run = 0
         return reasons, best

@@ -183,7 +183,10 @@ class DerivedMetrics:
         self._sums[key] = self._sums.get(key, 0.0) + amount
 
     def record(self, metric: str, values: tuple, amount: float, context: Any = None) -> None:
-        self._instruments[metric].record(amount, self.attributes(metric, values), context)
+        attributes = self._attr_cache.get((metric, values))  # attributes() inline: one call less per record
+        if attributes is None:
+            attributes = self.attributes(metric, values)
+        self._instruments[metric].record(amount, attributes, context)
 
     def set(self, metric: str, values: tuple, value: float) -> None:
         self._instruments[metric].set(value, self.attributes(metric, values))

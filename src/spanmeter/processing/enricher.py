@@ -20,6 +20,7 @@ exported as it was.
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import time
@@ -30,7 +31,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.sdk.trace import ReadableSpan
 
 from spanmeter import rules, semconv
-from spanmeter.internal_errors import guard
+from spanmeter.internal_errors import guard, record_internal_error
 from spanmeter.processing.anomaly import AnomalyDetector
 from spanmeter.processing.budgets import BudgetTracker, log_crossing
 from spanmeter.processing.derived_metrics import DerivedMetrics
@@ -44,7 +45,6 @@ from spanmeter.processing.span_view import (
     SdkSpanView,
     SpanView,
     resource_service,
-    sdk_service,
 )
 from spanmeter.settings import Settings
 
@@ -54,11 +54,15 @@ _text = rules.text
 _STAGE = semconv.OPERATION_RUN_STAGE
 _GUARD_ENRICH = guard("processing.enrich")
 _GUARD_PRICING = guard("processing.pricing")
-_GUARD_ATTRIBUTES = guard("processing.attributes")
 _GUARD_BUDGETS = guard("processing.budgets")
 _GUARD_ANOMALY = guard("processing.anomaly")
 _GUARD_METRICS = guard("processing.metrics")
 _GUARD_LISTENER = guard("processing.listener")
+
+
+def _counts(*values: Any) -> tuple[int, ...]:
+    """:func:`_count` of each value, with the common case (an int >= 0) inline."""
+    return tuple([value if type(value) is int and value >= 0 else _count(value) for value in values])
 
 
 def _count(value: Any) -> int:
@@ -134,10 +138,6 @@ class _Work:
         self.anomaly: tuple[tuple[str, ...], float, dict[str, float]] | None = None
         self.new: dict[str, Any] = {}
         self.events: list[tuple[str, dict[str, Any], int]] = []
-
-    @property
-    def is_work(self) -> bool:
-        return self.op is not None or self.is_llm
 
 
 class Enricher:
@@ -233,13 +233,7 @@ class Enricher:
         with self._lock:
             self._begin_batch()
             try:
-                out = []
-                for span in spans:
-                    result = span
-                    with _GUARD_ENRICH:  # export the span as it was
-                        result = self._enrich(span)
-                    out.append(result)
-                return out
+                return _map_guarded(self._enrich, spans)
             finally:
                 self._end_batch()
 
@@ -251,9 +245,9 @@ class Enricher:
                 for resource_spans in request.resource_spans:
                     service = resource_service(resource_spans.resource.attributes)
                     for scope_spans in resource_spans.scope_spans:
-                        for span in scope_spans.spans:
-                            with _GUARD_ENRICH:  # a span that breaks enrichment leaves as it came
-                                self._run(ProtoSpanView(span, service))
+                        _map_guarded(
+                            lambda span, service=service: self._run(ProtoSpanView(span, service)), scope_spans.spans
+                        )
             finally:
                 self._end_batch()
 
@@ -271,7 +265,7 @@ class Enricher:
 
     def _enrich(self, span: ReadableSpan) -> ReadableSpan:
         """One SDK span: its enriched copy, or the span itself when nothing was added."""
-        view = SdkSpanView(span, sdk_service(span, self._resource_cache))
+        view = SdkSpanView(span, self._resource_cache)
         self._run(view)
         return view.result()
 
@@ -289,7 +283,8 @@ class Enricher:
         if work.llm_usd > 0.0 and self.budgets is not None:
             with _GUARD_BUDGETS:
                 self._budgets(work)
-        if work.is_work:
+        is_work = work.op is not None or work.is_llm
+        if is_work:
             if self.anomaly_detector is not None:
                 with _GUARD_ANOMALY:
                     self._anomalies(work)
@@ -300,7 +295,7 @@ class Enricher:
             view.set_attributes(work.new)
         for name, attributes, time_ns in work.events:
             view.add_event(name, attributes, time_ns)
-        if self._listeners and work.is_work:
+        if self._listeners and is_work:
             self._notify(work)
 
     def _usage_and_price(self, work: _Work) -> None:
@@ -316,12 +311,16 @@ class Enricher:
                 self._unpriced(work, semconv.UNPRICED_NO_USAGE)
             return
         work.is_llm = True
-        counts = None
-        with _GUARD_ATTRIBUTES:
-            counts = (
-                _count(input_raw), _count(output_raw),
-                _count(get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)), _count(rules.cache_write_tokens_raw(get)),
-            )  # fmt: skip
+        try:
+            counts = _counts(
+                input_raw,
+                output_raw,
+                get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS),
+                rules.cache_write_tokens_raw(get),
+            )
+        except (TypeError, ValueError) as exc:  # a malformed count: the span keeps its other results
+            record_internal_error("processing.attributes", exc)
+            counts = None
         llm_dims = (work.gen_op, work.provider, work.request_model, work.response_model)
         if counts is not None:
             work.input_tokens, work.output_tokens = counts[0], counts[1]
@@ -359,10 +358,11 @@ class Enricher:
         input_usd, output_usd, work.cost_source = priced
         work.llm_usd = input_usd + output_usd
         work.priced = True
-        work.new.update({
-            semconv.COST_USD: work.llm_usd, semconv.COST_INPUT_USD: input_usd,
-            semconv.COST_OUTPUT_USD: output_usd, semconv.COST_SOURCE: work.cost_source,
-        })  # fmt: skip
+        new = work.new
+        new[semconv.COST_USD] = work.llm_usd
+        new[semconv.COST_INPUT_USD] = input_usd
+        new[semconv.COST_OUTPUT_USD] = output_usd
+        new[semconv.COST_SOURCE] = work.cost_source
 
     def _unpriced(self, work: _Work, reason: str) -> None:
         work.cost_source = work.new[semconv.COST_SOURCE] = semconv.COST_SOURCE_UNKNOWN
@@ -399,9 +399,11 @@ class Enricher:
         get, metrics = work.get, self.metrics
         source = _text(get(semconv.DATA_SOURCE))
         values = (work.gen_op, work.span_op, source, work.agent)
-        volume = records = 0
-        with _GUARD_ATTRIBUTES:
-            volume, records = _count(work.data_bytes), _count(get(semconv.DATA_RECORDS))
+        try:
+            volume, records = _counts(work.data_bytes, get(semconv.DATA_RECORDS))
+        except (TypeError, ValueError) as exc:  # malformed volume: counted, the rest of the span stands
+            record_internal_error("processing.attributes", exc)
+            volume = records = 0
         if volume:
             work.data_bytes = volume
             metrics.add(semconv.METRIC_DATA_PROCESSED, values, volume)
@@ -494,6 +496,21 @@ class Enricher:
         for listener in self._listeners:
             with _GUARD_LISTENER:
                 listener.on_outcome(outcome)
+
+
+def _map_guarded(function: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+    """``function(item)`` for each item; an item whose call raised maps to itself (a span that
+    breaks enrichment leaves as it came), counted by the guard. One guard covers the run of
+    items and is re-entered after a fault, so the common case pays for it once per batch."""
+    out: list[Any] = []
+    total = len(items)
+    while len(out) < total:
+        with _GUARD_ENRICH:
+            for item in itertools.islice(items, len(out), None):
+                out.append(function(item))
+        if len(out) < total:
+            out.append(items[len(out)])
+    return out
 
 
 def _outcome(work: _Work) -> SpanOutcome:

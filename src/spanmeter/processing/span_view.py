@@ -84,12 +84,6 @@ class SpanView(Protocol):
     def add_event(self, name: str, attributes: Mapping[str, Any], time_ns: int) -> None: ...
 
 
-def _exemplar_context(context: SpanContext | None) -> Any:
-    if context is not None and context.trace_flags.sampled:
-        return trace.set_span_in_context(trace.NonRecordingSpan(context))
-    return None
-
-
 # -- SDK spans (in process) -----------------------------------------------------------------
 
 
@@ -117,19 +111,27 @@ class EnrichedSpan(ReadableSpan):
 class SdkSpanView:
     """A finished SDK span; writes are kept until :meth:`result` builds the copy."""
 
-    __slots__ = ("_events", "_new", "attrs", "end_ns", "get", "is_error", "name", "service", "span", "start_ns")
+    __slots__ = (
+        "_events", "_new", "attrs", "context", "end_ns", "get", "is_error", "name", "parent", "service", "span",
+        "start_ns", "status",
+    )  # fmt: skip
 
-    def __init__(self, span: ReadableSpan, service: str | None):
+    def __init__(self, span: ReadableSpan, service_cache: list[Any]):
+        """``service_cache`` ([resource, service name]) avoids re-reading ``service.name``
+        while consecutive spans share one resource (they nearly always do)."""
         self.span = span
-        self.attrs = attrs = sdk_internals.span_attribute_dict(span)
+        attrs, self.name, start, end, status, self.context, self.parent, resource = sdk_internals.span_core(span)
+        self.attrs = attrs
         self.get = attrs.get
-        self.name = span.name
-        self.start_ns = span.start_time or 0
-        self.end_ns = span.end_time or 0
-        status = span.status
+        self.start_ns = start or 0
+        self.end_ns = end or 0
+        self.status = status
         self.is_error = status is not None and status.status_code is StatusCode.ERROR
-        self.service = service
-        self._new: dict[str, Any] | None = None
+        if resource is not service_cache[0]:
+            name = resource.attributes.get("service.name") if resource is not None else None
+            service_cache[0], service_cache[1] = resource, name if type(name) is str else None
+        self.service = service_cache[1]
+        self._new: Mapping[str, Any] | None = None
         self._events: list[Event] | None = None
 
     def items(self) -> Iterable[tuple[str, Any]]:
@@ -141,30 +143,30 @@ class SdkSpanView:
 
     @property
     def status_name(self) -> str:
-        status = self.span.status
+        status = self.status
         return STATUS_CODE_NAMES[status.status_code.value if status is not None else 0]
 
     def rollup_ids(self) -> tuple[int, int | None]:
-        span = self.span
-        context, parent = span.context, span.parent
+        context, parent = self.context, self.parent
         local_parent = parent.span_id if parent is not None and not parent.is_remote else None
         return (context.span_id if context is not None else 0), local_parent
 
     def ids(self) -> tuple[int, int]:
-        context = self.span.context
+        context = self.context
         return (context.trace_id, context.span_id) if context is not None else (0, 0)
 
     def span_context(self) -> SpanContext | None:
-        return self.span.context
+        return self.context
 
     def exemplar_context(self) -> Any:
-        return _exemplar_context(self.span.context)
+        context = self.context
+        if context is not None and context.trace_flags.sampled:
+            return trace.set_span_in_context(trace.NonRecordingSpan(context))
+        return None
 
     def set_attributes(self, new: Mapping[str, Any]) -> None:
-        if self._new is None:
-            self._new = dict(new)
-        else:
-            self._new.update(new)
+        """Kept by reference until :meth:`result` (the caller hands over a fresh mapping)."""
+        self._new = new if self._new is None else {**self._new, **new}
 
     def add_event(self, name: str, attributes: Mapping[str, Any], time_ns: int) -> None:
         if self._events is None:
@@ -180,16 +182,6 @@ class SdkSpanView:
             merged.update(self._new)
         events = self._events if self._events is not None else sdk_internals.span_events(self.span)
         return EnrichedSpan(self.span, merged, events)
-
-
-def sdk_service(span: ReadableSpan, cache: list[Any]) -> str | None:
-    """``service.name`` of the span's resource; ``cache`` ([resource, name]) avoids
-    re-reading it while consecutive spans share one resource (they nearly always do)."""
-    resource = span.resource
-    if resource is not cache[0]:
-        name = resource.attributes.get("service.name") if resource is not None else None
-        cache[0], cache[1] = resource, name if type(name) is str else None
-    return cache[1]
 
 
 # -- OTLP protobuf spans (pipeline) -------------------------------------------------------------
@@ -253,9 +245,14 @@ class ProtoSpanView:
         if kv is None:
             return None
         value = kv.value
-        text = value.string_value  # most lookups are names: a non-empty string needs no WhichOneof
+        # Most lookups are names and counts: a non-empty string or non-zero int needs no WhichOneof
+        # (a oneof member that is not set reads as its zero value).
+        text = value.string_value
         if text:
             return text
+        number = value.int_value
+        if number:
+            return number
         which = value.WhichOneof("value")
         if which == "array_value" or which == "kvlist_value":
             return decode_any(value)
@@ -289,7 +286,7 @@ class ProtoSpanView:
         return SpanContext(trace_id, span_id, is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED))
 
     def exemplar_context(self) -> Any:
-        return _exemplar_context(self.span_context())
+        return trace.set_span_in_context(trace.NonRecordingSpan(self.span_context()))
 
     def set_attributes(self, new: Mapping[str, Any]) -> None:
         """Append ``new``; a key the span already has is overwritten in place (OTLP
