@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -175,3 +176,22 @@ def test_validate_command_exit_status_and_one_line(tmp_path):
             "expected a duration like 30s, got 'often'"
         )
     ]
+
+
+def test_a_busy_port_is_one_error_line_and_exit_1(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        config = tmp_path / "busy.yaml"
+        config.write_text(
+            GOOD.replace("${env:GRPC_ENDPOINT:-127.0.0.1:4317}", f"127.0.0.1:{port}")
+            .replace("${env:JAEGER_ENDPOINT}", "127.0.0.1:1")
+            .replace("directory: /tmp/q", f"directory: {tmp_path / 'q'}")
+        )
+        command = [sys.executable, "-c", "from spanmeter.cli import main; main()", "pipeline", "--config", str(config)]
+        run = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert run.returncode == 1
+    (line,) = run.stderr.strip().splitlines()
+    assert line.startswith(f"spanmeter pipeline: {config}: cannot start: receiver otlp:")
+    assert f"cannot listen on 127.0.0.1:{port} (gRPC)" in line and "Address already in use" in line

@@ -10,6 +10,7 @@ decompressed message); a missing or wrong bearer token is UNAUTHENTICATED.
 
 from __future__ import annotations
 
+import socket
 from concurrent import futures
 
 import grpc
@@ -41,6 +42,15 @@ def _credentials(protocol: Protocol) -> grpc.ServerCredentials:
     client_ca = read(tls.client_ca_file)
     return grpc.ssl_server_credentials([(read(tls.key_file), read(tls.cert_file))], root_certificates=client_ca,
                                        require_client_auth=client_ca is not None)  # fmt: skip
+
+
+def _check_free(host: str, port: int) -> None:
+    """Bind the address once ourselves: a busy port is then one clear OSError, not grpc's log lines."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.bind((host, port))
 
 
 class GrpcReceiver:
@@ -82,12 +92,14 @@ class GrpcReceiver:
             handler = grpc.method_handlers_generic_handler(service, {name: self._handler(signal)})
             self._server.add_generic_rpc_handlers((handler,))
         address = f"{self.protocol.host}:{self.protocol.port}"
-        if self.protocol.tls is None:
-            self.port = self._server.add_insecure_port(address)
-        else:
-            self.port = self._server.add_secure_port(address, _credentials(self.protocol))
-        if self.port == 0:
-            raise OSError(f"receiver {self.name}: cannot listen on {address} (gRPC)")
+        try:
+            _check_free(self.protocol.host, self.protocol.port)
+            if self.protocol.tls is None:
+                self.port = self._server.add_insecure_port(address)
+            else:
+                self.port = self._server.add_secure_port(address, _credentials(self.protocol))
+        except (OSError, RuntimeError) as exc:
+            raise OSError(f"receiver {self.name}: cannot listen on {address} (gRPC): {exc}") from None
         self._server.start()
 
     def stop(self, grace: float) -> None:
