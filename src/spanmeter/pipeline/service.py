@@ -192,7 +192,7 @@ class PipelineService:
         return (not full), ("queue full: " + ", ".join(full)) if full else "ok"
 
     def _serve(self, name: str, host: str, port: int, routes) -> None:
-        server = serve_routes(host, port, routes)
+        server = serve_routes(name, host, port, routes)
         self._servers.append(server)
         self.endpoints[name] = f"{host}:{server.server_address[1]}"
 

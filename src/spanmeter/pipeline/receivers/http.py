@@ -141,7 +141,8 @@ class HttpReceiver:
     def start(self) -> None:
         self._server = start_server(
             self.protocol.host, self.protocol.port, OTLPHandler, _tls_context(self.protocol),
-            receiver=self.name, consume=self.consume, token=self.token, limit=self.protocol.max_request_bytes,
+            name=f"receiver {self.name}", receiver=self.name, consume=self.consume, token=self.token,
+            limit=self.protocol.max_request_bytes,
         )  # fmt: skip
         self.port = self._server.server_address[1]
 
