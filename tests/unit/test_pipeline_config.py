@@ -107,20 +107,35 @@ def test_a_bad_duration_names_file_line_key_path_and_expectation(tmp_path):
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (("queue_size: 50", "queue_sise: 50"), ":19: exporters.otlp_grpc/jaeger.sending_queue.queue_sise: expected a known key (enabled, num_consumers"),
-        (("[otlp_grpc/jaeger, otlphttp/backup]", "[otlp_grpc/jaeger, zipkin]"),
-         "service.pipelines.traces.exporters: expected exporters defined at the top level (zipkin is not)"),
-        (("storage: file_storage", "storage: file_storage/other"),
-         "exporters.otlp_grpc/jaeger.sending_queue.storage: expected the name of a file_storage extension"),
-        (("endpoint: ${env:GRPC_ENDPOINT:-127.0.0.1:4317}", "endpoint: localhost"),
-         ":5: receivers.otlp.protocols.grpc.endpoint: expected host:port, got 'localhost'"),
-        (("multiplier: 2", "multiplier: 0.5"), ":17: exporters.otlp_grpc/jaeger.retry_on_failure.multiplier: expected a number >= 1"),
+        (
+            ("queue_size: 50", "queue_sise: 50"),
+            ":19: exporters.otlp_grpc/jaeger.sending_queue.queue_sise: expected a known key (enabled, num_consumers",
+        ),
+        (
+            ("[otlp_grpc/jaeger, otlphttp/backup]", "[otlp_grpc/jaeger, zipkin]"),
+            "service.pipelines.traces.exporters: expected exporters defined at the top level (zipkin is not)",
+        ),
+        (
+            ("storage: file_storage", "storage: file_storage/other"),
+            "exporters.otlp_grpc/jaeger.sending_queue.storage: expected the name of a file_storage extension",
+        ),
+        (
+            ("endpoint: ${env:GRPC_ENDPOINT:-127.0.0.1:4317}", "endpoint: localhost"),
+            ":5: receivers.otlp.protocols.grpc.endpoint: expected host:port, got 'localhost'",
+        ),
+        (
+            ("multiplier: 2", "multiplier: 0.5"),
+            ":17: exporters.otlp_grpc/jaeger.retry_on_failure.multiplier: expected a number >= 1",
+        ),
         (("compression: none", "compression: zstd"), "exporters.otlphttp/backup.compression: expected gzip or none"),
         (("  otlphttp/backup:", "  zipkin/backup:"), "exporters.zipkin/backup: expected an exporter type of"),
         (("anomaly_sigma: 4", "anomaly_sigma: -1"), "processors.spanmeter: key 'anomaly_sigma': invalid value -1"),
-        (("anomaly_sigma: 4", "anomaly_sigmaa: 1"), "processors.spanmeter: unknown spanmeter setting(s) anomaly_sigmaa"),
+        (
+            ("anomaly_sigma: 4", "anomaly_sigmaa: 1"),
+            "processors.spanmeter: unknown spanmeter setting(s) anomaly_sigmaa",
+        ),
     ],
-)  # fmt: skip
+)
 def test_each_mistake_is_one_line_naming_the_key(tmp_path, change, expected):
     text = GOOD.replace(*change)
     assert text != GOOD
