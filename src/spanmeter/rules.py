@@ -119,7 +119,12 @@ def response_model(get: Get) -> str | None:
 
 def model(get: Get) -> str | None:
     """The model that served the call: the response model, else the requested one."""
-    return response_model(get) or request_model(get)
+    return served_model(request_model(get), response_model(get))
+
+
+def served_model(requested: str | None, responded: str | None) -> str | None:
+    """:func:`model` from the two values already read."""
+    return responded or requested
 
 
 def _first(get: Get, *keys: str) -> Any:

@@ -9,7 +9,7 @@ each access; ``events`` copies) cost more per span than the enrichment itself.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -45,3 +45,9 @@ def span_fields(span: ReadableSpan) -> dict[str, Any]:
 def span_events(span: ReadableSpan) -> tuple[Any, ...]:
     """The span's events as stored (the public property copies them into a tuple each read)."""
     return span._events
+
+
+def log_record_processors(provider: Any) -> Sequence[Any] | None:
+    """The processors of an SDK LoggerProvider (None when this SDK version keeps them
+    elsewhere): the public API cannot tell a provider that exports from one that drops."""
+    return getattr(getattr(provider, "_multi_log_record_processor", None), "_log_record_processors", None)

@@ -12,7 +12,7 @@ from opentelemetry._logs import SeverityNumber
 from opentelemetry.sdk._logs import LoggerProvider
 from processing_harness import Pipeline, llm_attributes
 
-from spanmeter.processing.budgets import Crossing, log_crossing, window_bounds
+from spanmeter.processing.budgets import BudgetTracker, Crossing, log_crossing, window_bounds
 
 PRICES = "test:\n  m: {input: 1000}\n"  # $1 per 1000 input tokens
 FIVE_DOLLARS = llm_attributes("m", 5000, 0, "test")
@@ -104,3 +104,25 @@ def test_crossing_that_no_log_exporter_would_carry_goes_to_python_logging(provid
     (record,) = caplog.records
     assert record.levelno == logging.ERROR
     assert "100% of the $2.00 budget" in record.getMessage()
+
+
+def test_small_budgets_are_printed_with_significant_digits(caplog):
+    crossing = Crossing(window="day", threshold=0.5, spend_usd=0.0021, budget_usd=0.004)
+    with caplog.at_level(logging.WARNING, logger="spanmeter.budget"):
+        log_crossing(crossing, None, None, logger_provider=_NoSDKProvider())
+    (record,) = caplog.records
+    assert record.getMessage() == "spanmeter: day LLM spend $0.0021 reached 50% of the $0.004 budget"
+
+
+def test_status_reports_spend_bounds_and_a_linear_projection():
+    start, end = window_bounds("day", datetime(2026, 3, 2, 6, tzinfo=UTC).timestamp())
+    now = start + (end - start) / 4  # a quarter of the day gone
+    tracker = BudgetTracker({"day": 10.0, "month": 100.0}, clock=lambda: now)
+    tracker.add(2.0)
+    day, month = tracker.status()
+    assert (day.window, day.spend_usd, day.budget_usd, day.utilization) == ("day", 2.0, 10.0, 0.2)
+    assert (day.start_s, day.end_s) == (start, end)
+    assert day.projected_usd == pytest.approx(8.0)
+    month_start, month_end = window_bounds("month", now)
+    assert (month.window, month.start_s, month.end_s) == ("month", month_start, month_end)
+    assert month.projected_usd == pytest.approx(2.0 * (month_end - month_start) / (now - month_start))

@@ -9,7 +9,7 @@ from opentelemetry.trace import Status, StatusCode
 from processing_harness import Pipeline, llm_attributes
 
 from spanmeter import semconv
-from spanmeter.processing.derived_metrics import SPAN_DURATION_BUCKETS
+from spanmeter.processing.derived_metrics import SPAN_DURATION_BUCKETS, SPAN_METRICS_DURATION_BUCKETS_MS
 
 
 def test_llm_span_feeds_the_genai_metrics_with_semconv_buckets_and_exemplars():
@@ -84,3 +84,27 @@ def test_ids_and_users_never_become_metric_dimensions():
         p.spans()
         keys = {key for points in p.collect().values() for point in points for key in point.attributes}
     assert keys and not keys & {"user.id", "gen_ai.response.id"}
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+def test_span_metrics_are_derived_for_every_span_only_when_turned_on(enabled):
+    with Pipeline({"span_metrics": enabled}) as p:
+        p.span("GET /", {"http.route": "/"}, seconds=0.003)
+        failed = p.span("chat", llm_attributes("gpt-4o-mini", 1, 1), end=False)
+        failed.set_status(Status(StatusCode.ERROR))
+        failed.end(end_time=failed.start_time + 2_000_000_000)
+        p.spans()
+        calls = p.points("traces.span.metrics.calls")
+        durations = p.points("traces.span.metrics.duration")
+    if not enabled:
+        assert calls == [] and durations == []
+        return
+    assert {(point.attributes["span.name"], point.attributes["status.code"]): point.value for point in calls} == {
+        ("GET /", "STATUS_CODE_UNSET"): 1,
+        ("chat", "STATUS_CODE_ERROR"): 1,
+    }
+    assert {point.attributes["span.kind"] for point in calls} == {"SPAN_KIND_INTERNAL"}
+    by_name = {point.attributes["span.name"]: point for point in durations}
+    assert by_name["GET /"].sum == pytest.approx(3.0) and by_name["chat"].sum == pytest.approx(2000.0)
+    assert tuple(by_name["GET /"].explicit_bounds) == SPAN_METRICS_DURATION_BUCKETS_MS
+    assert by_name["GET /"].bucket_counts[1] == 1  # (2 ms, 4 ms]

@@ -148,3 +148,13 @@ def test_quality_and_freshness_from_the_manual_api_become_gauges(finished_spans,
     source = ("spanmeter.data.source", "warehouse.orders")
     assert gauges["spanmeter.data.quality"][(("dimension", "completeness"), source)] == 0.97
     assert gauges["spanmeter.data.freshness"][(source,)] == 42.5
+
+
+def test_a_stage_with_no_known_cost_gets_no_cost_per_gb(prices):
+    """No LLM call below it and no compute rate: its cost is unknown, not free."""
+    with Pipeline(prices) as p:
+        p.span("stage", {"spanmeter.operation.name": "run_stage", "spanmeter.data.bytes": 500_000_000})
+        attrs = p.spans()["stage"].attributes
+        assert "spanmeter.cost.per_gb_usd" not in attrs
+        assert p.points("spanmeter.cost.per_gb") == []
+        assert p.value("spanmeter.data.processed", **{"spanmeter.operation.name": "run_stage"}) == 500_000_000

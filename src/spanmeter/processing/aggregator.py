@@ -100,6 +100,7 @@ class MetricAggregator:
         self._scope_version = scope_version
         self._service: str | None = None
         self._tables: dict[str, dict[Any, Any]] = {name: {} for name in SPECS}
+        self._bounds = {name: spec.buckets for name, spec in SPECS.items()}
         self._overflowed: dict[str, int] = dict.fromkeys(SPECS, 0)
         self._sources: dict[str, Callable[[], dict[str, float]]] = {}
         self._lock = threading.RLock()
@@ -139,8 +140,8 @@ class MetricAggregator:
             key = self._slot(table, metric, values)
             histogram = table.get(key)
             if histogram is None:
-                histogram = table[key] = _Histogram(len(SPECS[metric].buckets))
-        histogram.counts[bisect_left(SPECS[metric].buckets, amount)] += 1
+                histogram = table[key] = _Histogram(len(self._bounds[metric]))
+        histogram.counts[bisect_left(self._bounds[metric], amount)] += 1
         histogram.sum += amount
         histogram.count += 1
         histogram.min = min(histogram.min, amount)

@@ -78,6 +78,7 @@ class _Work:
     """What the stages learn about one span; plain values, filled stage by stage."""
 
     __slots__ = (
+        "agent",
         "anomaly",
         "cost_known",
         "cost_source",
@@ -99,14 +100,18 @@ class _Work:
         "priced",
         "provider",
         "quality",
+        "request_model",
+        "response_model",
         "span_op",
+        "team",
         "throughput",
         "total_usd",
         "unpriced_reason",
         "view",
-    )  # fmt: skip
+    )
 
     def __init__(self, view: SpanView):
+        """Reads the attributes every stage needs, once (a protobuf lookup decodes a value)."""
         self.view = view
         self.get = get = view.get
         self.gen_op, self.span_op = gen_op, span_op = rules.operation_names(get)
@@ -114,15 +119,17 @@ class _Work:
         start, end = view.start_ns, view.end_ns
         self.duration = (end - start) * 1e-9 if start and end and end >= start else 0.0
         self.error_type = rules.span_error_type(get(semconv.ERROR_TYPE), view.is_error)
-        self.model = rules.model(get)
-        self.provider = None
+        self.request_model, self.response_model = rules.request_model(get), rules.response_model(get)
+        self.model = rules.served_model(self.request_model, self.response_model)
+        self.provider = rules.provider(get)
+        self.agent, self.team = _text(get(semconv.GEN_AI_AGENT_NAME)), _text(get(semconv.TEAM))
+        self.data_bytes = get(semconv.DATA_BYTES)
         self.is_llm = False
         self.input_tokens = self.output_tokens = None
         self.cost_source = self.unpriced_reason = None
         self.llm_usd = 0.0
         self.priced = self.cost_known = False
         self.total_usd = self.per_gb = self.throughput = self.freshness = None
-        self.data_bytes = None
         self.quality: dict[str, float] | None = None
         self.anomaly: tuple[tuple[str, ...], float, dict[str, float]] | None = None
         self.new: dict[str, Any] = {}
@@ -304,7 +311,6 @@ class Enricher:
         work.is_llm = work.op in rules.LLM_OPERATIONS or (
             work.op is None and work.model is not None and input_raw is not None
         )
-        work.provider = rules.provider(get)
         if input_raw is None and output_raw is None:
             if work.is_llm and work.model is not None and work.error_type is None and get(semconv.COST_SOURCE) is None:
                 self._unpriced(work, semconv.UNPRICED_NO_USAGE)
@@ -316,7 +322,7 @@ class Enricher:
                 _count(input_raw), _count(output_raw),
                 _count(get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)), _count(rules.cache_write_tokens_raw(get)),
             )  # fmt: skip
-        llm_dims = (work.gen_op, work.provider, rules.request_model(get), rules.response_model(get))
+        llm_dims = (work.gen_op, work.provider, work.request_model, work.response_model)
         if counts is not None:
             work.input_tokens, work.output_tokens = counts[0], counts[1]
             if input_raw is not None:
@@ -326,7 +332,7 @@ class Enricher:
         self._price(work, counts)
         if work.llm_usd:
             values = (
-                *llm_dims, work.span_op, _text(get(semconv.GEN_AI_AGENT_NAME)), _text(get(semconv.TEAM)),
+                *llm_dims, work.span_op, work.agent, work.team,
                 work.cost_source, semconv.COST_KIND_LLM,
             )  # fmt: skip
             self.metrics.add(semconv.METRIC_COST, values, work.llm_usd)
@@ -357,10 +363,9 @@ class Enricher:
         })  # fmt: skip
 
     def _unpriced(self, work: _Work, reason: str) -> None:
-        get = work.get
         work.cost_source = work.new[semconv.COST_SOURCE] = semconv.COST_SOURCE_UNKNOWN
         work.unpriced_reason = reason
-        values = (work.provider, rules.request_model(get), rules.response_model(get), reason)
+        values = (work.provider, work.request_model, work.response_model, reason)
         self.metrics.add(semconv.METRIC_COST_UNPRICED, values, 1)
 
     def _compute_and_rollup(self, work: _Work) -> None:
@@ -376,15 +381,12 @@ class Enricher:
             work.cost_known = True
             if compute:
                 values = (
-                    work.gen_op, None, None, None, work.span_op, None, _text(work.get(semconv.TEAM)), None,
+                    work.gen_op, None, None, None, work.span_op, None, work.team, None,
                     semconv.COST_KIND_COMPUTE,
                 )  # fmt: skip
                 self.metrics.add(semconv.METRIC_COST, values, compute)
-        view = work.view
-        parent_id = None if view.parent_is_remote else view.parent_id
-        total = self.rollup.span_ended(view.span_id, parent_id, own)
+        total = self.rollup.span_ended(*work.view.rollup_ids(), own)
         work.cost_known = work.cost_known or total > 0.0
-        work.data_bytes = work.get(semconv.DATA_BYTES)
         if work.op in rules.ROLLUP_OPERATIONS or work.data_bytes is not None:
             work.new[semconv.COST_TOTAL_USD] = work.total_usd = total
 
@@ -394,7 +396,7 @@ class Enricher:
         no cost per GB (unknown is not free)."""
         get, metrics = work.get, self.metrics
         source = _text(get(semconv.DATA_SOURCE))
-        values = (work.gen_op, work.span_op, source, _text(get(semconv.GEN_AI_AGENT_NAME)))
+        values = (work.gen_op, work.span_op, source, work.agent)
         volume = records = 0
         with _GUARD_ATTRIBUTES:
             volume, records = _count(work.data_bytes), _count(get(semconv.DATA_RECORDS))
@@ -463,11 +465,11 @@ class Enricher:
         metrics, get = self.metrics, work.get
         context = work.view.exemplar_context() if metrics.exemplars else None
         if work.is_llm:
-            values = (work.gen_op, work.provider, rules.request_model(get), rules.response_model(get), work.error_type)
+            values = (work.gen_op, work.provider, work.request_model, work.response_model, work.error_type)
             metrics.record(semconv.GEN_AI_CLIENT_OPERATION_DURATION, values, work.duration, context)
         if not work.is_llm or work.error_type is not None:
             values = (
-                work.gen_op, work.span_op, _text(get(semconv.GEN_AI_AGENT_NAME)), _text(get(semconv.GEN_AI_TOOL_NAME)),
+                work.gen_op, work.span_op, work.agent, _text(get(semconv.GEN_AI_TOOL_NAME)),
                 work.provider, work.model, work.error_type,
             )  # fmt: skip
             if not work.is_llm:
@@ -501,8 +503,8 @@ def _outcome(work: _Work) -> SpanOutcome:
         service=view.service, span_name=view.name, kind="llm" if work.is_llm and kind == "other" else kind,
         operation=work.op, trace_id=trace_id, span_id=span_id, end_time_ns=view.end_ns,
         duration_s=work.duration, error_type=work.error_type, provider=work.provider, model=work.model,
-        agent=_text(get(semconv.GEN_AI_AGENT_NAME)), tool=_text(get(semconv.GEN_AI_TOOL_NAME)),
-        user=_text(get(semconv.USER_ID)), team=_text(get(semconv.TEAM)), source=_text(get(semconv.DATA_SOURCE)),
+        agent=work.agent, tool=_text(get(semconv.GEN_AI_TOOL_NAME)),
+        user=_text(get(semconv.USER_ID)), team=work.team, source=_text(get(semconv.DATA_SOURCE)),
         input_tokens=work.input_tokens, output_tokens=work.output_tokens,
         cost_usd=work.llm_usd if work.priced else None, unpriced_reason=work.unpriced_reason,
         total_usd=work.total_usd, data_bytes=work.data_bytes if type(work.data_bytes) is int else None,

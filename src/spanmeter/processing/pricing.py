@@ -35,7 +35,7 @@ from typing import Any
 import yaml
 
 from spanmeter import semconv
-from spanmeter.internal_errors import record_internal_error
+from spanmeter.internal_errors import guard
 from spanmeter.processing.bounded import BoundedMap
 from spanmeter.settings import ConfigError, Settings
 
@@ -252,13 +252,11 @@ class PriceBook:
         (openai chat calls over a mock transport, ~1,000 calls/s).
         """
 
+        @guard("processing.pricing").wrap()  # the worker retries, and counts, when it prices
         def load() -> None:
-            try:
-                from genai_prices import data_snapshot
+            from genai_prices import data_snapshot
 
-                data_snapshot.get_snapshot()
-            except Exception as exc:  # noqa: BLE001 - the worker retries, and counts, when it prices
-                record_internal_error("processing.pricing", exc)
+            data_snapshot.get_snapshot()
 
         threading.Thread(target=load, name="spanmeter-prices-warm-up", daemon=True).start()
 

@@ -17,9 +17,12 @@ from opentelemetry.sdk.trace import ReadableSpan, Span
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from spanmeter.instrumentation.attribution import apply_attribution
-from spanmeter.internal_errors import record_internal_error
+from spanmeter.internal_errors import guard
 from spanmeter.processing.enricher import Enricher
 from spanmeter.settings import Settings
+
+_GUARD_ENRICH = guard("processing.enrich")
+_GUARD_SHUTDOWN = guard("export.shutdown")
 
 
 class EnrichingExporter(SpanExporter):
@@ -30,37 +33,30 @@ class EnrichingExporter(SpanExporter):
         self.exporters = tuple(exporters)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        try:
+        with _GUARD_ENRICH:  # export the raw spans rather than lose them
             spans = self.enricher.enrich(spans)
-        except Exception as exc:  # noqa: BLE001 - export the raw spans rather than lose them
-            record_internal_error("processing.enrich", exc)
-        result = SpanExportResult.SUCCESS
-        for exporter in self.exporters:
-            try:
-                if exporter.export(spans) is not SpanExportResult.SUCCESS:
-                    result = SpanExportResult.FAILURE
-            except Exception as exc:  # noqa: BLE001 - one broken exporter must not starve the others
-                record_internal_error("export", exc)
-                result = SpanExportResult.FAILURE
-        return result
+        results = [self._export_one(exporter, spans) for exporter in self.exporters]
+        return SpanExportResult.SUCCESS if all(results) else SpanExportResult.FAILURE
+
+    @staticmethod
+    @guard("export").wrap(False)  # one broken exporter must not starve the others
+    def _export_one(exporter: SpanExporter, spans: Sequence[ReadableSpan]) -> bool:
+        return exporter.export(spans) is SpanExportResult.SUCCESS
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Flush every downstream exporter, even after one fails."""
-        flushed = True
-        for exporter in self.exporters:
-            try:
-                flushed = exporter.force_flush(timeout_millis) is not False and flushed
-            except Exception as exc:  # noqa: BLE001
-                record_internal_error("export.force_flush", exc)
-                flushed = False
-        return flushed
+        results = [self._flush_one(exporter, timeout_millis) for exporter in self.exporters]
+        return all(results)
+
+    @staticmethod
+    @guard("export.force_flush").wrap(False)
+    def _flush_one(exporter: SpanExporter, timeout_millis: int) -> bool:
+        return exporter.force_flush(timeout_millis) is not False
 
     def shutdown(self) -> None:
         for exporter in self.exporters:
-            try:
+            with _GUARD_SHUTDOWN:
                 exporter.shutdown()
-            except Exception as exc:  # noqa: BLE001
-                record_internal_error("export.shutdown", exc)
         self.enricher.shutdown()
 
 

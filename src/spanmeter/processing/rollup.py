@@ -1,4 +1,4 @@
-"""Cost roll-up: each span's cost plus everything its descendants cost, and cost per GB.
+"""Cost roll-up: each span's cost plus everything its descendants cost; compute cost.
 
 Children usually end (and reach the worker) before their parent, so when a span
 ends its total is added to an *open-parent* entry keyed by the parent's span id;
@@ -61,13 +61,6 @@ class CostRollup:
                 self.late_attributed += 1
             self.open.put(target, self.open.get(target, 0.0) + total)
         return total
-
-
-def per_gb_usd(total_usd: float, data_bytes: int) -> float | None:
-    """USD per GB (1e9 bytes) of data processed; None when no bytes were processed."""
-    if data_bytes <= 0:
-        return None
-    return total_usd / (data_bytes / 1e9)
 
 
 def compute_usd(duration_s: float, usd_per_hour: float | None) -> float | None:

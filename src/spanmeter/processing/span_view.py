@@ -13,8 +13,8 @@ serves both halves of the product:
   ``span.attributes``, events to ``span.events``; nothing is converted to SDK objects,
   which would cost more than the whole per-span budget of the service.
 
-Attributes of a protobuf span are read once per span into a dict of key -> AnyValue,
-decoded only when a stage asks for the key (``tests/bench/bench_enrich_otlp.py``
+Attributes of a protobuf span are read once per span into a dict of key -> KeyValue,
+whose value is decoded only when a stage asks for the key (``tests/bench/bench_enrich_otlp.py``
 prints both strategies: read-once-lazy-decode beats scanning the KeyValue list per
 lookup and beats decoding every value up front, because stages look up ~15 keys of
 which only a few are present).
@@ -66,16 +66,9 @@ class SpanView(Protocol):
     def status_name(self) -> str:
         """``STATUS_CODE_*``."""
 
-    @property
-    def span_id(self) -> Any:
-        """A hashable id, unique within its adapter (int for SDK spans, bytes for protobuf)."""
-
-    @property
-    def parent_id(self) -> Any:
-        """The parent's id in the same form, or None for a root span."""
-
-    @property
-    def parent_is_remote(self) -> bool: ...
+    def rollup_ids(self) -> tuple[Any, Any]:
+        """(this span's id, its parent's id when the parent is in the same process, else None):
+        hashable ids, unique within the adapter (ints for SDK spans, bytes for protobuf)."""
 
     def ids(self) -> tuple[int, int]:
         """(trace id, span id) as integers."""
@@ -151,20 +144,11 @@ class SdkSpanView:
         status = self.span.status
         return STATUS_CODE_NAMES[status.status_code.value if status is not None else 0]
 
-    @property
-    def span_id(self) -> int:
-        context = self.span.context
-        return context.span_id if context is not None else 0
-
-    @property
-    def parent_id(self) -> int | None:
-        parent = self.span.parent
-        return parent.span_id if parent is not None else None
-
-    @property
-    def parent_is_remote(self) -> bool:
-        parent = self.span.parent
-        return parent is not None and parent.is_remote
+    def rollup_ids(self) -> tuple[int, int | None]:
+        span = self.span
+        context, parent = span.context, span.parent
+        local_parent = parent.span_id if parent is not None and not parent.is_remote else None
+        return (context.span_id if context is not None else 0), local_parent
 
     def ids(self) -> tuple[int, int]:
         context = self.span.context
@@ -252,29 +236,34 @@ def append_attributes(repeated: Any, new: Mapping[str, Any]) -> None:
 class ProtoSpanView:
     """An OTLP ``Span`` message, enriched in place."""
 
-    __slots__ = ("end_ns", "is_error", "name", "raw", "service", "span", "start_ns")
+    __slots__ = ("end_ns", "is_error", "name", "raw", "service", "span", "start_ns", "status_code")
 
     def __init__(self, span: ProtoSpan, service: str | None):
         self.span = span
-        self.raw = {kv.key: kv.value for kv in span.attributes}
+        self.raw = {kv.key: kv for kv in span.attributes}
         self.name = span.name
         self.start_ns = span.start_time_unix_nano
         self.end_ns = span.end_time_unix_nano
-        self.is_error = span.status.code == _PROTO_ERROR
+        self.status_code = code = span.status.code
+        self.is_error = code == _PROTO_ERROR
         self.service = service
 
     def get(self, key: str) -> Any:
-        value = self.raw.get(key)
-        if value is None:
+        kv = self.raw.get(key)
+        if kv is None:
             return None
+        value = kv.value
+        text = value.string_value  # most lookups are names: a non-empty string needs no WhichOneof
+        if text:
+            return text
         which = value.WhichOneof("value")
         if which == "array_value" or which == "kvlist_value":
             return decode_any(value)
         return getattr(value, which) if which is not None else None
 
     def items(self) -> Iterator[tuple[str, Any]]:
-        for key, value in self.raw.items():
-            yield key, decode_any(value)
+        for key, kv in self.raw.items():
+            yield key, decode_any(kv.value)
 
     @property
     def kind_name(self) -> str:
@@ -283,21 +272,14 @@ class ProtoSpanView:
 
     @property
     def status_name(self) -> str:
-        code = self.span.status.code
+        code = self.status_code
         return STATUS_CODE_NAMES[code] if 0 <= code < len(STATUS_CODE_NAMES) else STATUS_CODE_NAMES[0]
 
-    @property
-    def span_id(self) -> bytes:
-        return self.span.span_id
-
-    @property
-    def parent_id(self) -> bytes | None:
-        return self.span.parent_span_id or None
-
-    @property
-    def parent_is_remote(self) -> bool:
-        flags = self.span.flags
-        return bool(flags & _FLAG_HAS_IS_REMOTE and flags & _FLAG_IS_REMOTE)
+    def rollup_ids(self) -> tuple[bytes, bytes | None]:
+        span = self.span
+        flags = span.flags
+        remote = flags & _FLAG_HAS_IS_REMOTE and flags & _FLAG_IS_REMOTE
+        return span.span_id, (None if remote else span.parent_span_id or None)
 
     def ids(self) -> tuple[int, int]:
         return int.from_bytes(self.span.trace_id, "big"), int.from_bytes(self.span.span_id, "big")
@@ -313,12 +295,21 @@ class ProtoSpanView:
         """Append ``new``; a key the span already has is overwritten in place (OTLP
         attribute keys must be unique), as the SDK copy's dict update does."""
         raw = self.raw
-        if any(key in raw for key in new):
-            for key in [key for key in new if key in raw]:
-                raw[key].Clear()
-                _encode_into(raw[key], new[key])
-            new = {key: value for key, value in new.items() if key not in raw}
-        append_attributes(self.span.attributes, new)
+        existing = raw.keys() & new.keys()
+        add = self.span.attributes.add
+        for key, value in new.items():
+            if key in existing:
+                target = raw[key].value
+                target.Clear()
+            else:
+                target = add(key=key).value
+            kind = type(value)  # inline fast paths: the enrichment writes floats, strings and bools
+            if kind is float:
+                target.double_value = value
+            elif kind is str:
+                target.string_value = value
+            else:
+                _encode_into(target, value)
 
     def add_event(self, name: str, attributes: Mapping[str, Any], time_ns: int) -> None:
         event = self.span.events.add(name=name, time_unix_nano=time_ns or 0)

@@ -1,0 +1,176 @@
+"""Realistic finished span trees for enrichment tests, built with the real SDK (no spanmeter
+processor), plus readers that turn enriched SDK spans, enriched OTLP protobuf spans and
+both metric sinks into plain values that compare with ``==``.
+
+One tree: a workflow runs an agent (LLM calls under the current and the older GenAI
+attribute names, a stream without usage, a model without a price, a failing tool), a
+stage with data volume, quality and freshness and an LLM call below it, and a stage with
+data volume and nothing priced below it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import Status, StatusCode
+
+from spanmeter.processing.aggregator import MetricAggregator
+from spanmeter.processing.span_view import decode_any
+
+T0 = 1_772_000_000 * 10**9
+SECOND = 10**9
+
+
+def _llm(model: str, input_tokens: int | None, output_tokens: int | None, *, old_names: bool = False) -> dict:
+    if old_names:
+        usage = {"gen_ai.usage.prompt_tokens": input_tokens, "gen_ai.usage.completion_tokens": output_tokens}
+        provider = {"gen_ai.system": "openai"}
+    else:
+        usage = {"gen_ai.usage.input_tokens": input_tokens, "gen_ai.usage.output_tokens": output_tokens}
+        provider = {"gen_ai.provider.name": "openai"}
+    attributes = {"gen_ai.operation.name": "chat", "gen_ai.request.model": model, **provider, **usage}
+    return {key: value for key, value in attributes.items() if value is not None}
+
+
+class TreeBuilder:
+    """Builds trees one after another on a private TracerProvider; ``spans()`` returns them all."""
+
+    def __init__(self, service: str = "shop"):
+        self.exporter = InMemorySpanExporter()
+        self.provider = TracerProvider(resource=Resource.create({"service.name": service}))
+        self.provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+        self.tracer = self.provider.get_tracer("trees")
+        self.start = T0
+
+    def _span(self, name: str, attributes: dict, parent: Any, start: int, seconds: float, error: str | None = None):
+        context = trace.set_span_in_context(parent) if parent is not None else None
+        span = self.tracer.start_span(name, context=context, attributes=attributes, start_time=start)
+        if error is not None:
+            span.set_attribute("error.type", error)
+            span.set_status(Status(StatusCode.ERROR, error))
+        span.end(end_time=start + int(seconds * SECOND))
+        return span
+
+    def tree(self, *, llm_seconds: float = 0.5) -> None:
+        """One workflow tree starting where the previous one ended; ``llm_seconds`` is the
+        first LLM call's duration (make it long to provoke a latency anomaly)."""
+        t = self.start
+        tracer = self.tracer
+        workflow = tracer.start_span(
+            "invoke_workflow checkout", attributes={"gen_ai.operation.name": "invoke_workflow"}, start_time=t
+        )
+        agent = tracer.start_span(
+            "invoke_agent planner",
+            context=trace.set_span_in_context(workflow),
+            attributes={
+                "gen_ai.operation.name": "invoke_agent",
+                "gen_ai.agent.name": "planner",
+                "spanmeter.team": "growth",
+            },
+            start_time=t,
+        )
+        self._span("chat gpt-4o-mini", _llm("gpt-4o-mini", 1000, 100), agent, t, llm_seconds)
+        self._span("chat gpt-4o", _llm("gpt-4o", 2000, 50, old_names=True), agent, t, 0.8)
+        self._span("chat stream", _llm("gpt-4o-mini", None, None), agent, t, 0.3)
+        self._span("chat private", _llm("acme-private-7b", 500, 5), agent, t, 0.2)
+        self._span(
+            "execute_tool search",
+            {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search"},
+            agent, t, 0.1, error="TimeoutError",
+        )  # fmt: skip
+        agent.end(end_time=t + 2 * SECOND)
+        stage_attributes = {
+            "spanmeter.operation.name": "run_stage", "spanmeter.data.bytes": 2_000_000_000,
+            "spanmeter.data.records": 5000, "spanmeter.data.source": "s3://events",
+            "spanmeter.data.quality.completeness": 0.97, "spanmeter.data.freshness_s": 42.5,
+        }  # fmt: skip
+        stage = tracer.start_span(
+            "run_stage load", context=trace.set_span_in_context(workflow), attributes=stage_attributes, start_time=t
+        )
+        self._span("chat summarize", _llm("gpt-4o-mini", 300, 30), stage, t, 0.4)
+        stage.end(end_time=t + 3 * SECOND)
+        copy = {
+            "spanmeter.operation.name": "run_stage",
+            "spanmeter.data.bytes": 1_000_000,
+            "spanmeter.data.source": "db",
+        }
+        self._span("run_stage copy", copy, workflow, t, 1.0)
+        workflow.end(end_time=t + 4 * SECOND)
+        self.start = t + 5 * SECOND
+
+    def spans(self) -> list[ReadableSpan]:
+        return list(self.exporter.get_finished_spans())
+
+
+def sdk_span_results(spans: Iterable[ReadableSpan]) -> dict[int, tuple[str, dict, list]]:
+    """span id -> (name, attributes, events as (name, attributes, time)) of SDK spans."""
+    return {
+        span.context.span_id: (
+            span.name,
+            dict(span.attributes),
+            [(event.name, dict(event.attributes), event.timestamp) for event in span.events],
+        )
+        for span in spans
+    }
+
+
+def proto_span_results(request: ExportTraceServiceRequest) -> dict[int, tuple[str, dict, list]]:
+    """The same for the spans of an OTLP request (attribute keys must be unique)."""
+    found = {}
+    for resource_spans in request.resource_spans:
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                keys = [kv.key for kv in span.attributes]
+                assert len(keys) == len(set(keys)), f"duplicate attribute keys on {span.name}"
+                found[int.from_bytes(span.span_id, "big")] = (
+                    span.name,
+                    {kv.key: decode_any(kv.value) for kv in span.attributes},
+                    [
+                        (event.name, {kv.key: decode_any(kv.value) for kv in event.attributes}, event.time_unix_nano)
+                        for event in span.events
+                    ],
+                )
+    return found
+
+
+def _freeze(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def aggregator_points(aggregator: MetricAggregator, skip: Iterable[str] = ()) -> set[tuple]:
+    """(metric, attributes, value) of every series; histograms as (buckets, sum, count, min, max)."""
+    skip = set(skip)
+    return {
+        (point.metric, frozenset(point.attributes.items()), _freeze(point.value))
+        for point in aggregator.points()
+        if point.metric not in skip
+    }
+
+
+def reader_points(reader: InMemoryMetricReader, skip: Iterable[str] = ()) -> set[tuple]:
+    """The same shape from an SDK metric reader (spanmeter's scope only)."""
+    skip = set(skip)
+    found = set()
+    data = reader.get_metrics_data()
+    for resource_metrics in data.resource_metrics if data else ():
+        for scope_metrics in resource_metrics.scope_metrics:
+            if scope_metrics.scope.name != "spanmeter":
+                continue
+            for metric in scope_metrics.metrics:
+                if metric.name in skip:
+                    continue
+                for point in metric.data.data_points:
+                    if hasattr(point, "bucket_counts"):
+                        value = (tuple(point.bucket_counts), point.sum, point.count, point.min, point.max)
+                    else:
+                        value = point.value
+                    found.add((metric.name, frozenset(point.attributes.items()), value))
+    return found

@@ -1,0 +1,124 @@
+"""MetricAggregator: bounded cumulative series, OTLP output and Prometheus text that the real
+promtool accepts, named as the Collector's prometheus exporter names them."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+from opentelemetry.proto.metrics.v1 import metrics_pb2
+
+from spanmeter import semconv
+from spanmeter.processing.aggregator import MetricAggregator, prometheus_name
+from spanmeter.processing.derived_metrics import SPECS
+from spanmeter.processing.enricher import Enricher
+from spanmeter.processing.span_view import decode_any
+from spanmeter.settings import Settings
+from support.span_trees import TreeBuilder
+
+COST = semconv.METRIC_COST
+DURATION = semconv.METRIC_SPAN_DURATION
+
+
+def cost_values(model: str) -> tuple:
+    return ("chat", "openai", model, None, None, None, None, "genai-prices", "llm")
+
+
+def test_series_are_bounded_with_a_counted_overflow_series():
+    aggregator = MetricAggregator(max_series_per_metric=2)
+    aggregator.begin_batch()
+    for model, amount in [("a", 1.0), ("b", 2.0), ("c", 4.0), ("d", 8.0), ("a", 16.0)]:
+        aggregator.add(COST, cost_values(model), amount)
+    aggregator.end_batch()
+    points = {frozenset(p.attributes.items()): p.value for p in aggregator.points() if p.metric == COST}
+    overflow = frozenset({("otel.metric.overflow", True)})
+    assert points[overflow] == 12.0
+    assert sorted(points.values()) == [2.0, 12.0, 17.0]  # a (1+16), b, overflow (c+d)
+    assert aggregator.overflowed(COST) == 2
+    assert aggregator.overflow_counts() == {"metric_series": 2}
+
+
+def test_points_are_cumulative_across_batches_and_timed_by_the_injected_clock():
+    now = [1_000]
+    aggregator = MetricAggregator(clock=lambda: now[0])
+    for amount in (0.3, 3.0):
+        aggregator.begin_batch()
+        aggregator.record(DURATION, ("invoke_agent", None, "planner", None, None, None, None), amount)
+        aggregator.end_batch()
+    now[0] = 5_000
+    (metric,) = [m for m in aggregator.export_request().resource_metrics[0].scope_metrics[0].metrics]
+    assert (metric.name, metric.unit) == (DURATION, "s")
+    histogram = metric.histogram
+    assert histogram.aggregation_temporality == metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
+    (point,) = histogram.data_points
+    assert (point.start_time_unix_nano, point.time_unix_nano) == (1_000, 5_000)
+    assert (point.count, point.sum, point.min, point.max) == (2, 3.3, 0.3, 3.0)
+    assert list(point.explicit_bounds) == list(SPECS[DURATION].buckets)
+    assert list(point.bucket_counts) == [0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]
+    assert {kv.key: decode_any(kv.value) for kv in point.attributes} == {
+        "gen_ai.operation.name": "invoke_agent",
+        "gen_ai.agent.name": "planner",
+    }
+
+
+def test_service_name_option_splits_series_per_service():
+    aggregator = MetricAggregator(add_service_name=True, resource_attributes={"service.name": "spanmeter-pipeline"})
+    aggregator.begin_batch()
+    for service in ("cart", "search", "cart"):
+        aggregator.resource(service)
+        aggregator.add(COST, cost_values("a"), 1.0)
+    aggregator.end_batch()
+    request = aggregator.export_request()
+    resource = request.resource_metrics[0].resource
+    assert {kv.key: decode_any(kv.value) for kv in resource.attributes} == {"service.name": "spanmeter-pipeline"}
+    (metric,) = request.resource_metrics[0].scope_metrics[0].metrics
+    assert metric.sum.is_monotonic
+    by_service = {
+        next(decode_any(kv.value) for kv in point.attributes if kv.key == "service.name"): point.as_double
+        for point in metric.sum.data_points
+    }
+    assert by_service == {"cart": 2.0, "search": 1.0}
+
+
+@pytest.mark.parametrize(
+    ("metric", "expected"),
+    [
+        (semconv.METRIC_COST, "spanmeter_cost_USD_total"),
+        (semconv.METRIC_DATA_PROCESSED, "spanmeter_data_processed_bytes_total"),
+        (semconv.METRIC_SPAN_DURATION, "spanmeter_span_duration_seconds"),
+        (semconv.GEN_AI_CLIENT_TOKEN_USAGE, "gen_ai_client_token_usage"),
+        (semconv.METRIC_BUDGET_UTILIZATION, "spanmeter_budget_utilization_ratio"),
+        (semconv.METRIC_COST_PER_GB, "spanmeter_cost_per_gb_USD_per_GBy"),
+        (semconv.METRIC_SPAN_METRICS_CALLS, "traces_span_metrics_calls_total"),
+        (semconv.METRIC_SPAN_METRICS_DURATION, "traces_span_metrics_duration_milliseconds"),
+        (semconv.METRIC_ANOMALIES, "spanmeter_anomalies_total"),
+    ],
+)
+def test_prometheus_names_follow_the_collectors_translation(metric, expected):
+    assert prometheus_name(SPECS[metric]) == expected
+
+
+def test_prometheus_text_of_enriched_trees_passes_promtool():
+    aggregator = MetricAggregator(add_service_name=True)
+    builder = TreeBuilder(service='shop "eu"\\west')  # a label value that needs escaping
+    builder.tree()
+    settings = Settings.load({"span_metrics": True, "budget_daily_usd": 1.0}, environ={})
+    Enricher.from_settings(settings, metrics_sink=aggregator).enrich(builder.spans())
+    text = aggregator.prometheus_text()
+    assert "# TYPE traces_span_metrics_duration_milliseconds histogram" in text
+    assert (
+        'traces_span_metrics_calls_total{service_name="shop \\"eu\\"\\\\west",span_name="chat gpt-4o",'
+        'span_kind="SPAN_KIND_INTERNAL",status_code="STATUS_CODE_UNSET"} 1'
+    ) in text
+    assert 'spanmeter_budget_utilization_ratio{window="day"}' in text
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is installed by scripts/test.sh (Debian package prometheus)"
+    checked = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30, check=False
+    )
+    # exit 1 is a parse error; 3 is promtool's naming advice, which the Collector's own
+    # translation draws too (it keeps "milliseconds" and unmapped units such as "GBy")
+    assert checked.returncode in (0, 3), checked.stderr
+    advice = [line for line in checked.stderr.splitlines() if line]
+    assert all("abbreviated units" in line or 'instead of "milliseconds"' in line for line in advice), advice
