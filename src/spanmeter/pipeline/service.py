@@ -119,7 +119,8 @@ class PipelineService:
             for protocol, kind in ((receiver.grpc, GrpcReceiver), (receiver.http, HttpReceiver)):
                 if protocol is not None:
                     token = self.config.tokens.get(protocol.authenticator) if protocol.authenticator else None
-                    built.append(kind(name, protocol, self.consume, token))
+                    signals = {p.signal for p in self.config.pipelines if name in p.receivers}
+                    built.append(kind(name, protocol, self.consume, token, signals))
         return built
 
     # -- the hot path (receiver threads) ----------------------------------------------------

@@ -54,8 +54,9 @@ def _check_free(host: str, port: int) -> None:
 
 
 class GrpcReceiver:
-    def __init__(self, name: str, protocol: Protocol, consume: Consume, token: str | None):
-        self.name, self.protocol, self.consume, self.token = name, protocol, consume, token
+    def __init__(self, name: str, protocol: Protocol, consume: Consume, token: str | None, signals: set[str]):
+        """``signals``: those a pipeline takes from here; the other services are not offered (UNIMPLEMENTED)."""
+        self.name, self.protocol, self.consume, self.token, self.signals = name, protocol, consume, token, signals
         self._server: grpc.Server | None = None
         self.port = 0
 
@@ -88,6 +89,8 @@ class GrpcReceiver:
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="otlp-grpc"),
                                    options=options)  # fmt: skip
         for signal, method in GRPC_METHODS.items():
+            if signal not in self.signals:
+                continue
             service, name = method.strip("/").split("/")
             handler = grpc.method_handlers_generic_handler(service, {name: self._handler(signal)})
             self._server.add_generic_rpc_handlers((handler,))
