@@ -62,9 +62,15 @@ def build_request(index: int, spans: int = SPANS_PER_BATCH) -> ExportTraceServic
         model = MODELS[number % len(MODELS)]
         provider = "anthropic" if model.startswith("claude") else "openai"
         span.name = f"chat {model}"
-        for key, text in (("gen_ai.operation.name", "chat"), ("gen_ai.provider.name", provider),
-                          ("gen_ai.request.model", model), ("gen_ai.response.model", model),
-                          ("server.address", "api.example.com"), ("gen_ai.response.id", f"r-{index}-{number}")):  # fmt: skip
+        texts = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": provider,
+            "gen_ai.request.model": model,
+            "gen_ai.response.model": model,
+            "server.address": "api.example.com",
+            "gen_ai.response.id": f"r-{index}-{number}",
+        }
+        for key, text in texts.items():
             _attribute(span, key, string_value=text)
         _attribute(span, "gen_ai.usage.input_tokens", int_value=800 + number % 400)
         _attribute(span, "gen_ai.usage.output_tokens", int_value=100 + number % 300)
@@ -381,15 +387,26 @@ def run_throughput(args: argparse.Namespace, directory: Path) -> None:
         warmup = 4
         rows = [
             ("OTLP/gRPC", _send_grpc, (grpc_endpoint, args.client, args.batches, args.concurrency, warmup)),
-            ("OTLP/HTTP protobuf", _send_http, (http_endpoint, "application/x-protobuf", args.batches, args.concurrency)),
-            ("OTLP/HTTP JSON", _send_http, (http_endpoint, "application/json", max(2, args.batches // 4), args.concurrency)),
-        ]  # fmt: skip
+            (
+                "OTLP/HTTP protobuf",
+                _send_http,
+                (http_endpoint, "application/x-protobuf", args.batches, args.concurrency),
+            ),
+            (
+                "OTLP/HTTP JSON",
+                _send_http,
+                (http_endpoint, "application/json", max(2, args.batches // 4), args.concurrency),
+            ),
+        ]
         for name, sender, sender_args in rows:
             count = sender_args[2]
             skip = warmup if sender is _send_grpc else 0  # the warm-up batches arrive first
             rate = throughput(sender_process, sink, name, sender, *sender_args, batches=count, skip=skip)
-            print(f"{name:20s} end-to-end {rate:>10,.0f} spans/s   ratio to floor {rate / floor:.2f}"
-                  f"   ({count} batches x {SPANS_PER_BATCH} spans, {args.client if sender is _send_grpc else 'http.client'} sender)")  # fmt: skip
+            client = args.client if sender is _send_grpc else "http.client"
+            print(
+                f"{name:20s} end-to-end {rate:>10,.0f} spans/s   ratio to floor {rate / floor:.2f}"
+                f"   ({count} batches x {SPANS_PER_BATCH} spans, {client} sender)"
+            )
         through_pipeline, direct = latency(sender_process, grpc_endpoint, sink, args.latency_batches)
         print(f"pipeline peak RSS: {peak_rss_mib(pipeline.process.pid):.0f} MiB")
     finally:
@@ -431,7 +448,8 @@ def run_soak(args: argparse.Namespace, directory: Path) -> None:
           f"{recover_at:.0f} s (queue {args.soak_queue} batches)")  # fmt: skip
     print(f"  accepted {result['accepted'] * SPANS_PER_BATCH:,} spans; refused-with-retry {result['refused']} times; "
           f"delivered after recovery {sink.requests * SPANS_PER_BATCH:,} spans "
-          f"({'all' if delivered_all else 'NOT all'}); downstream refusals seen by the pipeline {sink.refused}")  # fmt: skip
+          f"({'all' if delivered_all else 'NOT all'}); downstream refusals seen by the pipeline "
+          f"{sink.refused}")  # fmt: skip
     print(f"  pipeline peak RSS {rss:.0f} MiB")
 
 

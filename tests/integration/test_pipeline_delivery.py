@@ -30,6 +30,7 @@ from support.pipeline import (
     pipeline_process,
     running_pipeline,
     send_llm_spans,
+    wait_until,
     write_config,
 )
 from support.prometheus import free_port
@@ -152,16 +153,24 @@ def test_sigterm_stops_accepting_drains_and_exits_0(tmp_path):
             grpc_endpoint = process.endpoints["otlp/grpc"]
             send_llm_spans(GrpcSpanExporter(endpoint=grpc_endpoint, insecure=True), 5)
             process.process.send_signal(signal.SIGTERM)
-            time.sleep(0.5)
-            with pytest.raises(grpc.RpcError) as closed, grpc.insecure_channel(grpc_endpoint) as channel:
-                channel.unary_unary(TRACES_METHOD)(_one_span_request(), timeout=2)
+            refused = wait_until(lambda: _refused(grpc_endpoint))
             sink.fail = None  # downstream back while draining
             exit_code = process.process.wait(timeout=10)
             stopped = process.wait_for_event("pipeline_stopped")
         assert exit_code == 0
-        assert closed.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert refused == grpc.StatusCode.UNAVAILABLE
         assert len(sink.spans()) == 5
         assert stopped["drained"] is True
+
+
+def _refused(endpoint: str) -> grpc.StatusCode | None:
+    """The code a new export gets, or None while the pipeline still accepts."""
+    try:
+        with grpc.insecure_channel(endpoint) as channel:
+            channel.unary_unary(TRACES_METHOD)(_one_span_request(), timeout=2)
+    except grpc.RpcError as error:
+        return error.code()
+    return None
 
 
 def _file_queue_config(endpoint: str, directory) -> str:

@@ -12,7 +12,7 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from spanmeter.export.otlp_json import parse_json_line
-from support.pipeline import FAST_RETRY, attributes, otlp_sink, running_pipeline, send_llm_spans
+from support.pipeline import FAST_RETRY, attributes, otlp_sink, running_pipeline, send_llm_spans, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -82,6 +82,8 @@ def test_otlp_http_exporter_file_exporter_logs_pass_through_and_self_metrics(tmp
             with grpc.insecure_channel(front.endpoints["otlp/grpc"]) as channel:
                 channel.unary_unary(LOGS_METHOD)(logs.SerializeToString(), timeout=5)
             relayed = sink.wait_for_spans(2)
+            wait_until(lambda: front.metrics.value("otelcol_exporter_sent_spans", exporter="otlphttp/relay") == 2)
+            wait_until(lambda: front.metrics.value("otelcol_exporter_sent_log_records") == 1)
             with urllib.request.urlopen(f"http://{front.endpoints['telemetry']}/metrics", timeout=5) as response:
                 self_metrics = response.read().decode()
     assert len(relayed) == 2 and all("spanmeter.cost.usd" in attributes(s) for s in relayed)

@@ -21,7 +21,7 @@ from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExport
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from support.pipeline import attributes, basic_config, otlp_sink, running_pipeline, send_llm_spans
+from support.pipeline import attributes, basic_config, otlp_sink, running_pipeline, send_llm_spans, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -74,6 +74,7 @@ def test_official_grpc_and_http_exporters_deliver_enriched_spans(tmp_path):
         send_llm_spans(GrpcSpanExporter(endpoint=grpc_endpoint, insecure=True), 3, service="grpc-app")
         send_llm_spans(HttpSpanExporter(endpoint=f"http://{http_endpoint}/v1/traces"), 2, service="http-app")
         spans = sink.wait_for_spans(5)
+        wait_until(lambda: pipeline.metrics.value("otelcol_exporter_sent_spans") == 5)  # the sink answers first
         text = pipeline.metrics.prometheus_text()
         derived = pipeline.prometheus_text()
     assert len(spans) == 5
@@ -193,3 +194,13 @@ def test_spans_priced_upstream_are_not_priced_twice(tmp_path):
     cost_lines = [line for line in derived.splitlines() if line.startswith("spanmeter_cost_USD_total")]
     assert len(cost_lines) == 1 and 'spanmeter_cost_source="override"' in cost_lines[0]
     assert cost_lines[0].endswith(" 0.5")
+
+
+def test_a_signal_no_pipeline_takes_is_unimplemented_not_silently_dropped(tmp_path):
+    logs_method = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
+    with running_pipeline(tmp_path, basic_config("127.0.0.1:1"), drain_timeout=0.5) as pipeline:
+        with pytest.raises(grpc.RpcError) as raised, grpc.insecure_channel(pipeline.endpoints["otlp/grpc"]) as channel:
+            channel.unary_unary(logs_method)(b"", timeout=5)
+        status, _, _ = _post(f"http://{pipeline.endpoints['otlp/http']}/v1/logs", b"", "application/x-protobuf")
+    assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert status == 404

@@ -34,6 +34,14 @@ FAST_RETRY = """
 """
 
 
+def wait_until(predicate, timeout: float = 8.0):
+    """Poll ``predicate`` until its answer is truthy or ``timeout`` passes; returns its last answer."""
+    deadline = time.monotonic() + timeout
+    while not (result := predicate()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return result
+
+
 class OTLPSink(trace_service_pb2_grpc.TraceServiceServicer, metrics_service_pb2_grpc.MetricsServiceServicer):
     """An OTLP/gRPC traces+metrics endpoint that keeps what it receives, or fails as told.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -106,20 +107,35 @@ def test_a_bad_duration_names_file_line_key_path_and_expectation(tmp_path):
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (("queue_size: 50", "queue_sise: 50"), ":19: exporters.otlp_grpc/jaeger.sending_queue.queue_sise: expected a known key (enabled, num_consumers"),
-        (("[otlp_grpc/jaeger, otlphttp/backup]", "[otlp_grpc/jaeger, zipkin]"),
-         "service.pipelines.traces.exporters: expected exporters defined at the top level (zipkin is not)"),
-        (("storage: file_storage", "storage: file_storage/other"),
-         "exporters.otlp_grpc/jaeger.sending_queue.storage: expected the name of a file_storage extension"),
-        (("endpoint: ${env:GRPC_ENDPOINT:-127.0.0.1:4317}", "endpoint: localhost"),
-         ":5: receivers.otlp.protocols.grpc.endpoint: expected host:port, got 'localhost'"),
-        (("multiplier: 2", "multiplier: 0.5"), ":17: exporters.otlp_grpc/jaeger.retry_on_failure.multiplier: expected a number >= 1"),
+        (
+            ("queue_size: 50", "queue_sise: 50"),
+            ":19: exporters.otlp_grpc/jaeger.sending_queue.queue_sise: expected a known key (enabled, num_consumers",
+        ),
+        (
+            ("[otlp_grpc/jaeger, otlphttp/backup]", "[otlp_grpc/jaeger, zipkin]"),
+            "service.pipelines.traces.exporters: expected exporters defined at the top level (zipkin is not)",
+        ),
+        (
+            ("storage: file_storage", "storage: file_storage/other"),
+            "exporters.otlp_grpc/jaeger.sending_queue.storage: expected the name of a file_storage extension",
+        ),
+        (
+            ("endpoint: ${env:GRPC_ENDPOINT:-127.0.0.1:4317}", "endpoint: localhost"),
+            ":5: receivers.otlp.protocols.grpc.endpoint: expected host:port, got 'localhost'",
+        ),
+        (
+            ("multiplier: 2", "multiplier: 0.5"),
+            ":17: exporters.otlp_grpc/jaeger.retry_on_failure.multiplier: expected a number >= 1",
+        ),
         (("compression: none", "compression: zstd"), "exporters.otlphttp/backup.compression: expected gzip or none"),
         (("  otlphttp/backup:", "  zipkin/backup:"), "exporters.zipkin/backup: expected an exporter type of"),
         (("anomaly_sigma: 4", "anomaly_sigma: -1"), "processors.spanmeter: key 'anomaly_sigma': invalid value -1"),
-        (("anomaly_sigma: 4", "anomaly_sigmaa: 1"), "processors.spanmeter: unknown spanmeter setting(s) anomaly_sigmaa"),
+        (
+            ("anomaly_sigma: 4", "anomaly_sigmaa: 1"),
+            "processors.spanmeter: unknown spanmeter setting(s) anomaly_sigmaa",
+        ),
     ],
-)  # fmt: skip
+)
 def test_each_mistake_is_one_line_naming_the_key(tmp_path, change, expected):
     text = GOOD.replace(*change)
     assert text != GOOD
@@ -175,3 +191,22 @@ def test_validate_command_exit_status_and_one_line(tmp_path):
             "expected a duration like 30s, got 'often'"
         )
     ]
+
+
+def test_a_busy_port_is_one_error_line_and_exit_1(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        config = tmp_path / "busy.yaml"
+        config.write_text(
+            GOOD.replace("${env:GRPC_ENDPOINT:-127.0.0.1:4317}", f"127.0.0.1:{port}")
+            .replace("${env:JAEGER_ENDPOINT}", "127.0.0.1:1")
+            .replace("directory: /tmp/q", f"directory: {tmp_path / 'q'}")
+        )
+        command = [sys.executable, "-c", "from spanmeter.cli import main; main()", "pipeline", "--config", str(config)]
+        run = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert run.returncode == 1
+    (line,) = run.stderr.strip().splitlines()
+    assert line.startswith(f"spanmeter pipeline: {config}: cannot start: receiver otlp:")
+    assert f"cannot listen on 127.0.0.1:{port} (gRPC)" in line and "Address already in use" in line

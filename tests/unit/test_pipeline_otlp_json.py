@@ -63,9 +63,15 @@ def test_int64_as_numbers_and_unknown_fields_are_accepted():
 
 @pytest.mark.parametrize(
     "body",
-    [b"not json", b"[]", b'{"resourceSpans": {"a": 1}}', b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "xyz"}]}]}]}',
-     b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"kind": "fast"}]}]}]}', b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"attributes": [{"value": {}}]}]}]}]}'],
-)  # fmt: skip
+    [
+        b"not json",
+        b"[]",
+        b'{"resourceSpans": {"a": 1}}',
+        b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "xyz"}]}]}]}',
+        b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"kind": "fast"}]}]}]}',
+        b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"attributes": [{"value": {}}]}]}]}]}',
+    ],
+)
 def test_malformed_bodies_are_bad_requests(body):
     with pytest.raises(BadRequest, match="cannot decode the OTLP/JSON traces request"):
         decode_json("traces", body)

@@ -322,7 +322,17 @@ def _tls(section: Section, server: bool) -> TLS | None:
     return None if server and value.insecure else value
 
 
-def _protocol(section: Section, default_port: int, default_limit: int) -> Protocol:
+# transport -> (default port, size-limit key, its unit in bytes, default limit): the Collector's.
+_TRANSPORTS = {
+    "grpc": (4317, "max_recv_msg_size_mib", MIB, 4 * MIB),
+    "http": (4318, "max_request_body_size", 1, 20 * MIB),
+}
+# Collector receiver options spanmeter does not implement: named as such rather than "unknown key".
+_UNSUPPORTED = ("include_metadata", "cors", "keepalive", "traces_url_path", "metrics_url_path", "logs_url_path")
+
+
+def _protocol(section: Section, transport: str) -> Protocol:
+    default_port, limit_key, unit, default_limit = _TRANSPORTS[transport]
     host, port = section.get("endpoint", endpoint, "host:port", ("127.0.0.1", default_port))
     tls = _tls(section, server=True)
     authenticator = None
@@ -330,23 +340,20 @@ def _protocol(section: Section, default_port: int, default_limit: int) -> Protoc
         auth = section.section("auth")
         authenticator = auth.get("authenticator", text, "the name of a bearertokenauth extension")
         auth.done()
-    limit_key = "max_recv_msg_size_mib" if default_limit == 4 * MIB else "max_request_body_size"
-    limit = section.get(limit_key, integer_at_least(1), "a positive whole number", None)
-    if limit is not None and limit_key == "max_recv_msg_size_mib":
-        limit *= MIB
-    for ignored in ("include_metadata", "cors", "keepalive", "traces_url_path", "metrics_url_path", "logs_url_path"):
-        if section.has(ignored):
-            section.fail(ignored, "a key spanmeter supports (this Collector option is not implemented)", ignored)
+    limit = section.get(limit_key, integer_at_least(1), "a positive whole number", default_limit // unit) * unit
+    for key in _UNSUPPORTED:
+        if section.has(key):
+            section.fail(key, "a key spanmeter supports (this Collector option is not implemented)", key)
     section.done()
-    return Protocol(host, port, tls, authenticator, limit or default_limit)
+    return Protocol(host, port, tls, authenticator, limit)
 
 
 def _receiver(name: str, section: Section) -> Receiver:
     if name.split("/")[0] != "otlp":
         section.source.fail(section.path, section.line, "a receiver of type otlp", name)
     protocols = section.section("protocols")
-    grpc = _protocol(protocols.section("grpc"), 4317, 4 * MIB) if protocols.has("grpc") else None
-    http = _protocol(protocols.section("http"), 4318, 20 * MIB) if protocols.has("http") else None
+    grpc = _protocol(protocols.section("grpc"), "grpc") if protocols.has("grpc") else None
+    http = _protocol(protocols.section("http"), "http") if protocols.has("http") else None
     protocols.done()
     section.done()
     if grpc is None and http is None:
@@ -447,7 +454,7 @@ def _extensions(root: Section) -> tuple[dict[str, Section], list[str]]:
     return {key: extensions.section(key) for key in extensions.key_names()}, enabled
 
 
-def _token(name: str, section: Section) -> str:
+def _token(section: Section) -> str:
     token = section.get("token", text, "a token")
     filename = section.get("filename", text, "a file path")
     if filename:
@@ -476,7 +483,7 @@ def _read_extensions(root: Section) -> tuple[Any, dict[str, tuple[str, bool]], d
             storage[name] = (directory, section.get("fsync", boolean, "true or false", True))
             section.done()
         elif kind == "bearertokenauth":
-            tokens[name] = _token(name, section)
+            tokens[name] = _token(section)
         else:
             section.source.fail(section.path, section.line, "health_check, file_storage or bearertokenauth", name)
     for name in enabled:

@@ -23,8 +23,15 @@ class Server(ThreadingHTTPServer):
 
 def start_server(host: str, port: int, handler: type[BaseHTTPRequestHandler],
                  tls: ssl.SSLContext | None = None, **attributes: object) -> Server:  # fmt: skip
-    """Serve ``handler`` on host:port in a daemon thread; ``attributes`` are set on the server."""
-    server = Server((host, port), handler)
+    """Serve ``handler`` on host:port in a daemon thread; ``attributes`` are set on the server.
+
+    A port that cannot be bound is an OSError naming the address and ``name``.
+    """
+    name = attributes.pop("name", "server")
+    try:
+        server = Server((host, port), handler)
+    except OSError as exc:
+        raise OSError(f"{name}: cannot listen on {host}:{port} (HTTP): {exc}") from None
     for key, value in attributes.items():
         setattr(server, key, value)
     if tls is not None:
@@ -58,5 +65,5 @@ class GetHandler(BaseHTTPRequestHandler):
         """Quiet: one line per scrape would drown the pipeline's own log."""
 
 
-def serve_routes(host: str, port: int, routes: Routes) -> Server:
-    return start_server(host, port, GetHandler, routes=routes)
+def serve_routes(name: str, host: str, port: int, routes: Routes) -> Server:
+    return start_server(host, port, GetHandler, routes=routes, name=name)

@@ -119,7 +119,8 @@ class PipelineService:
             for protocol, kind in ((receiver.grpc, GrpcReceiver), (receiver.http, HttpReceiver)):
                 if protocol is not None:
                     token = self.config.tokens.get(protocol.authenticator) if protocol.authenticator else None
-                    built.append(kind(name, protocol, self.consume, token))
+                    signals = {p.signal for p in self.config.pipelines if name in p.receivers}
+                    built.append(kind(name, protocol, self.consume, token, signals))
         return built
 
     # -- the hot path (receiver threads) ----------------------------------------------------
@@ -192,7 +193,7 @@ class PipelineService:
         return (not full), ("queue full: " + ", ".join(full)) if full else "ok"
 
     def _serve(self, name: str, host: str, port: int, routes) -> None:
-        server = serve_routes(host, port, routes)
+        server = serve_routes(name, host, port, routes)
         self._servers.append(server)
         self.endpoints[name] = f"{host}:{server.server_address[1]}"
 

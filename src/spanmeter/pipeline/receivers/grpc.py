@@ -10,6 +10,7 @@ decompressed message); a missing or wrong bearer token is UNAUTHENTICATED.
 
 from __future__ import annotations
 
+import socket
 from concurrent import futures
 
 import grpc
@@ -43,9 +44,19 @@ def _credentials(protocol: Protocol) -> grpc.ServerCredentials:
                                        require_client_auth=client_ca is not None)  # fmt: skip
 
 
+def _check_free(host: str, port: int) -> None:
+    """Bind the address once ourselves: a busy port is then one clear OSError, not grpc's log lines."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.bind((host, port))
+
+
 class GrpcReceiver:
-    def __init__(self, name: str, protocol: Protocol, consume: Consume, token: str | None):
-        self.name, self.protocol, self.consume, self.token = name, protocol, consume, token
+    def __init__(self, name: str, protocol: Protocol, consume: Consume, token: str | None, signals: set[str]):
+        """``signals``: those a pipeline takes from here; the other services are not offered (UNIMPLEMENTED)."""
+        self.name, self.protocol, self.consume, self.token, self.signals = name, protocol, consume, token, signals
         self._server: grpc.Server | None = None
         self.port = 0
 
@@ -78,16 +89,20 @@ class GrpcReceiver:
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="otlp-grpc"),
                                    options=options)  # fmt: skip
         for signal, method in GRPC_METHODS.items():
+            if signal not in self.signals:
+                continue
             service, name = method.strip("/").split("/")
             handler = grpc.method_handlers_generic_handler(service, {name: self._handler(signal)})
             self._server.add_generic_rpc_handlers((handler,))
         address = f"{self.protocol.host}:{self.protocol.port}"
-        if self.protocol.tls is None:
-            self.port = self._server.add_insecure_port(address)
-        else:
-            self.port = self._server.add_secure_port(address, _credentials(self.protocol))
-        if self.port == 0:
-            raise OSError(f"receiver {self.name}: cannot listen on {address} (gRPC)")
+        try:
+            _check_free(self.protocol.host, self.protocol.port)
+            if self.protocol.tls is None:
+                self.port = self._server.add_insecure_port(address)
+            else:
+                self.port = self._server.add_secure_port(address, _credentials(self.protocol))
+        except (OSError, RuntimeError) as exc:
+            raise OSError(f"receiver {self.name}: cannot listen on {address} (gRPC): {exc}") from None
         self._server.start()
 
     def stop(self, grace: float) -> None:

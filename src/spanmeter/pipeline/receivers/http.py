@@ -76,7 +76,7 @@ class OTLPHandler(BaseHTTPRequestHandler):
         content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         answer_type = JSON if content_type == JSON else PROTOBUF
         signal = _SIGNALS.get(self.path.split("?", 1)[0])
-        if signal is None:
+        if signal not in self.server.signals:
             return self._error(404, answer_type, f"no OTLP endpoint at {self.path}")
         if not token_matches(self.headers.get("Authorization"), self.server.token):
             return self._error(401, answer_type, "missing or wrong bearer token")
@@ -133,15 +133,17 @@ def _tls_context(protocol: Protocol) -> ssl.SSLContext | None:
 
 
 class HttpReceiver:
-    def __init__(self, name: str, protocol: Protocol, consume: Consume, token: str | None):
-        self.name, self.protocol, self.consume, self.token = name, protocol, consume, token
+    def __init__(self, name: str, protocol: Protocol, consume: Consume, token: str | None, signals: set[str]):
+        """``signals``: those a pipeline takes from this receiver; the others' paths answer 404."""
+        self.name, self.protocol, self.consume, self.token, self.signals = name, protocol, consume, token, signals
         self._server: Server | None = None
         self.port = 0
 
     def start(self) -> None:
         self._server = start_server(
             self.protocol.host, self.protocol.port, OTLPHandler, _tls_context(self.protocol),
-            receiver=self.name, consume=self.consume, token=self.token, limit=self.protocol.max_request_bytes,
+            name=f"receiver {self.name}", receiver=self.name, consume=self.consume, token=self.token,
+            limit=self.protocol.max_request_bytes, signals=self.signals,
         )  # fmt: skip
         self.port = self._server.server_address[1]
 
