@@ -227,7 +227,8 @@ def _pipeline_settings(path: Path) -> tuple[dict, str]:
         raise click.ClickException(f"{path}: cannot read it ({' '.join(str(exc).split())})") from None
     processors = document.get("processors") if isinstance(document, dict) else None
     keys = processors.get("spanmeter") if isinstance(processors, dict) else None
-    return (keys if isinstance(keys, dict) else {}), f"{path}: processors.spanmeter"
+    settings = {k: v for k, v in keys.items() if k != "insights"} if isinstance(keys, dict) else {}
+    return settings, f"{path}: processors.spanmeter"  # insights: where the API listens, not a setting
 
 
 main.add_command(report_command)

@@ -11,6 +11,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from spanmeter.pipeline.insights_api import SERVICE_NAME
 from spanmeter.pipeline.insights_store import OVERFLOW_KEY, InsightsStore
+from spanmeter.processing.budgets import WindowStatus
 from spanmeter.processing.outcome import SpanOutcome
 from spanmeter.v1 import insights_pb2 as pb
 from support.insights import llm_outcome, served
@@ -133,10 +134,7 @@ def test_list_anomalies_newest_first_since_and_limit_and_eviction():
 
 
 def test_budget_status_reads_the_trackers_windows():
-    status = [
-        {"window": "day", "spend_usd": 2.5, "budget_usd": 10.0, "utilization": 0.25, "projected_usd": 7.5,
-         "start_s": 1_800_000_000.0, "end_s": 1_800_086_400.0},
-    ]  # fmt: skip
+    status = [WindowStatus("day", 2.5, 10.0, 0.25, 1_800_000_000.0, 1_800_086_400.0, 7.5)]
     store = InsightsStore(budget_status=lambda: status, clock=Clock())
     with served(store) as (stub, _):
         (window,) = stub.GetBudgetStatus(pb.GetBudgetStatusRequest()).windows

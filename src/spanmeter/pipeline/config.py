@@ -298,6 +298,7 @@ class PipelineConfig:
     tokens: dict[str, str]  # bearertokenauth name -> token
     telemetry: tuple[str, int] | None  # self-metrics endpoint
     log_level: str = "info"
+    insights: dict[str, Protocol] = dataclasses.field(default_factory=dict)  # processor name -> Insights API
 
 
 # --- readers, one per section ---------------------------------------------------------------
@@ -326,6 +327,7 @@ def _tls(section: Section, server: bool) -> TLS | None:
 _TRANSPORTS = {
     "grpc": (4317, "max_recv_msg_size_mib", MIB, 4 * MIB),
     "http": (4318, "max_request_body_size", 1, 20 * MIB),
+    "insights": (4319, "max_recv_msg_size_mib", MIB, 4 * MIB),  # processors.spanmeter.insights (gRPC)
 }
 # Collector receiver options spanmeter does not implement: named as such rather than "unknown key".
 _UNSUPPORTED = ("include_metadata", "cors", "keepalive", "traces_url_path", "metrics_url_path", "logs_url_path")
@@ -438,14 +440,17 @@ def _compression(raw: Any) -> str:
     return value or "none"
 
 
-def _processor(name: str, section: Section) -> Settings:
+def _processor(name: str, section: Section) -> tuple[Settings, Protocol | None]:
+    """The processor's settings (its keys are the SPANMETER_* settings) and, when it has an
+    ``insights`` section, where it serves the Insights API (off unless set)."""
     if name.split("/")[0] != "spanmeter":
         section.source.fail(section.path, section.line, "a processor of type spanmeter", name)
-    keys = {key: section.raw(key) for key in section.key_names()}
+    keys = {key: section.raw(key) for key in section.key_names() if key != "insights"}
     if "span_metrics" in SETTINGS:  # the pipeline serves Jaeger's Monitor tab unless told otherwise
         keys.setdefault("span_metrics", True)
     source = f"{section.source.file}:{section.line}: processors.{name}"
-    return Settings.load(explicit=keys, source=source)
+    insights = _protocol(section.section("insights"), "insights") if section.has("insights") else None
+    return Settings.load(explicit=keys, source=source), insights
 
 
 def _extensions(root: Section) -> tuple[dict[str, Section], list[str]]:
@@ -575,6 +580,10 @@ def _check_references(config: PipelineConfig, service: Section) -> None:
             if protocol and protocol.authenticator and protocol.authenticator not in config.tokens:
                 service.source.fail(f"receivers.{receiver.name}.protocols.{kind}.auth.authenticator", 0,
                                     "the name of a bearertokenauth extension", protocol.authenticator)  # fmt: skip
+    for name, protocol in config.insights.items():
+        if protocol.authenticator and protocol.authenticator not in config.tokens:
+            service.source.fail(f"processors.{name}.insights.auth.authenticator", 0,
+                                "the name of a bearertokenauth extension", protocol.authenticator)  # fmt: skip
     for pipeline in config.pipelines:
         for name in pipeline.exporters:
             if config.exporters[name].kind == "prometheus" and pipeline.signal != "metrics":
@@ -596,9 +605,9 @@ def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None)
         raise ConfigError(f"{file}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
     root = Section(tree, "", source, 1)
     receivers = {n: _receiver(n, root.section("receivers").section(n)) for n in root.section("receivers").key_names()}
-    processors = {
-        n: _processor(n, root.section("processors").section(n)) for n in root.section("processors").key_names()
-    }
+    read = {n: _processor(n, root.section("processors").section(n)) for n in root.section("processors").key_names()}
+    processors = {name: settings for name, (settings, _) in read.items()}
+    insights = {name: protocol for name, (_, protocol) in read.items() if protocol is not None}
     exporters = {n: _exporter(n, root.section("exporters").section(n)) for n in root.section("exporters").key_names()}
     health, storage, tokens = _read_extensions(root)
     service = root.section("service")
@@ -608,7 +617,7 @@ def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None)
     service.done()
     root.done()
     config = PipelineConfig(
-        file, receivers, processors, exporters, pipelines, health, storage, tokens, telemetry, level
+        file, receivers, processors, exporters, pipelines, health, storage, tokens, telemetry, level, insights
     )
     _check_references(config, service)
     return config

@@ -18,6 +18,8 @@ import grpc
 from grpc_reflection.v1alpha import reflection
 
 from spanmeter.pipeline.insights_store import DIMENSIONS, AnomalyRecord, CostCell, InsightsStore
+from spanmeter.pipeline.receivers import token_matches
+from spanmeter.processing.budgets import WindowStatus
 from spanmeter.v1 import insights_pb2 as pb
 from spanmeter.v1 import insights_pb2_grpc as pb_grpc
 
@@ -71,17 +73,36 @@ def anomaly_message(record: AnomalyRecord) -> pb.Anomaly:
     )
 
 
-def _budget_window(status: Any) -> pb.BudgetWindow:
-    get = status.get if isinstance(status, dict) else lambda name: getattr(status, name)
+def _budget_window(status: WindowStatus) -> pb.BudgetWindow:
     return pb.BudgetWindow(
-        window=get("window"),
-        spend_usd=get("spend_usd"),
-        budget_usd=get("budget_usd"),
-        utilization=get("utilization"),
-        projected_usd=get("projected_usd"),
-        start_time_unix_nano=int(get("start_s") * 1e9),
-        end_time_unix_nano=int(get("end_s") * 1e9),
+        window=status.window,
+        spend_usd=status.spend_usd,
+        budget_usd=status.budget_usd,
+        utilization=status.utilization,
+        projected_usd=status.projected_usd,
+        start_time_unix_nano=round(status.start_s * 1e9),
+        end_time_unix_nano=round(status.end_s * 1e9),
     )
+
+
+class BearerTokenInterceptor(grpc.ServerInterceptor):
+    """The receivers' bearer-token check (constant-time) in front of every Insights method."""
+
+    def __init__(self, token: str):
+        self.token = token
+
+    def intercept_service(self, continuation, handler_call_details):
+        metadata = dict(handler_call_details.invocation_metadata or ())
+        if token_matches(metadata.get("authorization"), self.token):
+            return continuation(handler_call_details)
+        return _UNAUTHENTICATED
+
+
+def _refuse(request: Any, context: grpc.ServicerContext) -> None:
+    context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+
+
+_UNAUTHENTICATED = grpc.unary_unary_rpc_method_handler(_refuse)
 
 
 class InsightsServicer(pb_grpc.InsightsServicer):
@@ -146,12 +167,14 @@ def serve_insights(
     *,
     credentials: grpc.ServerCredentials | None = None,
     interceptors: Sequence[grpc.ServerInterceptor] = (),
+    max_message_bytes: int = 4 * 1024 * 1024,
 ) -> tuple[grpc.Server, int]:
     """Start the Insights service (and reflection) on ``endpoint``; returns the server and
     its bound port. ``credentials`` / ``interceptors`` carry the receivers' TLS and token auth."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=MAX_WATCHERS + 4, thread_name_prefix="spanmeter-insights"),
         interceptors=tuple(interceptors),
+        options=[("grpc.max_receive_message_length", max_message_bytes)],
     )
     pb_grpc.add_InsightsServicer_to_server(InsightsServicer(store), server)
     reflection.enable_server_reflection((SERVICE_NAME, reflection.SERVICE_NAME), server)

@@ -17,19 +17,21 @@ import re
 import threading
 import time
 
+import grpc
 from google.protobuf.message import Message
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
 from spanmeter.pipeline import exporters as exporter_kinds
 from spanmeter.pipeline import telemetry as tm
-from spanmeter.pipeline.config import Pipeline, PipelineConfig
+from spanmeter.pipeline.config import Pipeline, PipelineConfig, Protocol
 from spanmeter.pipeline.health import health_routes
 from spanmeter.pipeline.http_server import Server, serve_routes, stop_server
+from spanmeter.pipeline.insights_api import BearerTokenInterceptor, serve_insights
 from spanmeter.pipeline.queue import Batch
 from spanmeter.pipeline.queue.file import FileQueue
 from spanmeter.pipeline.queue.memory import MemoryQueue
 from spanmeter.pipeline.receivers import ACCEPTED, Outcome
-from spanmeter.pipeline.receivers.grpc import GrpcReceiver
+from spanmeter.pipeline.receivers.grpc import GrpcReceiver, server_credentials
 from spanmeter.pipeline.receivers.http import HttpReceiver
 from spanmeter.pipeline.sending import QueuedExporter
 from spanmeter.pipeline.stage import SpanmeterStage
@@ -79,7 +81,10 @@ class PipelineService:
     def __init__(self, config: PipelineConfig):
         self.config = config
         self.metrics = SelfMetrics()
-        self.stages = {name: SpanmeterStage(settings) for name, settings in config.processors.items()}
+        self.stages = {
+            name: SpanmeterStage(settings, with_insights=name in config.insights)
+            for name, settings in config.processors.items()
+        }
         used = {name for pipeline in config.pipelines for name in pipeline.exporters}
         self.exporters = {
             name: self._queued(name) for name in sorted(used) if config.exporters[name].kind != "prometheus"
@@ -94,6 +99,7 @@ class PipelineService:
         ]
         self.receivers = self._receivers()
         self._servers: list[Server] = []
+        self._grpc_servers: list[grpc.Server] = []
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self.endpoints: dict[str, str] = {}
@@ -210,6 +216,8 @@ class PipelineService:
         if self.config.health_check:
             host, port, path = self.config.health_check
             self._serve("health_check", host, port, health_routes(path, self.ready))
+        for name, protocol in self.config.insights.items():
+            self._serve_insights(name, protocol)
         for receiver in self.receivers:
             receiver.start()
             self.endpoints[f"{receiver.name}/{type(receiver).__name__[:4].lower()}"] = (
@@ -218,6 +226,19 @@ class PipelineService:
         self._ticker = threading.Thread(target=self._tick, name="spanmeter-derived-metrics", daemon=True)
         self._ticker.start()
         log_event("pipeline_started", config=self.config.file, endpoints=self.endpoints, pid=os.getpid())
+
+    def _serve_insights(self, name: str, protocol: Protocol) -> None:
+        """The Insights API of processor ``name``, with the receivers' TLS and token auth."""
+        token = self.config.tokens.get(protocol.authenticator) if protocol.authenticator else None
+        server, port = serve_insights(
+            self.stages[name].insights,
+            f"{protocol.host}:{protocol.port}",
+            credentials=server_credentials(protocol) if protocol.tls else None,
+            interceptors=[BearerTokenInterceptor(token)] if token else (),
+            max_message_bytes=protocol.max_request_bytes,
+        )
+        self._grpc_servers.append(server)
+        self.endpoints[f"insights/{name}"] = f"{protocol.host}:{port}"
 
     def _prometheus_route(self) -> tuple[int, str, bytes]:
         return 200, PROMETHEUS_TEXT, self.prometheus_text().encode()
@@ -235,6 +256,8 @@ class PipelineService:
         left = {name: exporter.drain(deadline) for name, exporter in self.exporters.items()}
         for server in self._servers:
             stop_server(server)
+        for grpc_server in self._grpc_servers:
+            grpc_server.stop(grace=None)
         level = logging.WARNING if any(left.values()) else logging.INFO
         log_event("pipeline_stopped", level, batches_left=left, drained=not any(left.values()))
         return sum(left.values())

@@ -30,7 +30,7 @@ def _retry_details(message: str) -> bytes:
     return status.SerializeToString()
 
 
-def _credentials(protocol: Protocol) -> grpc.ServerCredentials:
+def server_credentials(protocol: Protocol) -> grpc.ServerCredentials:
     tls = protocol.tls
 
     def read(path: str | None) -> bytes | None:
@@ -100,7 +100,7 @@ class GrpcReceiver:
             if self.protocol.tls is None:
                 self.port = self._server.add_insecure_port(address)
             else:
-                self.port = self._server.add_secure_port(address, _credentials(self.protocol))
+                self.port = self._server.add_secure_port(address, server_credentials(self.protocol))
         except (OSError, RuntimeError) as exc:
             raise OSError(f"receiver {self.name}: cannot listen on {address} (gRPC): {exc}") from None
         self._server.start()
