@@ -240,3 +240,23 @@ def test_dockerfile_runs_as_non_root_with_a_healthcheck():
     copied = re.findall(r"^COPY (\S+) ", dockerfile, re.MULTILINE)
     for source in copied:
         assert (ROOT / source).exists(), f"Dockerfile copies missing {source}"
+
+
+def test_pipeline_replicas_listen_where_the_stack_looks_for_them():
+    """The checked-in pipeline file, loaded with a replica's compose environment, listens on the
+    ports the gateway, Prometheus, the healthcheck and `spanmeter top` use."""
+    from spanmeter.pipeline.config import load
+
+    replica = SERVICES[PIPELINE_REPLICAS[0]]
+    config = load(CONFIG / "spanmeter-pipeline.yaml", environ=replica["environment"])
+    (receiver,) = config.receivers.values()
+    assert (receiver.grpc.host, receiver.grpc.port) == ("0.0.0.0", 4317)
+    (prometheus,) = [e for e in config.exporters.values() if e.kind == "prometheus"]
+    assert _host_port(prometheus.endpoint) == ("0.0.0.0", 8889)
+    assert config.telemetry == ("0.0.0.0", 8888)
+    (insights,) = config.insights.values()
+    assert (insights.host, insights.port) == ("0.0.0.0", 4319)
+    assert "127.0.0.1:4319:4319" in replica["ports"]
+    assert config.health_check[1] == 13133 and "127.0.0.1:13133/healthz" in (ROOT / "Dockerfile").read_text()
+    (jaeger,) = [e for e in config.exporters.values() if e.kind == "otlp_grpc"]
+    assert _host_port(jaeger.endpoint) == ("jaeger", 4317)
