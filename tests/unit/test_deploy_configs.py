@@ -144,9 +144,19 @@ def test_gateway_load_balances_traces_by_service_over_every_pipeline_replica():
 def test_apps_and_demo_reach_the_gateway():
     gateway_ports = SERVICES["otel-collector-gateway"]["ports"]
     assert "127.0.0.1:4317:4317" in gateway_ports and "127.0.0.1:4318:4318" in gateway_ports
-    host, port = _host_port(SERVICES["demo"]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"])
+    environment = SERVICES["demo"]["environment"]
+    host, port = _host_port(environment["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"])
     _, receiver_port = _host_port(GATEWAY["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"])
     assert (host, port) == ("otel-collector-gateway", receiver_port)
+
+
+def test_demo_sends_spans_not_metrics_to_the_gateway():
+    """The pipelines derive metrics from the demo's spans; its own would be counted twice."""
+    from spanmeter.cli import demo_environment
+
+    env = demo_environment(Path("/tmp/demo"), {k: str(v) for k, v in SERVICES["demo"]["environment"].items()})
+    assert env["OTEL_TRACES_EXPORTER"] == "spanmeter_file,otlp"
+    assert env["OTEL_METRICS_EXPORTER"] == "spanmeter_file"
 
 
 def test_jaeger_config_is_well_formed_for_jaeger_2_10():
@@ -260,3 +270,14 @@ def test_pipeline_replicas_listen_where_the_stack_looks_for_them():
     assert config.health_check[1] == 13133 and "127.0.0.1:13133/healthz" in (ROOT / "Dockerfile").read_text()
     (jaeger,) = [e for e in config.exporters.values() if e.kind == "otlp_grpc"]
     assert _host_port(jaeger.endpoint) == ("jaeger", 4317)
+
+
+def test_dashboard_queries_only_metrics_spanmeter_exposes():
+    from spanmeter.processing.aggregator import prometheus_name
+    from spanmeter.processing.derived_metrics import SPECS
+
+    exposed = {prometheus_name(spec) for spec in SPECS.values()}
+    exposed |= {f"{name}_{part}" for name in exposed for part in ("bucket", "sum", "count")}
+    for title, expr in _dashboard_expressions():
+        names = set(re.findall(r"\b((?:spanmeter|gen_ai|traces)_[a-zA-Z_]+)(?=[{\[])", expr))  # metrics, not labels
+        assert names and names <= exposed, f"{title}: {sorted(names - exposed)} not exposed by spanmeter"

@@ -11,9 +11,11 @@ connector aggregates -- without the OpenTelemetry SDK's per-measurement cost.
   ``derived_metrics.SPECS``), gauges the last value; all cumulative from the
   aggregator's start, timed by an injected clock (epoch ns).
 - Output: :meth:`export_request` (an OTLP ``ExportMetricsServiceRequest``) and
-  :meth:`prometheus_text` (text exposition named as the Collector's prometheus exporter
-  translates OTLP names: ``.`` -> ``_``, unit suffixes, ``_total`` on counters, ``_ratio``
-  on unit-1 gauges, ``_bucket``/``_sum``/``_count`` with ``le``).
+  :meth:`prometheus_text` (text exposition named as the OpenTelemetry Prometheus exporter
+  spanmeter uses in process names them, so one set of rules and dashboards reads both:
+  ``.`` -> ``_``, unit suffixes, ``_total`` on counters, ``_bucket``/``_sum``/``_count`` with
+  ``le``; unit-1 gauges get no ``_ratio``, which the Collector's exporter would add; and, as
+  the Collector's exporter does, a series of a service carries ``job="<service.name>"``).
 
 Thread-safe: a batch holds the lock from :meth:`begin_batch` to :meth:`end_batch`, so an
 export (another thread: the exporter's timer, a Prometheus scrape) sees whole batches.
@@ -38,7 +40,6 @@ from spanmeter import semconv
 from spanmeter.internal_errors import guard
 from spanmeter.processing.derived_metrics import (
     COUNTER,
-    GAUGE,
     HISTOGRAM,
     OBSERVED_COUNTER,
     OBSERVED_GAUGE,
@@ -254,6 +255,9 @@ class MetricAggregator:
                 lines.append(f"# HELP {name} {_escape_help(spec.description)}")
                 lines.append(f"# TYPE {name} {kind}")
             labels = [(prometheus_label(key), _label_value(value)) for key, value in point.attributes.items()]
+            service = point.attributes.get(_SERVICE_NAME)
+            if service is not None:  # Prometheus keeps it with honor_labels: the rules' `service`
+                labels.insert(0, ("job", _label_value(service)))
             if spec.kind != HISTOGRAM:
                 lines.append(f"{name}{_labels(labels)} {_number(point.value)}")
                 continue
@@ -302,8 +306,6 @@ def prometheus_name(spec: MetricSpec) -> str:
         tokens += ["per", per_name]
     if spec.kind in (COUNTER, OBSERVED_COUNTER) and "total" not in tokens:
         tokens.append("total")
-    if spec.unit == "1" and spec.kind in (GAUGE, OBSERVED_GAUGE) and "ratio" not in tokens:
-        tokens.append("ratio")
     name = _NAMES[spec.name] = "_".join(tokens)
     return name
 
