@@ -68,3 +68,33 @@ def test_a_bad_rules_file_is_one_error_and_processing_still_installs(tmp_path, c
     (error,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert error.startswith(f"spanmeter: {rules}: rule 'slow' key 'window': ")
     assert error.endswith("alert rules are NOT evaluated")
+
+
+def test_the_distro_feeds_the_engine_from_real_spans(tmp_path):
+    """install_processing (what opentelemetry-instrument runs) registers the engine on the
+    processor's enricher: failed tool spans make the error-rate rule fire."""
+    with WebhookReceiver() as receiver:
+        rules = tmp_path / "alerts.yaml"
+        rules.write_text(
+            "evaluation_interval: 1h\n"
+            "rules:\n  - {name: tool-errors, metric: error_rate, above: 0.5, where: {gen_ai.tool.name: flaky}}\n"
+            f"notifiers:\n  - {{type: webhook, url: '{receiver.url}/hook'}}\n"
+        )
+        provider = TracerProvider()
+        provider.add_span_processor(BatchSpanProcessor(InMemorySpanExporter()))
+        processor = install_processing(provider, Settings.load({"alert_rules": str(rules)}, environ={}))
+        tracer = provider.get_tracer("alerting-test")
+        for failed in (True, True, False):
+            attributes = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "flaky"}
+            if failed:
+                attributes["error.type"] = "TimeoutError"
+            with tracer.start_as_current_span("execute_tool flaky", attributes=attributes):
+                pass
+        provider.force_flush()
+        engine = alerting.install(processor.enricher, processor.settings)
+        (alert,) = engine.evaluate()
+        (body,) = receiver.wait_for(lambda bodies: bodies)
+        engine.stop()
+        provider.shutdown()
+    assert (alert.name, alert.value) == ("tool-errors", 2 / 3)
+    assert [a["labels"]["alertname"] for a in body["alerts"]] == ["tool-errors"]
