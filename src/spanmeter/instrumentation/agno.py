@@ -55,7 +55,7 @@ from spanmeter import rules, semconv
 from spanmeter.instrumentation import anthropic as spanmeter_anthropic
 from spanmeter.instrumentation import execution, genai
 from spanmeter.instrumentation import openai as spanmeter_openai
-from spanmeter.instrumentation.on_import import patch_on_import
+from spanmeter.instrumentation.on_import import hooks_while_active, patch_on_import
 from spanmeter.internal_errors import guard
 
 _COMPONENT = "instrumentation.agno"
@@ -440,18 +440,7 @@ _PATCHES = (
 )
 
 
-def _when_active(patch):
-    """``patch`` run only while the instrumentor is active (wrapt's hooks outlive uninstrument())."""
-
-    def hook(module: Any) -> None:
-        if _telemetry.active:
-            patch(module)
-
-    return hook
-
-
-# Built once, so that patch_on_import sees the same hook on every instrument() call.
-_HOOKS = tuple((module, _when_active(patch)) for module, patch in _PATCHES)
+_HOOKS = hooks_while_active(_telemetry, _PATCHES)
 
 
 def _unwrap_all() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import wrapt
@@ -53,3 +53,18 @@ def _guarded(module_name: str, patch: Callable[[Any], None]) -> Callable[[Any], 
             patch(module)
 
     return hook
+
+
+def hooks_while_active(telemetry: Any, patches: Iterable[tuple[str, Callable[[Any], None]]]):
+    """``(module, hook)`` pairs whose hook runs ``patch`` only while ``telemetry.active``:
+    wrapt's hooks outlive ``uninstrument()``. Build them once, at import, so that
+    :func:`patch_on_import` sees the same hook on every ``instrument()`` call."""
+
+    def while_active(patch: Callable[[Any], None]) -> Callable[[Any], None]:
+        def hook(module: Any) -> None:
+            if telemetry.active:
+                patch(module)
+
+        return hook
+
+    return tuple((module, while_active(patch)) for module, patch in patches)

@@ -48,7 +48,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from spanmeter import rules, semconv
 from spanmeter.instrumentation import execution, genai
 from spanmeter.instrumentation import openai as spanmeter_openai
-from spanmeter.instrumentation.on_import import patch_on_import
+from spanmeter.instrumentation.on_import import hooks_while_active, patch_on_import
 from spanmeter.internal_errors import guard, record_internal_error
 
 _COMPONENT = "instrumentation.openai_agents"
@@ -411,18 +411,7 @@ _PATCHES = (
 )
 
 
-def _when_active(patch):
-    """``patch`` run only while the instrumentor is active (wrapt's hooks outlive uninstrument())."""
-
-    def hook(module: Any) -> None:
-        if _telemetry.active:
-            patch(module)
-
-    return hook
-
-
-# Built once, so that patch_on_import sees the same hook on every instrument() call.
-_HOOKS = tuple((module, _when_active(patch)) for module, patch in _PATCHES)
+_HOOKS = hooks_while_active(_telemetry, _PATCHES)
 
 
 class OpenAIAgentsInstrumentor(BaseInstrumentor):
