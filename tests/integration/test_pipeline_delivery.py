@@ -22,6 +22,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from spanmeter.pipeline.exporters import STATUS_DETAILS_KEY, retry_delay
 from spanmeter.pipeline.queue import Batch
 from spanmeter.pipeline.queue.file import FileQueue
+from support.binaries import free_port
 from support.pipeline import (
     FAST_RETRY,
     OTLPSink,
@@ -33,7 +34,6 @@ from support.pipeline import (
     wait_until,
     write_config,
 )
-from support.prometheus import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,9 @@ import time
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
 
+from support.binaries import binary, free_port, stop
 from support.pipeline import attributes, basic_config, otlp_sink, running_pipeline, send_llm_spans
-from support.prometheus import binary, free_port, query, stop
+from support.prometheus import query
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from genai_prices import Usage, calc_price
 
-from support.prometheus import binary, free_port, get, query, stop
+from support.binaries import binary, free_port, stop
+from support.prometheus import get, query
 
 pytestmark = pytest.mark.integration
 
