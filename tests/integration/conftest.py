@@ -5,60 +5,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
-from concurrent import futures
 from pathlib import Path
 
-import grpc
 import pytest
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-
-class OTLPReceiver(trace_service_pb2_grpc.TraceServiceServicer, metrics_service_pb2_grpc.MetricsServiceServicer):
-    """An OTLP/gRPC endpoint (traces and metrics) that keeps every request it receives."""
-
-    def __init__(self) -> None:
-        self.trace_requests: list[trace_service_pb2.ExportTraceServiceRequest] = []
-        self.metric_requests: list[metrics_service_pb2.ExportMetricsServiceRequest] = []
-        self._lock = threading.Lock()
-        self.endpoint = ""
-
-    def Export(self, request, context):  # noqa: N802 - the gRPC method name
-        # Both services name their method Export; the request type tells them apart.
-        with self._lock:
-            if isinstance(request, trace_service_pb2.ExportTraceServiceRequest):
-                self.trace_requests.append(request)
-                response = trace_service_pb2.ExportTraceServiceResponse()
-            else:
-                self.metric_requests.append(request)
-                response = metrics_service_pb2.ExportMetricsServiceResponse()
-        return response
-
-    def spans(self) -> list:
-        """Every span received so far (protobuf Span messages)."""
-        with self._lock:
-            return [
-                span
-                for request in self.trace_requests
-                for resource_spans in request.resource_spans
-                for scope_spans in resource_spans.scope_spans
-                for span in scope_spans.spans
-            ]
+from support.pipeline import otlp_sink
 
 
 @pytest.fixture
 def otlp_receiver():
-    """An OTLP/gRPC receiver on 127.0.0.1 (a free port); ``.endpoint`` is its http:// URL."""
-    receiver = OTLPReceiver()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(receiver, server)
-    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(receiver, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    receiver.endpoint = f"http://127.0.0.1:{port}"
-    yield receiver
-    server.stop(grace=None)
+    """An OTLP/gRPC traces+metrics sink on 127.0.0.1 (a free port); ``.url`` is its http:// URL."""
+    with otlp_sink() as sink:
+        yield sink
 
 
 def _run(command: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:

@@ -40,7 +40,7 @@ EXPECTED_SPANS = {
 def test_demo_prints_the_summary_and_sends_to_the_otlp_endpoint(tmp_path, run_command, otlp_receiver):
     spanmeter_command = Path(sys.executable).with_name("spanmeter")
 
-    run = run_command([str(spanmeter_command), "demo"], tmp_path, OTEL_EXPORTER_OTLP_ENDPOINT=otlp_receiver.endpoint)
+    run = run_command([str(spanmeter_command), "demo"], tmp_path, OTEL_EXPORTER_OTLP_ENDPOINT=otlp_receiver.url)
 
     assert "Traceback" not in run.stdout + run.stderr
     assert "OTEL_TRACES_EXPORTER=spanmeter_file,otlp" in run.stdout

@@ -108,7 +108,7 @@ def test_opentelemetry_distro_defaults_to_otlp_and_the_spans_arrive_priced(
     run = run_instrumented(
         app, tmp_path,
         OTEL_PYTHON_DISTRO="distro", OTEL_PYTHON_CONFIGURATOR="configurator",
-        OTEL_EXPORTER_OTLP_ENDPOINT=otlp_receiver.endpoint,
+        OTEL_EXPORTER_OTLP_ENDPOINT=otlp_receiver.url,
     )  # fmt: skip
 
     assert "OTLPSpanExporter (OTEL_TRACES_EXPORTER=otlp)" in run.stderr
@@ -131,7 +131,7 @@ def test_file_and_otlp_exporters_both_receive_the_enriched_spans(app, tmp_path, 
         app, tmp_path,
         OTEL_PYTHON_DISTRO="spanmeter", OTEL_PYTHON_CONFIGURATOR="spanmeter",
         OTEL_TRACES_EXPORTER="spanmeter_file,otlp", OTEL_METRICS_EXPORTER="spanmeter_file,otlp",
-        OTEL_EXPORTER_OTLP_ENDPOINT=otlp_receiver.endpoint,
+        OTEL_EXPORTER_OTLP_ENDPOINT=otlp_receiver.url,
     )  # fmt: skip
 
     from_file = list(read_spans(tmp_path / "spanmeter-traces.jsonl"))

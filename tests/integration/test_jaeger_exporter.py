@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 
 def test_built_without_arguments_it_sends_to_the_configured_endpoint(otlp_receiver, monkeypatch):
     """As the SDK builds it for OTEL_TRACES_EXPORTER=jaeger: no arguments, plaintext for http://."""
-    monkeypatch.setenv("SPANMETER_JAEGER_ENDPOINT", otlp_receiver.endpoint)
+    monkeypatch.setenv("SPANMETER_JAEGER_ENDPOINT", otlp_receiver.url)
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")  # the otlp exporter's, not read
     memory = InMemorySpanExporter()
     provider = TracerProvider()
@@ -52,7 +52,7 @@ def test_opentelemetry_instrument_with_jaeger_exporter(tmp_path, run_instrumente
         script, tmp_path,
         OTEL_PYTHON_DISTRO="spanmeter", OTEL_PYTHON_CONFIGURATOR="spanmeter",
         OTEL_TRACES_EXPORTER="jaeger", OTEL_METRICS_EXPORTER="none",
-        SPANMETER_JAEGER_ENDPOINT=otlp_receiver.endpoint, SPANMETER_COMPUTE_USD_PER_HOUR="36",
+        SPANMETER_JAEGER_ENDPOINT=otlp_receiver.url, SPANMETER_COMPUTE_USD_PER_HOUR="36",
     )  # fmt: skip
 
     (span,) = otlp_receiver.spans()

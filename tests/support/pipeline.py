@@ -66,6 +66,7 @@ class OTLPSink(trace_service_pb2_grpc.TraceServiceServicer, metrics_service_pb2_
             self.port = self._server.add_secure_port(address, credentials)
         self._server.start()
         self.endpoint = f"127.0.0.1:{self.port}"
+        self.url = f"http://{self.endpoint}"
 
     def Export(self, request, context):
         with self._lock:
