@@ -13,7 +13,7 @@ from opentelemetry import trace
 import spanmeter
 from spanmeter import internal_errors, semconv
 from spanmeter.instrumentation import context_propagation
-from spanmeter.instrumentation.attribution import apply_attribution, current_attribution
+from spanmeter.attribution import apply_attribution, current_attribution
 
 _tracer = trace.get_tracer("test")
 

@@ -46,6 +46,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from spanmeter import semconv
 from spanmeter.internal_errors import record_internal_error
 from spanmeter.settings import Settings
+from spanmeter.version import __version__
 
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 _CAPTURE_ON_SPANS = frozenset({"true", "span_only", "span_and_event"})
@@ -248,8 +249,6 @@ class GenAITelemetry:
         environ: Mapping[str, str] | None = None,
     ) -> None:
         """Bind the tracer and switches; bad ``SPANMETER_*`` values are counted and defaults used."""
-        from spanmeter import __version__
-
         if settings is None:
             try:
                 settings = Settings.load(environ=environ)

@@ -38,6 +38,7 @@ from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 
 from spanmeter import semconv
 from spanmeter.internal_errors import record_internal_error
+from spanmeter.version import __version__
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -56,8 +57,6 @@ def _get_tracer() -> trace.Tracer:
     """
     global _tracer
     if _tracer is None:
-        from spanmeter import __version__  # the package is fully imported by the first call
-
         _tracer = trace.get_tracer(semconv.INSTRUMENTATION_SCOPE, __version__)
     return _tracer
 

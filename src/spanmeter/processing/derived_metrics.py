@@ -25,7 +25,7 @@ from typing import Any
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
-import spanmeter
+from spanmeter.version import __version__
 from spanmeter import semconv
 from spanmeter.internal_errors import record_internal_error
 from spanmeter.processing.bounded import BoundedMap
@@ -88,7 +88,7 @@ class DerivedMetrics:
 
     def __init__(self, meter_provider: metrics.MeterProvider | None = None, *, max_attribute_sets: int = 4096):
         provider = meter_provider or metrics.get_meter_provider()
-        meter = provider.get_meter(semconv.INSTRUMENTATION_SCOPE, getattr(spanmeter, "__version__", None))
+        meter = provider.get_meter(semconv.INSTRUMENTATION_SCOPE, __version__)
         self._attr_cache = BoundedMap(max_attribute_sets)
         self._sums: dict[tuple[Any, tuple, tuple], float] = {}
         self._observers: list[tuple[str, Callable[[], Iterable[tuple[float, dict]]]]] = []

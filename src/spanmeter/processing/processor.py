@@ -16,7 +16,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from spanmeter.instrumentation.attribution import apply_attribution
+from spanmeter.attribution import apply_attribution
 from spanmeter.internal_errors import record_internal_error
 from spanmeter.processing.enricher import Enricher
 from spanmeter.settings import Settings
