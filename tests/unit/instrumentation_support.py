@@ -21,13 +21,6 @@ from spanmeter.instrumentation import genai
 from spanmeter.settings import Settings
 
 
-@pytest.fixture(autouse=True)
-def fresh_internal_errors():
-    internal_errors.reset_for_tests()
-    yield
-    internal_errors.reset_for_tests()
-
-
 def instrument_fixture(instrumentor_class: type):
     """A fixture ``instrument(capture=..., provider=..., **settings)`` for ``instrumentor_class``, undone after the test."""
 

@@ -16,13 +16,6 @@ from spanmeter import internal_errors, semconv
 from spanmeter.instrumentation import manual
 
 
-@pytest.fixture(autouse=True)
-def _fresh_internal_errors():
-    internal_errors.reset_for_tests()
-    yield
-    internal_errors.reset_for_tests()
-
-
 def _by_name(spans):
     named = {span.name: span for span in spans}
     assert len(named) == len(spans), [span.name for span in spans]

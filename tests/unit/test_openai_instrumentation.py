@@ -21,7 +21,6 @@ import pytest
 import wrapt
 from instrumentation_support import (  # noqa: F401 - fixtures are found by name
     assert_no_internal_errors,
-    fresh_internal_errors,
     instrument_fixture,
     instrumented,
     only_span,
