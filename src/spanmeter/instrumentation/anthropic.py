@@ -41,7 +41,7 @@ from typing import Any
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
-from spanmeter import semconv
+from spanmeter import sdk_internals, semconv
 from spanmeter.instrumentation import genai
 from spanmeter.internal_errors import record_internal_error
 
@@ -99,7 +99,9 @@ def _input_messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def _describe(instance: Any, kwargs: Mapping[str, Any]):
     """Request attributes; ``extra_body`` carries the sampling parameters this SDK has no kwarg for."""
-    operation, model, attributes = genai.describe_request(_CHAT, _PROVIDER, instance._client, kwargs, _PARAMS)
+    operation, model, attributes = genai.describe_request(
+        _CHAT, _PROVIDER, sdk_internals.client_of(instance), kwargs, _PARAMS
+    )
     extra = kwargs.get("extra_body")
     if isinstance(extra, Mapping):
         genai.add_request_params(attributes, extra, _PARAMS)
@@ -271,10 +273,10 @@ _sdk_span: ContextVar[_SdkSpan | None] = ContextVar("spanmeter_anthropic_sdk_spa
 def _sdk_makes_span(instance: Any) -> bool:
     """Whether this call's span is the SDK's: enrich mode and a client with the SDK's telemetry on.
 
-    ``_tracer`` is the client's tracer, None when the client makes no spans (or predates them).
+    The client's tracer is None when the client makes no spans (or predates them).
     """
     try:
-        return _telemetry.enrich and getattr(instance._client, "_tracer", None) is not None
+        return _telemetry.enrich and sdk_internals.client_tracer(sdk_internals.client_of(instance)) is not None
     except Exception as exc:  # noqa: BLE001 - the property failing: spanmeter's own span
         record_internal_error(_COMPONENT, exc)
         return False
@@ -385,7 +387,7 @@ async def _acreate(wrapped, instance, args, kwargs):
     return _on_sdk_span(pending, result)
 
 
-def _stream_helper(defer: Any, request_attribute: str):
+def _stream_helper(defer: Any):
     """``messages.stream(...)``: the manager it returns sends its prepared request on entry, through ``create``.
 
     The helper calls the API directly (not through ``create``) and its manager keeps the
@@ -397,8 +399,8 @@ def _stream_helper(defer: Any, request_attribute: str):
         manager = wrapped(*args, **kwargs)
         if _telemetry.active:
             try:
-                request = getattr(manager, request_attribute)
-                setattr(manager, request_attribute, defer(request, instance, args, kwargs))
+                request = sdk_internals.stream_manager_request(manager)
+                sdk_internals.replace_stream_manager_request(manager, defer(request, instance, args, kwargs))
             except Exception as exc:  # noqa: BLE001 - the helper then runs without a span
                 record_internal_error(_COMPONENT, exc)
         return manager
@@ -433,8 +435,8 @@ _TARGETS = (
     # module, owner, attribute, wrapper
     (_MODULE, "Messages", "create", _create),
     (_MODULE, "AsyncMessages", "create", _acreate),
-    (_MODULE, "Messages", "stream", _stream_helper(_defer_sync, "_MessageStreamManager__api_request")),
-    (_MODULE, "AsyncMessages", "stream", _stream_helper(_defer_async, "_AsyncMessageStreamManager__api_request")),
+    (_MODULE, "Messages", "stream", _stream_helper(_defer_sync)),
+    (_MODULE, "AsyncMessages", "stream", _stream_helper(_defer_async)),
     ("anthropic._base_client", None, "finish_api_call_span", _enrich_sdk_span),
 )  # fmt: skip
 
@@ -453,6 +455,8 @@ class AnthropicInstrumentor(BaseInstrumentor):
         return ("anthropic >= 2.0",)
 
     def _instrument(self, **kwargs: Any) -> None:
+        sdk_internals.check("opentelemetry-sdk")
+        sdk_internals.check("anthropic")
         _telemetry.configure(tracer_provider=kwargs.get("tracer_provider"), settings=kwargs.get("settings"))
         _classes.load()
         for module, owner, attribute, wrapper in _TARGETS:

@@ -43,7 +43,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from spanmeter import semconv
+from spanmeter import sdk_internals, semconv
 from spanmeter.internal_errors import record_internal_error
 from spanmeter.settings import Settings
 from spanmeter.version import __version__
@@ -153,12 +153,8 @@ def server_attributes(client: Any) -> dict[str, Any]:
 
     The cache entry is checked against the client's current ``base_url`` object, so a
     changed URL (or a new client reusing an id) is recomputed. Treat the dict as read-only.
-    Both SDKs keep it in ``_base_url``; read directly, since openai's ``base_url`` property
-    runs an import statement on every read (~1 µs).
     """
-    url = getattr(client, "_base_url", None)
-    if url is None:
-        url = client.base_url
+    url = sdk_internals.base_url_of(client)
     entry = _server_cache.get(id(client))
     if entry is not None and entry[0] is url:
         return entry[1]
@@ -196,12 +192,6 @@ def enrichable_span(operation: str, request_model: str | None) -> Span | None:
     return span
 
 
-_PARENT_BASED_DELEGATES = (
-    "_root", "_remote_parent_sampled", "_remote_parent_not_sampled", "_local_parent_sampled",
-    "_local_parent_not_sampled",
-)  # fmt: skip
-
-
 def samples_without_attributes(tracer: trace.Tracer) -> bool:
     """Whether ``tracer``'s sampler provably ignores span attributes (the SDK's built-in samplers).
 
@@ -216,7 +206,7 @@ def samples_without_attributes(tracer: trace.Tracer) -> bool:
         def ignores_attributes(sampler: Any) -> bool:
             method = getattr(type(sampler), "should_sample", None)
             if method is sampling.ParentBased.should_sample:
-                return all(ignores_attributes(getattr(sampler, name, None)) for name in _PARENT_BASED_DELEGATES)
+                return all(map(ignores_attributes, sdk_internals.parent_based_delegates(sampler)))
             return method in blind
 
         sampler = getattr(tracer, "sampler", None)
@@ -502,6 +492,16 @@ class _StreamProxy(wrapt.ObjectProxy):
         else:
             call.fail(exc, attributes)
 
+    @classmethod
+    def end_stream_of(cls, stream: Any) -> None:
+        """End the span of a proxy a helper stream wraps (``helper._raw_stream``) when the helper is closed.
+
+        SDK helper streams close the HTTP response directly, bypassing the proxy's ``close()``;
+        the instrumentor wraps the helper's ``close`` and calls this afterwards.
+        """
+        if isinstance(stream, cls):
+            cls._self_finish(stream, None)
+
     def __del__(self) -> None:
         # Abandoned without being exhausted or closed: end the span now rather than never.
         try:
@@ -630,15 +630,7 @@ class AsyncStreamProxy(_StreamProxy):
             self._self_finish(None)
 
 
-def end_stream_of(stream: Any) -> None:
-    """End the span of a proxy a helper stream wraps (``helper._raw_stream``) when the helper is closed.
-
-    SDK helper streams close the HTTP response directly, bypassing the proxy's ``close()``;
-    the instrumentor wraps the helper's ``close`` and calls this afterwards.
-    """
-    if isinstance(stream, _StreamProxy):
-        stream._self_finish(None)
-
+end_stream_of = _StreamProxy.end_stream_of
 
 _OURS = "_spanmeter_genai"
 

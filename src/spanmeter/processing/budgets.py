@@ -29,7 +29,7 @@ from opentelemetry import trace
 from opentelemetry._logs import SeverityNumber, get_logger_provider
 from opentelemetry.sdk._logs import LoggerProvider as SDKLoggerProvider
 
-from spanmeter import semconv
+from spanmeter import sdk_internals, semconv
 
 THRESHOLDS = (0.5, 0.8, 0.9, 1.0)
 WINDOWS = ("day", "week", "month")
@@ -132,7 +132,7 @@ def _exports_logs(provider: Any) -> bool:
     would vanish, so it goes to Python logging (stderr by default) instead."""
     if not isinstance(provider, SDKLoggerProvider):
         return False
-    processors = getattr(getattr(provider, "_multi_log_record_processor", None), "_log_record_processors", None)
+    processors = sdk_internals.log_record_processors(provider)
     return processors is None or len(processors) > 0
 
 
