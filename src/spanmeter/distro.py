@@ -157,7 +157,9 @@ def _install_processing(
     return None
 
 
-def _install_into(provider: object, settings: Settings | None, by_other_configurator: bool) -> SpanmeterProcessor | None:
+def _install_into(
+    provider: object, settings: Settings | None, by_other_configurator: bool
+) -> SpanmeterProcessor | None:
     """:func:`_install` into an SDK TracerProvider whose internals are as spanmeter knows them."""
     if not isinstance(provider, TracerProvider):
         _logger.warning(

@@ -26,10 +26,10 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from spanmeter.export.otlp_json import to_json_line
-from spanmeter.internal_errors import record_internal_error
+from spanmeter.internal_errors import guard
 from spanmeter.settings import Settings
 
-_COMPONENT = "export.file"
+_guard = guard("export.file")
 
 
 class _JsonLinesFile:
@@ -44,14 +44,12 @@ class _JsonLinesFile:
         """Write ``message`` as a line; False (counted, not raised) when it could not be."""
         if self._closed:
             return False
-        try:
+        with _guard:  # a full disk must not crash the app
             line = to_json_line(message)
             with self._lock, open(self.path, "a", encoding="utf-8") as file:
                 file.write(line)
             return True
-        except Exception as exc:  # noqa: BLE001 - a full disk must not crash the app
-            record_internal_error(_COMPONENT, exc)
-            return False
+        return False
 
     def close(self) -> None:
         self._closed = True

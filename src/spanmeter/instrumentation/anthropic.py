@@ -43,7 +43,6 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
 from spanmeter import sdk_internals, semconv
 from spanmeter.instrumentation import genai
-from spanmeter.internal_errors import record_internal_error
 
 _COMPONENT = "instrumentation.anthropic"
 _PROVIDER = "anthropic"
@@ -275,11 +274,9 @@ def _sdk_makes_span(instance: Any) -> bool:
 
     The client's tracer is None when the client makes no spans (or predates them).
     """
-    try:
+    with _telemetry.guard:  # the property failing: spanmeter's own span
         return _telemetry.enrich and sdk_internals.client_tracer(sdk_internals.client_of(instance)) is not None
-    except Exception as exc:  # noqa: BLE001 - the property failing: spanmeter's own span
-        record_internal_error(_COMPONENT, exc)
-        return False
+    return False
 
 
 def _enrich_sdk_span(wrapped, instance, args, kwargs):
@@ -291,7 +288,7 @@ def _enrich_sdk_span(wrapped, instance, args, kwargs):
     """
     pending = _sdk_span.get()
     if pending is not None and pending.call is None and _telemetry.active:
-        try:
+        with _telemetry.guard:
             span, result = args[1], args[2]
             call = pending.call = genai.GenAICall(_telemetry, span, owned=False)
             body = result.options.json_data
@@ -302,19 +299,15 @@ def _enrich_sdk_span(wrapped, instance, args, kwargs):
             call.capture(semconv.GEN_AI_INPUT_MESSAGES, _input_messages, body)
             if result.error is None and _classes.is_message(result.data):
                 _end_with_message(call, result.data)
-        except Exception as exc:  # noqa: BLE001
-            record_internal_error(_COMPONENT, exc)
     return wrapped(*args, **kwargs)
 
 
 def _on_sdk_span(pending: _SdkSpan, result: Any) -> Any:
     """A stream returned on the SDK's span, wrapped so its events reach that span; anything else as it came."""
-    try:
+    with _telemetry.guard:
         call = pending.call
         if call is not None and not call.ended and _classes.is_stream(result):
             return _classes.proxy(result, call)
-    except Exception as exc:  # noqa: BLE001
-        record_internal_error(_COMPONENT, exc)
     return result
 
 
@@ -398,11 +391,9 @@ def _stream_helper(defer: Any):
     def wrapper(wrapped, instance, args, kwargs):
         manager = wrapped(*args, **kwargs)
         if _telemetry.active:
-            try:
+            with _telemetry.guard:  # the helper then runs without a span
                 request = sdk_internals.stream_manager_request(manager)
                 sdk_internals.replace_stream_manager_request(manager, defer(request, instance, args, kwargs))
-            except Exception as exc:  # noqa: BLE001 - the helper then runs without a span
-                record_internal_error(_COMPONENT, exc)
         return manager
 
     return wrapper

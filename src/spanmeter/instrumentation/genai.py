@@ -12,7 +12,7 @@ Guarantees the wrappers keep:
 
 * The app comes first: the wrapped call's arguments, return value and exceptions pass
   through untouched; any fault in spanmeter's bookkeeping (including a span processor
-  that raises) is counted by :func:`record_internal_error` and the call goes on.
+  that raises) is swallowed and counted by the instrumentor's :class:`guard` and the call goes on.
 * One span per call: a span ends exactly once (:class:`GenAICall`), whichever way a
   stream ends, and wrappers left behind by ``uninstrument()`` do nothing
   (:attr:`GenAITelemetry.active`).
@@ -44,7 +44,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from spanmeter import sdk_internals, semconv
-from spanmeter.internal_errors import record_internal_error
+from spanmeter.internal_errors import guard
 from spanmeter.settings import Settings
 from spanmeter.version import __version__
 
@@ -192,6 +192,9 @@ def enrichable_span(operation: str, request_model: str | None) -> Span | None:
     return span
 
 
+_sampler_guard = guard("instrumentation.genai")
+
+
 def samples_without_attributes(tracer: trace.Tracer) -> bool:
     """Whether ``tracer``'s sampler provably ignores span attributes (the SDK's built-in samplers).
 
@@ -200,7 +203,9 @@ def samples_without_attributes(tracer: trace.Tracer) -> bool:
     """
     try:
         from opentelemetry.sdk.trace import sampling
-
+    except ImportError:  # no SDK: attributes at start
+        return False
+    with _sampler_guard:  # a different SDK: attributes at start
         blind = (sampling.StaticSampler.should_sample, sampling.TraceIdRatioBased.should_sample)
 
         def ignores_attributes(sampler: Any) -> bool:
@@ -211,8 +216,7 @@ def samples_without_attributes(tracer: trace.Tracer) -> bool:
 
         sampler = getattr(tracer, "sampler", None)
         return sampler is not None and ignores_attributes(sampler)
-    except Exception:  # noqa: BLE001 - no SDK, or a different one: attributes at start
-        return False
+    return False
 
 
 class GenAITelemetry:
@@ -225,6 +229,7 @@ class GenAITelemetry:
 
     def __init__(self, component: str) -> None:
         self.component = component
+        self.guard = guard(component)  # built once: every wrapper and stream of this instrumentor reuses it
         self.active = False
         self.tracer: trace.Tracer = trace.NoOpTracer()
         self.capture_content = False
@@ -240,11 +245,9 @@ class GenAITelemetry:
     ) -> None:
         """Bind the tracer and switches; bad ``SPANMETER_*`` values are counted and defaults used."""
         if settings is None:
-            try:
+            settings = Settings.load(environ={})
+            with self.guard:  # a bad setting is counted and must not stop instrumentation
                 settings = Settings.load(environ=environ)
-            except Exception as exc:  # noqa: BLE001 - a bad setting must not stop instrumentation
-                record_internal_error(self.component, exc)
-                settings = Settings.load(environ={})
         self.tracer = trace.get_tracer(semconv.INSTRUMENTATION_SCOPE, __version__, tracer_provider=tracer_provider)
         self.capture_content = capture_content_from_env(environ)
         self.content_max_chars = settings.content_max_chars
@@ -271,19 +274,15 @@ class GenAITelemetry:
         """``attributes[key]`` = JSON of ``build(*args)`` when capture is on; a fault loses only the content."""
         if not self.capture_content:
             return
-        try:
+        with self.guard:
             attributes[key] = content_json(build(*args), self.content_max_chars)
-        except Exception as exc:  # noqa: BLE001
-            record_internal_error(self.component, exc)
 
     def begin(self, describe: Describe, instance: Any, kwargs: Mapping[str, Any]) -> GenAICall | None:
         """:meth:`start` from ``describe(instance, kwargs)``; None (counted) if either faults."""
-        try:
+        with self.guard:  # the call goes on without a span
             operation, request_model, attributes = describe(instance, kwargs)
             return self.start(operation, request_model, attributes)
-        except Exception as exc:  # noqa: BLE001 - the call goes on without a span
-            record_internal_error(self.component, exc)
-            return None
+        return None
 
 
 class GenAICall:
@@ -308,46 +307,34 @@ class GenAICall:
         """Make an owned span current for the SDK call (children such as HTTP spans nest under it)."""
         if not self.owned:
             return None
-        try:
+        with self.telemetry.guard:
             return otel_context.attach(trace.set_span_in_context(self.span))
-        except Exception as exc:  # noqa: BLE001
-            record_internal_error(self.telemetry.component, exc)
-            return None
+        return None
 
     def deactivate(self, token: object | None) -> None:
         if token is None:
             return
-        try:
+        with self.telemetry.guard:
             otel_context.detach(token)
-        except Exception as exc:  # noqa: BLE001
-            record_internal_error(self.telemetry.component, exc)
 
     def set_attributes(self, attributes: Mapping[str, Any]) -> None:
         """Set attributes unless the span has ended (an enriched foreign span may end first)."""
-        try:
+        with self.telemetry.guard:
             if not self.ended and self.span.is_recording():
                 self.span.set_attributes(attributes)
-        except Exception as exc:  # noqa: BLE001
-            record_internal_error(self.telemetry.component, exc)
 
     def set_content(self, key: str, value: Any) -> None:
         """Captured content as truncated JSON; callers check :attr:`capture_content` first."""
-        try:
+        with self.telemetry.guard:
             if not self.ended and self.span.is_recording():
                 self.span.set_attribute(key, content_json(value, self.telemetry.content_max_chars))
-        except Exception as exc:  # noqa: BLE001
-            record_internal_error(self.telemetry.component, exc)
 
     def capture(self, key: str, build: Callable[..., Any], *args: Any) -> None:
         """:meth:`set_content` of ``build(*args)`` when capture is on; a fault loses only the content."""
         if not self.telemetry.capture_content:
             return
-        try:
-            value = build(*args)
-        except Exception as exc:  # noqa: BLE001
-            record_internal_error(self.telemetry.component, exc)
-            return
-        self.set_content(key, value)
+        with self.telemetry.guard:
+            self.set_content(key, build(*args))
 
     def end(self, attributes: Mapping[str, Any] | None = None) -> None:
         """Set the final attributes and end the span (an enriched span is left to its producer)."""
@@ -363,23 +350,19 @@ class GenAICall:
             self.set_attributes(attributes)
         self.ended = True
         if self.owned:
-            try:
+            with self.telemetry.guard:  # e.g. a span processor's on_end raising
                 self.span.end()
-            except Exception as exc:  # noqa: BLE001 - e.g. a span processor's on_end raising
-                record_internal_error(self.telemetry.component, exc)
 
     def fail(self, exc: BaseException, attributes: Mapping[str, Any] | None = None) -> None:
         """Record ``exc`` (ERROR status, ``error.type``) and end; ``exc`` itself is left untouched."""
         if self.ended:
             return
-        try:
+        with self.telemetry.guard:
             span = self.span
             if span.is_recording():
                 span.set_attribute(semconv.ERROR_TYPE, error_type(exc))
                 span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
                 span.record_exception(exc)
-        except Exception as fault:  # noqa: BLE001
-            record_internal_error(self.telemetry.component, fault)
         self.end(attributes)
 
     def complete(self, handle_result: HandleResult, result: Any) -> Any:
@@ -387,15 +370,13 @@ class GenAICall:
 
         A span that does not record (sampled out) is ended at once: nothing to read.
         """
-        try:
+        with self.telemetry.guard:
             if not self.span.is_recording():
                 self.end()
                 return result
             return handle_result(self, result)
-        except Exception as exc:  # noqa: BLE001
-            record_internal_error(self.telemetry.component, exc)
-            self.end()
-            return result
+        self.end()
+        return result
 
 
 def sync_wrapper(telemetry: GenAITelemetry, describe: Describe, handle_result: HandleResult) -> Callable:
@@ -467,10 +448,8 @@ class _StreamProxy(wrapt.ObjectProxy):
     def _self_observe(self, item: Any) -> None:
         if not self._self_first_ns:
             self._self_first_ns = time.monotonic_ns()
-        try:
+        with self._self_call.telemetry.guard:
             self._self_on_item(item)
-        except Exception as exc:  # noqa: BLE001
-            record_internal_error(self._self_call.telemetry.component, exc)
 
     def _self_finish(self, exc: BaseException | None) -> None:
         """End the span once: exhausted, closed, failed, context exited or abandoned."""
@@ -478,15 +457,13 @@ class _StreamProxy(wrapt.ObjectProxy):
         if call.ended:
             return
         attributes: dict[str, Any] = {}
-        try:
+        with call.telemetry.guard:
             if self._self_first_ns:
                 ttfc = (self._self_first_ns - call.start_ns) / 1e9
                 attributes[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
             final = self._self_final_attributes()
             if final:
                 attributes.update(final)
-        except Exception as fault:  # noqa: BLE001
-            record_internal_error(call.telemetry.component, fault)
         if exc is None:
             call.end(attributes)
         else:
@@ -504,10 +481,8 @@ class _StreamProxy(wrapt.ObjectProxy):
 
     def __del__(self) -> None:
         # Abandoned without being exhausted or closed: end the span now rather than never.
-        try:
+        with self._self_call.telemetry.guard:
             self._self_finish(None)
-        except Exception:  # noqa: BLE001, S110 - interpreter shutdown may have torn modules down
-            pass
 
 
 class SyncStreamProxy(_StreamProxy):
@@ -523,16 +498,14 @@ class SyncStreamProxy(_StreamProxy):
 
     def _self_iterate(self, iterator):
         # _self_observe inlined: this loop is the per-chunk hot path of every stream.
-        on_item, first = self._self_on_item, not self._self_first_ns
+        on_item, first, item_guard = self._self_on_item, not self._self_first_ns, self._self_call.telemetry.guard
         try:
             for item in iterator:
                 if first:
                     first = False
                     self._self_first_ns = time.monotonic_ns()
-                try:
+                with item_guard:
                     on_item(item)
-                except Exception as fault:  # noqa: BLE001
-                    record_internal_error(self._self_call.telemetry.component, fault)
                 yield item
         except GeneratorExit:  # the loop let go of this generator, not of the stream
             raise
@@ -577,16 +550,14 @@ class AsyncStreamProxy(_StreamProxy):
         return self._self_iterate(self.__wrapped__.__aiter__())
 
     async def _self_iterate(self, iterator):
-        on_item, first = self._self_on_item, not self._self_first_ns
+        on_item, first, item_guard = self._self_on_item, not self._self_first_ns, self._self_call.telemetry.guard
         try:
             async for item in iterator:
                 if first:
                     first = False
                     self._self_first_ns = time.monotonic_ns()
-                try:
+                with item_guard:
                     on_item(item)
-                except Exception as fault:  # noqa: BLE001
-                    record_internal_error(self._self_call.telemetry.component, fault)
                 yield item
         except GeneratorExit:  # the loop let go of this generator, not of the stream
             raise
