@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's test command: installs everything the tests need, then runs them.
+# The README's test command: installs everything the tests need, lints, then runs the tests.
 #   bash scripts/test.sh [pytest args...]
 # Debian's prometheus/promtool (integration tests) via apt-get; Python packages into
 # ./.venv (or the active virtualenv) via pip.
@@ -21,6 +21,9 @@ fi
 echo "== installing spanmeter[dev] into $VIRTUAL_ENV"
 python -m pip install -q --upgrade pip
 python -m pip install -q -e '.[dev]'
+
+echo "== lint: ruff check, ruff format --check (config in pyproject.toml)"
+ruff check . && ruff format --check .
 
 echo "== running tests"
 set +e

@@ -181,7 +181,7 @@ def _finished_llm_spans(count: int) -> list[ReadableSpan]:
         context = trace.set_span_in_context(agents[i % len(agents)])
         span = tracer.start_span(f"chat {attributes['gen_ai.request.model']}", context=context, attributes=attributes)
         span.end()
-        spans.append(span._readable_span())  # noqa: SLF001 - what on_end passes on
+        spans.append(span._readable_span())
     return spans
 
 

@@ -24,7 +24,7 @@ class OTLPReceiver(trace_service_pb2_grpc.TraceServiceServicer, metrics_service_
         self._lock = threading.Lock()
         self.endpoint = ""
 
-    def Export(self, request, context):  # noqa: N802 - the gRPC method name
+    def Export(self, request, context):
         # Both services name their method Export; the request type tells them apart.
         with self._lock:
             if isinstance(request, trace_service_pb2.ExportTraceServiceRequest):

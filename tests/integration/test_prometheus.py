@@ -64,7 +64,7 @@ def _binary(name: str) -> str:
 
 def _get(url: str) -> str | None:
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - 127.0.0.1 only
+        with urllib.request.urlopen(url, timeout=2) as response:
             return response.read().decode()
     except OSError:
         return None
@@ -104,7 +104,9 @@ def test_prometheus_scrapes_cost_and_duration_series(tmp_path):
         "scrape_configs:\n  - job_name: spanmeter-app\n"
         f"    static_configs:\n      - targets: ['127.0.0.1:{app_port}']\n"
     )
-    check = subprocess.run([promtool, "check", "config", str(config)], capture_output=True, text=True, timeout=20)
+    check = subprocess.run(
+        [promtool, "check", "config", str(config)], capture_output=True, text=True, timeout=20, check=False
+    )
     assert check.returncode == 0, check.stdout + check.stderr
 
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "SPANMETER_"))}

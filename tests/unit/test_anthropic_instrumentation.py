@@ -14,17 +14,9 @@ import json
 import warnings
 
 import anthropic
-import anthropic_fakes as fakes
 import httpx2
-import instrumentation_support as support
 import pytest
 import wrapt
-from instrumentation_support import (  # noqa: F401 - fixtures are found by name
-    assert_no_internal_errors,
-    instrument_fixture,
-    instrumented,
-    only_span,
-)
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -35,6 +27,9 @@ from spanmeter import internal_errors, semconv
 from spanmeter.instrumentation import anthropic as spanmeter_anthropic
 from spanmeter.instrumentation import genai
 from spanmeter.instrumentation.anthropic import AnthropicInstrumentor
+from support import anthropic_fakes as fakes
+from support import instrumentation as shared
+from support.instrumentation import assert_no_internal_errors, instrument_fixture, only_span
 
 SDK_SCOPE = "com.anthropic.sdk.python"
 
@@ -158,7 +153,7 @@ def test_stream_reads_usage_from_message_start_and_message_delta(instrumented, f
     assert_no_internal_errors()
 
 
-@pytest.mark.parametrize("consume, error", support.SYNC_ENDINGS)
+@pytest.mark.parametrize("consume, error", shared.SYNC_ENDINGS)
 def test_sync_stream_ends_its_span_once_on_every_path(instrumented, finished_spans, consume, error):
     consume(create(fakes.client(fakes.server(fakes.TEXT_STREAM)), stream=True))
     gc.collect()
@@ -174,8 +169,7 @@ def test_connection_broken_mid_stream_records_the_error_and_reraises_it(instrume
     stream = create(fakes.client(fakes.server(fakes.sse_reply(fakes.TEXT_STREAM, fail_after=3))), stream=True)
     received = []
     with pytest.raises(httpx2.ReadError):
-        for event in stream:
-            received.append(event)
+        received.extend(stream)  # keeps the events that came before the failure
 
     assert len(received) == 3
     span = only_span(finished_spans)
@@ -195,13 +189,13 @@ def test_error_event_mid_stream_is_the_streams_error(instrumented, finished_span
     assert span.attributes[semconv.ERROR_TYPE] == "APIStatusError"  # not the stream's HTTP 200
 
 
-@pytest.mark.parametrize("consume", support.ASYNC_ENDINGS)
+@pytest.mark.parametrize("consume", shared.ASYNC_ENDINGS)
 async def test_async_stream_ends_its_span_once_on_every_path(instrumented, finished_spans, consume):
     stream = await create(fakes.async_client(fakes.server(fakes.TEXT_STREAM)), stream=True)
     assert isinstance(stream, anthropic.AsyncStream)
     await consume(stream)
     del stream
-    await support.let_the_loop_run()
+    await shared.let_the_loop_run()
 
     span = only_span(finished_spans)
     assert span.attributes[semconv.GEN_AI_RESPONSE_ID] == "msg_bench"
@@ -512,7 +506,7 @@ def test_instrument_uninstrument_cycles_leave_one_span_per_call_or_none(tracer_p
     instrumentor = AnthropicInstrumentor()
     client = fakes.client(fakes.server(fakes.MESSAGE_BODY, fakes.TEXT_STREAM))
     sdk_client = _sdk_client(fakes.MESSAGE_BODY)
-    new_spans = support.new_spans(finished_spans)
+    new_spans = shared.new_spans(finished_spans)
 
     def calls():
         create(client)
@@ -544,8 +538,8 @@ def test_uninstrument_under_a_peers_wrapper_keeps_the_peer_and_stays_single(trac
     from opentelemetry.instrumentation.anthropic import AnthropicInstrumentor as PeerInstrumentor
 
     client = fakes.client(fakes.server(fakes.MESSAGE_BODY))
-    support.assert_peer_on_top_stays_single(AnthropicInstrumentor(), PeerInstrumentor(), lambda: create(client),
-                                            support.new_spans(finished_spans), tracer_provider)  # fmt: skip
+    shared.assert_peer_on_top_stays_single(AnthropicInstrumentor(), PeerInstrumentor(), lambda: create(client),
+                                            shared.new_spans(finished_spans), tracer_provider)  # fmt: skip
 
 
 # --- faults never reach the app -----------------------------------------------
@@ -594,7 +588,7 @@ def test_unknown_model_is_visible_not_priced(instrumented, finished_spans):
 @pytest.mark.parametrize("hook", ["on_start", "on_end"])
 def test_a_raising_span_processor_never_reaches_the_app(instrument, hook):
     provider = TracerProvider()
-    provider.add_span_processor(support.RaisingProcessor(hook))
+    provider.add_span_processor(shared.RaisingProcessor(hook))
     exporter = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     instrument(provider=provider)

@@ -94,5 +94,6 @@ def test_promtool_accepts_prometheus_config():
         capture_output=True,
         text=True,
         timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr

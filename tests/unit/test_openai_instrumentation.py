@@ -14,17 +14,9 @@ import json
 from importlib.metadata import entry_points
 
 import httpx2
-import instrumentation_support as support
 import openai
-import openai_fakes as fakes
 import pytest
 import wrapt
-from instrumentation_support import (  # noqa: F401 - fixtures are found by name
-    assert_no_internal_errors,
-    instrument_fixture,
-    instrumented,
-    only_span,
-)
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider, sampling
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -37,6 +29,9 @@ from spanmeter.instrumentation import genai
 from spanmeter.instrumentation import openai as spanmeter_openai
 from spanmeter.instrumentation.openai import OpenAIInstrumentor
 from spanmeter.settings import Settings
+from support import instrumentation as shared
+from support import openai_fakes as fakes
+from support.instrumentation import assert_no_internal_errors, instrument_fixture, only_span
 
 CHAT_BODY = fakes.llm_fakes.OPENAI_CHAT_BODY
 
@@ -185,7 +180,7 @@ def test_chat_stream_tool_calls(instrumented, finished_spans):
     assert attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ("tool_calls",)
 
 
-@pytest.mark.parametrize("consume, error", support.SYNC_ENDINGS)
+@pytest.mark.parametrize("consume, error", shared.SYNC_ENDINGS)
 def test_sync_stream_ends_its_span_once_on_every_path(instrumented, finished_spans, consume, error):
     consume(chat(fakes.server(fakes.chat_chunks()).client(), stream=True))
     gc.collect()
@@ -213,8 +208,7 @@ def test_stream_broken_mid_way_records_the_error_and_reraises_it(instrumented, f
     stream = chat(fakes.server(fakes.sse_reply(fakes.chat_chunks(), fail_after=2)).client(), stream=True)
     received = []
     with pytest.raises(openai.APIConnectionError):
-        for chunk in stream:
-            received.append(chunk)
+        received.extend(stream)  # keeps the chunks that came before the failure
     stream.close()
 
     assert len(received) == 2
@@ -229,14 +223,14 @@ async def _async_aclose_early(stream):
     await stream.aclose()
 
 
-@pytest.mark.parametrize("consume", [*support.ASYNC_ENDINGS, _async_aclose_early])
+@pytest.mark.parametrize("consume", [*shared.ASYNC_ENDINGS, _async_aclose_early])
 async def test_async_stream_ends_its_span_once_on_every_path(instrumented, finished_spans, consume):
     client = fakes.server(fakes.chat_chunks()).async_client()
     stream = await client.chat.completions.create(model=fakes.MODEL, messages=fakes.MESSAGES, stream=True)
     assert isinstance(stream, openai.AsyncStream)
     await consume(stream)
     del stream
-    await support.let_the_loop_run()
+    await shared.let_the_loop_run()
 
     span = only_span(finished_spans)
     assert span.attributes[semconv.GEN_AI_RESPONSE_ID] == "chatcmpl-stream"
@@ -531,7 +525,7 @@ def test_captured_tool_round_trip_with_the_sdks_own_message_object(instrument, f
     client.chat.completions.create(model=fakes.MODEL, messages=messages)
 
     _, second = finished_spans()
-    user, sent_back, weather, time_result = json.loads(second.attributes[semconv.GEN_AI_INPUT_MESSAGES])
+    _user, sent_back, weather, time_result = json.loads(second.attributes[semconv.GEN_AI_INPUT_MESSAGES])
     assert sent_back == {"role": "assistant", "parts": [
         {"type": "tool_call", "id": "call_weather", "name": "get_weather", "arguments": '{"city": "Paris"}'},
         {"type": "tool_call", "id": "call_time", "name": "get_time", "arguments": '{"tz": "CET"}'},
@@ -621,7 +615,7 @@ def test_opentelemetry_instrument_finds_it_and_it_uses_the_global_provider(finis
 def test_instrument_uninstrument_cycles_leave_one_span_or_none(tracer_provider, finished_spans):
     instrumentor = OpenAIInstrumentor()
     client = fakes.server(CHAT_BODY).client()
-    new_spans = support.new_spans(finished_spans)
+    new_spans = shared.new_spans(finished_spans)
     cached_raw = None
     try:
         for _ in range(3):
@@ -647,8 +641,8 @@ def test_uninstrument_under_a_peers_wrapper_keeps_the_peer_and_stays_single(trac
     from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor as PeerInstrumentor
 
     client = fakes.server(CHAT_BODY).client()
-    support.assert_peer_on_top_stays_single(OpenAIInstrumentor(), PeerInstrumentor(), lambda: chat(client),
-                                            support.new_spans(finished_spans), tracer_provider)  # fmt: skip
+    shared.assert_peer_on_top_stays_single(OpenAIInstrumentor(), PeerInstrumentor(), lambda: chat(client),
+                                            shared.new_spans(finished_spans), tracer_provider)  # fmt: skip
 
 
 @pytest.mark.parametrize("mode, spans", [("enrich", 1), ("separate", 2)])
@@ -684,14 +678,21 @@ def _chat_body(**changes) -> bytes:
     return json.dumps(body).encode()
 
 
-@pytest.mark.parametrize("body", [
-    _chat_body(usage=None),
-    _chat_body(choices=None, id=None, model=None),
-    _chat_body(choices=[{"index": 0, "message": None, "finish_reason": None}]),
-    _chat_body(usage={"prompt_tokens": "many", "completion_tokens": None, "prompt_tokens_details": "odd"}),
-    _chat_body(choices=[{"index": 0, "message": {"role": "assistant", "tool_calls": [None, {"id": 5}]},
-                         "finish_reason": 3}]),  # fmt: skip
-], ids=["no-usage", "null-fields", "null-message", "odd-usage-types", "odd-tool-calls"])  # fmt: skip
+@pytest.mark.parametrize(
+    "body",
+    [
+        _chat_body(usage=None),
+        _chat_body(choices=None, id=None, model=None),
+        _chat_body(choices=[{"index": 0, "message": None, "finish_reason": None}]),
+        _chat_body(usage={"prompt_tokens": "many", "completion_tokens": None, "prompt_tokens_details": "odd"}),
+        _chat_body(
+            choices=[
+                {"index": 0, "message": {"role": "assistant", "tool_calls": [None, {"id": 5}]}, "finish_reason": 3}
+            ]
+        ),
+    ],
+    ids=["no-usage", "null-fields", "null-message", "odd-usage-types", "odd-tool-calls"],
+)
 def test_odd_responses_keep_the_result_and_the_span(instrument, finished_spans, body):
     plain = chat(fakes.server(body).client())
     instrument(capture="true")
@@ -729,7 +730,7 @@ def test_unknown_model_is_visible_not_priced(instrumented, finished_spans):
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_raising_span_processor_never_reaches_the_app(instrument, hook, stream):
     provider = TracerProvider()
-    provider.add_span_processor(support.RaisingProcessor(hook))
+    provider.add_span_processor(shared.RaisingProcessor(hook))
     exporter = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     instrument(provider=provider)

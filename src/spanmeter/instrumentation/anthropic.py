@@ -185,7 +185,7 @@ class _MessageEvents:
     deltas only when content is captured. Slotted and apart from the proxy: :meth:`add` runs per event.
     """
 
-    __slots__ = ("call", "message", "delta", "tool_uses", "parts")
+    __slots__ = ("call", "delta", "message", "parts", "tool_uses")
 
     def __init__(self, call: genai.GenAICall) -> None:
         self.call = call
@@ -404,14 +404,14 @@ def _defer_sync(request: Any, instance: Any, args: Any, kwargs: Any):
     return lambda: _create(lambda *_, **__: request(), instance, args, kwargs)
 
 
-class _defer_async:  # noqa: N801 - used like the function it stands beside
+class _defer_async:  # lowercase: used like the function it stands beside
     """The async manager awaits its prepared coroutine when entered: awaited, this awaits it inside ``_acreate``.
 
     An awaitable rather than a coroutine, so a manager never entered leaves only the SDK's
     own never-awaited coroutine behind, as it would uninstrumented.
     """
 
-    __slots__ = ("request", "instance", "args", "kwargs")
+    __slots__ = ("args", "instance", "kwargs", "request")
 
     def __init__(self, request: Any, instance: Any, args: Any, kwargs: Any) -> None:
         self.request, self.instance, self.args, self.kwargs = request, instance, args, kwargs

@@ -288,7 +288,7 @@ class GenAITelemetry:
 class GenAICall:
     """One call's span: ends exactly once; every method swallows (and counts) its own faults."""
 
-    __slots__ = ("telemetry", "span", "owned", "pending", "start_ns", "ended")
+    __slots__ = ("ended", "owned", "pending", "span", "start_ns", "telemetry")
 
     def __init__(self, telemetry: GenAITelemetry, span: Span, owned: bool, pending: Attributes | None = None) -> None:
         self.telemetry = telemetry

@@ -30,7 +30,7 @@ import threading
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -68,7 +68,7 @@ def _get_tracer() -> trace.Tracer:
 class _StageTotals:
     """Running data totals of one stage span, so repeated ``record_data`` calls add up."""
 
-    __slots__ = ("span", "bytes", "records")
+    __slots__ = ("bytes", "records", "span")
 
     def __init__(self, span: Span):
         self.span = span
@@ -91,7 +91,7 @@ class _Scope:
     current span around a stretch of the body; for generators, around each step.
     """
 
-    __slots__ = ("span", "context")
+    __slots__ = ("context", "span")
 
     def __init__(self, operation: Operation):
         self.span: Span | None = None
@@ -109,7 +109,7 @@ class _Scope:
     def current(self) -> _Current:
         return _Current(self.context)
 
-    def __enter__(self) -> _Scope:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -152,7 +152,7 @@ class Operation:
     of a decorated function only starts a span and attaches a context.
     """
 
-    __slots__ = ("span_name", "attributes", "is_stage", "_open")
+    __slots__ = ("_open", "attributes", "is_stage", "span_name")
 
     def __init__(
         self,
@@ -360,7 +360,7 @@ def _real(value: Any, what: str) -> float:
     return number
 
 
-def record_data(*, bytes: int | None = None, records: int | None = None) -> None:  # noqa: A002
+def record_data(*, bytes: int | None = None, records: int | None = None) -> None:  # `bytes`: the public keyword
     """Add processed volume to the current stage: ``spanmeter.data.bytes`` / ``.records``.
 
     Calls add up (a stage that reads in chunks reports each chunk). Outside a stage

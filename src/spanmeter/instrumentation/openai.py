@@ -241,7 +241,7 @@ class _ChatChunks:
     A plain slotted object, so the per-chunk work avoids the proxy's slower attribute access.
     """
 
-    __slots__ = ("head", "usage", "reasons", "tool_calls", "text")
+    __slots__ = ("head", "reasons", "text", "tool_calls", "usage")
 
     def __init__(self, capture_content: bool) -> None:
         self.head = None

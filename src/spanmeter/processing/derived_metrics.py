@@ -25,10 +25,10 @@ from typing import Any
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
-from spanmeter.version import __version__
 from spanmeter import semconv
 from spanmeter.internal_errors import record_internal_error
 from spanmeter.processing.bounded import BoundedMap
+from spanmeter.version import __version__
 
 SPAN_DURATION_BUCKETS = (
     0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,

@@ -4,7 +4,7 @@ Shapes follow the SDK's own types (``anthropic.types.Message``, ``RawMessageStre
 ``Usage`` / ``MessageDeltaUsage``) and the API reference (errors are ``{"type": "error",
 "error": {...}}``; streams carry ``ping`` and may carry an ``error`` event). The plain text
 message and stream come from ``tests/bench/llm_fakes.py``; the scripted server and its
-replies are the openai tests' (``openai_fakes``), which know nothing of either SDK.
+replies are the openai tests' (``support.openai_fakes``), which know nothing of either SDK.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import json
 
 import anthropic
 import httpx2
+
 from bench import llm_fakes
-from openai_fakes import Server, json_reply, server, sse_reply
+from support.openai_fakes import Server, json_reply, server, sse_reply
 
 __all__ = ["Server", "json_reply", "server", "sse_reply"]
 

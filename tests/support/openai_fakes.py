@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 
 import httpx2
 import openai
+
 from bench import llm_fakes
 
 MODEL = llm_fakes.OPENAI_MODEL
