@@ -1,7 +1,7 @@
 """What any LLM instrumentation test needs, whatever the SDK: fixtures, span helpers, the ways an app ends a stream.
 
-Fixtures are used by importing them into a test module (``instrumented`` needs the
-module's ``instrument = instrument_fixture(SomeInstrumentor)``). Each stream consumer
+``instrumented`` reaches unit tests through tests/unit/conftest.py and needs the test
+module's ``instrument = instrument_fixture(SomeInstrumentor)``. Each stream consumer
 takes an SDK stream (or spanmeter's proxy of one) and ends it one way; the tests then
 check that the call's span ended exactly once. ``SYNC_ENDINGS`` pairs each with the
 ``error.type`` its span should carry.
@@ -21,23 +21,29 @@ from spanmeter.instrumentation import genai
 from spanmeter.settings import Settings
 
 
+def instrumenting(instrumentor_class: type, tracer_provider: TracerProvider, monkeypatch: pytest.MonkeyPatch):
+    """Body of an ``instrument`` fixture: yields ``instrument(capture=..., provider=..., **settings)``,
+    then uninstruments."""
+    instrumentor = instrumentor_class()
+    monkeypatch.delenv(genai.CAPTURE_CONTENT_ENV, raising=False)
+
+    def do(capture: str | None = None, provider: TracerProvider | None = None, **settings):
+        if capture is not None:
+            monkeypatch.setenv(genai.CAPTURE_CONTENT_ENV, capture)
+        settings_object = Settings.load(settings) if settings else None
+        instrumentor.instrument(tracer_provider=provider or tracer_provider, settings=settings_object)
+        return instrumentor
+
+    yield do
+    instrumentor.uninstrument()
+
+
 def instrument_fixture(instrumentor_class: type):
     """A fixture ``instrument(capture=..., provider=..., **settings)`` for ``instrumentor_class``, undone after the test."""
 
     @pytest.fixture
     def instrument(tracer_provider, monkeypatch):
-        instrumentor = instrumentor_class()
-        monkeypatch.delenv(genai.CAPTURE_CONTENT_ENV, raising=False)
-
-        def do(capture: str | None = None, provider: TracerProvider | None = None, **settings):
-            if capture is not None:
-                monkeypatch.setenv(genai.CAPTURE_CONTENT_ENV, capture)
-            instrumentor.instrument(tracer_provider=provider or tracer_provider,
-                                    settings=Settings.load(settings) if settings else None)  # fmt: skip
-            return instrumentor
-
-        yield do
-        instrumentor.uninstrument()
+        yield from instrumenting(instrumentor_class, tracer_provider, monkeypatch)
 
     return instrument
 
