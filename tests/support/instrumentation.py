@@ -179,3 +179,25 @@ class RaisingProcessor(SpanProcessor):
     def on_end(self, span):
         if self.hook == "on_end":
             raise RuntimeError("processor on_end failed")
+
+
+class SteppingClock:
+    """Stands in for ``time`` in spanmeter.instrumentation.genai: each ``monotonic_ns()`` reading
+    comes ``step_s`` after the previous, so a stream's time to first chunk is exactly ``step_s``
+    (the call's start, then its first chunk)."""
+
+    def __init__(self, step_s: float) -> None:
+        self.step_ns = int(step_s * 1e9)
+        self.now_ns = 0
+
+    def monotonic_ns(self) -> int:
+        self.now_ns += self.step_ns
+        return self.now_ns
+
+
+@pytest.fixture
+def stepping_clock(monkeypatch) -> SteppingClock:
+    """genai's clock replaced by a :class:`SteppingClock` of 0.25 s steps."""
+    clock = SteppingClock(0.25)
+    monkeypatch.setattr(genai, "time", clock)
+    return clock

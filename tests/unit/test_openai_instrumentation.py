@@ -148,7 +148,9 @@ def test_chat_parse_helper(instrumented, finished_spans):
 
 
 @pytest.mark.parametrize("include_usage", [True, False])
-def test_chat_stream_usage_comes_from_the_final_usage_chunk(instrumented, finished_spans, include_usage):
+def test_chat_stream_usage_comes_from_the_final_usage_chunk(
+    instrumented, finished_spans, stepping_clock, include_usage
+):
     server = fakes.server(fakes.chat_chunks(usage=include_usage))
     stream = chat(server.client(), stream=True,
                   **({"stream_options": {"include_usage": True}} if include_usage else {}))  # fmt: skip
@@ -160,7 +162,7 @@ def test_chat_stream_usage_comes_from_the_final_usage_chunk(instrumented, finish
     attributes = only_span(finished_spans).attributes
     assert attributes[semconv.GEN_AI_RESPONSE_ID] == "chatcmpl-stream"
     assert attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
-    assert attributes[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] > 0
+    assert attributes[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] == 0.25
     if include_usage:
         assert attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 20
         assert attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 5
@@ -311,14 +313,14 @@ async def test_async_responses_create(instrumented, finished_spans):
     _assert_responses_span(only_span(finished_spans))
 
 
-def test_responses_stream(instrumented, finished_spans):
+def test_responses_stream(instrumented, finished_spans, stepping_clock):
     stream = fakes.server(fakes.response_events()).client().responses.create(model="gpt-4.1", input="hi", stream=True)
     types = [event.type for event in stream]
 
     assert types[-1] == "response.completed"
     span = only_span(finished_spans)
     _assert_responses_span(span)
-    assert span.attributes[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] > 0
+    assert span.attributes[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] == 0.25
 
 
 async def test_async_responses_stream(instrumented, finished_spans):
