@@ -20,20 +20,9 @@ memory  Resident-memory growth while 1,000,000 agent spans, each with a chat spa
         table bounded), against the SDK's BatchSpanProcessor over the same spans; each in a fresh subprocess, RSS
         read after a warm-up of 50,000 such pairs and at the end. Target: <= 50 MB.
 
-Measured on the shared dev VM (2026-11-22; other test suites were running, so the
-worker figures swung between runs)::
-
-    app thread   BSP 15.6 µs/span, spanmeter 15.9 µs/span: ratio 1.018 (IQR 0.046)   meets 1.10
-    worker       13.0 µs/span spanmeter's own work; 42-70 µs/span with an SDK MeterProvider
-                 (three histogram measurements per LLM span at 8.7-14 µs each)    MISSES 10 µs
-                 baseline: the SDK's own span start+end 19-21 µs on this machine
-    memory       +24.9 MB RSS over 1,000,000 distinct names/models (BSP +0.5 MB); +13.3 MB
-                 over 300,000. Every table is full after the warm-up, so is in the baseline
-                 (the largest, the roll-up's 100,000 ended spans, ~19 MB by tracemalloc);
-                 the growth after it slows down but was not traced to one table.    meets 50 MB
-
-Figures are printed, never asserted (machines are noisy); ``tests/bench/
-test_bench_processor_smoke.py`` only checks that the harness produces numbers.
+Figures are printed, never asserted (machines are noisy; the README's cost section
+quotes recent runs); ``tests/bench/test_bench_processor_smoke.py`` only checks that the
+harness produces numbers.
 """
 
 from __future__ import annotations
