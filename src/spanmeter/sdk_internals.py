@@ -193,6 +193,13 @@ def client_tracer(client: Any) -> Any:
     return getattr(client, "_tracer", None)
 
 
+def openai_raw_response_class() -> type:
+    """The class of what openai's ``with_raw_response`` methods return (a private module's)."""
+    from openai._legacy_response import LegacyAPIResponse
+
+    return LegacyAPIResponse
+
+
 def set_parsed_result(raw: Any, value: Any) -> None:
     """Make ``raw.parse()`` of an openai ``with_raw_response`` result return ``value`` (e.g. a stream proxy)."""
     raw._parsed_by_type[raw._cast_to] = value

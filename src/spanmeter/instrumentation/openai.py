@@ -363,11 +363,10 @@ class _Classes:
 
     def __init__(self) -> None:
         from openai import AsyncStream, Stream
-        from openai._legacy_response import LegacyAPIResponse
 
         self.stream = Stream
         self.async_stream = AsyncStream
-        self.raw = LegacyAPIResponse
+        self.raw = sdk_internals.openai_raw_response_class()
 
 
 def _result_handler(kind: _Kind, classes: _Classes):
