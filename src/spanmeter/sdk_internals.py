@@ -176,21 +176,20 @@ def log_record_processors(provider: Any) -> tuple[Any, ...] | None:
 # --- provider SDKs (openai, anthropic) ------------------------------------------------
 
 
-def client_of(resource: Any) -> Any:
-    """The client behind an SDK resource (``client.chat.completions`` -> ``client``); None if unknown."""
-    return getattr(resource, "_client", None)
+def resource_base_url(resource: Any) -> Any:
+    """The base URL object of the client behind an SDK resource (``client.chat.completions``).
 
-
-def base_url_of(client: Any) -> Any:
-    """A client's base URL object. The attribute rather than the public ``base_url`` property,
-    which in openai runs an import statement on every read; the property when the attribute is gone."""
+    The client's attribute rather than its public ``base_url`` property, which in openai runs
+    an import statement on every read; the property when the attribute is gone. One call per
+    LLM call, on its hot path. None when the resource has no client."""
+    client = getattr(resource, "_client", None)
     url = getattr(client, "_base_url", None)
     return url if url is not None else getattr(client, "base_url", None)
 
 
-def client_tracer(client: Any) -> Any:
-    """The tracer of an anthropic client that makes its own spans; None when it makes none."""
-    return getattr(client, "_tracer", None)
+def resource_client_tracer(resource: Any) -> Any:
+    """The tracer of the anthropic client behind ``resource``; None when the client makes no spans."""
+    return getattr(getattr(resource, "_client", None), "_tracer", None)
 
 
 def openai_raw_response_class() -> type:

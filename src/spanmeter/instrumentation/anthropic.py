@@ -98,9 +98,7 @@ def _input_messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def _describe(instance: Any, kwargs: Mapping[str, Any]):
     """Request attributes; ``extra_body`` carries the sampling parameters this SDK has no kwarg for."""
-    operation, model, attributes = genai.describe_request(
-        _CHAT, _PROVIDER, sdk_internals.client_of(instance), kwargs, _PARAMS
-    )
+    operation, model, attributes = genai.describe_request(_CHAT, _PROVIDER, instance, kwargs, _PARAMS)
     extra = kwargs.get("extra_body")
     if isinstance(extra, Mapping):
         genai.add_request_params(attributes, extra, _PARAMS)
@@ -275,7 +273,7 @@ def _sdk_makes_span(instance: Any) -> bool:
     The client's tracer is None when the client makes no spans (or predates them).
     """
     with _telemetry.guard:  # the property failing: spanmeter's own span
-        return _telemetry.enrich and sdk_internals.client_tracer(sdk_internals.client_of(instance)) is not None
+        return _telemetry.enrich and sdk_internals.resource_client_tracer(instance) is not None
     return False
 
 

@@ -88,19 +88,19 @@ _server_cache: dict[int, tuple[Any, dict[str, Any]]] = {}
 
 
 def describe_request(
-    operation: str, provider: str, client: Any, kwargs: Mapping[str, Any], params: Mapping[str, str]
+    operation: str, provider: str, resource: Any, kwargs: Mapping[str, Any], params: Mapping[str, str]
 ) -> tuple[str, str | None, Attributes]:
     """What a ``Describe`` returns for a call whose kwargs carry ``model`` and parameters named in ``params``.
 
-    Operation, provider, server address/port of ``client`` and request model, plus
-    :func:`add_request_params`.
+    Operation, provider, server address/port of the client behind ``resource`` (e.g.
+    ``client.chat.completions``) and request model, plus :func:`add_request_params`.
     """
     model = kwargs.get("model")
     model = model if isinstance(model, str) else None
     attributes = {
         semconv.GEN_AI_OPERATION_NAME: operation,
         semconv.GEN_AI_PROVIDER_NAME: provider,
-        **server_attributes(client),
+        **server_attributes(resource),
     }
     if model is not None:
         attributes[semconv.GEN_AI_REQUEST_MODEL] = model
@@ -148,14 +148,14 @@ def add_tool_calls(attributes: Attributes, calls: Iterable[tuple[Any, Any]]) -> 
         attributes[semconv.TOOL_CALL_IDS] = ids
 
 
-def server_attributes(client: Any) -> dict[str, Any]:
-    """``server.address`` / ``server.port`` from an SDK client's ``base_url``, cached per client.
+def server_attributes(resource: Any) -> dict[str, Any]:
+    """``server.address`` / ``server.port`` from the ``base_url`` of an SDK resource's client, cached per resource.
 
     The cache entry is checked against the client's current ``base_url`` object, so a
-    changed URL (or a new client reusing an id) is recomputed. Treat the dict as read-only.
+    changed URL (or a new resource reusing an id) is recomputed. Treat the dict as read-only.
     """
-    url = sdk_internals.base_url_of(client)
-    entry = _server_cache.get(id(client))
+    url = sdk_internals.resource_base_url(resource)
+    entry = _server_cache.get(id(resource))
     if entry is not None and entry[0] is url:
         return entry[1]
     attributes: dict[str, Any] = {}
@@ -167,7 +167,7 @@ def server_attributes(client: Any) -> dict[str, Any]:
             attributes[semconv.SERVER_PORT] = port
     if len(_server_cache) >= _MAX_SERVER_CACHE:
         _server_cache.clear()
-    _server_cache[id(client)] = (url, attributes)
+    _server_cache[id(resource)] = (url, attributes)
     return attributes
 
 
@@ -278,17 +278,25 @@ class GenAITelemetry:
             attributes[key] = content_json(build(*args), self.content_max_chars)
 
     def begin(self, describe: Describe, instance: Any, kwargs: Mapping[str, Any]) -> GenAICall | None:
-        """:meth:`start` from ``describe(instance, kwargs)``; None (counted) if either faults."""
-        with self.guard:  # the call goes on without a span
+        """:meth:`start` from ``describe(instance, kwargs)``, an owned span made current for the SDK call
+        (children such as HTTP spans nest under it).
+
+        A fault is counted: before the span started, the call goes on without one (None); after,
+        with its span not current. One guarded step, as the call's hot path enters few of them.
+        """
+        call = None
+        with self.guard:
             operation, request_model, attributes = describe(instance, kwargs)
-            return self.start(operation, request_model, attributes)
-        return None
+            call = self.start(operation, request_model, attributes)
+            if call.owned:
+                call.token = otel_context.attach(trace.set_span_in_context(call.span))
+        return call
 
 
 class GenAICall:
     """One call's span: ends exactly once; every method swallows (and counts) its own faults."""
 
-    __slots__ = ("ended", "owned", "pending", "span", "start_ns", "telemetry")
+    __slots__ = ("ended", "owned", "pending", "span", "start_ns", "telemetry", "token")
 
     def __init__(self, telemetry: GenAITelemetry, span: Span, owned: bool, pending: Attributes | None = None) -> None:
         self.telemetry = telemetry
@@ -297,24 +305,17 @@ class GenAICall:
         self.pending = pending  # request attributes that go on together with the final ones
         self.start_ns = time.monotonic_ns()
         self.ended = False
+        self.token: object | None = None  # of the context that made the span current, until the call returns
 
     @property
     def capture_content(self) -> bool:
         """Check before building content, so nothing is converted when capture is off."""
         return self.telemetry.capture_content
 
-    def activate(self) -> object | None:
-        """Make an owned span current for the SDK call (children such as HTTP spans nest under it)."""
-        if not self.owned:
-            return None
-        with self.telemetry.guard:
-            return otel_context.attach(trace.set_span_in_context(self.span))
-        return None
-
-    def deactivate(self, token: object | None) -> None:
-        if token is None:
-            return
-        with self.telemetry.guard:
+    def _detach(self) -> None:
+        """Restore the context :meth:`GenAITelemetry.begin` replaced (callers guard it)."""
+        token, self.token = self.token, None
+        if token is not None:
             otel_context.detach(token)
 
     def set_attributes(self, attributes: Mapping[str, Any]) -> None:
@@ -346,18 +347,25 @@ class GenAICall:
             if attributes:
                 pending.update(attributes)
             attributes = pending
-        if attributes:
-            self.set_attributes(attributes)
         self.ended = True
-        if self.owned:
-            with self.telemetry.guard:  # e.g. a span processor's on_end raising
-                self.span.end()
+        span, ending = self.span, False
+        with self.telemetry.guard:  # e.g. a span processor's on_end raising
+            if attributes and span.is_recording():
+                span.set_attributes(attributes)
+            ending = True
+            if self.owned:
+                span.end()
+            return
+        if self.owned and not ending:  # setting the attributes failed: the span still ends
+            with self.telemetry.guard:
+                span.end()
 
     def fail(self, exc: BaseException, attributes: Mapping[str, Any] | None = None) -> None:
         """Record ``exc`` (ERROR status, ``error.type``) and end; ``exc`` itself is left untouched."""
         if self.ended:
             return
         with self.telemetry.guard:
+            self._detach()
             span = self.span
             if span.is_recording():
                 span.set_attribute(semconv.ERROR_TYPE, error_type(exc))
@@ -371,6 +379,7 @@ class GenAICall:
         A span that does not record (sampled out) is ended at once: nothing to read.
         """
         with self.telemetry.guard:
+            self._detach()
             if not self.span.is_recording():
                 self.end()
                 return result
@@ -388,14 +397,11 @@ def sync_wrapper(telemetry: GenAITelemetry, describe: Describe, handle_result: H
         call = telemetry.begin(describe, instance, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
-        token = call.activate()
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
-            call.deactivate(token)
             call.fail(exc)
             raise
-        call.deactivate(token)
         return call.complete(handle_result, result)
 
     return wrapper
@@ -410,14 +416,11 @@ def async_wrapper(telemetry: GenAITelemetry, describe: Describe, handle_result: 
         call = telemetry.begin(describe, instance, kwargs)
         if call is None:
             return await wrapped(*args, **kwargs)
-        token = call.activate()
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:
-            call.deactivate(token)
             call.fail(exc)
             raise
-        call.deactivate(token)
         return call.complete(handle_result, result)
 
     return wrapper

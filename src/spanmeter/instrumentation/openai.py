@@ -68,17 +68,15 @@ _EMBEDDINGS_PARAMS = {
 
 
 def _describe_chat(instance: Any, kwargs: Mapping[str, Any]):
-    return genai.describe_request(_CHAT, _PROVIDER, sdk_internals.client_of(instance), kwargs, _CHAT_PARAMS)
+    return genai.describe_request(_CHAT, _PROVIDER, instance, kwargs, _CHAT_PARAMS)
 
 
 def _describe_responses(instance: Any, kwargs: Mapping[str, Any]):
-    return genai.describe_request(_CHAT, _PROVIDER, sdk_internals.client_of(instance), kwargs, _RESPONSES_PARAMS)
+    return genai.describe_request(_CHAT, _PROVIDER, instance, kwargs, _RESPONSES_PARAMS)
 
 
 def _describe_embeddings(instance: Any, kwargs: Mapping[str, Any]):
-    operation, model, attributes = genai.describe_request(
-        _EMBEDDINGS, _PROVIDER, sdk_internals.client_of(instance), kwargs, _EMBEDDINGS_PARAMS
-    )
+    operation, model, attributes = genai.describe_request(_EMBEDDINGS, _PROVIDER, instance, kwargs, _EMBEDDINGS_PARAMS)
     encoding = attributes.get(semconv.GEN_AI_REQUEST_ENCODING_FORMATS)
     if isinstance(encoding, str):  # the convention's attribute is a list
         attributes[semconv.GEN_AI_REQUEST_ENCODING_FORMATS] = (encoding,)
