@@ -312,12 +312,6 @@ class GenAICall:
         """Check before building content, so nothing is converted when capture is off."""
         return self.telemetry.capture_content
 
-    def _detach(self) -> None:
-        """Restore the context :meth:`GenAITelemetry.begin` replaced (callers guard it)."""
-        token, self.token = self.token, None
-        if token is not None:
-            otel_context.detach(token)
-
     def set_attributes(self, attributes: Mapping[str, Any]) -> None:
         """Set attributes unless the span has ended (an enriched foreign span may end first)."""
         with self.telemetry.guard:
@@ -365,7 +359,9 @@ class GenAICall:
         if self.ended:
             return
         with self.telemetry.guard:
-            self._detach()
+            token, self.token = self.token, None
+            if token is not None:  # restore the context begin() replaced
+                otel_context.detach(token)
             span = self.span
             if span.is_recording():
                 span.set_attribute(semconv.ERROR_TYPE, error_type(exc))
@@ -379,7 +375,9 @@ class GenAICall:
         A span that does not record (sampled out) is ended at once: nothing to read.
         """
         with self.telemetry.guard:
-            self._detach()
+            token, self.token = self.token, None
+            if token is not None:  # restore the context begin() replaced (inline: the hot path)
+                otel_context.detach(token)
             if not self.span.is_recording():
                 self.end()
                 return result
