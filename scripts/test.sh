@@ -23,7 +23,9 @@ python -m pip install -q --upgrade pip
 python -m pip install -q -e '.[dev]'
 
 echo "== lint: ruff check, ruff format --check (config in pyproject.toml)"
-ruff check . && ruff format --check .
+# One command per line: under `set -e` a failure on the left of `&&` would not stop the script.
+ruff check .
+ruff format --check .
 
 echo "== running tests"
 set +e
