@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's test command: installs everything the tests need, then runs them.
+# The README's test command: installs everything the tests need, lints, then runs the tests.
 #   bash scripts/test.sh [pytest args...]
 # Debian's prometheus/promtool and prometheus-alertmanager/amtool (integration tests) via apt-get; Python packages into
 # ./.venv (or the active virtualenv) via pip.
@@ -34,6 +34,11 @@ fi
 echo "== installing spanmeter[dev] into $VIRTUAL_ENV"
 python -m pip install -q --upgrade pip
 python -m pip install -q -e '.[dev]'
+
+echo "== lint: ruff check, ruff format --check (config in pyproject.toml)"
+# One command per line: under `set -e` a failure on the left of `&&` would not stop the script.
+ruff check .
+ruff format --check .
 
 echo "== running tests"
 set +e

@@ -16,6 +16,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from spanmeter.processing import SpanmeterProcessor
+from support.internal_errors import fresh_internal_errors
+
+__all__ = ["fresh_internal_errors"]  # fixtures defined in tests/support, applied here (autouse: every test)
 
 _metric_reader = InMemoryMetricReader()
 metrics.set_meter_provider(MeterProvider(metric_readers=[_metric_reader]))

@@ -3,7 +3,7 @@
 Tokens, cost, cost per GB, budgets and anomaly flags on every span; see README.md.
 """
 
-from spanmeter.instrumentation.attribution import attribution
+from spanmeter.attribution import attribution
 from spanmeter.instrumentation.manual import (
     agent,
     record_data,
@@ -14,12 +14,13 @@ from spanmeter.instrumentation.manual import (
     workflow,
 )
 from spanmeter.settings import ConfigError, Settings
-
-__version__ = "0.1.0"
+from spanmeter.version import __version__
 
 __all__ = [
     "ConfigError",
     "Settings",
+    "SpanmeterProcessor",
+    "__version__",
     "agent",
     "attribution",
     "configure",
@@ -29,15 +30,18 @@ __all__ = [
     "stage",
     "tool",
     "workflow",
-    "__version__",
 ]
 
 
 def __getattr__(name: str):
-    # `configure` pulls in the SDK configurator and the gRPC exporter; load it on first use
-    # so that `import spanmeter` (the manual API) stays light.
+    # `configure` pulls in the SDK configurator and the gRPC exporter, SpanmeterProcessor the
+    # pricing tables: load them on first use so that `import spanmeter` (the manual API) stays light.
     if name == "configure":
         from spanmeter.distro import configure
 
         return configure
+    if name == "SpanmeterProcessor":
+        from spanmeter.processing import SpanmeterProcessor
+
+        return SpanmeterProcessor
     raise AttributeError(f"module 'spanmeter' has no attribute {name!r}")

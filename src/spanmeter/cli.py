@@ -23,12 +23,12 @@ from opentelemetry.instrumentation.environment_variables import (
 from opentelemetry.sdk.environment_variables import OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME
 from rich.console import Console
 
-from spanmeter import __version__
 from spanmeter.bench.command import bench as bench_command
 from spanmeter.pipeline.cli import pipeline
 from spanmeter.report import read_metric_requests, read_spans, render_report
 from spanmeter.report.command import report as report_command
 from spanmeter.settings import SETTINGS, ConfigError, Settings
+from spanmeter.version import __version__
 
 DEMO_TIMEOUT_S = 120
 _EXAMPLE = "agent_pipeline.py"

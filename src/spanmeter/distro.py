@@ -39,9 +39,10 @@ from opentelemetry.sdk._configuration import _OTelSDKConfigurator
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 
+from spanmeter import sdk_internals
 from spanmeter.export import JaegerSpanExporter, OTLPFileMetricExporter, OTLPFileSpanExporter
 from spanmeter.instrumentation import context_propagation
-from spanmeter.internal_errors import guard, record_internal_error
+from spanmeter.internal_errors import guard
 from spanmeter.processing import SpanmeterProcessor
 from spanmeter.settings import ConfigError, Settings
 
@@ -58,6 +59,8 @@ DEFAULT_EXPORTERS = {
 _MERGEABLE = (BatchSpanProcessor, SimpleSpanProcessor)
 # Stands in for the exporter of a retired BatchSpanProcessor, whose shutdown shuts its exporter.
 _DETACHED = SpanExporter()
+_propagation_guard = guard("distro.context_propagation")
+_install_guard = guard("distro.install_processing")
 
 
 class SpanmeterDistro(BaseDistro):
@@ -127,7 +130,7 @@ def _retire(processor: SpanProcessor) -> None:
     """Take a merged SDK processor out of service without shutting down the exporter it fed."""
     if isinstance(processor, BatchSpanProcessor):
         processor.force_flush()  # spans it already holds still leave (unenriched) rather than vanish
-        processor._batch_processor._exporter = _DETACHED  # noqa: SLF001 - stops its worker only
+        sdk_internals.detach_exporter(processor, _DETACHED)  # stops its worker only
         processor.shutdown()
 
 
@@ -150,28 +153,32 @@ def install_processing(
 def _install_processing(
     provider: TracerProvider | None, settings: Settings | None, *, by_other_configurator: bool
 ) -> SpanmeterProcessor | None:
-    try:
+    with _propagation_guard:  # threads lose their parent span; tracing goes on
         context_propagation.enable()
-    except Exception as exc:  # noqa: BLE001 - threads lose their parent span; tracing goes on
-        record_internal_error("distro.context_propagation", exc)
-    try:
-        provider = provider or trace.get_tracer_provider()
-        if not isinstance(provider, TracerProvider):
-            _logger.warning(
-                "spanmeter: processing NOT installed: the global TracerProvider is %s, not the "
-                "OpenTelemetry SDK's (no configurator ran, or another SDK is in use); spans carry "
-                "no cost, metrics or anomaly flags",
-                type(provider).__name__,
-            )
-            return None
-        with _lock:
-            return _install(provider, settings, by_other_configurator)
-    except ConfigError as exc:
-        _logger.error("spanmeter: %s; spanmeter's processing is NOT installed", exc)
+    with _install_guard:  # the app must start even if spanmeter cannot
+        try:
+            return _install_into(provider or trace.get_tracer_provider(), settings, by_other_configurator)
+        except ConfigError as exc:
+            _logger.error("spanmeter: %s; spanmeter's processing is NOT installed", exc)
+    return None
+
+
+def _install_into(
+    provider: object, settings: Settings | None, by_other_configurator: bool
+) -> SpanmeterProcessor | None:
+    """:func:`_install` into an SDK TracerProvider whose internals are as spanmeter knows them."""
+    if not isinstance(provider, TracerProvider):
+        _logger.warning(
+            "spanmeter: processing NOT installed: the global TracerProvider is %s, not the "
+            "OpenTelemetry SDK's (no configurator ran, or another SDK is in use); spans carry "
+            "no cost, metrics or anomaly flags",
+            type(provider).__name__,
+        )
         return None
-    except Exception as exc:  # noqa: BLE001 - the app must start even if spanmeter cannot
-        record_internal_error("distro.install_processing", exc)
-        return None
+    if not sdk_internals.check("opentelemetry-sdk"):
+        return None  # the check logged what is missing
+    with _lock:
+        return _install(provider, settings, by_other_configurator)
 
 
 def _install_alerting(processor: SpanmeterProcessor) -> None:
@@ -189,8 +196,7 @@ def _install_alerting(processor: SpanmeterProcessor) -> None:
 
 
 def _install(provider: TracerProvider, settings: Settings | None, by_other_configurator: bool) -> SpanmeterProcessor:
-    chain = provider._active_span_processor  # noqa: SLF001 - the SDK offers no public way to replace
-    current = chain._span_processors  # noqa: SLF001
+    current = sdk_internals.span_processors(provider)  # the SDK offers no public way to replace them
     for processor in current:
         if isinstance(processor, SpanmeterProcessor):
             return processor
@@ -201,8 +207,7 @@ def _install(provider: TracerProvider, settings: Settings | None, by_other_confi
     exporters = [p.span_exporter for p in merged]
     spanmeter_processor = SpanmeterProcessor(exporters, settings=settings)
     _install_alerting(spanmeter_processor)
-    with chain._lock:  # noqa: SLF001
-        chain._span_processors = (*(p for p in current if p not in merged), spanmeter_processor)  # noqa: SLF001
+    sdk_internals.replace_span_processors(provider, (*(p for p in current if p not in merged), spanmeter_processor))
     for processor in merged:
         _retire(processor)
     # atexit runs last-registered first: the MeterProvider (built before this) would otherwise

@@ -10,12 +10,13 @@ quiet, so a broken hot path cannot flood logs) and adds one to the
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
 from collections import Counter
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from opentelemetry import metrics
 
@@ -43,7 +44,7 @@ def _get_counter():
 
 def record_internal_error(component: str, exc: BaseException) -> None:
     """Count and (once per component) log a swallowed fault. Never raises."""
-    try:
+    with contextlib.suppress(Exception):  # the error path itself must not raise
         error_type = type(exc).__qualname__
         with _lock:
             counts[(component, error_type)] += 1
@@ -59,8 +60,6 @@ def record_internal_error(component: str, exc: BaseException) -> None:
                 exc_info=exc,
             )
         _get_counter().add(1, {"component": component, semconv.ERROR_TYPE: error_type})
-    except Exception:  # noqa: BLE001 - the error path itself must not raise
-        pass
 
 
 def reset_for_tests() -> None:
@@ -72,7 +71,7 @@ def reset_for_tests() -> None:
         _counter = None
 
 
-class guard:  # noqa: N801 - used like a keyword: `with guard("component"):`
+class guard:  # lowercase: used like a keyword, `with guard("component"):`
     """Swallows and counts an ``Exception`` raised inside it; lets anything else through.
 
     Stateless, so one instance per component can be built once and reused on hot paths
@@ -86,10 +85,10 @@ class guard:  # noqa: N801 - used like a keyword: `with guard("component"):`
     def __init__(self, component: str):
         self.component = component
 
-    def __enter__(self) -> guard:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, _tb: Any) -> bool:
+    def __exit__(self, exc_type: object, exc: BaseException | None, _tb: object) -> bool:
         if exc is None or not isinstance(exc, Exception):
             return False
         record_internal_error(self.component, exc)

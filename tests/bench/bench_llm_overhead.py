@@ -169,6 +169,80 @@ def _quartiles(values: list[float]) -> tuple[float, float, float]:
     return q1, q2, q3
 
 
+class _Blocks:
+    """Timed blocks of calls, uninstrumented (A) and instrumented (B), per call kind."""
+
+    def __init__(self, provider: TracerProvider, exporter: CountingExporter, kinds: dict[str, Callable], calls: int):
+        self.provider, self.exporter, self.kinds, self.calls = provider, exporter, kinds, calls
+        self.a_ns: dict[str, list[float]] = {kind: [] for kind in kinds}
+        self.b_ns: dict[str, list[float]] = {kind: [] for kind in kinds}
+        self.flush_ns: dict[str, list[float]] = {kind: [] for kind in kinds}
+        self.b_spans = dict.fromkeys(kinds, 0)
+        self.shape: dict[str, tuple[float, list[str]]] = {}
+
+    def spans_of(self, call: Callable, target: object, n: int) -> float:
+        """Spans exported per call for ``n`` calls of ``call`` on ``target``."""
+        self.provider.force_flush()
+        before = self.exporter.count
+        for _ in range(n):
+            call(target)
+        self.provider.force_flush()
+        return (self.exporter.count - before) / n
+
+    def block_a(self, target: object) -> None:
+        for kind, call in self.kinds.items():
+            self.a_ns[kind].append(_block(call, target, self.calls))
+
+    def block_b(self, target: object) -> None:
+        """Also times the flush (the worker's share) and notes the spans' shape."""
+        for kind, call in self.kinds.items():
+            self.provider.force_flush()
+            before = self.exporter.count
+            self.b_ns[kind].append(_block(call, target, self.calls))
+            start = time.perf_counter_ns()
+            self.provider.force_flush()
+            self.flush_ns[kind].append((time.perf_counter_ns() - start) / self.calls)
+            self.b_spans[kind] += self.exporter.count - before
+            last = self.exporter.last
+            attributes = [span.attributes or {} for span in last]
+            self.shape[kind] = (
+                statistics.fmean(map(len, attributes)) if last else 0.0,
+                sorted({key for keys in attributes for key in keys}),
+            )
+
+    def run(self, order: str, on: Callable[[], object], off: Callable[[], object]) -> None:
+        """Blocks in ``order``; switches instrumentation only on a change (each switch of a leaky
+        instrumentor stacks wrappers) and warms each path up before its first block."""
+        state, target, warmed = "", None, set()
+        for label in order:
+            if label != state:
+                target, state = (on if label == "B" else off)(), label
+            if label not in warmed:
+                warmed.add(label)
+                for call in self.kinds.values():
+                    for _ in range(max(3, self.calls // 5)):
+                        call(target)
+            (self.block_b if label == "B" else self.block_a)(target)
+
+    def rows(self, pairs: int) -> list[dict]:
+        rows = []
+        for kind in self.kinds:
+            diffs = [(b - a) / 1000 for a, b in zip(self.a_ns[kind], self.b_ns[kind])]
+            q1, median, q3 = _quartiles(diffs)
+            attrs, keys = self.shape[kind]
+            rows.append({
+                "call": kind,
+                "added_us": median,
+                "iqr_us": q3 - q1,
+                "base_us": statistics.median(self.a_ns[kind]) / 1000,
+                "bg_us": statistics.median(self.flush_ns[kind]) / 1000,
+                "spans_per_call": self.b_spans[kind] / (pairs * self.calls),
+                "attrs_per_span": attrs,
+                "keys": keys,
+            })  # fmt: skip
+        return rows
+
+
 def run_subject(name: str, pairs: int, calls: int, sequential: bool = False) -> dict:
     """Measure one subject in this process; returns a JSON-able result (``leaky`` aborts early)."""
     subject = SUBJECTS[name]
@@ -181,86 +255,29 @@ def run_subject(name: str, pairs: int, calls: int, sequential: bool = False) -> 
     else:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     on, off = subject.build(provider)
-    kinds = CALLS[subject.sdk]
-
-    def spans_of(call: Callable, target: object, n: int) -> float:
-        provider.force_flush()
-        before = exporter.count
-        for _ in range(n):
-            call(target)
-        provider.force_flush()
-        return (exporter.count - before) / n
-
-    first = next(iter(kinds.values()))
+    blocks = _Blocks(provider, exporter, CALLS[subject.sdk], calls)
+    first = next(iter(blocks.kinds.values()))
     if not sequential:
         # Probe: does uninstrument() really stop the spans? If not, interleaving would lie.
-        spans_of(first, on(), 1)
-        if spans_of(first, off(), 2):
+        blocks.spans_of(first, on(), 1)
+        if blocks.spans_of(first, off(), 2):
             return {"name": name, "leaky": True}
-
-    a_ns: dict[str, list[float]] = {kind: [] for kind in kinds}
-    b_ns: dict[str, list[float]] = {kind: [] for kind in kinds}
-    flush_ns: dict[str, list[float]] = {kind: [] for kind in kinds}
-    b_spans = dict.fromkeys(kinds, 0)
-    shape: dict[str, tuple[float, list[str]]] = {}
-
-    def block_a(target: object) -> None:
-        for kind, call in kinds.items():
-            a_ns[kind].append(_block(call, target, calls))
-
-    def block_b(target: object) -> None:
-        for kind, call in kinds.items():
-            provider.force_flush()
-            before = exporter.count
-            b_ns[kind].append(_block(call, target, calls))
-            start = time.perf_counter_ns()
-            provider.force_flush()
-            flush_ns[kind].append((time.perf_counter_ns() - start) / calls)
-            b_spans[kind] += exporter.count - before
-            last = exporter.last
-            shape[kind] = (statistics.fmean(len(s.attributes or {}) for s in last) if last else 0.0,
-                           sorted({key for s in last for key in s.attributes or {}}))  # fmt: skip
 
     if sequential:
         order = "A" * pairs + "B" * pairs
     else:
         order = "".join("AB" if i % 2 == 0 else "BA" for i in range(pairs))
-    state, target, warmed = "", None, set()
-    for label in order:
-        if label != state:  # switch only on a change: each switch of a leaky instrumentor stacks wrappers
-            target, state = (on if label == "B" else off)(), label
-        if label not in warmed:  # warm up each path before its first block
-            warmed.add(label)
-            for call in kinds.values():
-                for _ in range(max(3, calls // 5)):
-                    call(target)
-        (block_b if label == "B" else block_a)(target)
-    stray = spans_of(first, off(), 2)
+    blocks.run(order, on, off)
+    stray = blocks.spans_of(first, off(), 2)
     provider.shutdown()
-
-    rows = []
-    for kind in kinds:
-        diffs = [(b - a) / 1000 for a, b in zip(a_ns[kind], b_ns[kind])]
-        q1, median, q3 = _quartiles(diffs)
-        attrs, keys = shape[kind]
-        rows.append({
-            "call": kind,
-            "added_us": median,
-            "iqr_us": q3 - q1,
-            "base_us": statistics.median(a_ns[kind]) / 1000,
-            "bg_us": statistics.median(flush_ns[kind]) / 1000,
-            "spans_per_call": b_spans[kind] / (pairs * calls),
-            "attrs_per_span": attrs,
-            "keys": keys,
-        })  # fmt: skip
-    return {"name": name, "leaky": sequential, "stray_spans_per_call": stray, "rows": rows}
+    return {"name": name, "leaky": sequential, "stray_spans_per_call": stray, "rows": blocks.rows(pairs)}
 
 
 def _in_subprocess(name: str, args: argparse.Namespace, sequential: bool = False) -> dict:
     command = [sys.executable, __file__, "--subject", name, "--pairs", str(args.pairs), "--calls", str(args.calls)]
     if sequential:
         command.append("--sequential")
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines() or [f"exit {done.returncode}"]
         return {"name": name, "error": lines[-1]}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-
 from typing import TYPE_CHECKING
 
 import httpx2
@@ -112,7 +111,7 @@ def anthropic_stream_chunks() -> list[bytes]:
         (
             "content_block_delta",
             {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": word}},
-        )  # fmt: skip
+        )
         for word in _WORDS[: STREAM_CHUNKS - 5]
     ]
     return _sse([

@@ -41,3 +41,13 @@ def test_floor_bench_compares_spans_with_the_same_attributes(sdk):
     spans = exporter.get_finished_spans()
     assert len(spans) == 3 * (3 + 5)  # warm-up rounds and timed rounds, one span per subject each
     assert len({(span.name, tuple(sorted(span.attributes))) for span in spans}) == 1  # like for like
+
+
+def test_otlp_json_bench_prints_every_figure(capsys):
+    import bench_otlp_json
+
+    assert bench_otlp_json.main(["--spans", "8", "--rounds", "2"]) == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert len(rows) == 4
+    for row in rows:
+        assert math.isfinite(float(row.split()[-1])), row

@@ -10,9 +10,9 @@ calculation for the usage the producer reported.
 from __future__ import annotations
 
 import pytest
-from bench import llm_fakes
 from genai_prices import Usage, calc_price
 
+from bench import llm_fakes
 from spanmeter import semconv
 
 ANTHROPIC_SCOPE = "com.anthropic.sdk.python"

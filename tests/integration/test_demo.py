@@ -13,6 +13,7 @@ import pytest
 from spanmeter import semconv
 from spanmeter.report import read_metric_requests, read_spans
 from spanmeter.report.summary import span_kind
+from support.metrics import metric_names
 
 pytestmark = pytest.mark.integration
 
@@ -74,14 +75,8 @@ def test_demo_prints_the_summary_and_sends_to_the_otlp_endpoint(tmp_path, run_co
     for stage in by_kind["stage"]:
         assert stage.attributes[semconv.DATA_BYTES] > 0
         assert stage.attributes[semconv.COST_PER_GB_USD] > 0
-    metric_names = {
-        metric.name
-        for request in read_metric_requests(tmp_path / "spanmeter-metrics.jsonl")
-        for resource_metrics in request.resource_metrics
-        for scope_metrics in resource_metrics.scope_metrics
-        for metric in scope_metrics.metrics
-    }
-    assert {semconv.METRIC_COST, semconv.METRIC_DATA_PROCESSED, semconv.METRIC_COST_PER_GB} <= metric_names
+    names = metric_names(read_metric_requests(tmp_path / "spanmeter-metrics.jsonl"))
+    assert {semconv.METRIC_COST, semconv.METRIC_DATA_PROCESSED, semconv.METRIC_COST_PER_GB} <= names
 
     assert {span.span_id.hex() for span in otlp_receiver.spans()} == {span.span_id for span in spans}
     assert otlp_receiver.metric_requests

@@ -16,6 +16,7 @@ from genai_prices import Usage, calc_price
 from spanmeter import semconv
 from spanmeter.report import read_metric_requests, read_spans
 from support.instrumentors import instrumentor_names
+from support.metrics import metric_names
 
 pytestmark = pytest.mark.integration
 
@@ -63,23 +64,15 @@ def assert_enriched(spans) -> None:
     assert agent.attributes[semconv.COST_TOTAL_USD] == pytest.approx(expected_llm_usd(), rel=1e-9)
 
 
-def metric_names(path) -> set[str]:
-    return {
-        metric.name
-        for request in read_metric_requests(path)
-        for resource_metrics in request.resource_metrics
-        for scope_metrics in resource_metrics.scope_metrics
-        for metric in scope_metrics.metrics
-    }
-
-
 def test_spanmeter_distro_defaults_to_files_in_the_working_directory(app, tmp_path, run_instrumented):
     run = run_instrumented(app, tmp_path, OTEL_PYTHON_DISTRO="spanmeter", OTEL_PYTHON_CONFIGURATOR="spanmeter")
 
     assert "app done" in run.stdout
     assert OTHER_CONFIGURATOR_NOTICE not in run.stderr
     assert_enriched(list(read_spans(tmp_path / "spanmeter-traces.jsonl")))
-    assert {semconv.METRIC_COST, semconv.METRIC_SPAN_DURATION} <= metric_names(tmp_path / "spanmeter-metrics.jsonl")
+    assert {semconv.METRIC_COST, semconv.METRIC_SPAN_DURATION} <= metric_names(
+        read_metric_requests(tmp_path / "spanmeter-metrics.jsonl")
+    )
 
 
 @pytest.mark.parametrize("exporter", ["spanmeter_file", "console"])
@@ -162,7 +155,7 @@ def test_configure_from_code_sets_up_the_sdk_with_its_arguments_winning(tmp_path
 
     (stage,) = read_spans(tmp_path / "spanmeter-traces.jsonl")
     assert stage.attributes[semconv.COST_COMPUTE_USD] == pytest.approx(stage.duration_ms / 1e3 * 36 / 3600)
-    assert semconv.METRIC_DATA_PROCESSED in metric_names(tmp_path / "spanmeter-metrics.jsonl")
+    assert semconv.METRIC_DATA_PROCESSED in metric_names(read_metric_requests(tmp_path / "spanmeter-metrics.jsonl"))
 
 
 BAD_PRICE_FILE = "openai:\n  gpt-4o-mini: {input: 1\n  gpt-4o: [\n"

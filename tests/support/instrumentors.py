@@ -1,12 +1,145 @@
-"""Entry-point names of installed OpenTelemetry instrumentors, to enable spanmeter's alone."""
+"""Every LLM instrumentor, described the same way for the contract tests (tests/unit/test_instrumentor_contract.py).
+
+A case drives one instrumentor through its real SDK over the scripted transport: one
+plain call, one stream, one call the API refuses, and the places in spanmeter's own code
+where a fault can be injected. A new instrumentor joins the contract by adding a case
+to :data:`CASES`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib.metadata import entry_points
+from typing import Any, ClassVar
+
+import anthropic
+import openai
+
+from spanmeter.instrumentation import anthropic as spanmeter_anthropic
+from spanmeter.instrumentation import genai
+from spanmeter.instrumentation import openai as spanmeter_openai
+from support import anthropic_fakes, openai_fakes
+
+
+class InstrumentorCase:
+    """One instrumentor: how to call its SDK, what the app must get back, where faults go."""
+
+    name: str
+    instrumentor: type
+    component: str  # of spanmeter.internal.errors
+    api_error: type[BaseException]  # what the SDK raises for a 429
+    call_result: Any  # what :meth:`call` returns, with or without spanmeter
+    stream_result: list[Any]  # what :meth:`stream` returns
+    spans_per_round: int  # spans of one :meth:`call` + one :meth:`stream`
+    # stage -> (owner, attribute) to replace by a raising function; a fault in "describe" loses the spans
+    fault_targets: dict[str, tuple[Any, str]]
+
+    def client(self, stage: str | None = None) -> Any:
+        """A client whose server answers one call and then one stream."""
+        raise NotImplementedError
+
+    def failing_client(self) -> Any:
+        """A client whose server answers 429 (no retries)."""
+        raise NotImplementedError
+
+    def call(self, client: Any) -> Any:
+        raise NotImplementedError
+
+    def stream(self, client: Any) -> list[Any]:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+class OpenAICase(InstrumentorCase):
+    name = "openai"
+    instrumentor = spanmeter_openai.OpenAIInstrumentor
+    component = "instrumentation.openai"
+    api_error = openai.RateLimitError
+    call_result = "chatcmpl-bench"
+    stream_result: ClassVar[list[Any]] = ["chatcmpl-stream"] * 6
+    spans_per_round = 2
+    fault_targets: ClassVar[dict[str, tuple[Any, str]]] = {
+        "describe": (genai, "add_request_params"),
+        "result": (spanmeter_openai._CHAT_KIND, "attributes"),
+        "chunk": (spanmeter_openai._ChatChunks, "add"),
+        "stream end": (spanmeter_openai._ChatStream, "_self_final_attributes"),
+    }
+
+    def client(self, stage: str | None = None) -> Any:
+        return openai_fakes.server(openai_fakes.llm_fakes.OPENAI_CHAT_BODY, openai_fakes.chat_chunks()).client()
+
+    def failing_client(self) -> Any:
+        return openai_fakes.server(openai_fakes.json_reply(openai_fakes.error_body(429), status=429)).client()
+
+    def _create(self, client: Any, **kwargs: Any) -> Any:
+        return client.chat.completions.create(model=openai_fakes.MODEL, messages=openai_fakes.MESSAGES, **kwargs)
+
+    def call(self, client: Any) -> Any:
+        return self._create(client).id
+
+    def stream(self, client: Any) -> list[Any]:
+        return [chunk.id for chunk in self._create(client, stream=True)]
+
+
+class AnthropicCase(InstrumentorCase):
+    name = "anthropic"
+    instrumentor = spanmeter_anthropic.AnthropicInstrumentor
+    component = "instrumentation.anthropic"
+    api_error = anthropic.RateLimitError
+    call_result = anthropic_fakes.TEXT
+    stream_result: ClassVar[list[Any]] = [
+        "message_start", "content_block_start", *["content_block_delta"] * 10, "content_block_stop",
+        "message_delta", "message_stop",
+    ]  # fmt: skip
+    spans_per_round = 2
+    fault_targets: ClassVar[dict[str, tuple[Any, str]]] = {
+        "describe": (genai, "add_request_params"),
+        "result": (spanmeter_anthropic, "_message_attributes"),
+        "event": (spanmeter_anthropic._MessageEvents, "add"),
+        "stream end": (spanmeter_anthropic._MessageEvents, "attributes"),
+        "sdk span": (genai, "add_request_params"),  # on the SDK's own span: no describe
+    }
+
+    def client(self, stage: str | None = None) -> Any:
+        server = anthropic_fakes.server(anthropic_fakes.MESSAGE_BODY, anthropic_fakes.TEXT_STREAM)
+        # None: the SDK's default, its own span (which spanmeter enriches); False: spanmeter's span
+        return anthropic_fakes.client(server, open_telemetry=None if stage == "sdk span" else False)
+
+    def failing_client(self) -> Any:
+        reply = anthropic_fakes.json_reply(anthropic_fakes.error_body(429), status=429)
+        return anthropic_fakes.client(anthropic_fakes.server(reply))
+
+    def _create(self, client: Any, **kwargs: Any) -> Any:
+        return client.messages.create(
+            model=anthropic_fakes.MODEL, messages=anthropic_fakes.MESSAGES, max_tokens=512, **kwargs
+        )
+
+    def call(self, client: Any) -> Any:
+        return self._create(client).content[0].text
+
+    def stream(self, client: Any) -> list[Any]:
+        return [event.type for event in self._create(client, stream=True)]
+
+
+CASES: list[InstrumentorCase] = [OpenAICase(), AnthropicCase()]
+
+FAULTS: list[tuple[InstrumentorCase, str]] = [(case, stage) for case in CASES for stage in case.fault_targets]
+"""(case, stage) pairs: every place of every instrumentor where a fault is injected."""
+
+
+def raising(message: str) -> Callable[..., Any]:
+    """A stand-in for spanmeter code that fails with ValueError(message) however it is called."""
+
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise ValueError(message)
+
+    return boom
 
 
 def instrumentor_names() -> tuple[list[str], list[str]]:
-    """(spanmeter's instrumentor entry points, every other package's)."""
+    """(spanmeter's instrumentor entry points, every other package's): to enable spanmeter's alone."""
     names = sorted({ep.name for ep in entry_points(group="opentelemetry_instrumentor")})
     ours = [name for name in names if name.startswith("spanmeter_")]
     return ours, [name for name in names if name not in ours]

@@ -14,12 +14,9 @@ import sys
 import textwrap
 from types import SimpleNamespace
 
-import anthropic_fakes
-from support import openai_fakes
 import pytest
 from agno.agent import Agent
 from agno.models.anthropic import Claude
-from instrumentation_support import assert_no_internal_errors, fresh_internal_errors  # noqa: F401 - fixture
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
@@ -29,8 +26,9 @@ from spanmeter.instrumentation import genai
 from spanmeter.instrumentation.agno import AgnoInstrumentor
 from spanmeter.instrumentation.anthropic import AnthropicInstrumentor
 from spanmeter.instrumentation.openai import OpenAIInstrumentor
-from support import agno_apps
+from support import agno_apps, anthropic_fakes, openai_fakes
 from support import scripted_llm as llm
+from support.instrumentation import assert_no_internal_errors
 from support.span_tree import SpanTree
 
 _USAGE = (semconv.GEN_AI_USAGE_INPUT_TOKENS, semconv.GEN_AI_USAGE_OUTPUT_TOKENS)

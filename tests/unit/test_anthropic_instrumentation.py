@@ -11,31 +11,22 @@ from __future__ import annotations
 
 import gc
 import json
+import time
 import warnings
 
 import anthropic
-import anthropic_fakes as fakes
 import httpx2
-import instrumentation_support as support
 import pytest
 import wrapt
-from instrumentation_support import (  # noqa: F401 - fixtures are found by name
-    assert_no_internal_errors,
-    fresh_internal_errors,
-    instrument_fixture,
-    instrumented,
-    only_span,
-)
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
 from spanmeter import internal_errors, semconv
 from spanmeter.instrumentation import anthropic as spanmeter_anthropic
-from spanmeter.instrumentation import genai
 from spanmeter.instrumentation.anthropic import AnthropicInstrumentor
+from support import anthropic_fakes as fakes
+from support import instrumentation as shared
+from support.instrumentation import assert_no_internal_errors, instrument_fixture, only_span
 
 SDK_SCOPE = "com.anthropic.sdk.python"
 
@@ -144,7 +135,7 @@ def test_with_raw_response_returns_the_raw_response(instrumented, finished_spans
 # --- create(stream=True) ------------------------------------------------------
 
 
-def test_stream_reads_usage_from_message_start_and_message_delta(instrumented, finished_spans):
+def test_stream_reads_usage_from_message_start_and_message_delta(instrumented, finished_spans, stepping_clock):
     stream = create(fakes.client(fakes.server(fakes.tool_use_stream())), stream=True)
 
     assert isinstance(stream, anthropic.Stream)
@@ -155,11 +146,11 @@ def test_stream_reads_usage_from_message_start_and_message_delta(instrumented, f
     assert_tool_response(attributes)
     assert attributes[semconv.TOOL_CALL_NAMES] == ("get_weather",)
     assert attributes[semconv.TOOL_CALL_IDS] == ("toolu_weather",)
-    assert attributes[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] >= 0
+    assert attributes[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] == 0.25
     assert_no_internal_errors()
 
 
-@pytest.mark.parametrize("consume, error", support.SYNC_ENDINGS)
+@pytest.mark.parametrize("consume, error", shared.SYNC_ENDINGS)
 def test_sync_stream_ends_its_span_once_on_every_path(instrumented, finished_spans, consume, error):
     consume(create(fakes.client(fakes.server(fakes.TEXT_STREAM)), stream=True))
     gc.collect()
@@ -175,8 +166,7 @@ def test_connection_broken_mid_stream_records_the_error_and_reraises_it(instrume
     stream = create(fakes.client(fakes.server(fakes.sse_reply(fakes.TEXT_STREAM, fail_after=3))), stream=True)
     received = []
     with pytest.raises(httpx2.ReadError):
-        for event in stream:
-            received.append(event)
+        received.extend(stream)  # keeps the events that came before the failure
 
     assert len(received) == 3
     span = only_span(finished_spans)
@@ -196,13 +186,13 @@ def test_error_event_mid_stream_is_the_streams_error(instrumented, finished_span
     assert span.attributes[semconv.ERROR_TYPE] == "APIStatusError"  # not the stream's HTTP 200
 
 
-@pytest.mark.parametrize("consume", support.ASYNC_ENDINGS)
+@pytest.mark.parametrize("consume", shared.ASYNC_ENDINGS)
 async def test_async_stream_ends_its_span_once_on_every_path(instrumented, finished_spans, consume):
     stream = await create(fakes.async_client(fakes.server(fakes.TEXT_STREAM)), stream=True)
     assert isinstance(stream, anthropic.AsyncStream)
     await consume(stream)
     del stream
-    await support.let_the_loop_run()
+    await shared.let_the_loop_run()
 
     span = only_span(finished_spans)
     assert span.attributes[semconv.GEN_AI_RESPONSE_ID] == "msg_bench"
@@ -436,17 +426,20 @@ def test_enrich_mode_puts_spanmeters_attributes_on_the_sdks_own_span(instrumente
 @pytest.mark.parametrize("helper", [False, True])
 def test_enrich_mode_stream_on_the_sdks_span(instrumented, finished_spans, helper):
     client = _sdk_client(fakes.tool_use_stream())
+    started = time.perf_counter()
     if helper:
         with client.messages.stream(model=fakes.MODEL, messages=fakes.MESSAGES, max_tokens=512) as stream:
             stream.get_final_message()
     else:
         list(create(client, stream=True))
+    elapsed_s = time.perf_counter() - started
 
     span = only_span(finished_spans)
     assert span.instrumentation_scope.name == SDK_SCOPE
     assert_tool_response(span.attributes)
     assert span.attributes[semconv.TOOL_CALL_NAMES] == ("get_weather",)
-    assert span.attributes[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] >= 0
+    # The SDK's own reading (its wall clock), which spanmeter leaves alone: within the call.
+    assert 0 < span.attributes[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] <= elapsed_s
     assert_no_internal_errors()
 
 
@@ -513,7 +506,7 @@ def test_instrument_uninstrument_cycles_leave_one_span_per_call_or_none(tracer_p
     instrumentor = AnthropicInstrumentor()
     client = fakes.client(fakes.server(fakes.MESSAGE_BODY, fakes.TEXT_STREAM))
     sdk_client = _sdk_client(fakes.MESSAGE_BODY)
-    new_spans = support.new_spans(finished_spans)
+    new_spans = shared.new_spans(finished_spans)
 
     def calls():
         create(client)
@@ -545,8 +538,8 @@ def test_uninstrument_under_a_peers_wrapper_keeps_the_peer_and_stays_single(trac
     from opentelemetry.instrumentation.anthropic import AnthropicInstrumentor as PeerInstrumentor
 
     client = fakes.client(fakes.server(fakes.MESSAGE_BODY))
-    support.assert_peer_on_top_stays_single(AnthropicInstrumentor(), PeerInstrumentor(), lambda: create(client),
-                                            support.new_spans(finished_spans), tracer_provider)  # fmt: skip
+    shared.assert_peer_on_top_stays_single(AnthropicInstrumentor(), PeerInstrumentor(), lambda: create(client),
+                                            shared.new_spans(finished_spans), tracer_provider)  # fmt: skip
 
 
 # --- faults never reach the app -----------------------------------------------
@@ -590,47 +583,6 @@ def test_unknown_model_is_visible_not_priced(instrumented, finished_spans):
     attributes = only_span(finished_spans).attributes
     assert attributes[semconv.GEN_AI_RESPONSE_MODEL] == "acme-claude-finetune"
     assert attributes[semconv.COST_SOURCE] == semconv.COST_SOURCE_UNKNOWN
-
-
-@pytest.mark.parametrize("hook", ["on_start", "on_end"])
-def test_a_raising_span_processor_never_reaches_the_app(instrument, hook):
-    provider = TracerProvider()
-    provider.add_span_processor(support.RaisingProcessor(hook))
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    instrument(provider=provider)
-    client = fakes.client(fakes.server(fakes.MESSAGE_BODY, fakes.TEXT_STREAM))
-
-    assert create(client).id == "msg_bench"
-    assert len(list(create(client, stream=True))) == 15
-    with pytest.raises(anthropic.RateLimitError):  # errors still come through as the SDK raised them
-        create(fakes.client(fakes.server(fakes.json_reply(fakes.error_body(429), status=429))))
-
-    assert sum(count for (component, _), count in internal_errors.counts.items()
-               if component == "instrumentation.anthropic") >= 2  # fmt: skip
-
-
-@pytest.mark.parametrize("stage", ["describe", "result", "event", "stream end", "sdk span"])
-def test_faults_in_spanmeters_own_code_are_counted_and_swallowed(instrumented, finished_spans, monkeypatch, stage):
-    def boom(*args, **kwargs):
-        raise ValueError(f"injected fault in {stage}")
-
-    target = {
-        "describe": (genai, "add_request_params"),
-        "result": (spanmeter_anthropic, "_message_attributes"),
-        "event": (spanmeter_anthropic._MessageEvents, "add"),
-        "stream end": (spanmeter_anthropic._MessageEvents, "attributes"),
-        "sdk span": (genai, "add_request_params"),  # on the SDK's span: no describe
-    }[stage]
-    monkeypatch.setattr(*target, boom)
-    sdk_telemetry = None if stage == "sdk span" else False
-    client = fakes.client(fakes.server(fakes.MESSAGE_BODY, fakes.TEXT_STREAM), open_telemetry=sdk_telemetry)
-
-    assert create(client).content[0].text == fakes.TEXT
-    assert [event.type for event in create(client, stream=True)][-1] == "message_stop"
-
-    assert internal_errors.counts[("instrumentation.anthropic", "ValueError")] >= 1
-    assert len(finished_spans()) == (0 if stage == "describe" else 2)
 
 
 @pytest.mark.parametrize("sdk_span", [False, True])

@@ -12,8 +12,8 @@ from opentelemetry import trace
 
 import spanmeter
 from spanmeter import internal_errors, semconv
+from spanmeter.attribution import apply_attribution, current_attribution
 from spanmeter.instrumentation import context_propagation
-from spanmeter.instrumentation.attribution import apply_attribution, current_attribution
 
 _tracer = trace.get_tracer("test")
 
@@ -99,11 +99,10 @@ def test_thread_pool_submit_carries_attribution_and_parent(finished_spans):
 
 async def test_run_in_executor_and_to_thread_carry_attribution(finished_spans):
     loop = asyncio.get_running_loop()
-    with ThreadPoolExecutor(max_workers=2) as own_pool:
-        with spanmeter.attribution(user="u9", team="ops"):
-            await loop.run_in_executor(None, _start, "default-executor")
-            await loop.run_in_executor(own_pool, _start, "own-executor")
-            await asyncio.to_thread(_start, "to-thread")
+    with ThreadPoolExecutor(max_workers=2) as own_pool, spanmeter.attribution(user="u9", team="ops"):
+        await loop.run_in_executor(None, _start, "default-executor")
+        await loop.run_in_executor(own_pool, _start, "own-executor")
+        await asyncio.to_thread(_start, "to-thread")
 
     spans = _by_name(finished_spans())
     for name in ("default-executor", "own-executor", "to-thread"):

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 import pytest
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.sdk._logs import LoggerProvider
-from processing_harness import Pipeline, llm_attributes
 
 from spanmeter.processing.budgets import BudgetTracker, Crossing, log_crossing, window_bounds
+from support.processing import Pipeline, llm_attributes
 
 PRICES = "test:\n  m: {input: 1000}\n"  # $1 per 1000 input tokens
 FIVE_DOLLARS = llm_attributes("m", 5000, 0, "test")

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from opentelemetry.sdk.metrics.view import View
 from opentelemetry.trace import Status, StatusCode
-from processing_harness import Pipeline, llm_attributes
 
 from spanmeter import semconv
 from spanmeter.processing.derived_metrics import SPAN_DURATION_BUCKETS, SPAN_METRICS_DURATION_BUCKETS_MS
+from support.processing import Pipeline, llm_attributes
 
 
 def test_llm_span_feeds_the_genai_metrics_with_semconv_buckets_and_exemplars():

@@ -22,7 +22,7 @@ USAGE = {
 
 
 def processors(provider: TracerProvider) -> tuple:
-    return provider._active_span_processor._span_processors  # noqa: SLF001
+    return provider._active_span_processor._span_processors
 
 
 @pytest.fixture

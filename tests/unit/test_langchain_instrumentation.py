@@ -18,10 +18,6 @@ from importlib.metadata import entry_points
 
 import openai
 import pytest
-from instrumentation_support import (  # noqa: F401 - fixtures are found by name
-    assert_no_internal_errors,
-    fresh_internal_errors,
-)
 from langchain_core.documents import Document
 from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
@@ -47,6 +43,7 @@ from spanmeter.instrumentation.langchain.handler import COMPONENT
 from spanmeter.instrumentation.openai import OpenAIInstrumentor
 from spanmeter.settings import Settings
 from support import openai_fakes as fakes
+from support.instrumentation import assert_no_internal_errors
 from support.langchain_fakes import chat_model, small_chain
 
 CHAT_BODY = fakes.llm_fakes.OPENAI_CHAT_BODY

@@ -16,13 +16,6 @@ from spanmeter import internal_errors, semconv
 from spanmeter.instrumentation import manual
 
 
-@pytest.fixture(autouse=True)
-def _fresh_internal_errors():
-    internal_errors.reset_for_tests()
-    yield
-    internal_errors.reset_for_tests()
-
-
 def _by_name(spans):
     named = {span.name: span for span in spans}
     assert len(named) == len(spans), [span.name for span in spans]
@@ -172,9 +165,8 @@ def test_record_functions_reach_the_innermost_stage_through_other_spans(finished
     @spanmeter.stage("transform")
     def transform(chunks):
         for chunk in chunks:
-            with tracer.start_as_current_span("chat gpt-x"):
-                with spanmeter.tool("parse"):
-                    spanmeter.record_data(bytes=len(chunk), records=1)
+            with tracer.start_as_current_span("chat gpt-x"), spanmeter.tool("parse"):
+                spanmeter.record_data(bytes=len(chunk), records=1)
         with spanmeter.stage("inner"):
             spanmeter.record_data(bytes=1)
         spanmeter.record_freshness(timedelta(minutes=2))
@@ -490,9 +482,8 @@ async def test_async_function_exception_is_recorded_and_reraised_unchanged(finis
 
 def test_context_manager_exception_is_recorded_and_reraised_unchanged(finished_spans):
     boom = ValueError("bad input")
-    with pytest.raises(ValueError) as raised:
-        with spanmeter.workflow("wf"), spanmeter.stage("load"):
-            raise boom
+    with pytest.raises(ValueError) as raised, spanmeter.workflow("wf"), spanmeter.stage("load"):
+        raise boom
     assert raised.value is boom
     spans = _by_name(finished_spans())
     _assert_failed(spans["run_stage load"], boom)
@@ -521,9 +512,8 @@ async def test_cancellation_ends_the_span_as_failed(finished_spans):
 
 def test_one_operation_object_can_be_entered_nested(finished_spans):
     step = spanmeter.tool("step")
-    with step as outer:
-        with step as inner:
-            assert inner is not outer
+    with step as outer, step as inner:
+        assert inner is not outer
     spans = finished_spans()
     assert len(spans) == 2
     inner_span, outer_span = spans  # inner ends first

@@ -15,7 +15,6 @@ from types import SimpleNamespace
 import agents
 import pytest
 from agents import Runner
-from instrumentation_support import assert_no_internal_errors, fresh_internal_errors  # noqa: F401 - fixture
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -25,6 +24,7 @@ from spanmeter.instrumentation.agno import AgnoInstrumentor
 from spanmeter.instrumentation.openai import OpenAIInstrumentor
 from spanmeter.instrumentation.openai_agents import OpenAIAgentsInstrumentor
 from support import agents_apps
+from support.instrumentation import assert_no_internal_errors
 from support.span_tree import SpanTree
 
 _USAGE = (semconv.GEN_AI_USAGE_INPUT_TOKENS, semconv.GEN_AI_USAGE_OUTPUT_TOKENS)

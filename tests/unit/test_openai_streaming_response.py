@@ -7,17 +7,11 @@ The response is parsed by the app after the call returns; the span must follow w
 from __future__ import annotations
 
 import pytest
-from instrumentation_support import (  # noqa: F401 - fixtures are found by name
-    assert_no_internal_errors,
-    fresh_internal_errors,
-    instrument_fixture,
-    instrumented,
-    only_span,
-)
 
 from spanmeter import semconv
 from spanmeter.instrumentation.openai import OpenAIInstrumentor
 from support import scripted_llm as llm
+from support.instrumentation import assert_no_internal_errors, instrument_fixture, only_span
 
 instrument = instrument_fixture(OpenAIInstrumentor)
 pytestmark = pytest.mark.usefixtures("instrumented")

@@ -12,11 +12,11 @@ import time
 import genai_prices
 import pytest
 from genai_prices import Usage, calc_price
-from processing_harness import Pipeline, llm_attributes
 
 from spanmeter import internal_errors
 from spanmeter.processing.pricing import PriceBook, without_version
 from spanmeter.settings import ConfigError, Settings
+from support.processing import Pipeline, llm_attributes
 
 # (semconv provider, model, input incl. cache, output, cache read, cache write, genai-prices provider id)
 CASES = [

@@ -9,10 +9,11 @@ import pytest
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status, StatusCode
-from processing_harness import Pipeline, llm_attributes
 
 from spanmeter import internal_errors
 from spanmeter.processing import EnrichedSpan, Enricher
+from support.metrics import internal_error_count
+from support.processing import Pipeline, llm_attributes
 
 
 class RaisingExporter(SpanExporter):
@@ -42,22 +43,9 @@ class FlushCountingExporter(InMemorySpanExporter):
         return True
 
 
-def internal_error_count(reader, component: str) -> float:
-    data = reader.get_metrics_data()
-    return sum(
-        point.value
-        for resource in data.resource_metrics
-        for scope in resource.scope_metrics
-        for metric in scope.metrics
-        if metric.name == "spanmeter.internal.errors"
-        for point in metric.data.data_points
-        if point.attributes["component"] == component
-    )
-
-
 def test_enriched_copy_keeps_everything_the_span_had():
     with Pipeline() as p:
-        span = p.span("chat", llm_attributes("gpt-4o-mini", 100, 10, **{"custom": "kept"}), end=False)
+        span = p.span("chat", llm_attributes("gpt-4o-mini", 100, 10, custom="kept"), end=False)
         span.add_event("retry", {"attempt": 1})
         span.set_status(Status(StatusCode.ERROR, "upstream 500"))
         span.end()

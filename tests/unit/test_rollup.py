@@ -4,10 +4,11 @@ and cost per GB with compute cost."""
 from __future__ import annotations
 
 import pytest
-from processing_harness import Pipeline, llm_attributes
 
 import spanmeter
 from spanmeter.processing.rollup import CostRollup
+from support.metrics import points_by_metric
+from support.processing import Pipeline, llm_attributes
 
 # $1 per 1000 input tokens, $2 per 1000 output tokens: costs read as plain numbers.
 PRICES = "test:\n  m: {input: 1000, output: 2000}\n"
@@ -139,11 +140,9 @@ def test_quality_and_freshness_from_the_manual_api_become_gauges(finished_spans,
     assert span.attributes["spanmeter.data.quality.completeness"] == 0.97
     assert span.attributes["spanmeter.data.freshness_s"] == 42.5
     gauges = {
-        metric.name: {tuple(sorted(point.attributes.items())): point.value for point in metric.data.data_points}
-        for resource in metric_reader.get_metrics_data().resource_metrics
-        for scope in resource.scope_metrics
-        for metric in scope.metrics
-        if metric.name in ("spanmeter.data.quality", "spanmeter.data.freshness")
+        name: {tuple(sorted(point.attributes.items())): point.value for point in points}
+        for name, points in points_by_metric(metric_reader).items()
+        if name in ("spanmeter.data.quality", "spanmeter.data.freshness")
     }
     source = ("spanmeter.data.source", "warehouse.orders")
     assert gauges["spanmeter.data.quality"][(("dimension", "completeness"), source)] == 0.97

@@ -3,12 +3,11 @@ default) is visible as unpriced with reason ``no_usage``, not silently free."""
 
 from __future__ import annotations
 
-from support import openai_fakes as fakes
-from instrumentation_support import instrument_fixture, instrumented  # noqa: F401 - fixtures are found by name
-from processing_harness import Pipeline, llm_attributes
-
 from spanmeter import semconv
 from spanmeter.instrumentation.openai import OpenAIInstrumentor
+from support import openai_fakes as fakes
+from support.instrumentation import instrument_fixture
+from support.processing import Pipeline, llm_attributes
 
 instrument = instrument_fixture(OpenAIInstrumentor)
 
@@ -26,7 +25,7 @@ def _unpriced(reader, reason: str) -> float:
     )
 
 
-def test_a_stream_without_usage_is_unpriced_with_reason_no_usage(instrumented, finished_spans, metric_reader):  # noqa: F811
+def test_a_stream_without_usage_is_unpriced_with_reason_no_usage(instrumented, finished_spans, metric_reader):
     before = _unpriced(metric_reader, "no_usage")
     client = fakes.server(fakes.chat_chunks(usage=False)).client()
     stream = client.chat.completions.create(model=fakes.MODEL, messages=fakes.MESSAGES, stream=True)

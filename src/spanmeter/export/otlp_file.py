@@ -16,20 +16,18 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from google.protobuf.message import Message
-from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from spanmeter.export.otlp_json import to_json_line
-from spanmeter.internal_errors import record_internal_error
+from spanmeter.export.otlp_json import metrics_line, spans_line
+from spanmeter.internal_errors import guard
 from spanmeter.settings import Settings
 
-_COMPONENT = "export.file"
+_guard = guard("export.file")
 
 
 class _JsonLinesFile:
@@ -40,18 +38,16 @@ class _JsonLinesFile:
         self._lock = threading.Lock()
         self._closed = False
 
-    def append(self, message: Message) -> bool:
-        """Write ``message`` as a line; False (counted, not raised) when it could not be."""
+    def append(self, encode: Callable[[Any], str], data: Any) -> bool:
+        """Write ``encode(data)`` (one line); False (counted, not raised) when it could not be."""
         if self._closed:
             return False
-        try:
-            line = to_json_line(message)
+        with _guard:  # a full disk must not crash the app
+            line = encode(data)
             with self._lock, open(self.path, "a", encoding="utf-8") as file:
                 file.write(line)
             return True
-        except Exception as exc:  # noqa: BLE001 - a full disk must not crash the app
-            record_internal_error(_COMPONENT, exc)
-            return False
+        return False
 
     def close(self) -> None:
         self._closed = True
@@ -64,7 +60,7 @@ class OTLPFileSpanExporter(SpanExporter):
         self.file = _JsonLinesFile(path if path is not None else Settings.load().traces_file)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        if self.file.append(encode_spans(spans)):
+        if self.file.append(spans_line, spans):
             return SpanExportResult.SUCCESS
         return SpanExportResult.FAILURE
 
@@ -86,7 +82,7 @@ class OTLPFileMetricExporter(MetricExporter):
         self.file = _JsonLinesFile(path if path is not None else Settings.load().metrics_file)
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs) -> MetricExportResult:
-        if self.file.append(encode_metrics(metrics_data)):
+        if self.file.append(metrics_line, metrics_data):
             return MetricExportResult.SUCCESS
         return MetricExportResult.FAILURE
 

@@ -1,11 +1,14 @@
 """OTLP/JSON, one export request per line: the shape the Collector's file exporter writes.
 
-The OTLP specification's JSON mapping differs from protobuf's canonical JSON in
-one way that matters: trace and span ids are hex strings, not base64. Otherwise
-it is protobuf JSON with lowerCamelCase field names, enums as integers and 64-bit
-integers as strings. Writing and reading live together here so the two
-directions cannot drift apart; readers also accept base64 ids, which some
-producers (protobuf's own JSON printer, older tools) emit.
+The OTLP specification's JSON mapping differs from protobuf's canonical JSON in one
+way that matters: trace and span ids are hex strings, not base64. Writing SDK data goes
+through the OpenTelemetry project's own encoder (``opentelemetry-exporter-otlp-json-common``),
+which produces that mapping directly. Reading yields protobuf export requests (what
+``spanmeter report`` and OTLP receivers work on), through protobuf's JSON parser after
+turning hex ids into the base64 it expects; readers also accept base64 ids, which some
+producers (protobuf's own JSON printer, older tools) emit. ``opentelemetry-proto-json``'s
+parser is not used there: it yields its own message classes, not protobuf's, and rejects
+base64 ids. :func:`to_json_line` writes a protobuf request (one already decoded) the same way.
 """
 
 from __future__ import annotations
@@ -13,11 +16,15 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
+from opentelemetry.exporter.otlp.json.common.metrics_encoder import encode_metrics
+from opentelemetry.exporter.otlp.json.common.trace_encoder import encode_spans
+from opentelemetry.sdk.metrics.export import MetricsData
+from opentelemetry.sdk.trace import ReadableSpan
 
 M = TypeVar("M", bound=Message)
 
@@ -26,6 +33,17 @@ _ID_FIELDS = frozenset({
     "traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id",
 })  # fmt: skip
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+_COMPACT = {"separators": (",", ":")}
+
+
+def spans_line(spans: Sequence[ReadableSpan]) -> str:
+    """One OTLP/JSON line (with the trailing newline): an ExportTraceServiceRequest of ``spans``."""
+    return json.dumps(encode_spans(spans).to_dict(), **_COMPACT) + "\n"
+
+
+def metrics_line(data: MetricsData) -> str:
+    """One OTLP/JSON line (with the trailing newline): an ExportMetricsServiceRequest of ``data``."""
+    return json.dumps(encode_metrics(data).to_dict(), **_COMPACT) + "\n"
 
 
 def _convert_ids(node: Any, convert: Callable[[str], str]) -> Any:
@@ -57,12 +75,12 @@ def _id_to_base64(value: str) -> str:
 
 
 def to_json_line(message: Message) -> str:
-    """One compact OTLP/JSON line (with the trailing newline) for an export request."""
+    """One compact OTLP/JSON line (with the trailing newline) for a protobuf export request."""
     tree = json_format.MessageToDict(message, use_integers_for_enums=True)
-    return json.dumps(_convert_ids(tree, _base64_to_hex), separators=(",", ":")) + "\n"
+    return json.dumps(_convert_ids(tree, _base64_to_hex), **_COMPACT) + "\n"
 
 
 def parse_json_line(line: str | bytes, message_type: type[M]) -> M:
-    """Parse one OTLP/JSON line (hex or base64 ids) into ``message_type``."""
+    """Parse one OTLP/JSON line (hex or base64 ids) into the protobuf ``message_type``."""
     tree = _convert_ids(json.loads(line), _id_to_base64)
     return json_format.ParseDict(tree, message_type(), ignore_unknown_fields=True)

@@ -42,10 +42,9 @@ from typing import Any
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
-from spanmeter import semconv
+from spanmeter import sdk_internals, semconv
 from spanmeter.instrumentation import genai
 from spanmeter.instrumentation.on_import import patch_on_import
-from spanmeter.internal_errors import record_internal_error
 
 _COMPONENT = "instrumentation.anthropic"
 _PROVIDER = "anthropic"
@@ -106,7 +105,7 @@ def _input_messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def _describe(instance: Any, kwargs: Mapping[str, Any]):
     """Request attributes; ``extra_body`` carries the sampling parameters this SDK has no kwarg for."""
-    operation, model, attributes = genai.describe_request(_CHAT, _PROVIDER, instance._client, kwargs, _PARAMS)
+    operation, model, attributes = genai.describe_request(_CHAT, _PROVIDER, instance, kwargs, _PARAMS)
     extra = kwargs.get("extra_body")
     if isinstance(extra, Mapping):
         genai.add_request_params(attributes, extra, _PARAMS)
@@ -191,7 +190,7 @@ class _MessageEvents:
     deltas only when content is captured. Slotted and apart from the proxy: :meth:`add` runs per event.
     """
 
-    __slots__ = ("call", "message", "delta", "tool_uses", "parts")
+    __slots__ = ("call", "delta", "message", "parts", "tool_uses")
 
     def __init__(self, call: genai.GenAICall) -> None:
         self.call = call
@@ -278,13 +277,11 @@ _sdk_span: ContextVar[_SdkSpan | None] = ContextVar("spanmeter_anthropic_sdk_spa
 def _sdk_makes_span(instance: Any) -> bool:
     """Whether this call's span is the SDK's: enrich mode and a client with the SDK's telemetry on.
 
-    ``_tracer`` is the client's tracer, None when the client makes no spans (or predates them).
+    The client's tracer is None when the client makes no spans (or predates them).
     """
-    try:
-        return _telemetry.enrich and getattr(instance._client, "_tracer", None) is not None
-    except Exception as exc:  # noqa: BLE001 - the property failing: spanmeter's own span
-        record_internal_error(_COMPONENT, exc)
-        return False
+    with _telemetry.guard:  # the property failing: spanmeter's own span
+        return _telemetry.enrich and sdk_internals.resource_client_tracer(instance) is not None
+    return False
 
 
 def _enrich_sdk_span(wrapped, instance, args, kwargs):
@@ -296,7 +293,7 @@ def _enrich_sdk_span(wrapped, instance, args, kwargs):
     """
     pending = _sdk_span.get()
     if pending is not None and pending.call is None and _telemetry.active:
-        try:
+        with _telemetry.guard:
             span, result = args[1], args[2]
             call = pending.call = genai.GenAICall(_telemetry, span, owned=False)
             body = result.options.json_data
@@ -307,19 +304,15 @@ def _enrich_sdk_span(wrapped, instance, args, kwargs):
             call.capture(semconv.GEN_AI_INPUT_MESSAGES, _input_messages, body)
             if result.error is None and _classes.is_message(result.data):
                 _end_with_message(call, result.data)
-        except Exception as exc:  # noqa: BLE001
-            record_internal_error(_COMPONENT, exc)
     return wrapped(*args, **kwargs)
 
 
 def _on_sdk_span(pending: _SdkSpan, result: Any) -> Any:
     """A stream returned on the SDK's span, wrapped so its events reach that span; anything else as it came."""
-    try:
+    with _telemetry.guard:
         call = pending.call
         if call is not None and not call.ended and _classes.is_stream(result):
             return _classes.proxy(result, call)
-    except Exception as exc:  # noqa: BLE001
-        record_internal_error(_COMPONENT, exc)
     return result
 
 
@@ -392,7 +385,7 @@ async def _acreate(wrapped, instance, args, kwargs):
     return _on_sdk_span(pending, result)
 
 
-def _stream_helper(defer: Any, request_attribute: str):
+def _stream_helper(defer: Any):
     """``messages.stream(...)``: the manager it returns sends its prepared request on entry, through ``create``.
 
     The helper calls the API directly (not through ``create``) and its manager keeps the
@@ -403,11 +396,9 @@ def _stream_helper(defer: Any, request_attribute: str):
     def wrapper(wrapped, instance, args, kwargs):
         manager = wrapped(*args, **kwargs)
         if _telemetry.active:
-            try:
-                request = getattr(manager, request_attribute)
-                setattr(manager, request_attribute, defer(request, instance, args, kwargs))
-            except Exception as exc:  # noqa: BLE001 - the helper then runs without a span
-                record_internal_error(_COMPONENT, exc)
+            with _telemetry.guard:  # the helper then runs without a span
+                request = sdk_internals.stream_manager_request(manager)
+                sdk_internals.replace_stream_manager_request(manager, defer(request, instance, args, kwargs))
         return manager
 
     return wrapper
@@ -418,14 +409,14 @@ def _defer_sync(request: Any, instance: Any, args: Any, kwargs: Any):
     return lambda: _create(lambda *_, **__: request(), instance, args, kwargs)
 
 
-class _defer_async:  # noqa: N801 - used like the function it stands beside
+class _defer_async:  # lowercase: used like the function it stands beside
     """The async manager awaits its prepared coroutine when entered: awaited, this awaits it inside ``_acreate``.
 
     An awaitable rather than a coroutine, so a manager never entered leaves only the SDK's
     own never-awaited coroutine behind, as it would uninstrumented.
     """
 
-    __slots__ = ("request", "instance", "args", "kwargs")
+    __slots__ = ("args", "instance", "kwargs", "request")
 
     def __init__(self, request: Any, instance: Any, args: Any, kwargs: Any) -> None:
         self.request, self.instance, self.args, self.kwargs = request, instance, args, kwargs
@@ -440,8 +431,8 @@ _TARGETS = (
     # module, owner, attribute, wrapper
     (_MODULE, "Messages", "create", _create),
     (_MODULE, "AsyncMessages", "create", _acreate),
-    (_MODULE, "Messages", "stream", _stream_helper(_defer_sync, "_MessageStreamManager__api_request")),
-    (_MODULE, "AsyncMessages", "stream", _stream_helper(_defer_async, "_AsyncMessageStreamManager__api_request")),
+    (_MODULE, "Messages", "stream", _stream_helper(_defer_sync)),
+    (_MODULE, "AsyncMessages", "stream", _stream_helper(_defer_async)),
     ("anthropic._base_client", None, "finish_api_call_span", _enrich_sdk_span),
 )  # fmt: skip
 
@@ -460,6 +451,8 @@ class AnthropicInstrumentor(BaseInstrumentor):
         return ("anthropic >= 2.0",)
 
     def _instrument(self, **kwargs: Any) -> None:
+        sdk_internals.check("opentelemetry-sdk")
+        sdk_internals.check("anthropic")
         _telemetry.configure(tracer_provider=kwargs.get("tracer_provider"), settings=kwargs.get("settings"))
         patch_on_import("anthropic", _patch)
 

@@ -22,7 +22,7 @@ from concurrent import futures
 
 from opentelemetry import context as otel_context
 
-from spanmeter.internal_errors import record_internal_error
+from spanmeter.internal_errors import guard
 
 _lock = threading.Lock()
 _enabled = False
@@ -52,6 +52,9 @@ def disable() -> None:
             _enabled = False
 
 
+_guard = guard("instrumentation.context_propagation")
+
+
 def _run_in_context(context: otel_context.Context, fn, /, *args, **kwargs):
     token = otel_context.attach(context)
     try:
@@ -61,11 +64,9 @@ def _run_in_context(context: otel_context.Context, fn, /, *args, **kwargs):
 
 
 def _submit_in_context(wrapped, instance, args, kwargs):
-    try:
+    context = None
+    with _guard:  # a fault: submit as if spanmeter were not there
         context = otel_context.get_current()
-    except Exception as exc:  # noqa: BLE001 - submit as if spanmeter were not there
-        record_internal_error("instrumentation.context_propagation", exc)
-        context = None
     if not context or not args:  # nothing to carry, or a call submit itself will reject
         return wrapped(*args, **kwargs)
     return wrapped(_run_in_context, context, *args, **kwargs)

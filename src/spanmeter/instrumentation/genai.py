@@ -12,7 +12,7 @@ Guarantees the wrappers keep:
 
 * The app comes first: the wrapped call's arguments, return value and exceptions pass
   through untouched; any fault in spanmeter's bookkeeping (including a span processor
-  that raises) is counted by :func:`record_internal_error` and the call goes on.
+  that raises) is swallowed and counted by the instrumentor's :class:`guard` and the call goes on.
 * One span per call: a span ends exactly once (:class:`GenAICall`), whichever way a
   stream ends, and wrappers left behind by ``uninstrument()`` do nothing
   (:attr:`GenAITelemetry.active`).
@@ -47,9 +47,10 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from spanmeter import semconv
-from spanmeter.internal_errors import record_internal_error
+from spanmeter import sdk_internals, semconv
+from spanmeter.internal_errors import guard
 from spanmeter.settings import Settings
+from spanmeter.version import __version__
 
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 _CAPTURE_ON_SPANS = frozenset({"true", "span_only", "span_and_event"})
@@ -96,19 +97,19 @@ _server_cache: dict[int, tuple[Any, dict[str, Any]]] = {}
 
 
 def describe_request(
-    operation: str, provider: str, client: Any, kwargs: Mapping[str, Any], params: Mapping[str, str]
+    operation: str, provider: str, resource: Any, kwargs: Mapping[str, Any], params: Mapping[str, str]
 ) -> tuple[str, str | None, Attributes]:
     """What a ``Describe`` returns for a call whose kwargs carry ``model`` and parameters named in ``params``.
 
-    Operation, provider, server address/port of ``client`` and request model, plus
-    :func:`add_request_params`.
+    Operation, provider, server address/port of the client behind ``resource`` (e.g.
+    ``client.chat.completions``) and request model, plus :func:`add_request_params`.
     """
     model = kwargs.get("model")
     model = model if isinstance(model, str) else None
     attributes = {
         semconv.GEN_AI_OPERATION_NAME: operation,
         semconv.GEN_AI_PROVIDER_NAME: provider,
-        **server_attributes(client),
+        **server_attributes(resource),
     }
     if model is not None:
         attributes[semconv.GEN_AI_REQUEST_MODEL] = model
@@ -156,18 +157,14 @@ def add_tool_calls(attributes: Attributes, calls: Iterable[tuple[Any, Any]]) -> 
         attributes[semconv.TOOL_CALL_IDS] = ids
 
 
-def server_attributes(client: Any) -> dict[str, Any]:
-    """``server.address`` / ``server.port`` from an SDK client's ``base_url``, cached per client.
+def server_attributes(resource: Any) -> dict[str, Any]:
+    """``server.address`` / ``server.port`` from the ``base_url`` of an SDK resource's client, cached per resource.
 
     The cache entry is checked against the client's current ``base_url`` object, so a
-    changed URL (or a new client reusing an id) is recomputed. Treat the dict as read-only.
-    Both SDKs keep it in ``_base_url``; read directly, since openai's ``base_url`` property
-    runs an import statement on every read (~1 µs).
+    changed URL (or a new resource reusing an id) is recomputed. Treat the dict as read-only.
     """
-    url = getattr(client, "_base_url", None)
-    if url is None:
-        url = client.base_url
-    entry = _server_cache.get(id(client))
+    url = sdk_internals.resource_base_url(resource)
+    entry = _server_cache.get(id(resource))
     if entry is not None and entry[0] is url:
         return entry[1]
     attributes: dict[str, Any] = {}
@@ -179,7 +176,7 @@ def server_attributes(client: Any) -> dict[str, Any]:
             attributes[semconv.SERVER_PORT] = port
     if len(_server_cache) >= _MAX_SERVER_CACHE:
         _server_cache.clear()
-    _server_cache[id(client)] = (url, attributes)
+    _server_cache[id(resource)] = (url, attributes)
     return attributes
 
 
@@ -204,10 +201,7 @@ def enrichable_span(operation: str, request_model: str | None) -> Span | None:
     return span
 
 
-_PARENT_BASED_DELEGATES = (
-    "_root", "_remote_parent_sampled", "_remote_parent_not_sampled", "_local_parent_sampled",
-    "_local_parent_not_sampled",
-)  # fmt: skip
+_sampler_guard = guard("instrumentation.genai")
 
 
 def samples_without_attributes(tracer: trace.Tracer) -> bool:
@@ -218,19 +212,20 @@ def samples_without_attributes(tracer: trace.Tracer) -> bool:
     """
     try:
         from opentelemetry.sdk.trace import sampling
-
+    except ImportError:  # no SDK: attributes at start
+        return False
+    with _sampler_guard:  # a different SDK: attributes at start
         blind = (sampling.StaticSampler.should_sample, sampling.TraceIdRatioBased.should_sample)
 
         def ignores_attributes(sampler: Any) -> bool:
             method = getattr(type(sampler), "should_sample", None)
             if method is sampling.ParentBased.should_sample:
-                return all(ignores_attributes(getattr(sampler, name, None)) for name in _PARENT_BASED_DELEGATES)
+                return all(map(ignores_attributes, sdk_internals.parent_based_delegates(sampler)))
             return method in blind
 
         sampler = getattr(tracer, "sampler", None)
         return sampler is not None and ignores_attributes(sampler)
-    except Exception:  # noqa: BLE001 - no SDK, or a different one: attributes at start
-        return False
+    return False
 
 
 class GenAITelemetry:
@@ -243,6 +238,7 @@ class GenAITelemetry:
 
     def __init__(self, component: str) -> None:
         self.component = component
+        self.guard = guard(component)  # built once: every wrapper and stream of this instrumentor reuses it
         self.active = False
         self.tracer: trace.Tracer = trace.NoOpTracer()
         self.capture_content = False
@@ -257,8 +253,6 @@ class GenAITelemetry:
         environ: Mapping[str, str] | None = None,
     ) -> None:
         """Bind the tracer and switches; bad ``SPANMETER_*`` values are counted and defaults used."""
-        from spanmeter import __version__
-
         if settings is None:  # a bad value: its default (the distro's one warning names it)
             settings = Settings.resolve(environ=environ).settings
         self.tracer = trace.get_tracer(semconv.INSTRUMENTATION_SCOPE, __version__, tracer_provider=tracer_provider)
@@ -295,19 +289,23 @@ class GenAITelemetry:
         """``attributes[key]`` = JSON of ``build(*args)`` when capture is on; a fault loses only the content."""
         if not self.capture_content:
             return
-        try:
+        with self.guard:
             attributes[key] = content_json(build(*args), self.content_max_chars)
-        except Exception as exc:  # noqa: BLE001
-            record_internal_error(self.component, exc)
 
     def begin(self, describe: Describe, instance: Any, kwargs: Mapping[str, Any]) -> GenAICall | None:
-        """:meth:`start` from ``describe(instance, kwargs)``; None (counted) if either faults."""
-        try:
+        """:meth:`start` from ``describe(instance, kwargs)``, an owned span made current for the SDK call
+        (children such as HTTP spans nest under it).
+
+        A fault is counted: before the span started, the call goes on without one (None); after,
+        with its span not current. One guarded step, as the call's hot path enters few of them.
+        """
+        call = None
+        with self.guard:
             operation, request_model, attributes = describe(instance, kwargs)
-            return self.start(operation, request_model, attributes)
-        except Exception as exc:  # noqa: BLE001 - the call goes on without a span
-            record_internal_error(self.component, exc)
-            return None
+            call = self.start(operation, request_model, attributes)
+            if call.owned:
+                call.token = otel_context.attach(trace.set_span_in_context(call.span))
+        return call
 
 
 _FRAMEWORK_CALL_KEY = otel_context.create_key("spanmeter.framework_llm_call")
@@ -346,7 +344,7 @@ class FrameworkLLMCall:
 class GenAICall:
     """One call's span: ends exactly once; every method swallows (and counts) its own faults."""
 
-    __slots__ = ("telemetry", "span", "owned", "pending", "start_ns", "ended")
+    __slots__ = ("ended", "owned", "pending", "span", "start_ns", "telemetry", "token")
 
     def __init__(self, telemetry: GenAITelemetry, span: Span, owned: bool, pending: Attributes | None = None) -> None:
         self.telemetry = telemetry
@@ -355,56 +353,31 @@ class GenAICall:
         self.pending = pending  # request attributes that go on together with the final ones
         self.start_ns = time.monotonic_ns()
         self.ended = False
+        self.token: object | None = None  # of the context that made the span current, until the call returns
 
     @property
     def capture_content(self) -> bool:
         """Check before building content, so nothing is converted when capture is off."""
         return self.telemetry.capture_content
 
-    def activate(self) -> object | None:
-        """Make an owned span current for the SDK call (children such as HTTP spans nest under it)."""
-        if not self.owned:
-            return None
-        try:
-            return otel_context.attach(trace.set_span_in_context(self.span))
-        except Exception as exc:  # noqa: BLE001
-            record_internal_error(self.telemetry.component, exc)
-            return None
-
-    def deactivate(self, token: object | None) -> None:
-        if token is None:
-            return
-        try:
-            otel_context.detach(token)
-        except Exception as exc:  # noqa: BLE001
-            record_internal_error(self.telemetry.component, exc)
-
     def set_attributes(self, attributes: Mapping[str, Any]) -> None:
         """Set attributes unless the span has ended (an enriched foreign span may end first)."""
-        try:
+        with self.telemetry.guard:
             if not self.ended and self.span.is_recording():
                 self.span.set_attributes(attributes)
-        except Exception as exc:  # noqa: BLE001
-            record_internal_error(self.telemetry.component, exc)
 
     def set_content(self, key: str, value: Any) -> None:
         """Captured content as truncated JSON; callers check :attr:`capture_content` first."""
-        try:
+        with self.telemetry.guard:
             if not self.ended and self.span.is_recording():
                 self.span.set_attribute(key, content_json(value, self.telemetry.content_max_chars))
-        except Exception as exc:  # noqa: BLE001
-            record_internal_error(self.telemetry.component, exc)
 
     def capture(self, key: str, build: Callable[..., Any], *args: Any) -> None:
         """:meth:`set_content` of ``build(*args)`` when capture is on; a fault loses only the content."""
         if not self.telemetry.capture_content:
             return
-        try:
-            value = build(*args)
-        except Exception as exc:  # noqa: BLE001
-            record_internal_error(self.telemetry.component, exc)
-            return
-        self.set_content(key, value)
+        with self.telemetry.guard:
+            self.set_content(key, build(*args))
 
     def end(self, attributes: Mapping[str, Any] | None = None) -> None:
         """Set the final attributes and end the span (an enriched span is left to its producer)."""
@@ -416,27 +389,32 @@ class GenAICall:
             if attributes:
                 pending.update(attributes)
             attributes = pending
-        if attributes:
-            self.set_attributes(attributes)
         self.ended = True
-        if self.owned:
-            try:
-                self.span.end()
-            except Exception as exc:  # noqa: BLE001 - e.g. a span processor's on_end raising
-                record_internal_error(self.telemetry.component, exc)
+        span, ending = self.span, False
+        with self.telemetry.guard:  # e.g. a span processor's on_end raising
+            if attributes and span.is_recording():
+                span.set_attributes(attributes)
+            ending = True
+            if self.owned:
+                span.end()
+            return
+        if self.owned and not ending:  # setting the attributes failed: the span still ends
+            with self.telemetry.guard:
+                span.end()
 
     def fail(self, exc: BaseException, attributes: Mapping[str, Any] | None = None) -> None:
         """Record ``exc`` (ERROR status, ``error.type``) and end; ``exc`` itself is left untouched."""
         if self.ended:
             return
-        try:
+        with self.telemetry.guard:
+            token, self.token = self.token, None
+            if token is not None:  # restore the context begin() replaced
+                otel_context.detach(token)
             span = self.span
             if span.is_recording():
                 span.set_attribute(semconv.ERROR_TYPE, error_type(exc))
                 span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
                 span.record_exception(exc)
-        except Exception as fault:  # noqa: BLE001
-            record_internal_error(self.telemetry.component, fault)
         self.end(attributes)
 
     def complete(self, handle_result: HandleResult, result: Any) -> Any:
@@ -444,15 +422,16 @@ class GenAICall:
 
         A span that does not record (sampled out) is ended at once: nothing to read.
         """
-        try:
+        with self.telemetry.guard:
+            token, self.token = self.token, None
+            if token is not None:  # restore the context begin() replaced (inline: the hot path)
+                otel_context.detach(token)
             if not self.span.is_recording():
                 self.end()
                 return result
             return handle_result(self, result)
-        except Exception as exc:  # noqa: BLE001
-            record_internal_error(self.telemetry.component, exc)
-            self.end()
-            return result
+        self.end()
+        return result
 
 
 def sync_wrapper(telemetry: GenAITelemetry, describe: Describe, handle_result: HandleResult) -> Callable:
@@ -464,14 +443,11 @@ def sync_wrapper(telemetry: GenAITelemetry, describe: Describe, handle_result: H
         call = telemetry.begin(describe, instance, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
-        token = call.activate()
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
-            call.deactivate(token)
             call.fail(exc)
             raise
-        call.deactivate(token)
         return call.complete(handle_result, result)
 
     return wrapper
@@ -486,14 +462,11 @@ def async_wrapper(telemetry: GenAITelemetry, describe: Describe, handle_result: 
         call = telemetry.begin(describe, instance, kwargs)
         if call is None:
             return await wrapped(*args, **kwargs)
-        token = call.activate()
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:
-            call.deactivate(token)
             call.fail(exc)
             raise
-        call.deactivate(token)
         return call.complete(handle_result, result)
 
     return wrapper
@@ -524,10 +497,8 @@ class _StreamProxy(wrapt.ObjectProxy):
     def _self_observe(self, item: Any) -> None:
         if not self._self_first_ns:
             self._self_first_ns = time.monotonic_ns()
-        try:
+        with self._self_call.telemetry.guard:
             self._self_on_item(item)
-        except Exception as exc:  # noqa: BLE001
-            record_internal_error(self._self_call.telemetry.component, exc)
 
     def _self_finish(self, exc: BaseException | None) -> None:
         """End the span once: exhausted, closed, failed, context exited or abandoned."""
@@ -535,26 +506,32 @@ class _StreamProxy(wrapt.ObjectProxy):
         if call.ended:
             return
         attributes: dict[str, Any] = {}
-        try:
+        with call.telemetry.guard:
             if self._self_first_ns:
                 ttfc = (self._self_first_ns - call.start_ns) / 1e9
                 attributes[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
             final = self._self_final_attributes()
             if final:
                 attributes.update(final)
-        except Exception as fault:  # noqa: BLE001
-            record_internal_error(call.telemetry.component, fault)
         if exc is None or isinstance(exc, GeneratorExit):  # a consumer closing its generator is no failure
             call.end(attributes)
         else:
             call.fail(exc, attributes)
 
+    @classmethod
+    def end_stream_of(cls, stream: Any) -> None:
+        """End the span of a proxy a helper stream wraps (``helper._raw_stream``) when the helper is closed.
+
+        SDK helper streams close the HTTP response directly, bypassing the proxy's ``close()``;
+        the instrumentor wraps the helper's ``close`` and calls this afterwards.
+        """
+        if isinstance(stream, cls):
+            cls._self_finish(stream, None)
+
     def __del__(self) -> None:
         # Abandoned without being exhausted or closed: end the span now rather than never.
-        try:
+        with self._self_call.telemetry.guard:
             self._self_finish(None)
-        except Exception:  # noqa: BLE001, S110 - interpreter shutdown may have torn modules down
-            pass
 
 
 class SyncStreamProxy(_StreamProxy):
@@ -570,16 +547,14 @@ class SyncStreamProxy(_StreamProxy):
 
     def _self_iterate(self, iterator):
         # _self_observe inlined: this loop is the per-chunk hot path of every stream.
-        on_item, first = self._self_on_item, not self._self_first_ns
+        on_item, first, item_guard = self._self_on_item, not self._self_first_ns, self._self_call.telemetry.guard
         try:
             for item in iterator:
                 if first:
                     first = False
                     self._self_first_ns = time.monotonic_ns()
-                try:
+                with item_guard:
                     on_item(item)
-                except Exception as fault:  # noqa: BLE001
-                    record_internal_error(self._self_call.telemetry.component, fault)
                 yield item
         except GeneratorExit:  # the loop let go of this generator, not of the stream
             raise
@@ -624,16 +599,14 @@ class AsyncStreamProxy(_StreamProxy):
         return self._self_iterate(self.__wrapped__.__aiter__())
 
     async def _self_iterate(self, iterator):
-        on_item, first = self._self_on_item, not self._self_first_ns
+        on_item, first, item_guard = self._self_on_item, not self._self_first_ns, self._self_call.telemetry.guard
         try:
             async for item in iterator:
                 if first:
                     first = False
                     self._self_first_ns = time.monotonic_ns()
-                try:
+                with item_guard:
                     on_item(item)
-                except Exception as fault:  # noqa: BLE001
-                    record_internal_error(self._self_call.telemetry.component, fault)
                 yield item
         except GeneratorExit:  # the loop let go of this generator, not of the stream
             raise
@@ -677,14 +650,7 @@ class AsyncStreamProxy(_StreamProxy):
             self._self_finish(None)
 
 
-def end_stream_of(stream: Any) -> None:
-    """End the span of a proxy a helper stream wraps (``helper._raw_stream``) when the helper is closed.
-
-    SDK helper streams close the HTTP response directly, bypassing the proxy's ``close()``;
-    the instrumentor wraps the helper's ``close`` and calls this afterwards.
-    """
-    if isinstance(stream, _StreamProxy):
-        stream._self_finish(None)
+end_stream_of = _StreamProxy.end_stream_of
 
 
 class ParsedLater(wrapt.ObjectProxy):

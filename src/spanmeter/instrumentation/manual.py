@@ -16,7 +16,7 @@ started inside the stage is the current span.
 
 The app comes first: a function's result and exceptions pass through unchanged
 (the same exception object is re-raised), and any fault in spanmeter's own
-bookkeeping is swallowed and counted by :func:`record_internal_error`.
+bookkeeping is swallowed and counted by the fault :class:`~spanmeter.internal_errors.guard`.
 """
 
 from __future__ import annotations
@@ -30,14 +30,15 @@ import threading
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 
 from spanmeter import semconv
-from spanmeter.internal_errors import record_internal_error
+from spanmeter.internal_errors import guard
+from spanmeter.version import __version__
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -46,6 +47,10 @@ _STAGE_KEY = otel_context.create_key("spanmeter.stage")
 _DIMENSION = re.compile(r"[a-z][a-z0-9_]*\Z")
 _totals_lock = threading.Lock()
 _tracer: trace.Tracer | None = None
+_guard = guard(_COMPONENT)
+_record_data_guard = guard(f"{_COMPONENT}.record_data")
+_record_quality_guard = guard(f"{_COMPONENT}.record_quality")
+_record_freshness_guard = guard(f"{_COMPONENT}.record_freshness")
 
 
 def _get_tracer() -> trace.Tracer:
@@ -56,8 +61,6 @@ def _get_tracer() -> trace.Tracer:
     """
     global _tracer
     if _tracer is None:
-        from spanmeter import __version__  # the package is fully imported by the first call
-
         _tracer = trace.get_tracer(semconv.INSTRUMENTATION_SCOPE, __version__)
     return _tracer
 
@@ -65,7 +68,7 @@ def _get_tracer() -> trace.Tracer:
 class _StageTotals:
     """Running data totals of one stage span, so repeated ``record_data`` calls add up."""
 
-    __slots__ = ("span", "bytes", "records")
+    __slots__ = ("bytes", "records", "span")
 
     def __init__(self, span: Span):
         self.span = span
@@ -88,12 +91,12 @@ class _Scope:
     current span around a stretch of the body; for generators, around each step.
     """
 
-    __slots__ = ("span", "context")
+    __slots__ = ("context", "span")
 
     def __init__(self, operation: Operation):
         self.span: Span | None = None
         self.context: otel_context.Context | None = None
-        try:
+        with _guard:  # the user's function runs without a span
             parent = otel_context.get_current()
             span = _get_tracer().start_span(
                 operation.span_name, parent, kind=SpanKind.INTERNAL, attributes=operation.attributes
@@ -102,13 +105,11 @@ class _Scope:
             if operation.is_stage:
                 context = otel_context.set_value(_STAGE_KEY, _StageTotals(span), context)
             self.span, self.context = span, context
-        except Exception as exc:  # noqa: BLE001 - the user's function runs without a span
-            record_internal_error(_COMPONENT, exc)
 
     def current(self) -> _Current:
         return _Current(self.context)
 
-    def __enter__(self) -> _Scope:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -116,15 +117,11 @@ class _Scope:
         span = self.span
         if span is None:
             return
-        try:
-            if exc is not None and not isinstance(exc, GeneratorExit):
+        if exc is not None and not isinstance(exc, GeneratorExit):
+            with _guard:
                 _mark_failed(span, exc)
-        except Exception as error:  # noqa: BLE001
-            record_internal_error(_COMPONENT, error)
-        try:
+        with _guard:
             span.end()
-        except Exception as error:  # noqa: BLE001
-            record_internal_error(_COMPONENT, error)
 
 
 class _Current:
@@ -138,18 +135,14 @@ class _Current:
 
     def __enter__(self) -> None:
         if self._context is not None:
-            try:
+            with _guard:
                 self._token = otel_context.attach(self._context)
-            except Exception as exc:  # noqa: BLE001
-                record_internal_error(_COMPONENT, exc)
 
     def __exit__(self, exc_type, exc, tb) -> None:
         token, self._token = self._token, None
         if token is not None:
-            try:
+            with _guard:
                 otel_context.detach(token)
-            except Exception as error:  # noqa: BLE001
-                record_internal_error(_COMPONENT, error)
 
 
 class Operation:
@@ -159,7 +152,7 @@ class Operation:
     of a decorated function only starts a span and attaches a context.
     """
 
-    __slots__ = ("span_name", "attributes", "is_stage", "_open")
+    __slots__ = ("_open", "attributes", "is_stage", "span_name")
 
     def __init__(
         self,
@@ -185,14 +178,11 @@ class Operation:
         return scope.span or INVALID_SPAN
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        try:
+        with _guard:  # a fault here: exited in another context than entered
             scope, current, token = self._open.get()[-1]
             self._open.reset(token)  # not set(): leaves no entry behind in long-lived contexts
-        except Exception as error:  # noqa: BLE001 - exited in another context than entered
-            record_internal_error(_COMPONENT, error)
-            return
-        current.__exit__(exc_type, exc, tb)
-        scope.__exit__(exc_type, exc, tb)
+            current.__exit__(exc_type, exc, tb)
+            scope.__exit__(exc_type, exc, tb)
 
     async def __aenter__(self) -> Span:
         return self.__enter__()
@@ -231,6 +221,28 @@ def _trace_coroutine(operation: Operation, func: Callable[..., Any]) -> Callable
     return traced
 
 
+class _Thrown:
+    """Holds what the caller throws into a traced generator at a ``yield``, to forward into its body.
+
+    Every exception but GeneratorExit (closing, handled by the caller) is the body's to see,
+    including KeyboardInterrupt: a context manager takes them without a blind ``except``.
+    """
+
+    __slots__ = ("exception",)
+
+    def __init__(self) -> None:
+        self.exception: BaseException | None = None
+
+    def __enter__(self) -> None:
+        self.exception = None
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> bool:
+        if exc is None or isinstance(exc, GeneratorExit):
+            return False
+        self.exception = exc
+        return True
+
+
 def _trace_generator(operation: Operation, func: Callable[..., Any]) -> Callable[..., Any]:
     """Drive the generator step by step, its span current only while its body runs.
 
@@ -242,21 +254,21 @@ def _trace_generator(operation: Operation, func: Callable[..., Any]) -> Callable
         with _Scope(operation) as scope:
             inner = func(*args, **kwargs)  # creates the generator; its body has not run yet
             sent = thrown = None
+            caught = _Thrown()
             while True:
                 with scope.current():
                     try:
                         item = inner.send(sent) if thrown is None else inner.throw(thrown)
                     except StopIteration as stop:
                         return stop.value
-                thrown = None
                 try:
-                    sent = yield item
+                    with caught:
+                        sent = yield item
                 except GeneratorExit:
                     with scope.current():
                         inner.close()
                     raise
-                except BaseException as exc:  # noqa: BLE001 - forwarded into the body
-                    thrown = exc
+                thrown = caught.exception
 
     return traced
 
@@ -269,21 +281,21 @@ def _trace_async_generator(operation: Operation, func: Callable[..., Any]) -> Ca
         with _Scope(operation) as scope:
             inner = func(*args, **kwargs)
             sent = thrown = None
+            caught = _Thrown()
             while True:
                 with scope.current():
                     try:
                         item = await (inner.asend(sent) if thrown is None else inner.athrow(thrown))
                     except StopAsyncIteration:
                         return
-                thrown = None
                 try:
-                    sent = yield item
+                    with caught:
+                        sent = yield item
                 except GeneratorExit:
                     with scope.current():
                         await inner.aclose()
                     raise
-                except BaseException as exc:  # noqa: BLE001 - forwarded into the body
-                    thrown = exc
+                thrown = caught.exception
 
     return traced
 
@@ -348,13 +360,13 @@ def _real(value: Any, what: str) -> float:
     return number
 
 
-def record_data(*, bytes: int | None = None, records: int | None = None) -> None:  # noqa: A002
+def record_data(*, bytes: int | None = None, records: int | None = None) -> None:  # `bytes`: the public keyword
     """Add processed volume to the current stage: ``spanmeter.data.bytes`` / ``.records``.
 
     Calls add up (a stage that reads in chunks reports each chunk). Outside a stage
     this does nothing; a bad value is counted as an internal error and ignored.
     """
-    try:
+    with _record_data_guard:  # never break the app over telemetry
         add_bytes = None if bytes is None else _count(bytes, "bytes")
         add_records = None if records is None else _count(records, "records")
         totals = _current_stage()
@@ -367,8 +379,6 @@ def record_data(*, bytes: int | None = None, records: int | None = None) -> None
             if add_records is not None:
                 totals.records += add_records
                 totals.span.set_attribute(semconv.DATA_RECORDS, totals.records)
-    except Exception as exc:  # noqa: BLE001 - never break the app over telemetry
-        record_internal_error(f"{_COMPONENT}.record_data", exc)
 
 
 def record_quality(dimension: str, score: float) -> None:
@@ -377,7 +387,7 @@ def record_quality(dimension: str, score: float) -> None:
     ``dimension`` is a lowercase name such as ``completeness`` or ``validity``. A bad
     name or a score outside 0..1 is counted as an internal error and ignored.
     """
-    try:
+    with _record_quality_guard:
         if not isinstance(dimension, str) or not _DIMENSION.match(dimension):
             raise ValueError(f"quality dimension must match [a-z][a-z0-9_]*, got {dimension!r}")
         value = _real(score, "quality score")
@@ -386,13 +396,11 @@ def record_quality(dimension: str, score: float) -> None:
         totals = _current_stage()
         if totals is not None:
             totals.span.set_attribute(semconv.DATA_QUALITY_PREFIX + dimension, value)
-    except Exception as exc:  # noqa: BLE001
-        record_internal_error(f"{_COMPONENT}.record_quality", exc)
 
 
 def record_freshness(seconds: float | timedelta) -> None:
     """Set ``spanmeter.data.freshness_s``, the age of the newest input record, on the current stage."""
-    try:
+    with _record_freshness_guard:
         if isinstance(seconds, timedelta):
             seconds = seconds.total_seconds()
         value = _real(seconds, "freshness")
@@ -401,5 +409,3 @@ def record_freshness(seconds: float | timedelta) -> None:
         totals = _current_stage()
         if totals is not None:
             totals.span.set_attribute(semconv.DATA_FRESHNESS_S, value)
-    except Exception as exc:  # noqa: BLE001
-        record_internal_error(f"{_COMPONENT}.record_freshness", exc)

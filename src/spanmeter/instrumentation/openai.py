@@ -35,7 +35,7 @@ from typing import Any
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as _gen_ai
 
-from spanmeter import semconv
+from spanmeter import sdk_internals, semconv
 from spanmeter.instrumentation import genai
 from spanmeter.instrumentation.on_import import patch_on_import
 
@@ -70,17 +70,15 @@ _EMBEDDINGS_PARAMS = {
 
 
 def _describe_chat(instance: Any, kwargs: Mapping[str, Any]):
-    return genai.describe_request(_CHAT, _PROVIDER, instance._client, kwargs, _CHAT_PARAMS)
+    return genai.describe_request(_CHAT, _PROVIDER, instance, kwargs, _CHAT_PARAMS)
 
 
 def _describe_responses(instance: Any, kwargs: Mapping[str, Any]):
-    return genai.describe_request(_CHAT, _PROVIDER, instance._client, kwargs, _RESPONSES_PARAMS)
+    return genai.describe_request(_CHAT, _PROVIDER, instance, kwargs, _RESPONSES_PARAMS)
 
 
 def _describe_embeddings(instance: Any, kwargs: Mapping[str, Any]):
-    operation, model, attributes = genai.describe_request(
-        _EMBEDDINGS, _PROVIDER, instance._client, kwargs, _EMBEDDINGS_PARAMS
-    )
+    operation, model, attributes = genai.describe_request(_EMBEDDINGS, _PROVIDER, instance, kwargs, _EMBEDDINGS_PARAMS)
     encoding = attributes.get(semconv.GEN_AI_REQUEST_ENCODING_FORMATS)
     if isinstance(encoding, str):  # the convention's attribute is a list
         attributes[semconv.GEN_AI_REQUEST_ENCODING_FORMATS] = (encoding,)
@@ -243,7 +241,7 @@ class _ChatChunks:
     A plain slotted object, so the per-chunk work avoids the proxy's slower attribute access.
     """
 
-    __slots__ = ("head", "usage", "reasons", "tool_calls", "text")
+    __slots__ = ("head", "reasons", "text", "tool_calls", "usage")
 
     def __init__(self, capture_content: bool) -> None:
         self.head = None
@@ -365,14 +363,11 @@ class _Classes:
 
     def __init__(self) -> None:
         from openai import AsyncStream, Stream
-        from openai._legacy_response import LegacyAPIResponse
-        from openai._response import APIResponse, AsyncAPIResponse
 
         self.stream = Stream
         self.async_stream = AsyncStream
-        self.raw = LegacyAPIResponse
-        self.streamed = APIResponse  # with_streaming_response (sync)
-        self.async_streamed = AsyncAPIResponse
+        self.raw = sdk_internals.openai_raw_response_class()
+        self.streamed, self.async_streamed = sdk_internals.openai_streamed_response_classes()  # with_streaming_response
 
 
 def _result_handler(kind: _Kind, classes: _Classes):
@@ -389,7 +384,7 @@ def _result_handler(kind: _Kind, classes: _Classes):
             proxy = (sync_cls if isinstance(result, classes.stream) else async_cls)(result, call)
             if raw is None:
                 return proxy
-            raw._parsed_by_type[raw._cast_to] = proxy  # the user's raw.parse() returns the proxy
+            sdk_internals.set_parsed_result(raw, proxy)  # the user's raw.parse() returns the proxy
             return raw
         if call.capture_content and kind.output_messages is not None:
             call.capture(semconv.GEN_AI_OUTPUT_MESSAGES, kind.output_messages, result)
@@ -449,14 +444,14 @@ def _close_helper(wrapped, instance, args, kwargs):
     try:
         return wrapped(*args, **kwargs)
     finally:
-        genai.end_stream_of(getattr(instance, "_raw_stream", None))
+        genai.end_stream_of(sdk_internals.raw_stream_of(instance))
 
 
 async def _aclose_helper(wrapped, instance, args, kwargs):
     try:
         return await wrapped(*args, **kwargs)
     finally:
-        genai.end_stream_of(getattr(instance, "_raw_stream", None))
+        genai.end_stream_of(sdk_internals.raw_stream_of(instance))
 
 
 def _owner(module: str, cls: str) -> Any:
@@ -470,6 +465,8 @@ class OpenAIInstrumentor(BaseInstrumentor):
         return ("openai >= 2.0",)
 
     def _instrument(self, **kwargs: Any) -> None:
+        sdk_internals.check("opentelemetry-sdk")
+        sdk_internals.check("openai")
         _instrumentor_telemetry.configure(
             tracer_provider=kwargs.get("tracer_provider"), settings=kwargs.get("settings")
         )

@@ -33,10 +33,10 @@ from typing import Any
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
-import spanmeter
 from spanmeter import semconv
 from spanmeter.internal_errors import guard
 from spanmeter.processing.bounded import BoundedMap
+from spanmeter.version import __version__
 
 SPAN_DURATION_BUCKETS = (
     0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,
@@ -149,7 +149,7 @@ class DerivedMetrics:
 
     def __init__(self, meter_provider: metrics.MeterProvider | None = None, *, max_attribute_sets: int = 4096):
         provider = meter_provider or metrics.get_meter_provider()
-        meter = provider.get_meter(semconv.INSTRUMENTATION_SCOPE, getattr(spanmeter, "__version__", None))
+        meter = provider.get_meter(semconv.INSTRUMENTATION_SCOPE, __version__)
         self._attr_cache = BoundedMap(max_attribute_sets)
         self._sums: dict[tuple[str, tuple], float] = {}
         self._sources: dict[str, Callable[[], dict[str, float]]] = {}

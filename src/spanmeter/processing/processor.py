@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from spanmeter import sdk_internals, semconv
-from spanmeter.instrumentation.attribution import apply_attribution
+from spanmeter.attribution import apply_attribution
 from spanmeter.internal_errors import guard
 from spanmeter.processing import child_processes
 from spanmeter.processing.enricher import Enricher

@@ -1,7 +1,7 @@
 """What any LLM instrumentation test needs, whatever the SDK: fixtures, span helpers, the ways an app ends a stream.
 
-Fixtures are used by importing them into a test module (``instrumented`` needs the
-module's ``instrument = instrument_fixture(SomeInstrumentor)``). Each stream consumer
+``instrumented`` reaches unit tests through tests/unit/conftest.py and needs the test
+module's ``instrument = instrument_fixture(SomeInstrumentor)``. Each stream consumer
 takes an SDK stream (or spanmeter's proxy of one) and ends it one way; the tests then
 check that the call's span ended exactly once. ``SYNC_ENDINGS`` pairs each with the
 ``error.type`` its span should carry.
@@ -21,11 +21,21 @@ from spanmeter.instrumentation import genai
 from spanmeter.settings import Settings
 
 
-@pytest.fixture(autouse=True)
-def fresh_internal_errors():
-    internal_errors.reset_for_tests()
-    yield
-    internal_errors.reset_for_tests()
+def instrumenting(instrumentor_class: type, tracer_provider: TracerProvider, monkeypatch: pytest.MonkeyPatch):
+    """Body of an ``instrument`` fixture: yields ``instrument(capture=..., provider=..., **settings)``,
+    then uninstruments."""
+    instrumentor = instrumentor_class()
+    monkeypatch.delenv(genai.CAPTURE_CONTENT_ENV, raising=False)
+
+    def do(capture: str | None = None, provider: TracerProvider | None = None, **settings):
+        if capture is not None:
+            monkeypatch.setenv(genai.CAPTURE_CONTENT_ENV, capture)
+        settings_object = Settings.load(settings) if settings else None
+        instrumentor.instrument(tracer_provider=provider or tracer_provider, settings=settings_object)
+        return instrumentor
+
+    yield do
+    instrumentor.uninstrument()
 
 
 def instrument_fixture(instrumentor_class: type):
@@ -33,18 +43,7 @@ def instrument_fixture(instrumentor_class: type):
 
     @pytest.fixture
     def instrument(tracer_provider, monkeypatch):
-        instrumentor = instrumentor_class()
-        monkeypatch.delenv(genai.CAPTURE_CONTENT_ENV, raising=False)
-
-        def do(capture: str | None = None, provider: TracerProvider | None = None, **settings):
-            if capture is not None:
-                monkeypatch.setenv(genai.CAPTURE_CONTENT_ENV, capture)
-            instrumentor.instrument(tracer_provider=provider or tracer_provider,
-                                    settings=Settings.load(settings) if settings else None)  # fmt: skip
-            return instrumentor
-
-        yield do
-        instrumentor.uninstrument()
+        yield from instrumenting(instrumentor_class, tracer_provider, monkeypatch)
 
     return instrument
 
@@ -180,3 +179,25 @@ class RaisingProcessor(SpanProcessor):
     def on_end(self, span):
         if self.hook == "on_end":
             raise RuntimeError("processor on_end failed")
+
+
+class SteppingClock:
+    """Stands in for ``time`` in spanmeter.instrumentation.genai: each ``monotonic_ns()`` reading
+    comes ``step_s`` after the previous, so a stream's time to first chunk is exactly ``step_s``
+    (the call's start, then its first chunk)."""
+
+    def __init__(self, step_s: float) -> None:
+        self.step_ns = int(step_s * 1e9)
+        self.now_ns = 0
+
+    def monotonic_ns(self) -> int:
+        self.now_ns += self.step_ns
+        return self.now_ns
+
+
+@pytest.fixture
+def stepping_clock(monkeypatch) -> SteppingClock:
+    """genai's clock replaced by a :class:`SteppingClock` of 0.25 s steps."""
+    clock = SteppingClock(0.25)
+    monkeypatch.setattr(genai, "time", clock)
+    return clock

@@ -20,11 +20,12 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Span
 
 from spanmeter import semconv
-from spanmeter.instrumentation import context_propagation
-from spanmeter.internal_errors import record_internal_error
+from spanmeter.internal_errors import guard
 
 _KEY = otel_context.create_key("spanmeter.attribution")
 _used = False  # set by the first attribution block; spares every span a context lookup until then
+_propagation_guard = guard("instrumentation.context_propagation")  # threads lose attribution; the app goes on
+_apply_guard = guard("instrumentation.attribution")  # attribution must never break span creation
 
 
 @contextmanager
@@ -35,10 +36,11 @@ def attribution(*, user: str | None = None, team: str | None = None) -> Iterator
     """
     global _used
     _used = True
-    try:
+    with _propagation_guard:
+        # Imported here: processing imports this module and must not pull in instrumentation.
+        from spanmeter.instrumentation import context_propagation
+
         context_propagation.enable()
-    except Exception as exc:  # noqa: BLE001 - threads lose attribution; the app goes on
-        record_internal_error("instrumentation.context_propagation", exc)
     current = dict(otel_context.get_value(_KEY) or ())
     if user is not None:
         current[semconv.USER_ID] = str(user)
@@ -60,10 +62,8 @@ def apply_attribution(span: Span, parent_context: Context | None = None) -> None
     """Copy the attribution in force onto a starting span. Never raises."""
     if not _used:
         return
-    try:
+    with _apply_guard:
         items = otel_context.get_value(_KEY, parent_context)
         if items:
             for key, value in items:
                 span.set_attribute(key, value)
-    except Exception as exc:  # noqa: BLE001 - attribution must never break span creation
-        record_internal_error("instrumentation.attribution", exc)

@@ -9,7 +9,7 @@ durations (and compute cost) are exact.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Self
 
 from opentelemetry import trace
 from opentelemetry.sdk._logs import LoggerProvider
@@ -22,6 +22,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from spanmeter.processing import SpanmeterProcessor
 from spanmeter.settings import Settings
+from support.metrics import points_by_metric
 
 T0 = 1_772_000_000 * 10**9  # a fixed start time (ns), so durations are exact
 
@@ -74,13 +75,7 @@ class Pipeline:
 
     def collect(self) -> dict[str, list[Any]]:
         """One reading: data points per metric name (cumulative; exemplars are per reading)."""
-        data = self.reader.get_metrics_data()
-        found: dict[str, list[Any]] = {}
-        for resource_metrics in data.resource_metrics if data else ():
-            for scope_metrics in resource_metrics.scope_metrics:
-                for metric in scope_metrics.metrics:
-                    found.setdefault(metric.name, []).extend(metric.data.data_points)
-        return found
+        return points_by_metric(self.reader)
 
     def points(self, name: str) -> list[Any]:
         """Data points of metric ``name`` as read now."""
@@ -94,10 +89,10 @@ class Pipeline:
                 total += point.sum if hasattr(point, "bucket_counts") else point.value
         return total
 
-    def __enter__(self) -> Pipeline:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *_exc: Any) -> None:
+    def __exit__(self, *_exc: object) -> None:
         self.provider.shutdown()
         self.meter_provider.shutdown()
         self.logger_provider.shutdown()
