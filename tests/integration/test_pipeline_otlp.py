@@ -87,8 +87,12 @@ def test_official_grpc_and_http_exporters_deliver_enriched_spans(tmp_path):
     assert 'otelcol_receiver_accepted_spans_total{receiver="otlp",transport="http"} 2' in text
     assert 'otelcol_exporter_sent_spans_total{exporter="otlp_grpc/sink"} 5' in text
     # span metrics are on by default in the pipeline, and every series carries service.name
-    assert 'traces_span_metrics_calls_total{service_name="grpc-app",span_name="chat gpt-4o-mini"' in derived
-    assert 'traces_span_metrics_calls_total{service_name="http-app",span_name="chat gpt-4o-mini"' in derived
+    assert (
+        'traces_span_metrics_calls_total{job="grpc-app",service_name="grpc-app",span_name="chat gpt-4o-mini"' in derived
+    )
+    assert (
+        'traces_span_metrics_calls_total{job="http-app",service_name="http-app",span_name="chat gpt-4o-mini"' in derived
+    )
 
 
 def test_http_json_with_hex_ids_older_names_and_gzip_answered_in_json(tmp_path):

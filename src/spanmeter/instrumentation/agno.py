@@ -55,8 +55,8 @@ from spanmeter import rules, semconv
 from spanmeter.instrumentation import anthropic as spanmeter_anthropic
 from spanmeter.instrumentation import execution, genai
 from spanmeter.instrumentation import openai as spanmeter_openai
-from spanmeter.instrumentation.on_import import hooks_while_active, patch_on_import
 from spanmeter.internal_errors import guard
+from spanmeter.on_import import hooks_while_active, patch_on_import
 
 _COMPONENT = "instrumentation.agno"
 _guard = guard(_COMPONENT)

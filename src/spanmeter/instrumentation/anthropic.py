@@ -44,7 +44,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
 from spanmeter import sdk_internals, semconv
 from spanmeter.instrumentation import genai
-from spanmeter.instrumentation.on_import import patch_on_import
+from spanmeter.on_import import patch_on_import
 
 _COMPONENT = "instrumentation.anthropic"
 _PROVIDER = "anthropic"
@@ -452,7 +452,6 @@ class AnthropicInstrumentor(BaseInstrumentor):
 
     def _instrument(self, **kwargs: Any) -> None:
         sdk_internals.check("opentelemetry-sdk")
-        sdk_internals.check("anthropic")
         _telemetry.configure(tracer_provider=kwargs.get("tracer_provider"), settings=kwargs.get("settings"))
         patch_on_import("anthropic", _patch)
 
@@ -465,8 +464,11 @@ class AnthropicInstrumentor(BaseInstrumentor):
 
 
 def _patch(_anthropic: Any) -> None:
-    """Wrap anthropic's methods, once the app imported anthropic, unless uninstrumented meanwhile."""
+    """Wrap anthropic's methods, once the app imported anthropic, unless uninstrumented meanwhile.
+    What spanmeter reads of anthropic's internals is checked here, not at instrument(): the
+    check imports anthropic's modules."""
     if _telemetry.active:
+        sdk_internals.check("anthropic")
         _classes.load()
         for module, owner, attribute, wrapper in _TARGETS:
             target = _owner(module, owner)

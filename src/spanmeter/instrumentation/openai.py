@@ -37,7 +37,7 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as _g
 
 from spanmeter import sdk_internals, semconv
 from spanmeter.instrumentation import genai
-from spanmeter.instrumentation.on_import import patch_on_import
+from spanmeter.on_import import patch_on_import
 
 _COMPONENT = "instrumentation.openai"
 _PROVIDER = "openai"
@@ -466,7 +466,6 @@ class OpenAIInstrumentor(BaseInstrumentor):
 
     def _instrument(self, **kwargs: Any) -> None:
         sdk_internals.check("opentelemetry-sdk")
-        sdk_internals.check("openai")
         _instrumentor_telemetry.configure(
             tracer_provider=kwargs.get("tracer_provider"), settings=kwargs.get("settings")
         )
@@ -481,8 +480,11 @@ class OpenAIInstrumentor(BaseInstrumentor):
 
 
 def _patch(_openai: Any) -> None:
-    """Wrap openai's methods, once the app imported openai, unless uninstrumented meanwhile."""
+    """Wrap openai's methods, once the app imported openai, unless uninstrumented meanwhile.
+    What spanmeter reads of openai's internals is checked here, not at instrument(): the check
+    imports openai's modules."""
     if _instrumentor_telemetry.active:
+        sdk_internals.check("openai")
         classes = _Classes()
         for module, cls, method, describe, kind, is_async in _TARGETS:
             make = genai.async_wrapper if is_async else genai.sync_wrapper

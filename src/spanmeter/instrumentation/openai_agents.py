@@ -48,8 +48,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from spanmeter import rules, semconv
 from spanmeter.instrumentation import execution, genai
 from spanmeter.instrumentation import openai as spanmeter_openai
-from spanmeter.instrumentation.on_import import hooks_while_active, patch_on_import
 from spanmeter.internal_errors import guard, record_internal_error
+from spanmeter.on_import import hooks_while_active, patch_on_import
 
 _COMPONENT = "instrumentation.openai_agents"
 _guard = guard(_COMPONENT)

@@ -38,8 +38,8 @@ from typing import Any
 
 from opentelemetry import metrics
 
-from spanmeter.instrumentation.on_import import patch_on_import
 from spanmeter.internal_errors import guard
+from spanmeter.on_import import patch_on_import
 
 CHILD_FLUSH_TIMEOUT_S = 5.0
 _PATCHED = "_spanmeter_flushes_results"

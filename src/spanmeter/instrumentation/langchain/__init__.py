@@ -64,8 +64,8 @@ from opentelemetry import context as otel_context
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
 from spanmeter.instrumentation import genai
-from spanmeter.instrumentation.on_import import patch_on_import
 from spanmeter.internal_errors import guard
+from spanmeter.on_import import patch_on_import
 
 _COMPONENT = "instrumentation.langchain"
 _GUARD = guard(_COMPONENT)
