@@ -6,25 +6,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
-    echo "== installing Debian package prometheus (real server + promtool for integration tests)"
-    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-fi
-if ! command -v prometheus-alertmanager >/dev/null || ! command -v amtool >/dev/null; then
-    echo "== installing Debian package prometheus-alertmanager (real Alertmanager + amtool for alerting tests)"
-    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus-alertmanager >/dev/null
-fi
-
-if ! command -v chromium >/dev/null; then
-    echo "== installing Debian package chromium (headless browser for the HTML report test)"
-    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
-fi
+# ensure_package PACKAGE WHY COMMAND...: apt-get install PACKAGE unless every COMMAND is on PATH.
+ensure_package() {
+    local package=$1 why=$2 command
+    shift 2
+    for command in "$@"; do
+        if ! command -v "$command" >/dev/null; then
+            echo "== installing Debian package $package ($why)"
+            local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+            $sudo apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$package" >/dev/null
+            return
+        fi
+    done
+}
+ensure_package prometheus "real server + promtool for integration tests" prometheus promtool
+ensure_package prometheus-alertmanager "real Alertmanager + amtool for alerting tests" prometheus-alertmanager amtool
+ensure_package chromium "headless browser for the HTML report test" chromium
 
 if [ -z "${VIRTUAL_ENV:-}" ]; then
     [ -d .venv ] || python3 -m venv .venv
