@@ -70,6 +70,10 @@ def kind_of(op: str | None) -> str:
     return _KIND_BY_OPERATION.get(op, "other") if op is not None else "other"
 
 
+ROLLUP_KINDS = frozenset(_KIND_BY_OPERATION[op] for op in ROLLUP_OPERATIONS)
+"""The kinds of work whose spans carry the roll-up (workflow, agent, stage)."""
+
+
 def exception_error_type(exc: BaseException) -> str:
     """``error.type`` for an exception: the HTTP status of an API error (``"429"``), else its class.
 

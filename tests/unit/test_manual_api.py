@@ -465,6 +465,22 @@ def test_sync_function_exception_is_recorded_and_reraised_unchanged(finished_spa
     assert span.attributes[semconv.ERROR_TYPE] == "Boom.Inner"
 
 
+def test_an_api_error_raised_in_a_tool_gets_the_http_status_as_error_type(finished_spans):
+    """The same error.type rule as the LLM instrumentors (rules.exception_error_type)."""
+
+    class RateLimited(Exception):
+        status_code = 429
+
+    @spanmeter.tool("search")
+    def search():
+        raise RateLimited("slow down")
+
+    with pytest.raises(RateLimited):
+        search()
+    (span,) = finished_spans()
+    assert span.attributes[semconv.ERROR_TYPE] == "429"
+
+
 async def test_async_function_exception_is_recorded_and_reraised_unchanged(finished_spans):
     boom = Boom("timeout")
 

@@ -47,7 +47,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from spanmeter import sdk_internals, semconv
+from spanmeter import rules, sdk_internals, semconv
 from spanmeter.internal_errors import guard
 from spanmeter.settings import Settings
 from spanmeter.version import __version__
@@ -72,18 +72,6 @@ def content_json(value: Any, max_chars: int) -> str:
     """Compact JSON of captured content, cut to ``max_chars`` so one prompt cannot bloat a span."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
     return text if len(text) <= max_chars else text[:max_chars]
-
-
-def error_type(exc: BaseException) -> str:
-    """``error.type``: the HTTP status of an API error (``"429"``), else the exception's class.
-
-    A status below 400 is no error's: an error event inside a stream carries the ``200`` of
-    the response that opened the stream.
-    """
-    status = getattr(exc, "status_code", None)
-    if isinstance(status, int) and not isinstance(status, bool) and status >= 400:
-        return str(status)
-    return type(exc).__qualname__
 
 
 def content_text(value: Any, max_chars: int) -> str:
@@ -412,7 +400,7 @@ class GenAICall:
                 otel_context.detach(token)
             span = self.span
             if span.is_recording():
-                span.set_attribute(semconv.ERROR_TYPE, error_type(exc))
+                span.set_attribute(semconv.ERROR_TYPE, rules.exception_error_type(exc))
                 span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
                 span.record_exception(exc)
         self.end(attributes)

@@ -36,7 +36,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 
-from spanmeter import semconv
+from spanmeter import rules, semconv
 from spanmeter.internal_errors import guard
 from spanmeter.version import __version__
 
@@ -77,7 +77,7 @@ class _StageTotals:
 
 
 def _mark_failed(span: Span, exc: BaseException) -> None:
-    error_type = type(exc).__qualname__
+    error_type = rules.exception_error_type(exc)
     span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
     span.set_attribute(semconv.ERROR_TYPE, error_type)
     span.record_exception(exc, escaped=True)

@@ -27,31 +27,18 @@ from collections.abc import Iterable
 
 from rich.table import Table
 
-from spanmeter import semconv
+from spanmeter import rules, semconv
 from spanmeter.report.reader import SpanRecord
 from spanmeter.settings import SETTINGS
 
-_Op = semconv.Operation
-_KIND_BY_OPERATION = {
-    _Op.INVOKE_AGENT.value: "agent",
-    _Op.CREATE_AGENT.value: "agent",
-    _Op.EXECUTE_TOOL.value: "tool",
-    _Op.INVOKE_WORKFLOW.value: "workflow",
-    _Op.CHAT.value: "llm",
-    _Op.GENERATE_CONTENT.value: "llm",
-    _Op.TEXT_COMPLETION.value: "llm",
-    _Op.EMBEDDINGS.value: "llm",
-}
-KINDS = ("workflow", "agent", "tool", "stage", "llm", "other")
-ROLLUP_KINDS = frozenset({"workflow", "agent", "stage"})
+KINDS = rules.KINDS
+ROLLUP_KINDS = rules.ROLLUP_KINDS
 _OWN_COST = (semconv.COST_USD, semconv.COST_COMPUTE_USD)
 
 
 def span_kind(span: SpanRecord) -> str:
     """agent, tool, workflow, stage, llm or other."""
-    if span.attributes.get(semconv.SPANMETER_OPERATION_NAME) == semconv.OPERATION_RUN_STAGE:
-        return "stage"
-    return _KIND_BY_OPERATION.get(span.attributes.get(semconv.GEN_AI_OPERATION_NAME), "other")
+    return rules.kind_of(rules.operation(span.attributes.get))
 
 
 def _percentile(sorted_values: list[float], fraction: float) -> float:
