@@ -131,6 +131,8 @@ class PipelineService:
 
     # -- the hot path (receiver threads) ----------------------------------------------------
     def consume(self, receiver: str, transport: str, signal: str, request: Message, raw: bytes | None) -> Outcome:
+        if self._stop.is_set():  # draining: a request that reaches a handler now is refused, retryable
+            return Outcome(refused=True, message="the pipeline is shutting down; retry later")
         routes = [r for r in self.routes if r.pipeline.signal == signal and receiver in r.pipeline.receivers]
         rejected = drop_invalid_spans(request) if signal == "traces" else 0
         items = count_items(signal, request)
