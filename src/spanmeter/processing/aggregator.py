@@ -162,10 +162,8 @@ class MetricAggregator:
         histogram.counts[bisect_left(self._bounds[metric], amount)] += 1
         histogram.sum += amount
         histogram.count += 1
-        if amount < histogram.min:  # min() / max() inline: a call each costs more than the compare
-            histogram.min = amount
-        if amount > histogram.max:
-            histogram.max = amount
+        histogram.min = min(histogram.min, amount)
+        histogram.max = max(histogram.max, amount)
 
     def set(self, metric: str, values: tuple, value: float) -> None:
         table = self._tables[metric]
