@@ -181,9 +181,7 @@ class SdkSpanView:
         """The enriched copy, or the span itself when nothing was added."""
         if self._new is None and self._events is None:
             return self.span
-        merged = dict(self.attrs)
-        if self._new:
-            merged.update(self._new)
+        merged = {**self.attrs, **self._new} if self._new else dict(self.attrs)
         events = self._events if self._events is not None else sdk_internals.span_events(self.span)
         return EnrichedSpan(self.span, merged, events)
 
@@ -296,14 +294,14 @@ class ProtoSpanView:
         """Append ``new``; a key the span already has is overwritten in place (OTLP
         attribute keys must be unique), as the SDK copy's dict update does."""
         raw = self.raw
-        existing = raw.keys() & new.keys()
         add = self.span.attributes.add
         for key, value in new.items():
-            if key in existing:
-                target = raw[key].value
-                target.Clear()
-            else:
+            kv = raw.get(key)
+            if kv is None:
                 target = add(key=key).value
+            else:
+                target = kv.value
+                target.Clear()
             kind = type(value)  # inline fast paths: the enrichment writes floats, strings and bools
             if kind is float:
                 target.double_value = value
