@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib
+import operator
 from collections.abc import Mapping
 from typing import Any
 
@@ -172,22 +173,19 @@ def span_core(span: Any) -> tuple[Mapping[str, Any], str, int, int, Any, Any, An
     )  # fmt: skip
 
 
-def span_fields(span: Any) -> dict[str, Any]:
-    """The constructor arguments that rebuild ``span`` as another ``ReadableSpan``
-    (attributes and events left to the caller)."""
-    return {
-        "name": span._name,
-        "context": span._context,
-        "parent": span._parent,
-        "resource": span._resource,
-        "links": span._links,
-        "kind": span._kind,
-        "instrumentation_info": span._instrumentation_info,
-        "status": span._status,
-        "start_time": span._start_time,
-        "end_time": span._end_time,
-        "instrumentation_scope": span._instrumentation_scope,
-    }
+_COPIED_SPAN_FIELDS = (
+    "_name", "_context", "_parent", "_resource", "_links", "_kind", "_instrumentation_info", "_status",
+    "_start_time", "_end_time", "_instrumentation_scope",
+)  # fmt: skip
+"""What ``ReadableSpan.__init__`` stores besides attributes and events."""
+_span_field_values = operator.itemgetter(*_COPIED_SPAN_FIELDS)
+
+
+def copy_span_fields(source: Any, target: Any) -> None:
+    """Set every field of ``source`` but attributes and events on ``target`` (a ReadableSpan
+    not yet initialised): one C-level copy instead of ReadableSpan's keyword constructor,
+    which costs about three times as much per enriched span."""
+    vars(target).update(zip(_COPIED_SPAN_FIELDS, _span_field_values(vars(source))))
 
 
 def span_events(span: Any) -> tuple[Any, ...]:

@@ -65,6 +65,15 @@ class _Histogram:
         self.max = -math.inf
 
 
+class _Sum:
+    """A counter series' running sum: mutable, so a cached reference adds without a table lookup."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0.0
+
+
 class Point:
     """One exported series, in a form tests compare across sinks."""
 
@@ -100,6 +109,7 @@ class MetricAggregator:
         self._resource_attributes = dict(resource_attributes or {})
         self._scope_version = scope_version
         self._service: str | None = None
+        self._cache: dict[str, dict[tuple, Any]] = {name: {} for name in SPECS}
         self._tables: dict[str, dict[Any, Any]] = {name: {} for name in SPECS}
         self._bounds = {name: spec.buckets for name, spec in SPECS.items()}
         self._overflowed: dict[str, int] = dict.fromkeys(SPECS, 0)
@@ -114,7 +124,9 @@ class MetricAggregator:
         self._lock.release()
 
     def resource(self, service: str | None) -> None:
-        self._service = service
+        if service != self._service:
+            self._service = service
+            self._cache = {name: {} for name in SPECS}
 
     def _slot(self, table: dict[Any, Any], metric: str, values: tuple) -> Any:
         """The key a measurement goes to: its own, or the overflow series when the metric is full."""
@@ -124,24 +136,30 @@ class MetricAggregator:
         self._overflowed[metric] += 1
         return _OVERFLOW
 
-    def add(self, metric: str, values: tuple, amount: float) -> None:
+    def _series(self, metric: str, values: tuple, new: Callable[[], Any]) -> Any:
+        """The series object ``values`` of the current service go to, created by ``new()`` when
+        absent. Own series are cached by the value tuple alone (no key tuple, one dict lookup
+        per measurement); the overflow series is not, so every measurement into it is counted."""
         table = self._tables[metric]
-        key = (self._service, values) if self._with_service else values
-        old = table.get(key)
-        if old is None:
-            key = self._slot(table, metric, values)
-            old = table.get(key, 0.0)
-        table[key] = old + amount
+        key = self._slot(table, metric, values)
+        series = table.get(key)
+        if series is None:
+            series = table[key] = new()
+        if key is not _OVERFLOW:
+            self._cache[metric][values] = series
+        return series
+
+    def add(self, metric: str, values: tuple, amount: float) -> None:
+        series = self._cache[metric].get(values)
+        if series is None:
+            series = self._series(metric, values, _Sum)
+        series.value += amount
 
     def record(self, metric: str, values: tuple, amount: float, context: Any = None) -> None:
-        table = self._tables[metric]
-        key = (self._service, values) if self._with_service else values
-        histogram = table.get(key)
+        histogram = self._cache[metric].get(values)
         if histogram is None:
-            key = self._slot(table, metric, values)
-            histogram = table.get(key)
-            if histogram is None:
-                histogram = table[key] = _Histogram(len(self._bounds[metric]))
+            bucket_count = len(self._bounds[metric])
+            histogram = self._series(metric, values, lambda: _Histogram(bucket_count))
         histogram.counts[bisect_left(self._bounds[metric], amount)] += 1
         histogram.sum += amount
         histogram.count += 1
@@ -196,6 +214,8 @@ class MetricAggregator:
                 for key, value in list(table.items()):
                     if spec.kind == HISTOGRAM:
                         value = (tuple(value.counts), value.sum, value.count, value.min, value.max)
+                    elif spec.kind == COUNTER:
+                        value = value.value
                     yield Point(spec.name, self._attributes(spec, key), value)
 
     def export_request(self) -> ExportMetricsServiceRequest:

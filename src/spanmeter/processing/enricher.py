@@ -78,55 +78,68 @@ def _count(value: Any) -> int:
     raise ValueError(f"expected a count >= 0, got {value!r}")
 
 
-class _Work:
-    """What the stages learn about one span; plain values, filled stage by stage."""
+_PROFILE_KEYS = (
+    semconv.GEN_AI_OPERATION_NAME, semconv.SPANMETER_OPERATION_NAME, semconv.GEN_AI_PROVIDER_NAME,
+    semconv.GEN_AI_SYSTEM, semconv.GEN_AI_REQUEST_MODEL, semconv.GEN_AI_RESPONSE_MODEL,
+    semconv.GEN_AI_AGENT_NAME, semconv.TEAM,
+)  # fmt: skip
+"""The attributes a :class:`_Profile` is derived from: every key the rules it applies read."""
+_MAX_PROFILES = 1024
+
+
+class _Profile:
+    """What a span's names say (operations, provider, models, agent, team) and the metric
+    dimension tuples built from them. Every span of one kind of call has the same names,
+    so this is derived once per distinct set of names (:meth:`Enricher._profile`) instead
+    of once per span, and the sinks get the same tuple objects again."""
 
     __slots__ = (
-        "agent",
-        "anomaly",
-        "cost_known",
-        "cost_source",
-        "data_bytes",
-        "duration",
-        "error_type",
-        "events",
-        "freshness",
-        "gen_op",
-        "get",
-        "input_tokens",
-        "is_llm",
-        "llm_usd",
-        "model",
-        "new",
-        "op",
-        "output_tokens",
-        "per_gb",
-        "priced",
-        "provider",
-        "quality",
-        "request_model",
-        "response_model",
-        "span_op",
-        "team",
-        "throughput",
-        "total_usd",
-        "unpriced_reason",
-        "view",
-    )
+        "agent", "gen_op", "is_llm_op", "llm_cost_dims", "llm_dims", "llm_duration_ok", "model", "op", "provider",
+        "request_model", "response_model", "rollup_op", "span_op", "team", "tokens_input", "tokens_output",
+    )  # fmt: skip
 
-    def __init__(self, view: SpanView):
-        """Reads the attributes every stage needs, once (a protobuf lookup decodes a value)."""
-        self.view = view
-        self.get = get = view.get
+    def __init__(self, get: rules.Get):
         self.gen_op, self.span_op = gen_op, span_op = rules.operation_names(get)
         self.op = gen_op or span_op
-        start, end = view.start_ns, view.end_ns
-        self.duration = (end - start) * 1e-9 if start and end and end >= start else 0.0
-        self.error_type = rules.span_error_type(get(semconv.ERROR_TYPE), view.is_error)
+        self.is_llm_op = self.op in rules.LLM_OPERATIONS
+        self.rollup_op = self.op in rules.ROLLUP_OPERATIONS
         self.request_model, self.response_model = rules.request_model(get), rules.response_model(get)
         self.model = rules.served_model(self.request_model, self.response_model)
         self.provider = rules.provider(get)
         self.agent, self.team = _text(get(semconv.GEN_AI_AGENT_NAME)), _text(get(semconv.TEAM))
+        self.llm_dims = (gen_op, self.provider, self.request_model, self.response_model)
+        self.tokens_input = (*self.llm_dims, "input")
+        self.tokens_output = (*self.llm_dims, "output")
+        self.llm_duration_ok = (*self.llm_dims, None)
+        self.llm_cost_dims: dict[str | None, tuple] = {}
+
+    def cost_dims(self, cost_source: str | None) -> tuple:
+        """The spanmeter.cost dimensions of this profile's LLM cost, per cost source (a handful)."""
+        found = self.llm_cost_dims.get(cost_source)
+        if found is None:
+            found = self.llm_cost_dims[cost_source] = (
+                *self.llm_dims, self.span_op, self.agent, self.team, cost_source, semconv.COST_KIND_LLM,
+            )  # fmt: skip
+        return found
+
+
+class _Work:
+    """What the stages learn about one span; plain values, filled stage by stage."""
+
+    __slots__ = (
+        "anomaly", "cost_known", "cost_source", "data_bytes", "duration", "error_type", "events", "freshness", "get",
+        "input_tokens", "is_llm", "llm_usd", "new", "output_tokens", "per_gb", "priced", "profile", "quality",
+        "throughput", "total_usd", "unpriced_reason", "view",
+    )  # fmt: skip
+
+    def __init__(self, view: SpanView, profile: _Profile):
+        """Reads the per-span attributes every stage needs, once (a protobuf lookup decodes a value)."""
+        self.view = view
+        self.profile = profile
+        self.get = get = view.get
+        start, end = view.start_ns, view.end_ns
+        self.duration = (end - start) * 1e-9 if start and end and end >= start else 0.0
+        self.error_type = rules.span_error_type(get(semconv.ERROR_TYPE), view.is_error)
         self.data_bytes = get(semconv.DATA_BYTES)
         self.is_llm = False
         self.input_tokens = self.output_tokens = None
@@ -172,6 +185,7 @@ class Enricher:
         self._lock = threading.Lock()
         self._resource_cache: list[Any] = [object(), None]
         self._service: Any = object()  # the service last handed to the sink
+        self._profiles: dict[tuple, _Profile] = {}
         if self.budgets is not None:
             self.metrics.observe(semconv.METRIC_BUDGET_UTILIZATION, self.budgets.utilization)
         self.metrics.observe(semconv.METRIC_PROCESSING_OVERFLOW, self.overflow_counts)
@@ -275,15 +289,16 @@ class Enricher:
         if view.service is not self._service:
             self._service = view.service
             self.metrics.resource(view.service)
-        work = _Work(view)
+        work = _Work(view, self._profile(view.get))
         self._usage_and_price(work)
         self._compute_and_rollup(work)
-        if work.data_bytes is not None or work.op == _STAGE:
+        profile = work.profile
+        if work.data_bytes is not None or profile.op == _STAGE:
             self._data(work)
         if work.llm_usd > 0.0 and self.budgets is not None:
             with _GUARD_BUDGETS:
                 self._budgets(work)
-        is_work = work.op is not None or work.is_llm
+        is_work = profile.op is not None or work.is_llm
         if is_work:
             if self.anomaly_detector is not None:
                 with _GUARD_ANOMALY:
@@ -298,16 +313,33 @@ class Enricher:
         if self._listeners and is_work:
             self._notify(work)
 
+    def _profile(self, get: rules.Get) -> _Profile:
+        """The :class:`_Profile` of a span's names, cached by their raw values (cleared when
+        full: it only saves work). Values that cannot be a key (a map) get one of their own."""
+        key = tuple(map(get, _PROFILE_KEYS))  # no Python frame per key for an SDK span's dict.get
+        try:
+            profile = self._profiles.get(key)
+        except TypeError:
+            return _Profile(dict(zip(_PROFILE_KEYS, key)).get)
+        if profile is None:
+            if len(self._profiles) >= _MAX_PROFILES:
+                self._profiles.clear()
+            profile = self._profiles[key] = _Profile(dict(zip(_PROFILE_KEYS, key)).get)
+        return profile
+
     def _usage_and_price(self, work: _Work) -> None:
         """Token usage and its price: the cost every other figure builds on. An LLM call
         without usage (a stream without include_usage) is marked unknown, not free."""
-        get = work.get
+        get, profile = work.get, work.profile
         input_raw, output_raw = rules.input_tokens_raw(get), rules.output_tokens_raw(get)
-        work.is_llm = work.op in rules.LLM_OPERATIONS or (
-            work.op is None and work.model is not None and input_raw is not None
-        )
+        work.is_llm = profile.is_llm_op or (profile.op is None and profile.model is not None and input_raw is not None)
         if input_raw is None and output_raw is None:
-            if work.is_llm and work.model is not None and work.error_type is None and get(semconv.COST_SOURCE) is None:
+            if (
+                work.is_llm
+                and profile.model is not None
+                and work.error_type is None
+                and get(semconv.COST_SOURCE) is None
+            ):
                 self._unpriced(work, semconv.UNPRICED_NO_USAGE)
             return
         work.is_llm = True
@@ -321,20 +353,15 @@ class Enricher:
         except (TypeError, ValueError) as exc:  # a malformed count: the span keeps its other results
             record_internal_error("processing.attributes", exc)
             counts = None
-        llm_dims = (work.gen_op, work.provider, work.request_model, work.response_model)
         if counts is not None:
             work.input_tokens, work.output_tokens = counts[0], counts[1]
             if input_raw is not None:
-                self.metrics.record(semconv.GEN_AI_CLIENT_TOKEN_USAGE, (*llm_dims, "input"), counts[0])
+                self.metrics.record(semconv.GEN_AI_CLIENT_TOKEN_USAGE, profile.tokens_input, counts[0])
             if output_raw is not None:
-                self.metrics.record(semconv.GEN_AI_CLIENT_TOKEN_USAGE, (*llm_dims, "output"), counts[1])
+                self.metrics.record(semconv.GEN_AI_CLIENT_TOKEN_USAGE, profile.tokens_output, counts[1])
         self._price(work, counts)
         if work.llm_usd:
-            values = (
-                *llm_dims, work.span_op, work.agent, work.team,
-                work.cost_source, semconv.COST_KIND_LLM,
-            )  # fmt: skip
-            self.metrics.add(semconv.METRIC_COST, values, work.llm_usd)
+            self.metrics.add(semconv.METRIC_COST, profile.cost_dims(work.cost_source), work.llm_usd)
 
     def _price(self, work: _Work, counts: tuple[int, int, int, int] | None) -> None:
         """The span's own LLM cost: from the price book, or as priced upstream (an app's
@@ -347,10 +374,11 @@ class Enricher:
             work.priced = work.cost_source != semconv.COST_SOURCE_UNKNOWN
             return
         priced = None
-        if counts is not None and work.model is not None:
+        profile = work.profile
+        if counts is not None and profile.model is not None:
             with _GUARD_PRICING:
                 priced = self.prices.price(
-                    work.provider, work.request_model, work.response_model, *counts, work.view.end_ns
+                    profile.provider, profile.request_model, profile.response_model, *counts, work.view.end_ns
                 )
         if priced is None:
             self._unpriced(work, semconv.UNPRICED_NO_PRICE)
@@ -367,7 +395,8 @@ class Enricher:
     def _unpriced(self, work: _Work, reason: str) -> None:
         work.cost_source = work.new[semconv.COST_SOURCE] = semconv.COST_SOURCE_UNKNOWN
         work.unpriced_reason = reason
-        values = (work.provider, work.request_model, work.response_model, reason)
+        profile = work.profile
+        values = (profile.provider, profile.request_model, profile.response_model, reason)
         self.metrics.add(semconv.METRIC_COST_UNPRICED, values, 1)
 
     def _compute_and_rollup(self, work: _Work) -> None:
@@ -376,29 +405,30 @@ class Enricher:
         own = work.llm_usd
         work.cost_known = work.priced
         rate = self.compute_usd_per_hour
-        if work.op == _STAGE and rate is not None:
+        profile = work.profile
+        if profile.op == _STAGE and rate is not None:
             compute = compute_usd(work.duration, rate)
             work.new[semconv.COST_COMPUTE_USD] = compute
             own += compute
             work.cost_known = True
             if compute:
                 values = (
-                    work.gen_op, None, None, None, work.span_op, None, work.team, None,
+                    profile.gen_op, None, None, None, profile.span_op, None, profile.team, None,
                     semconv.COST_KIND_COMPUTE,
                 )  # fmt: skip
                 self.metrics.add(semconv.METRIC_COST, values, compute)
         total = self.rollup.span_ended(*work.view.rollup_ids(), own)
         work.cost_known = work.cost_known or total > 0.0
-        if work.op in rules.ROLLUP_OPERATIONS or work.data_bytes is not None:
+        if profile.rollup_op or work.data_bytes is not None:
             work.new[semconv.COST_TOTAL_USD] = work.total_usd = total
 
     def _data(self, work: _Work) -> None:
         """Data volume, cost per GB, quality and freshness of a stage: what a pipeline's
         data costs per unit and whether it is any good. A stage whose cost is unknown gets
         no cost per GB (unknown is not free)."""
-        get, metrics = work.get, self.metrics
+        get, metrics, profile = work.get, self.metrics, work.profile
         source = _text(get(semconv.DATA_SOURCE))
-        values = (work.gen_op, work.span_op, source, work.agent)
+        values = (profile.gen_op, profile.span_op, source, profile.agent)
         try:
             volume, records = _counts(work.data_bytes, get(semconv.DATA_RECORDS))
         except (TypeError, ValueError) as exc:  # malformed volume: counted, the rest of the span stands
@@ -415,7 +445,7 @@ class Enricher:
                 work.throughput = volume / work.duration
         if records:
             metrics.add(semconv.METRIC_DATA_RECORDS, values, records)
-        if work.op == _STAGE:
+        if profile.op == _STAGE:
             self._quality(work, source)
 
     def _quality(self, work: _Work, source: str | None) -> None:
@@ -454,27 +484,28 @@ class Enricher:
             values["throughput"] = work.throughput
         view = work.view
         baselines: dict[str, float] = {}
-        reasons, score = self.anomaly_detector.observe((view.service, view.name, work.model), values, baselines)
+        key = (view.service, view.name, work.profile.model)
+        reasons, score = self.anomaly_detector.observe(key, values, baselines)
         if reasons:
             work.anomaly = (reasons, float(score), {reason: (values[reason], baselines[reason]) for reason in reasons})
             work.new[semconv.ANOMALY] = True
             work.new[semconv.ANOMALY_REASONS] = tuple(reasons)
             work.new[semconv.ANOMALY_SCORE] = float(score)
             for reason in reasons:
-                self.metrics.add(semconv.METRIC_ANOMALIES, (reason, work.gen_op, work.span_op), 1)
+                self.metrics.add(semconv.METRIC_ANOMALIES, (reason, work.profile.gen_op, work.profile.span_op), 1)
 
     def _work_metrics(self, work: _Work) -> None:
         """Durations and errors of work: LLM calls into the GenAI convention's histogram,
         agents, tools, workflows and stages into spanmeter.span.duration."""
-        metrics, get = self.metrics, work.get
+        metrics, get, profile = self.metrics, work.get, work.profile
         context = work.view.exemplar_context() if metrics.exemplars else None
         if work.is_llm:
-            values = (work.gen_op, work.provider, work.request_model, work.response_model, work.error_type)
+            values = profile.llm_duration_ok if work.error_type is None else (*profile.llm_dims, work.error_type)
             metrics.record(semconv.GEN_AI_CLIENT_OPERATION_DURATION, values, work.duration, context)
         if not work.is_llm or work.error_type is not None:
             values = (
-                work.gen_op, work.span_op, work.agent, _text(get(semconv.GEN_AI_TOOL_NAME)),
-                work.provider, work.model, work.error_type,
+                profile.gen_op, profile.span_op, profile.agent, _text(get(semconv.GEN_AI_TOOL_NAME)),
+                profile.provider, profile.model, work.error_type,
             )  # fmt: skip
             if not work.is_llm:
                 metrics.record(semconv.METRIC_SPAN_DURATION, values, work.duration, context)
@@ -514,16 +545,16 @@ def _map_guarded(function: Callable[[Any], Any], items: Sequence[Any]) -> list[A
 
 
 def _outcome(work: _Work) -> SpanOutcome:
-    view, get = work.view, work.get
+    view, get, profile = work.view, work.get, work.profile
     trace_id, span_id = view.ids()
     reasons, score, values = work.anomaly or ((), 0.0, {})
-    kind = rules.kind_of(work.op)
+    kind = rules.kind_of(profile.op)
     return SpanOutcome(
         service=view.service, span_name=view.name, kind="llm" if work.is_llm and kind == "other" else kind,
-        operation=work.op, trace_id=trace_id, span_id=span_id, end_time_ns=view.end_ns,
-        duration_s=work.duration, error_type=work.error_type, provider=work.provider, model=work.model,
-        agent=work.agent, tool=_text(get(semconv.GEN_AI_TOOL_NAME)),
-        user=_text(get(semconv.USER_ID)), team=work.team, source=_text(get(semconv.DATA_SOURCE)),
+        operation=profile.op, trace_id=trace_id, span_id=span_id, end_time_ns=view.end_ns,
+        duration_s=work.duration, error_type=work.error_type, provider=profile.provider, model=profile.model,
+        agent=profile.agent, tool=_text(get(semconv.GEN_AI_TOOL_NAME)),
+        user=_text(get(semconv.USER_ID)), team=profile.team, source=_text(get(semconv.DATA_SOURCE)),
         input_tokens=work.input_tokens, output_tokens=work.output_tokens,
         cost_usd=work.llm_usd if work.priced else None, unpriced_reason=work.unpriced_reason,
         total_usd=work.total_usd, data_bytes=work.data_bytes if type(work.data_bytes) is int else None,

@@ -92,7 +92,11 @@ class EnrichedSpan(ReadableSpan):
     are the original's (the merge itself drops nothing)."""
 
     def __init__(self, original: ReadableSpan, attributes: dict[str, Any], events: Sequence[Event]):
-        super().__init__(attributes=attributes, events=events, **sdk_internals.span_fields(original))
+        """The original's fields are copied rather than passed to ``ReadableSpan.__init__``
+        (same values, a third of the cost: one copy per enriched span)."""
+        sdk_internals.copy_span_fields(original, self)
+        self._attributes = attributes
+        self._events = events
         self._original = original
 
     @property
@@ -177,9 +181,7 @@ class SdkSpanView:
         """The enriched copy, or the span itself when nothing was added."""
         if self._new is None and self._events is None:
             return self.span
-        merged = dict(self.attrs)
-        if self._new:
-            merged.update(self._new)
+        merged = {**self.attrs, **self._new} if self._new else dict(self.attrs)
         events = self._events if self._events is not None else sdk_internals.span_events(self.span)
         return EnrichedSpan(self.span, merged, events)
 
@@ -292,14 +294,14 @@ class ProtoSpanView:
         """Append ``new``; a key the span already has is overwritten in place (OTLP
         attribute keys must be unique), as the SDK copy's dict update does."""
         raw = self.raw
-        existing = raw.keys() & new.keys()
         add = self.span.attributes.add
         for key, value in new.items():
-            if key in existing:
-                target = raw[key].value
-                target.Clear()
-            else:
+            kv = raw.get(key)
+            if kv is None:
                 target = add(key=key).value
+            else:
+                target = kv.value
+                target.Clear()
             kind = type(value)  # inline fast paths: the enrichment writes floats, strings and bools
             if kind is float:
                 target.double_value = value
