@@ -8,6 +8,7 @@ to :data:`CASES`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any, ClassVar
@@ -17,8 +18,10 @@ import openai
 
 from spanmeter.instrumentation import anthropic as spanmeter_anthropic
 from spanmeter.instrumentation import genai
+from spanmeter.instrumentation import langchain as spanmeter_langchain
 from spanmeter.instrumentation import openai as spanmeter_openai
-from support import anthropic_fakes, openai_fakes
+from spanmeter.instrumentation.langchain import payloads as langchain_payloads
+from support import anthropic_fakes, langchain_fakes, openai_fakes
 
 
 class InstrumentorCase:
@@ -123,7 +126,38 @@ class AnthropicCase(InstrumentorCase):
         return [event.type for event in self._create(client, stream=True)]
 
 
-CASES: list[InstrumentorCase] = [OpenAICase(), AnthropicCase()]
+class LangChainCase(InstrumentorCase):
+    """ChatOpenAI over the openai SDK, LangChain's instrumentor alone: one ``chat`` span per model run."""
+
+    name = "langchain"
+    instrumentor = spanmeter_langchain.LangChainInstrumentor
+    component = "instrumentation.langchain"
+    api_error = openai.RateLimitError  # langchain-openai raises a subclass of it
+    call_result = json.loads(openai_fakes.llm_fakes.OPENAI_CHAT_BODY)["choices"][0]["message"]["content"]
+    stream_result: ClassVar[list[Any]] = ["", "Hello", ", ", "world", "", "", ""]
+    spans_per_round = 2
+    fault_targets: ClassVar[dict[str, tuple[Any, str]]] = {
+        "describe": (langchain_payloads, "request_attributes"),
+        "result": (langchain_payloads, "response_attributes"),
+        "stream step": (spanmeter_langchain._Step, "enter"),
+    }
+
+    def client(self, stage: str | None = None) -> Any:
+        server = openai_fakes.server(openai_fakes.llm_fakes.OPENAI_CHAT_BODY, openai_fakes.chat_chunks())
+        return langchain_fakes.chat_model(server)
+
+    def failing_client(self) -> Any:
+        reply = openai_fakes.json_reply(openai_fakes.error_body(429), status=429)
+        return langchain_fakes.chat_model(openai_fakes.server(reply))
+
+    def call(self, client: Any) -> Any:
+        return client.invoke(openai_fakes.MESSAGES).content
+
+    def stream(self, client: Any) -> list[Any]:
+        return [chunk.content for chunk in client.stream(openai_fakes.MESSAGES)]
+
+
+CASES: list[InstrumentorCase] = [OpenAICase(), AnthropicCase(), LangChainCase()]
 
 FAULTS: list[tuple[InstrumentorCase, str]] = [(case, stage) for case in CASES for stage in case.fault_targets]
 """(case, stage) pairs: every place of every instrumentor where a fault is injected."""
