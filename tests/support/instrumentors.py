@@ -9,6 +9,7 @@ to :data:`CASES`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from importlib.metadata import entry_points
@@ -17,6 +18,9 @@ from typing import Any, ClassVar
 import anthropic
 import httpx2
 import openai
+from agents import Agent as SdkAgent
+from agents import Runner
+from agents.models.openai_responses import OpenAIResponsesModel
 from agno.agent import Agent
 from agno.models.openai import OpenAIChat
 from agno.run.base import RunStatus
@@ -26,6 +30,7 @@ from spanmeter.instrumentation import anthropic as spanmeter_anthropic
 from spanmeter.instrumentation import genai
 from spanmeter.instrumentation import langchain as spanmeter_langchain
 from spanmeter.instrumentation import openai as spanmeter_openai
+from spanmeter.instrumentation import openai_agents as spanmeter_agents
 from spanmeter.instrumentation.langchain import payloads as langchain_payloads
 from support import agno_apps, anthropic_fakes, langchain_fakes, openai_fakes
 from support import scripted_llm as llm
@@ -217,7 +222,52 @@ class AgnoCase(InstrumentorCase):
         return [event.content for event in client.run("Weather in Paris?", stream=True)]
 
 
-CASES: list[InstrumentorCase] = [OpenAICase(), AnthropicCase(), LangChainCase(), AgnoCase()]
+class OpenAIAgentsCase(InstrumentorCase):
+    """An Agents SDK agent over the Responses API, its instrumentor alone: workflow, agent and chat span per run."""
+
+    name = "openai_agents"
+    instrumentor = spanmeter_agents.OpenAIAgentsInstrumentor
+    component = "instrumentation.openai_agents"
+    api_error = openai.RateLimitError
+    call_result = "Sunny"
+    stream_result: ClassVar[list[Any]] = [
+        "agent_updated_stream_event", *["raw_response_event"] * 4, "run_item_stream_event",
+    ]  # fmt: skip
+    spans_per_call = 3
+    spans_per_round = 6
+    fault_targets: ClassVar[dict[str, tuple[Any, str]]] = {
+        "describe": (spanmeter_agents, "_start_attributes"),  # agent and chat spans are lost, the workflow's stay
+        "result": (spanmeter_agents, "_end_attributes"),
+        "model context": (spanmeter_agents.SpanmeterTracingProcessor, "context_of"),
+    }
+
+    def spans_with_fault(self, stage: str) -> int:
+        return self.spans_per_round // 3 if stage == "describe" else self.spans_per_round
+
+    def _agent(self, sdk: openai.AsyncOpenAI) -> SdkAgent:
+        return SdkAgent(name="solo agent", model=OpenAIResponsesModel(model=llm.MODEL, openai_client=sdk))
+
+    def client(self, stage: str | None = None) -> Any:
+        return self._agent(llm.ScriptedLLM([llm.text(self.call_result)]).async_client())
+
+    def failing_client(self) -> Any:
+        reply = openai_fakes.json_reply(openai_fakes.error_body(429), status=429)
+        transport = httpx2.MockTransport(openai_fakes.server(reply))
+        sdk = openai.AsyncOpenAI(api_key="sk-test", base_url=llm.BASE_URL, max_retries=0,
+                                 http_client=httpx2.AsyncClient(transport=transport))  # fmt: skip
+        return self._agent(sdk)
+
+    def call(self, client: Any) -> Any:
+        return Runner.run_sync(client, "Weather in Paris?").final_output
+
+    def stream(self, client: Any) -> list[Any]:
+        async def events() -> list[Any]:
+            return [event.type async for event in Runner.run_streamed(client, "Weather in Paris?").stream_events()]
+
+        return asyncio.run(events())
+
+
+CASES: list[InstrumentorCase] = [OpenAICase(), AnthropicCase(), LangChainCase(), AgnoCase(), OpenAIAgentsCase()]
 
 FAULTS: list[tuple[InstrumentorCase, str]] = [(case, stage) for case in CASES for stage in case.fault_targets]
 """(case, stage) pairs: every place of every instrumentor where a fault is injected."""
