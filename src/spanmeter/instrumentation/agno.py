@@ -317,7 +317,10 @@ class _ModelScope:
             return
         with _guard:
             self._add_usage(getattr(result, "response_usage", None))
-        self.call.end(self.usage_attributes())
+        attributes: dict[str, Any] = {}
+        with _guard:  # a fault costs the usage, never the app's run nor the span's end
+            attributes = self.usage_attributes()
+        self.call.end(attributes)
 
     def usage_attributes(self) -> dict[str, Any]:
         usage = self.usage

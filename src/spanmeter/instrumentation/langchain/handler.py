@@ -259,10 +259,11 @@ class SpanmeterCallbackHandler(BaseCallbackHandler):
             run = self.runs.get(run_id)
             attributes: dict[str, Any] = {}
             if run is not None and run.span is not None:
-                generation = payloads.first_generation(response)
+                generation = None
                 # Usage goes on one span per LLM call: a provider-SDK span beneath reports it.
                 priced_below = run.call is not None and run.call.claimed
-                with _GUARD:
+                with _GUARD:  # a fault costs the response attributes, never the span's end
+                    generation = payloads.first_generation(response)
                     attributes = payloads.response_attributes(generation, with_usage=not priced_below)
                 self.telemetry.capture_into(attributes, semconv.GEN_AI_OUTPUT_MESSAGES, payloads.output_messages,
                                             generation)  # fmt: skip
