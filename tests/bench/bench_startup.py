@@ -34,7 +34,7 @@ TARGET = 1.3
 
 def _environments(workdir: Path) -> dict[str, dict[str, str]]:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, home of the support package
-    from support.instrumentors import instrumentor_names
+    from support.entry_points import instrumentor_names
 
     ours, others = instrumentor_names()
     base = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "SPANMETER_"))}

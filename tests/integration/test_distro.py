@@ -15,7 +15,7 @@ from genai_prices import Usage, calc_price
 
 from spanmeter import semconv
 from spanmeter.report import read_metric_requests, read_spans
-from support.instrumentors import instrumentor_names
+from support.entry_points import instrumentor_names
 from support.metrics import metric_names
 
 pytestmark = pytest.mark.integration

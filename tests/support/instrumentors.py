@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
 import anthropic
@@ -31,6 +30,7 @@ from spanmeter.instrumentation import genai
 from spanmeter.instrumentation import langchain as spanmeter_langchain
 from spanmeter.instrumentation import openai as spanmeter_openai
 from spanmeter.instrumentation import openai_agents as spanmeter_agents
+from spanmeter.instrumentation.langchain import handler as langchain_handler
 from spanmeter.instrumentation.langchain import payloads as langchain_payloads
 from support import agno_apps, anthropic_fakes, langchain_fakes, openai_fakes
 from support import scripted_llm as llm
@@ -158,6 +158,7 @@ class LangChainCase(InstrumentorCase):
         "result": (langchain_payloads, "response_attributes"),
         "first generation": (langchain_payloads, "first_generation"),  # the run still ends
         "stream step": (spanmeter_langchain._Step, "enter"),
+        "run context": (langchain_handler.OpenRuns, "context_for"),  # the model call still nests: spans end
     }
 
     def client(self, stage: str | None = None) -> Any:
@@ -281,10 +282,3 @@ def raising(message: str) -> Callable[..., Any]:
         raise ValueError(message)
 
     return boom
-
-
-def instrumentor_names() -> tuple[list[str], list[str]]:
-    """(spanmeter's instrumentor entry points, every other package's): to enable spanmeter's alone."""
-    names = sorted({ep.name for ep in entry_points(group="opentelemetry_instrumentor")})
-    ours = [name for name in names if name.startswith("spanmeter_")]
-    return ours, [name for name in names if name not in ours]

@@ -118,3 +118,28 @@ def test_nothing_to_trace_runs_the_body_untouched():
 def _numbers_outside():
     yield 0
     yield 1
+
+
+class BrokenScope(Scope):
+    """A framework scope whose own code fails at every step."""
+
+    def observe(self, item) -> None:
+        raise ValueError("observe")
+
+    def finish(self, exc, result=None) -> None:
+        raise ValueError("finish")
+
+
+def _broken_opening():
+    raise ValueError("open")
+
+
+def test_faults_in_a_scope_never_reach_the_app_and_are_counted():
+    from spanmeter import internal_errors
+
+    assert execution.call(lambda: BrokenScope(), lambda x: x + 1, (1,), {}) == 2
+    assert list(execution.generator(lambda: BrokenScope(), _numbers())) == [0, 1, 2]
+    assert execution.call(_broken_opening, lambda: "untraced", (), {}) == "untraced"
+    with pytest.raises(KeyError):  # the app's own exception still comes through unchanged
+        execution.call(lambda: BrokenScope(), {}.__getitem__, ("missing",), {})
+    assert internal_errors.counts == {("instrumentation.execution", "ValueError"): 1 + 4 + 1 + 1}

@@ -79,9 +79,27 @@ def detach(token: object | None) -> None:
             otel_context.detach(token)
 
 
+def _open(open_scope: Open) -> Scope | None:
+    """The scope, or None (the call runs untraced) when opening it fails: counted, never raised."""
+    with _guard:
+        return open_scope()
+    return None
+
+
+def _finish(scope: Scope, exc: BaseException | None, result: Any = None) -> None:
+    """End the scope once; a fault in a framework's ``finish`` is counted, never raised into the app."""
+    with _guard:
+        scope.finish(exc, result)
+
+
+def _observe(scope: Scope, item: Any) -> None:
+    with _guard:
+        scope.observe(item)
+
+
 def call(open_scope: Open, wrapped: Callable[..., Any], args: Any, kwargs: Any) -> Any:
     """Call a plain function inside its scope."""
-    scope = open_scope()
+    scope = _open(open_scope)
     if scope is None:
         return wrapped(*args, **kwargs)
     token = attach(scope.context)
@@ -89,16 +107,16 @@ def call(open_scope: Open, wrapped: Callable[..., Any], args: Any, kwargs: Any) 
         result = wrapped(*args, **kwargs)
     except BaseException as exc:
         detach(token)
-        scope.finish(exc)
+        _finish(scope, exc)
         raise
     detach(token)
-    scope.finish(None, result)
+    _finish(scope, None, result)
     return result
 
 
 async def coroutine(open_scope: Open, inner: Any) -> Any:
     """Await ``inner`` inside its scope (one task runs the whole body, so one attach suffices)."""
-    scope = open_scope()
+    scope = _open(open_scope)
     if scope is None:
         return await inner
     token = attach(scope.context)
@@ -106,16 +124,16 @@ async def coroutine(open_scope: Open, inner: Any) -> Any:
         result = await inner
     except BaseException as exc:
         detach(token)
-        scope.finish(exc)
+        _finish(scope, exc)
         raise
     detach(token)
-    scope.finish(None, result)
+    _finish(scope, None, result)
     return result
 
 
 def generator(open_scope: Open, inner: Any) -> Any:
     """Drive the generator ``inner`` step by step inside its scope; ``send``/``throw``/``close`` are forwarded."""
-    scope = open_scope()
+    scope = _open(open_scope)
     if scope is None:
         return (yield from inner)
     sent = thrown = None
@@ -126,14 +144,14 @@ def generator(open_scope: Open, inner: Any) -> Any:
             item = inner.send(sent) if thrown is None else inner.throw(thrown)
         except StopIteration as stop:
             detach(token)
-            scope.finish(None, stop.value)
+            _finish(scope, None, stop.value)
             return stop.value
         except BaseException as exc:
             detach(token)
-            scope.finish(exc)
+            _finish(scope, exc)
             raise
         detach(token)
-        scope.observe(item)
+        _observe(scope, item)
         try:
             with forward:
                 sent = yield item
@@ -143,14 +161,14 @@ def generator(open_scope: Open, inner: Any) -> Any:
                 inner.close()
             finally:
                 detach(token)
-                scope.finish(None)
+                _finish(scope, None)
             raise
         thrown = forward.exc
 
 
 async def async_generator(open_scope: Open, inner: Any) -> Any:
     """The async twin of :func:`generator` (async generators have no ``yield from``)."""
-    scope = open_scope()
+    scope = _open(open_scope)
     sent = thrown = None
     forward = _Forward()
     while True:
@@ -160,16 +178,16 @@ async def async_generator(open_scope: Open, inner: Any) -> Any:
         except StopAsyncIteration:
             detach(token)
             if scope is not None:
-                scope.finish(None)
+                _finish(scope, None)
             return
         except BaseException as exc:
             detach(token)
             if scope is not None:
-                scope.finish(exc)
+                _finish(scope, exc)
             raise
         detach(token)
         if scope is not None:
-            scope.observe(item)
+            _observe(scope, item)
         try:
             with forward:
                 sent = yield item
@@ -180,6 +198,6 @@ async def async_generator(open_scope: Open, inner: Any) -> Any:
             finally:
                 detach(token)
                 if scope is not None:
-                    scope.finish(None)
+                    _finish(scope, None)
             raise
         thrown = forward.exc

@@ -96,7 +96,9 @@ def open_runs() -> Any:
     return _State.runs
 
 
+@_GUARD.wrap(None)
 def _context_for(run_id: Any) -> otel_context.Context | None:
+    """The context of an open run (its span current), or None: untraced, never a fault in the app."""
     runs = _State.runs
     return runs.context_for(run_id) if runs is not None and _telemetry.active else None
 
