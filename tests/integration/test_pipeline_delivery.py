@@ -153,13 +153,14 @@ def test_sigterm_stops_accepting_drains_and_exits_0(tmp_path):
             grpc_endpoint = process.endpoints["otlp/grpc"]
             send_llm_spans(GrpcSpanExporter(endpoint=grpc_endpoint, insecure=True), 5)
             process.process.send_signal(signal.SIGTERM)
-            refused = wait_until(lambda: _refused(grpc_endpoint))
+            probes: list[grpc.StatusCode | None] = []  # None: accepted before the signal took effect
+            refused = wait_until(lambda: probes.append(_refused(grpc_endpoint)) or probes[-1])
             sink.fail = None  # downstream back while draining
             exit_code = process.process.wait(timeout=10)
             stopped = process.wait_for_event("pipeline_stopped")
         assert exit_code == 0
         assert refused == grpc.StatusCode.UNAVAILABLE
-        assert len(sink.spans()) == 5
+        assert len(sink.spans()) == 5 + probes.count(None)  # everything accepted, probes included
         assert stopped["drained"] is True
 
 
