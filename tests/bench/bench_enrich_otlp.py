@@ -27,6 +27,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
+from bench_processor import llm_attributes as processor_llm_attributes
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -56,15 +57,10 @@ LOOKUPS = (
 
 
 def llm_attributes(i: int, provider: str, model: str) -> dict:
-    """Ten attributes, as an instrumentation sets them on a chat span."""
+    """Ten attributes, as an instrumentation sets them on a chat span: bench_processor's usage
+    attributes plus the response id, finish reasons and server address."""
     return {
-        "gen_ai.operation.name": "chat",
-        "gen_ai.provider.name": provider,
-        "gen_ai.request.model": model,
-        "gen_ai.response.model": model,
-        "gen_ai.usage.input_tokens": 800 + (i * 37) % 900,
-        "gen_ai.usage.output_tokens": 100 + (i * 13) % 300,
-        "gen_ai.usage.cache_read.input_tokens": (i * 7) % 400,
+        **processor_llm_attributes(i, provider, model),
         "gen_ai.response.id": f"chatcmpl-{i}",
         "gen_ai.response.finish_reasons": ("stop",),
         "server.address": "api.example.com",

@@ -226,13 +226,13 @@ def _settle_tool(scope: _ToolScope, function_call: Any, outcome: Any) -> Any:
         elif inspect.isasyncgen(produced):
             driven = execution.async_generator(lambda: scope, produced)
         else:
-            scope.finish(None, outcome)
+            execution.finish(scope, None, outcome)
             return outcome
         outcome.result = driven
         if getattr(function_call, "result", None) is produced:
             function_call.result = driven
         return outcome
-    scope.finish(None, outcome)
+    execution.finish(scope, None, outcome)
     return outcome
 
 
@@ -245,7 +245,7 @@ def _execute(wrapped, instance, args, kwargs):
         outcome = wrapped(*args, **kwargs)
     except BaseException as exc:
         execution.detach(token)
-        scope.finish(exc)
+        execution.finish(scope, exc)
         raise
     execution.detach(token)
     return _settle_tool(scope, instance, outcome)
@@ -260,7 +260,7 @@ async def _aexecute(wrapped, instance, args, kwargs):
         outcome = await wrapped(*args, **kwargs)
     except BaseException as exc:
         execution.detach(token)
-        scope.finish(exc)
+        execution.finish(scope, exc)
         raise
     execution.detach(token)
     return _settle_tool(scope, instance, outcome)

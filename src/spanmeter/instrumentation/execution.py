@@ -86,7 +86,7 @@ def _open(open_scope: Open) -> Scope | None:
     return None
 
 
-def _finish(scope: Scope, exc: BaseException | None, result: Any = None) -> None:
+def finish(scope: Scope, exc: BaseException | None, result: Any = None) -> None:
     """End the scope once; a fault in a framework's ``finish`` is counted, never raised into the app."""
     with _guard:
         scope.finish(exc, result)
@@ -107,10 +107,10 @@ def call(open_scope: Open, wrapped: Callable[..., Any], args: Any, kwargs: Any) 
         result = wrapped(*args, **kwargs)
     except BaseException as exc:
         detach(token)
-        _finish(scope, exc)
+        finish(scope, exc)
         raise
     detach(token)
-    _finish(scope, None, result)
+    finish(scope, None, result)
     return result
 
 
@@ -124,10 +124,10 @@ async def coroutine(open_scope: Open, inner: Any) -> Any:
         result = await inner
     except BaseException as exc:
         detach(token)
-        _finish(scope, exc)
+        finish(scope, exc)
         raise
     detach(token)
-    _finish(scope, None, result)
+    finish(scope, None, result)
     return result
 
 
@@ -144,11 +144,11 @@ def generator(open_scope: Open, inner: Any) -> Any:
             item = inner.send(sent) if thrown is None else inner.throw(thrown)
         except StopIteration as stop:
             detach(token)
-            _finish(scope, None, stop.value)
+            finish(scope, None, stop.value)
             return stop.value
         except BaseException as exc:
             detach(token)
-            _finish(scope, exc)
+            finish(scope, exc)
             raise
         detach(token)
         _observe(scope, item)
@@ -161,7 +161,7 @@ def generator(open_scope: Open, inner: Any) -> Any:
                 inner.close()
             finally:
                 detach(token)
-                _finish(scope, None)
+                finish(scope, None)
             raise
         thrown = forward.exc
 
@@ -178,12 +178,12 @@ async def async_generator(open_scope: Open, inner: Any) -> Any:
         except StopAsyncIteration:
             detach(token)
             if scope is not None:
-                _finish(scope, None)
+                finish(scope, None)
             return
         except BaseException as exc:
             detach(token)
             if scope is not None:
-                _finish(scope, exc)
+                finish(scope, exc)
             raise
         detach(token)
         if scope is not None:
@@ -198,6 +198,6 @@ async def async_generator(open_scope: Open, inner: Any) -> Any:
             finally:
                 detach(token)
                 if scope is not None:
-                    _finish(scope, None)
+                    finish(scope, None)
             raise
         thrown = forward.exc
