@@ -218,17 +218,14 @@ def config_command(config_file: Path | None) -> None:
 
 
 def _pipeline_settings(path: Path) -> tuple[dict, str]:
-    """The ``processors.spanmeter`` mapping of a pipeline YAML file, and the source naming it."""
-    import yaml
+    """The setting keys of a pipeline file's ``processors.spanmeter``, read as the pipeline reads
+    them, and the source naming them."""
+    from spanmeter.pipeline.config import processor_setting_keys
 
     try:
-        document = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise click.ClickException(f"{path}: cannot read it ({' '.join(str(exc).split())})") from None
-    processors = document.get("processors") if isinstance(document, dict) else None
-    keys = processors.get("spanmeter") if isinstance(processors, dict) else None
-    settings = {k: v for k, v in keys.items() if k != "insights"} if isinstance(keys, dict) else {}
-    return settings, f"{path}: processors.spanmeter"  # insights: where the API listens, not a setting
+        return processor_setting_keys(path), f"{path}: processors.spanmeter"
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 main.add_command(report_command)

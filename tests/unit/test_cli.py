@@ -194,3 +194,17 @@ def test_config_lists_problems_and_exits_1(tmp_path):
             " content, but found '<stream end>'); using no price overrides"
         ),
     ]
+
+
+def test_config_reads_a_pipeline_file_as_the_pipeline_does(tmp_path):
+    """`${env:...}` is expanded and the Insights endpoint is not taken for a setting."""
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(
+        "processors:\n  spanmeter:\n    anomaly_sigma: ${env:SIGMA:-2.5}\n    insights:\n      endpoint: 127.0.0.1:0\n"
+    )
+
+    result = CliRunner().invoke(main, ["config", "--config", str(pipeline)], env={"SIGMA": "4.5"})
+
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: line.split(None, 2)[1:] for line in result.output.splitlines()[1:-1]}
+    assert rows["SPANMETER_ANOMALY_SIGMA"] == ["4.5", f"{pipeline}: processors.spanmeter: key 'anomaly_sigma'"]

@@ -445,12 +445,26 @@ def _processor(name: str, section: Section) -> tuple[Settings, Protocol | None]:
     ``insights`` section, where it serves the Insights API (off unless set)."""
     if name.split("/")[0] != "spanmeter":
         section.source.fail(section.path, section.line, "a processor of type spanmeter", name)
-    keys = {key: section.raw(key) for key in section.key_names() if key != "insights"}
+    keys = _setting_keys(section)
     if "span_metrics" in SETTINGS:  # the pipeline serves Jaeger's Monitor tab unless told otherwise
         keys.setdefault("span_metrics", True)
     source = f"{section.source.file}:{section.line}: processors.{name}"
     insights = _protocol(section.section("insights"), "insights") if section.has("insights") else None
     return Settings.load(explicit=keys, source=source), insights
+
+
+def _setting_keys(section: Section) -> dict[str, Any]:
+    """A spanmeter processor's keys that are settings (``${env:...}`` expanded): all but ``insights``,
+    which says where the Insights API listens."""
+    return {key: section.raw(key) for key in section.key_names() if key != "insights"}
+
+
+def processor_setting_keys(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The setting keys of the file's ``processors.spanmeter`` as the pipeline reads them
+    (for ``spanmeter config --config``, which resolves them leniently); ConfigError when the
+    file cannot be read."""
+    processors = _root(path, environ).section("processors")
+    return _setting_keys(processors.section("spanmeter")) if processors.has("spanmeter") else {}
 
 
 def _extensions(root: Section) -> tuple[dict[str, Section], list[str]]:
@@ -591,8 +605,8 @@ def _check_references(config: PipelineConfig, service: Section) -> None:
                                     "prometheus only in a metrics pipeline", name)  # fmt: skip
 
 
-def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> PipelineConfig:
-    """Read and validate the file; raises :class:`ConfigError` (one line) on the first problem."""
+def _root(path: str | os.PathLike[str], environ: Mapping[str, str] | None) -> Section:
+    """The parsed file as its root section; ConfigError (one line) when it cannot be read."""
     file = os.fspath(path)
     source = Source(file, os.environ if environ is None else environ)
     try:
@@ -603,7 +617,13 @@ def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None)
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
         raise ConfigError(f"{file}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    root = Section(tree, "", source, 1)
+    return Section(tree, "", source, 1)
+
+
+def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> PipelineConfig:
+    """Read and validate the file; raises :class:`ConfigError` (one line) on the first problem."""
+    root = _root(path, environ)
+    file = root.source.file
     receivers = {n: _receiver(n, root.section("receivers").section(n)) for n in root.section("receivers").key_names()}
     read = {n: _processor(n, root.section("processors").section(n)) for n in root.section("processors").key_names()}
     processors = {name: settings for name, (settings, _) in read.items()}
