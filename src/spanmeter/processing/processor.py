@@ -81,9 +81,10 @@ class SpanmeterProcessor(BatchSpanProcessor):
     the derived metrics and the budget log records; ``clock`` (epoch seconds)
     drives budget windows, for tests; ``enricher`` replaces the whole enrichment stage.
 
-    Spans the full batch queue drops are counted (``dropped``, the
-    ``spanmeter.spans.dropped`` metric), with one warning when dropping starts and one
-    summary line at shutdown, both naming ``OTEL_BSP_MAX_QUEUE_SIZE``. In child
+    A span the full batch queue cannot take is dropped (the new one; the SDK would
+    evict the oldest) and counted exactly (``dropped``, the ``spanmeter.spans.dropped``
+    metric), with one warning when dropping starts and one summary line at shutdown,
+    both naming ``OTEL_BSP_MAX_QUEUE_SIZE``. In child
     processes it flushes before the child's work ends, and never exports a span the
     parent started (:mod:`spanmeter.processing.child_processes`).
     """
@@ -111,6 +112,8 @@ class SpanmeterProcessor(BatchSpanProcessor):
         self._fan_out = EnrichingExporter(self.enricher, self.exporters)
         super().__init__(self._fan_out, **batch_options)
         self._queue = sdk_internals.batch_queue(self)
+        self._emit = sdk_internals.batch_emit(self)
+        self._offer_lock = threading.Lock()
         self.dropped = self._dropped_reported = 0
         self._drop_lock = threading.Lock()
         (meter_provider or metrics.get_meter_provider()).get_meter(
@@ -127,13 +130,27 @@ class SpanmeterProcessor(BatchSpanProcessor):
         apply_attribution(span, parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
-        """Queue the span as BatchSpanProcessor does; count it when the full queue drops one."""
+        """Queue the span as BatchSpanProcessor does, or count it when the queue is full.
+
+        spanmeter decides the drop itself, under a lock only the app's threads take: the
+        worker only ever takes spans out, so a queue found below its bound still has room
+        when the span is offered, and every span is either queued or counted, exactly
+        (the SDK checks before it offers, so it counts spans the worker made room for)."""
         if child_processes.forked_at_ns and child_processes.started_in_parent(span.start_time):
             return  # the parent exports it
+        context = span.context
+        if context is None or not context.trace_flags.sampled:
+            return
         queue = self._queue
-        if len(queue) == queue.maxlen and span.context is not None and span.context.trace_flags.sampled:
-            self._count_drop(queue.maxlen)
-        super().on_end(span)
+        with self._offer_lock:
+            if len(queue) < queue.maxlen:
+                self._emit(span)
+                return
+        self._count_drop(queue.maxlen)
+
+    def reinit_after_fork(self) -> None:
+        """In a fork child: a lock another thread of the parent held stays held in the child."""
+        self._offer_lock = threading.Lock()
 
     def holds_spans(self) -> bool:
         """True while spans wait in the batch queue or are being exported."""
