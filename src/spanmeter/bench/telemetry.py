@@ -5,6 +5,7 @@ than the spans, so a long run stays small.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Sequence
@@ -21,6 +22,10 @@ from spanmeter import rules, semconv
 from spanmeter.processing import SpanmeterProcessor
 
 SERVICE_NAME = "spanmeter-bench"
+QUEUE_SIZE = 16_384
+"""The bench's span queue, unless ``OTEL_BSP_MAX_QUEUE_SIZE`` says otherwise: 8x the SDK's default,
+~55 MB if full (~3.3 KB per queued LLM span), so a worker that falls behind a fast target for a
+few seconds (e.g. its first batch waiting for price data on a busy machine) costs no span."""
 _SPANMETER_INSTRUMENTORS = "spanmeter_"  # entry-point name prefix in opentelemetry_instrumentor
 _DISTRIBUTION = re.compile(r"[A-Za-z0-9_.-]+")
 
@@ -94,12 +99,13 @@ def _instrument_libraries(provider: TracerProvider) -> None:
             wrapt.register_post_import_hook(instrument, module)
 
 
-def install(stats: SpanStats) -> TracerProvider | None:
+def install(stats: SpanStats) -> SpanmeterProcessor | None:
     """Send the process's spans through a SpanmeterProcessor into ``stats``.
 
     The global SDK provider is used when one is set already (e.g. under ``opentelemetry-instrument``,
-    whose exporters keep receiving the spans); else one is created. Returns the provider, or None when
-    the global one is not the SDK's (nothing can be read back then).
+    whose exporters keep receiving the spans); else one is created. Returns the processor (flush it
+    before reading ``stats``; its ``dropped`` says how many spans ``stats`` never saw), or None when
+    the global provider is not the SDK's (nothing can be read back then).
     """
     provider = trace.get_tracer_provider()
     if isinstance(provider, trace.ProxyTracerProvider):
@@ -107,6 +113,9 @@ def install(stats: SpanStats) -> TracerProvider | None:
         trace.set_tracer_provider(provider)
     if not isinstance(provider, TracerProvider):
         return None
-    provider.add_span_processor(SpanmeterProcessor(stats, schedule_delay_millis=200))
+    processor = SpanmeterProcessor(
+        stats, schedule_delay_millis=200, max_queue_size=None if "OTEL_BSP_MAX_QUEUE_SIZE" in os.environ else QUEUE_SIZE
+    )
+    provider.add_span_processor(processor)
     _instrument_libraries(provider)
-    return provider
+    return processor
