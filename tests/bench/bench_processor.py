@@ -11,10 +11,10 @@ app     App-thread cost per span (start + end of an LLM-shaped span) with
         timed and drains it afterwards: the figure is what on_start/on_end add to
         the caller. The worker's share is reported apart (``worker µs``).
         Target: ratio <= 1.10.
-burst   Spans kept from a burst: one tight loop of 200,000 LLM-shaped spans, as fast as
-        the app's thread can end them, into SpanmeterProcessor and into the SDK's
-        BatchSpanProcessor, each with the default batch settings (``OTEL_BSP_*`` unset)
-        in a fresh subprocess, alternating over ``--burst-rounds`` rounds; the share
+burst   Spans kept from a burst: one tight loop of 200,000 spans, as fast as the app's
+        thread can end them, LLM-shaped (priced, measured) and plain (HTTP-shaped),
+        into SpanmeterProcessor and into the SDK's BatchSpanProcessor, each with the
+        default batch settings (``OTEL_BSP_*`` unset) in a fresh subprocess, alternating over ``--burst-rounds`` rounds; the share
         exported after shutdown (median per subject). spanmeter's exported + dropped
         must equal the spans created (exact drop count). Target: spanmeter keeps at
         least what the SDK keeps (retention ratio >= 1.0), with the ``app`` ratio above.
@@ -170,45 +170,49 @@ def _iqr(values: list[float]) -> float:
 
 
 # -- (b) bursts ---------------------------------------------------------------------------
-def _burst_child(subject: str, spans: int) -> dict:
+BURST_SHAPES = ("llm", "plain")
+
+
+def _burst_child(subject: str, shape: str, spans: int) -> dict:
     """In a fresh process with default batch settings: end ``spans`` spans in a tight loop."""
     exporter = NoOpExporter()
     processor = _spanmeter_processor(exporter) if subject == "spanmeter" else BatchSpanProcessor(exporter)
     provider = TracerProvider()
     provider.add_span_processor(processor)
     tracer = provider.get_tracer("bench")
-    names = [f"chat {attributes['gen_ai.request.model']}" for attributes in ATTRIBUTES]
-    count = len(ATTRIBUTES)
-    start = time.perf_counter_ns()
+    if shape == "llm":
+        names = [f"chat {attributes['gen_ai.request.model']}" for attributes in ATTRIBUTES]
+        attributes = ATTRIBUTES
+    else:
+        names, attributes = ["GET /items"], [{"http.request.method": "GET", "http.route": "/items"}]
+    count = len(names)
     for i in range(spans):
-        tracer.start_span(names[i % count], attributes=ATTRIBUTES[i % count]).end()
-    app_us = (time.perf_counter_ns() - start) / spans / 1e3
+        tracer.start_span(names[i % count], attributes=attributes[i % count]).end()
     provider.shutdown()
-    return {"exported": exporter.count, "dropped": getattr(processor, "dropped", None), "app_us": app_us}
+    return {"exported": exporter.count, "dropped": getattr(processor, "dropped", None)}
 
 
 def burst(spans: int, rounds: int) -> dict:
-    """Median retention per subject over ``rounds`` alternating subprocess runs."""
+    """Per span shape: median share kept per subject over ``rounds`` alternating subprocess runs."""
     environ = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_BSP_")}
-    kept: dict[str, list[float]] = {"bsp": [], "spanmeter": []}
-    exact = True
-    for _ in range(rounds):
-        for subject, values in kept.items():
-            command = [sys.executable, __file__, "--burst-child", subject, str(spans)]
-            run = subprocess.run(command, capture_output=True, text=True, timeout=3600, check=False, env=environ)
-            if run.returncode != 0:
-                raise RuntimeError(f"burst child {subject} failed:\n{run.stderr}")
-            figures = json.loads(run.stdout.splitlines()[-1])
-            values.append(figures["exported"] / spans)
-            if subject == "spanmeter":
-                exact = exact and figures["exported"] + figures["dropped"] == spans
-    return {
-        "bsp_kept": statistics.median(kept["bsp"]),
-        "spanmeter_kept": statistics.median(kept["spanmeter"]),
-        "kept_ratio": statistics.median(kept["spanmeter"]) / max(statistics.median(kept["bsp"]), 1e-9),
-        "rounds": {subject: values for subject, values in kept.items()},
-        "drops_counted_exactly": exact,
-    }
+    figures = {}
+    for shape in BURST_SHAPES:
+        kept: dict[str, list[float]] = {"bsp": [], "spanmeter": []}
+        exact = True
+        for _ in range(rounds):
+            for subject, values in kept.items():
+                command = [sys.executable, __file__, "--burst-child", subject, shape, str(spans)]
+                run = subprocess.run(command, capture_output=True, text=True, timeout=3600, check=False, env=environ)
+                if run.returncode != 0:
+                    raise RuntimeError(f"burst child {subject} failed:\n{run.stderr}")
+                child = json.loads(run.stdout.splitlines()[-1])
+                values.append(child["exported"] / spans)
+                if subject == "spanmeter":
+                    exact = exact and child["exported"] + child["dropped"] == spans
+        bsp, spanmeter = statistics.median(kept["bsp"]), statistics.median(kept["spanmeter"])
+        figures[shape] = {"bsp_kept": bsp, "spanmeter_kept": spanmeter, "kept_ratio": spanmeter / max(bsp, 1e-9),
+                          "rounds": kept, "drops_counted_exactly": exact}  # fmt: skip
+    return figures
 
 
 # -- (c) worker throughput ---------------------------------------------------------------
@@ -354,15 +358,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--memory-warmup", type=int, default=50_000)
     parser.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
     parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
-    parser.add_argument("--burst-child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--burst-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_child:
         subject, spans, warmup = args.memory_child
         print(json.dumps(_memory_child(subject, int(spans), int(warmup))))
         return 0
     if args.burst_child:
-        subject, spans = args.burst_child
-        print(json.dumps(_burst_child(subject, int(spans))))
+        subject, shape, spans = args.burst_child
+        print(json.dumps(_burst_child(subject, shape, int(spans))))
         return 0
     parts = {part.strip() for part in args.only.split(",")}
     results = {}
@@ -374,12 +378,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  ratio {r['ratio']:.3f} (IQR {r['ratio_iqr']:.3f}), target <= {TARGET_RATIO}: "
               f"{_verdict(r['ratio'] <= TARGET_RATIO)}; dropped spans {r['dropped']}")  # fmt: skip
     if "burst" in parts:
-        r = results["burst"] = burst(args.burst_spans, args.burst_rounds)
-        print(f"burst ({args.burst_spans:,} LLM spans in a tight loop, default batch settings, "
-              f"median of {args.burst_rounds} rounds):")  # fmt: skip
-        print(f"  kept: BatchSpanProcessor {r['bsp_kept']:.1%}, SpanmeterProcessor {r['spanmeter_kept']:.1%}; "
-              f"ratio {r['kept_ratio']:.2f}, target >= 1.0: {_verdict(r['kept_ratio'] >= 1.0)}; "
-              f"exported + dropped == created: {r['drops_counted_exactly']}")  # fmt: skip
+        results["burst"] = burst(args.burst_spans, args.burst_rounds)
+        print(f"burst ({args.burst_spans:,} spans in a tight loop, default batch settings, "
+              f"median of {args.burst_rounds} rounds), share kept:")  # fmt: skip
+        for shape, r in results["burst"].items():
+            print(f"  {shape:<5} BatchSpanProcessor {r['bsp_kept']:6.1%}, SpanmeterProcessor {r['spanmeter_kept']:6.1%}; "
+                  f"ratio {r['kept_ratio']:.2f}, target >= 1.0: {_verdict(r['kept_ratio'] >= 1.0)}; "
+                  f"exported + dropped == created: {r['drops_counted_exactly']}")  # fmt: skip
     if "enrich" in parts:
         r = results["enrich"] = enrichment(args.enrich_spans)
         print(f"worker enrichment ({args.enrich_spans} LLM spans, priced by {r['priced_by']}, "
