@@ -24,26 +24,43 @@ from spanmeter import sdk_internals, semconv
 from spanmeter.attribution import apply_attribution
 from spanmeter.internal_errors import guard
 from spanmeter.processing import child_processes
+from spanmeter.processing.derived_metrics import DerivedMetrics
 from spanmeter.processing.enricher import Enricher
 from spanmeter.settings import Settings
 
 _GUARD_ENRICH = guard("processing.enrich")
 _GUARD_SHUTDOWN = guard("export.shutdown")
+_GUARD_METRICS = guard("processing.metrics")
 _logger = logging.getLogger("spanmeter")
 _QUEUE_SETTING = "OTEL_BSP_MAX_QUEUE_SIZE"
 
 
 class EnrichingExporter(SpanExporter):
-    """Enrich a batch once, then export it to each downstream exporter."""
+    """Enrich a batch once, then export it to each downstream exporter.
+
+    ``backlogged()`` (set by the processor) says whether a batch or more waits behind the
+    one being exported: then the in-process metric sink defers its histogram values
+    (:meth:`DerivedMetrics.defer`), so the worker takes spans off the queue faster under
+    a burst; after a batch with no backlog, it records them until spans wait again."""
 
     def __init__(self, enricher: Enricher, exporters: Sequence[SpanExporter]):
         self.enricher = enricher
         self.exporters = tuple(exporters)
+        self.backlogged: Callable[[], bool] = lambda: False
+        metrics = enricher.metrics
+        self._deferring = metrics if isinstance(metrics, DerivedMetrics) else None
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        backlog = self.backlogged()
+        deferring = self._deferring
+        if deferring is not None:
+            deferring.defer(backlog)
         with _GUARD_ENRICH:  # export the raw spans rather than lose them
             spans = self.enricher.enrich(spans)
         results = [self._export_one(exporter, spans) for exporter in self.exporters]
+        if deferring is not None and not backlog:
+            with _GUARD_METRICS:
+                deferring.record_deferred(until=self.backlogged)
         return SpanExportResult.SUCCESS if all(results) else SpanExportResult.FAILURE
 
     @staticmethod
@@ -113,6 +130,8 @@ class SpanmeterProcessor(BatchSpanProcessor):
         super().__init__(self._fan_out, **batch_options)
         self._queue = sdk_internals.batch_queue(self)
         self._emit = sdk_internals.batch_emit(self)
+        batch_size = sdk_internals.batch_size(self)
+        self._fan_out.backlogged = lambda: len(self._queue) >= batch_size
         self._offer_lock = threading.Lock()
         self.dropped = self._dropped_reported = 0
         self._drop_lock = threading.Lock()
