@@ -4,7 +4,9 @@ The app thread pays what the SDK's BatchSpanProcessor costs (a deque append),
 because enrichment happens inside the batch worker: the exporter the batcher
 calls is an :class:`EnrichingExporter` that computes derived attributes for the
 whole batch, then hands the enriched copies to every downstream exporter. One
-enrichment serves all exporters, so budgets and metrics are counted once.
+enrichment serves all exporters, so budgets and metrics are counted once. Under a
+burst (batches waiting behind the one being enriched) the derived histograms' values
+are recorded after the worker has caught up, so it keeps pace with the app's thread.
 """
 
 from __future__ import annotations
