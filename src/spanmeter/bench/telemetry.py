@@ -118,4 +118,14 @@ def install(stats: SpanStats) -> SpanmeterProcessor | None:
     )
     provider.add_span_processor(processor)
     _instrument_libraries(provider)
+    _load_prices()
     return processor
+
+
+def _load_prices() -> None:
+    """Wait for genai-prices' data (~0.2 s) before the load starts: loaded on a thread while the target
+    keeps the interpreter busy, it can hold the worker's first batch up for seconds (spanmeter's
+    PriceBook.warm_up), and the queue fills meanwhile."""
+    from genai_prices import data_snapshot
+
+    data_snapshot.get_snapshot()
