@@ -28,6 +28,7 @@ import argparse
 import dataclasses
 import gc
 import importlib
+import itertools
 import json
 import statistics
 import subprocess
@@ -42,8 +43,9 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 
 TARGETS_US = {"chat": 60, "stream": 100}
 """spanmeter's budget per call (issue 4): non-streaming, and a 15-chunk stream."""
-PEERS = {"spanmeter openai": "official openai-v2"}
-"""spanmeter's subject -> the best peer it is compared with (issue 19: at most 0.5x its added µs)."""
+PEERS = {"spanmeter openai": ("official openai-v2", "official openai-v2 (SDK metrics)")}
+"""spanmeter's subject -> the best peer it is compared with (issue 19: at most 0.5x its added µs), bare
+and with its metrics recorded into an SDK MeterProvider."""
 TARGET_PEER_RATIO = 0.5
 CLOCKS = {"wall": time.perf_counter_ns, "cpu": time.thread_time_ns}
 
@@ -130,6 +132,19 @@ def _span_with_five_attributes(tracer: trace.Tracer) -> None:
         })  # fmt: skip
 
 
+def _openai_v2_with_sdk_metrics(provider: TracerProvider) -> tuple[Switch, Switch]:
+    """The peer as deployed with metrics on: its duration and token histograms go to an SDK
+    MeterProvider on the app's thread (spanmeter records its own in the batch worker)."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    build = _instrumentor(
+        "openai", "opentelemetry.instrumentation.openai_v2", "OpenAIInstrumentor", meter_provider=meter_provider
+    )
+    return build(provider)
+
+
 _SPANMETER_OPENAI = ("openai", "spanmeter.instrumentation.openai", "OpenAIInstrumentor")
 _SPANMETER_ANTHROPIC = ("anthropic", "spanmeter.instrumentation.anthropic", "AnthropicInstrumentor")
 
@@ -140,6 +155,7 @@ SUBJECTS: dict[str, Subject] = {
     "official openai-v2": Subject(
         "openai", _instrumentor("openai", "opentelemetry.instrumentation.openai_v2", "OpenAIInstrumentor")
     ),
+    "official openai-v2 (SDK metrics)": Subject("openai", _openai_v2_with_sdk_metrics),
     "OpenInference openai": Subject(
         "openai", _instrumentor("openai", "openinference.instrumentation.openai", "OpenAIInstrumentor")
     ),
@@ -346,8 +362,9 @@ def _peer_ratios(results: list[dict]) -> list[str]:
     """spanmeter's added µs / its peer's, per call kind, for the pairs measured in this run."""
     rows = {(result["name"], row["call"]): row["added_us"] for result in results for row in result.get("rows", ())}
     lines = []
-    for ours, peer in PEERS.items():
-        for (name, call), added in rows.items():
+    for ours, peers in PEERS.items():
+        for peer, (name, call) in itertools.product(peers, list(rows)):
+            added = rows[(name, call)]
             theirs = rows.get((peer, call))
             if name != ours or theirs is None:
                 continue
