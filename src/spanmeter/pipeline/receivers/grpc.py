@@ -45,11 +45,17 @@ def server_credentials(protocol: Protocol) -> grpc.ServerCredentials:
 
 
 def _check_free(host: str, port: int) -> None:
-    """Bind the address once ourselves: a busy port is then one clear OSError, not grpc's log lines."""
+    """Bind the address once ourselves: a busy port is then one clear OSError, not grpc's log lines.
+
+    With SO_REUSEADDR, as grpc binds, so connections of a killed predecessor still in TIME_WAIT
+    do not stop a restart (a supervisor's restart loop would crash-loop for a minute); a socket
+    that listens there still does.
+    """
     if port == 0:
         return
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind((host, port))
 
 
