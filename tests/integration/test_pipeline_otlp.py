@@ -9,6 +9,7 @@ with a message; oversize is RESOURCE_EXHAUSTED / 413; bearer tokens are checked.
 from __future__ import annotations
 
 import gzip
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -208,3 +209,40 @@ def test_a_signal_no_pipeline_takes_is_unimplemented_not_silently_dropped(tmp_pa
         status, _, _ = _post(f"http://{pipeline.endpoints['otlp/http']}/v1/logs", b"", "application/x-protobuf")
     assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
     assert status == 404
+
+
+def _post_chunked(endpoint: str, body: bytes, chunk: int, **headers: str) -> tuple[int, bytes]:
+    """POST ``body`` with ``Transfer-Encoding: chunked`` in ``chunk``-byte pieces, as streaming exporters send."""
+    host, port = endpoint.rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=5)
+    pieces = (body[i : i + chunk] for i in range(0, len(body), chunk))
+    connection.request("POST", "/v1/traces", pieces, {"Content-Type": "application/x-protobuf", **headers},
+                       encode_chunked=True)  # fmt: skip
+    response = connection.getresponse()
+    try:
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def test_chunked_bodies_are_accepted_plain_and_gzipped_and_held_to_the_size_limit(tmp_path):
+    request = trace_service_pb2.ExportTraceServiceRequest()
+    span = request.resource_spans.add().scope_spans.add().spans.add(name="chat gpt-4o-mini")
+    span.trace_id, span.span_id = b"\x01" * 16, b"\x02" * 8
+    for key, value in {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
+                       "gen_ai.request.model": "gpt-4o-mini"}.items():  # fmt: skip
+        span.attributes.add(key=key).value.string_value = value
+    for key, value in {"gen_ai.usage.input_tokens": 1200, "gen_ai.usage.output_tokens": 350}.items():
+        span.attributes.add(key=key).value.int_value = value
+    body = request.SerializeToString()
+    config = basic_config("SINK").replace("endpoint: 127.0.0.1:0\nprocessors", "endpoint: 127.0.0.1:0\n"
+                                          "        max_request_body_size: 100000\nprocessors")  # fmt: skip
+    with otlp_sink() as sink, running_pipeline(tmp_path, config.replace("SINK", sink.endpoint)) as pipeline:
+        endpoint = pipeline.endpoints["otlp/http"]
+        plain = _post_chunked(endpoint, body, chunk=7)
+        zipped = _post_chunked(endpoint, gzip.compress(body), chunk=5, **{"Content-Encoding": "gzip"})
+        delivered = sink.wait_for_spans(2)
+        too_large, answer = _post_chunked(endpoint, b"\x0a" * 150_000, chunk=4096)
+    assert plain[0] == zipped[0] == 200
+    assert [attributes(s)["spanmeter.cost.usd"] for s in delivered] == [pytest.approx(PRICE)] * 2
+    assert too_large == 413 and status_pb2.Status.FromString(answer).code == code_pb2.RESOURCE_EXHAUSTED

@@ -1,8 +1,9 @@
 """OTLP/HTTP receiver: POST /v1/traces|metrics|logs, protobuf and JSON on one port.
 
 The answer has the request's content type; errors carry a google.rpc.Status body.
-``Content-Encoding: gzip`` bodies are inflated with the size limit applied to the
-inflated size (413 beyond it). A full queue is 503 with ``Retry-After``; a bad body
+Bodies come with a Content-Length or chunked (``Transfer-Encoding: chunked``, as the
+OpenTelemetry JS exporter sends them); ``Content-Encoding: gzip`` bodies are inflated
+with the size limit applied to the inflated size (413 beyond it). A full queue is 503 with ``Retry-After``; a bad body
 400; a missing or wrong bearer token 401. An empty request is a success.
 """
 
@@ -12,6 +13,7 @@ import json
 import ssl
 import zlib
 from http.server import BaseHTTPRequestHandler
+from typing import BinaryIO
 
 from google.protobuf import json_format
 from google.rpc import code_pb2, status_pb2
@@ -29,6 +31,9 @@ _CODES = {400: code_pb2.INVALID_ARGUMENT, 401: code_pb2.UNAUTHENTICATED, 404: co
           415: code_pb2.INVALID_ARGUMENT, 503: code_pb2.UNAVAILABLE}  # fmt: skip
 
 
+_MAX_CHUNK_LINE = 1024  # a chunk-size line (hex size and extensions) or a trailer field
+
+
 class _TooLarge(ValueError):
     pass
 
@@ -42,6 +47,29 @@ def _inflate(body: bytes, limit: int) -> bytes:
     if len(data) > limit:
         raise _TooLarge(f"body larger than {limit} bytes after decompression")
     return data
+
+
+def _read_chunked(rfile: BinaryIO, limit: int) -> bytes:
+    """A ``Transfer-Encoding: chunked`` body (the OpenTelemetry JS exporter streams its requests so),
+    refused past ``limit`` bytes before more is read; trailers are read and ignored."""
+    parts, size = [], 0
+    while True:
+        line = rfile.readline(_MAX_CHUNK_LINE)
+        try:
+            chunk = int(line.split(b";", 1)[0].strip(), 16)
+        except ValueError:
+            raise BadRequest("malformed chunked body: bad chunk size line") from None
+        if chunk == 0:
+            break
+        size += chunk
+        if size > limit:
+            raise _TooLarge(f"chunked body larger than {limit} bytes")
+        parts.append(rfile.read(chunk))
+        if rfile.readline(_MAX_CHUNK_LINE) not in (b"\r\n", b"\n"):
+            raise BadRequest("malformed chunked body: a chunk does not end with CRLF")
+    while rfile.readline(_MAX_CHUNK_LINE) not in (b"\r\n", b"\n", b""):
+        pass  # trailer fields
+    return b"".join(parts)
 
 
 class OTLPHandler(BaseHTTPRequestHandler):
@@ -97,12 +125,15 @@ class OTLPHandler(BaseHTTPRequestHandler):
 
     def _body(self) -> bytes:
         limit = self.server.limit
-        length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
-            raise BadRequest("a Content-Length header is required")
-        if int(length) > limit:
-            raise _TooLarge(f"body of {length} bytes, the limit is {limit}")
-        body = self.rfile.read(int(length))
+        if (self.headers.get("Transfer-Encoding") or "").strip().lower() == "chunked":
+            body = _read_chunked(self.rfile, limit)
+        else:
+            length = self.headers.get("Content-Length")
+            if length is None or not length.isdigit():
+                raise BadRequest("a Content-Length or Transfer-Encoding: chunked header is required")
+            if int(length) > limit:
+                raise _TooLarge(f"body of {length} bytes, the limit is {limit}")
+            body = self.rfile.read(int(length))
         self.body_read = True
         if (self.headers.get("Content-Encoding") or "").strip().lower() == "gzip":
             body = _inflate(body, limit)
