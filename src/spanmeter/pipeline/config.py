@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from spanmeter.pipeline import http_server
 from spanmeter.settings import SETTINGS, ConfigError, Settings
 
 SIGNALS = ("traces", "metrics", "logs")
@@ -254,6 +255,10 @@ class Protocol:
     tls: TLS | None
     authenticator: str | None
     max_request_bytes: int
+    # HTTP only (the Collector's confighttp keys): a request's time from its first line to its
+    # last byte, and a keep-alive connection's wait for its next request; 0 = no limit.
+    read_timeout: float = http_server.READ_TIMEOUT_S
+    idle_timeout: float = http_server.IDLE_TIMEOUT_S
 
 
 @dataclasses.dataclass(frozen=True)
@@ -343,11 +348,15 @@ def _protocol(section: Section, transport: str) -> Protocol:
         authenticator = auth.get("authenticator", text, "the name of a bearertokenauth extension")
         auth.done()
     limit = section.get(limit_key, integer_at_least(1), "a positive whole number", default_limit // unit) * unit
+    timeouts = {}
+    if transport == "http":
+        timeouts = {key: section.get(key, duration, "a duration like 30s (0: no limit)", getattr(Protocol, key))
+                    for key in ("read_timeout", "idle_timeout")}  # fmt: skip
     for key in _UNSUPPORTED:
         if section.has(key):
             section.fail(key, "a key spanmeter supports (this Collector option is not implemented)", key)
     section.done()
-    return Protocol(host, port, tls, authenticator, limit)
+    return Protocol(host, port, tls, authenticator, limit, **timeouts)
 
 
 def _receiver(name: str, section: Section) -> Receiver:
