@@ -297,3 +297,33 @@ def test_a_restart_within_a_second_of_kill_9_listens_on_every_port_and_replays(t
     finally:
         sink.stop()
     assert len(delivered) == 2
+
+
+def test_without_a_sending_queue_the_sender_gets_the_backends_answer(tmp_path):
+    no_queue = FAST_RETRY + "\n    sending_queue:\n      enabled: false"
+    with otlp_sink() as sink, running_pipeline(tmp_path, basic_config(sink.endpoint, no_queue)) as pipeline:
+        grpc_endpoint, url = pipeline.endpoints["otlp/grpc"], f"http://{pipeline.endpoints['otlp/http']}/v1/traces"
+        sink.fail = (grpc.StatusCode.UNAVAILABLE, None)
+        down = (_refused(grpc_endpoint), _status(url, _one_span_request())[0])
+        sink.fail = (grpc.StatusCode.INVALID_ARGUMENT, None)
+        refused = (_refused(grpc_endpoint), _status(url, _one_span_request())[0])
+        sink.fail = None
+        up = (_refused(grpc_endpoint), _status(url, _one_span_request())[0])
+        delivered = sink.spans()
+    assert down == (grpc.StatusCode.UNAVAILABLE, 503)  # the sender's own exporter retries
+    assert refused == (grpc.StatusCode.INTERNAL, 500)  # permanent: the Collector's answer too
+    assert up == (None, 200)
+    assert len(delivered) == 2  # nothing acknowledged while the backend was down, nothing lost after
+
+
+def test_sigterm_with_a_memory_queue_still_holding_spans_exits_3_and_counts_them(tmp_path):
+    with otlp_sink() as sink:
+        sink.fail = (grpc.StatusCode.UNAVAILABLE, None)
+        config = write_config(tmp_path, basic_config(sink.endpoint))
+        with pipeline_process(config, "--drain-timeout", "0.5") as process:
+            send_llm_spans(GrpcSpanExporter(endpoint=process.endpoints["otlp/grpc"], insecure=True), 3)
+            process.process.send_signal(signal.SIGTERM)
+            exit_code = process.process.wait(timeout=15)
+            stopped = process.wait_for_event("pipeline_stopped")
+    assert exit_code == 3
+    assert stopped["items_lost"] == 3 and stopped["drained"] is False

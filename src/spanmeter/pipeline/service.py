@@ -33,7 +33,7 @@ from spanmeter.pipeline.queue.memory import MemoryQueue
 from spanmeter.pipeline.receivers import ACCEPTED, Outcome
 from spanmeter.pipeline.receivers.grpc import GrpcReceiver, server_credentials
 from spanmeter.pipeline.receivers.http import HttpReceiver
-from spanmeter.pipeline.sending import QueuedExporter
+from spanmeter.pipeline.sending import Delivery, DirectExporter, QueuedExporter
 from spanmeter.pipeline.stage import SpanmeterStage
 from spanmeter.pipeline.telemetry import SelfMetrics, item_metric, log_event
 
@@ -105,8 +105,10 @@ class PipelineService:
         self.endpoints: dict[str, str] = {}
 
     # -- building ---------------------------------------------------------------------------
-    def _queued(self, name: str) -> QueuedExporter:
+    def _queued(self, name: str) -> QueuedExporter | DirectExporter:
         config = self.config.exporters[name]
+        if not config.queue.enabled:
+            return DirectExporter(config, exporter_kinds.build(config), self.metrics)
         if config.queue.storage:
             directory, fsync = self.config.storage[config.queue.storage]
             queue = FileQueue(os.path.join(directory, re.sub(r"[^A-Za-z0-9_.-]", "_", name)),
@@ -137,7 +139,7 @@ class PipelineService:
         rejected = drop_invalid_spans(request) if signal == "traces" else 0
         items = count_items(signal, request)
         labels = {"receiver": receiver, "transport": transport}
-        full = next((t for r in routes for t in r.targets if not t.has_room()), None)
+        full = next((t for r in routes for t in r.targets if not t.has_room()), None)  # before processing
         if full is not None:
             self.metrics.add(item_metric(tm.RECEIVER_REFUSED, signal), items + rejected, **labels)
             self.metrics.add(item_metric(tm.EXPORTER_ENQUEUE_FAILED, signal), items, exporter=full.name)
@@ -148,23 +150,30 @@ class PipelineService:
         if items:
             for index, route in enumerate(routes):
                 message = request if index == len(routes) - 1 else _copy(request)
-                if not self._route(route, signal, message, raw, items):
+                problem = self._route(route, signal, message, raw, items)
+                if problem is not None:
                     self.metrics.add(item_metric(tm.RECEIVER_REFUSED, signal), items, **labels)
-                    return Outcome(refused=True, message="a sending queue is full; retry later")
+                    return problem
             self.metrics.add(item_metric(tm.RECEIVER_ACCEPTED, signal), items, **labels)
         if rejected:
             return Outcome(rejected=rejected, message=f"{rejected} span(s) without a valid trace id / span id")
         return ACCEPTED
 
     @staticmethod
-    def _route(route: _Route, signal: str, request: Message, raw: bytes | None, items: int) -> bool:
+    def _route(route: _Route, signal: str, request: Message, raw: bytes | None, items: int) -> Outcome | None:
+        """Process and hand the request to every exporter of ``route``; the sender's answer when one did
+        not take it (a full queue or, without a queue, the backend's own answer), else None."""
         for stage in route.stages:
             stage.process(request)
         payload = raw if raw is not None and not route.stages else request.SerializeToString()
-        accepted = True
+        problem = None
         for target in route.targets:
-            accepted = target.offer(Batch(signal, payload, items)) and accepted
-        return accepted
+            delivery, message = target.offer(Batch(signal, payload, items))
+            if delivery is Delivery.FAILED:
+                problem = Outcome(failed=True, message=message)
+            elif delivery is Delivery.RETRY and problem is None:
+                problem = Outcome(refused=True, message=message)
+        return problem
 
     # -- derived metrics ----------------------------------------------------------------------
     def derived_request(self) -> ExportMetricsServiceRequest:
@@ -249,7 +258,8 @@ class PipelineService:
         return 200, PROMETHEUS_TEXT, self.metrics.prometheus_text().encode()
 
     def stop(self, timeout: float) -> int:
-        """Stop accepting, push the last derived metrics, drain until ``timeout``; batches left behind."""
+        """Stop accepting, push the last derived metrics, drain until ``timeout``; items lost (a memory
+        queue's batches not sent by then: a file queue keeps its own for the next start)."""
         deadline = time.monotonic() + timeout
         self._stop.set()
         for receiver in self.receivers:
@@ -260,9 +270,10 @@ class PipelineService:
             stop_server(server)
         for grpc_server in self._grpc_servers:
             grpc_server.stop(grace=None)
+        lost = sum(exporter.lost for exporter in self.exporters.values())
         level = logging.WARNING if any(left.values()) else logging.INFO
-        log_event("pipeline_stopped", level, batches_left=left, drained=not any(left.values()))
-        return sum(left.values())
+        log_event("pipeline_stopped", level, batches_left=left, drained=not any(left.values()), items_lost=lost)
+        return lost
 
 
 def _copy(message: Message) -> Message:

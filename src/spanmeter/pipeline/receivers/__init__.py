@@ -24,7 +24,8 @@ class BadRequest(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:
-    refused: bool = False  # a queue is full: retry later
+    refused: bool = False  # a queue is full (or, without a queue, the backend said so): retry later
+    failed: bool = False  # without a queue, the backend refused the data for good: INTERNAL / 500
     rejected: int = 0  # items dropped from the request (partial success)
     message: str = ""
 

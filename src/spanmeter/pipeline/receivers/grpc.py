@@ -78,6 +78,8 @@ class GrpcReceiver:
             except BadRequest as exc:
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             outcome = self.consume(self.name, "grpc", signal, request, body)
+            if outcome.failed:
+                context.abort(grpc.StatusCode.INTERNAL, outcome.message)
             if outcome.refused:
                 context.set_trailing_metadata(((STATUS_DETAILS_KEY, _retry_details(outcome.message)),))
                 context.abort(grpc.StatusCode.UNAVAILABLE, outcome.message)

@@ -28,7 +28,7 @@ from spanmeter.pipeline.receivers.otlp_json import decode_json
 PROTOBUF, JSON = "application/x-protobuf", "application/json"
 _SIGNALS = {path: signal for signal, path in HTTP_PATHS.items()}
 _CODES = {400: code_pb2.INVALID_ARGUMENT, 401: code_pb2.UNAUTHENTICATED, 404: code_pb2.NOT_FOUND,
-          413: code_pb2.RESOURCE_EXHAUSTED,
+          413: code_pb2.RESOURCE_EXHAUSTED, 500: code_pb2.INTERNAL,
           415: code_pb2.INVALID_ARGUMENT, 503: code_pb2.UNAVAILABLE}  # fmt: skip
 
 
@@ -177,6 +177,8 @@ class OTLPHandler(TimedHandler):
             return self._error(400, answer_type, str(exc))
         raw = body if content_type == PROTOBUF else None
         outcome = self.server.consume(self.server.receiver, "http", signal, request, raw)
+        if outcome.failed:
+            return self._error(500, answer_type, outcome.message)
         if outcome.refused:
             return self._error(503, answer_type, outcome.message)
         self._success(signal, answer_type, outcome)
