@@ -327,3 +327,19 @@ def test_sigterm_with_a_memory_queue_still_holding_spans_exits_3_and_counts_them
             stopped = process.wait_for_event("pipeline_stopped")
     assert exit_code == 3
     assert stopped["items_lost"] == 3 and stopped["drained"] is False
+
+
+def test_every_stderr_line_is_one_json_event_budget_crossings_included(tmp_path):
+    with otlp_sink() as sink:
+        config = basic_config(sink.endpoint).replace("spanmeter: {}", "spanmeter:\n    budget_daily_usd: 0.0001")
+        with pipeline_process(write_config(tmp_path, config)) as process:
+            send_llm_spans(GrpcSpanExporter(endpoint=process.endpoints["otlp/grpc"], insecure=True), 2)
+            sink.wait_for_spans(2)
+            process.process.send_signal(signal.SIGTERM)
+            process.process.wait(timeout=15)
+            process.wait_for_event("pipeline_stopped")
+        lines = [line for line in process.lines if line.strip()]
+    events = [json.loads(line) for line in lines]  # a plain line fails here
+    crossings = [e for e in events if e["event"] == "log" and e["logger"] == "spanmeter.budget"]
+    assert crossings and crossings[-1]["spanmeter.budget.window"] == "day"
+    assert crossings[-1]["level"] == "ERROR" and "budget" in crossings[-1]["message"]

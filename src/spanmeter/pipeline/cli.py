@@ -47,8 +47,12 @@ def pipeline(context: click.Context, config_file: Path | None, drain_timeout: fl
         raise click.UsageError("--config FILE is required")
     config = _load(config_file)
     level = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
-    logging.basicConfig(level=level[config.log_level], format="%(message)s", stream=sys.stderr)
     from spanmeter.pipeline.service import PipelineService
+    from spanmeter.pipeline.telemetry import EventFormatter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(EventFormatter())
+    logging.basicConfig(level=level[config.log_level], handlers=[handler])
 
     try:
         service = PipelineService(config)
