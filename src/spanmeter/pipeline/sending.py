@@ -41,6 +41,8 @@ class Delivery(enum.Enum):
 class _Exporter:
     """What both kinds share: the exporter, its self-metrics and its up/down log lines."""
 
+    takes_derived_metrics = True  # the processors' derived metrics are pushed to it every few seconds
+
     def __init__(self, config: Exporter, exporter, metrics: SelfMetrics):
         self.config, self.name = config, config.name
         self.exporter = exporter

@@ -23,6 +23,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 
 from spanmeter.pipeline import exporters as exporter_kinds
 from spanmeter.pipeline import telemetry as tm
+from spanmeter.pipeline.app_metrics import PrometheusExporter
 from spanmeter.pipeline.config import Pipeline, PipelineConfig, Protocol
 from spanmeter.pipeline.health import health_routes
 from spanmeter.pipeline.http_server import Server, serve_routes, stop_server
@@ -36,6 +37,7 @@ from spanmeter.pipeline.receivers.http import HttpReceiver
 from spanmeter.pipeline.sending import Delivery, DirectExporter, QueuedExporter
 from spanmeter.pipeline.stage import SpanmeterStage
 from spanmeter.pipeline.telemetry import SelfMetrics, item_metric, log_event
+from spanmeter.processing import exposition
 
 # How often the derived metrics are pushed into the metrics pipelines (and at stop).
 METRICS_INTERVAL_S = 5.0
@@ -86,9 +88,7 @@ class PipelineService:
             for name, settings in config.processors.items()
         }
         used = {name for pipeline in config.pipelines for name in pipeline.exporters}
-        self.exporters = {
-            name: self._queued(name) for name in sorted(used) if config.exporters[name].kind != "prometheus"
-        }
+        self.exporters = {name: self._queued(name) for name in sorted(used)}
         self.routes = [
             _Route(
                 p,
@@ -105,8 +105,10 @@ class PipelineService:
         self.endpoints: dict[str, str] = {}
 
     # -- building ---------------------------------------------------------------------------
-    def _queued(self, name: str) -> QueuedExporter | DirectExporter:
+    def _queued(self, name: str) -> QueuedExporter | DirectExporter | PrometheusExporter:
         config = self.config.exporters[name]
+        if config.kind == "prometheus":
+            return PrometheusExporter(name, self.metrics)
         if not config.queue.enabled:
             return DirectExporter(config, exporter_kinds.build(config), self.metrics)
         if config.queue.storage:
@@ -193,14 +195,20 @@ class PipelineService:
         payload = request.SerializeToString()
         for route in routes:
             for target in route.targets:
-                target.offer(Batch("metrics", payload, items))
+                if target.takes_derived_metrics:
+                    target.offer(Batch("metrics", payload, items))
 
     def _tick(self) -> None:
         while not self._stop.wait(METRICS_INTERVAL_S):
             self.flush_derived_metrics()
 
-    def prometheus_text(self) -> str:
-        return "".join(stage.metrics.prometheus_text() for stage in self.stages.values())
+    def prometheus_text(self, exporter: str | None = None) -> str:
+        """The derived metrics, live, with what the ``prometheus`` exporter ``exporter`` was sent."""
+        families = [family for stage in self.stages.values() for family in stage.metrics.families()]
+        target = self.exporters.get(exporter) if exporter else None
+        if isinstance(target, PrometheusExporter):
+            families += target.store.families()
+        return exposition.render(families)
 
     # -- life cycle ---------------------------------------------------------------------------
     def ready(self) -> tuple[bool, str]:
@@ -218,10 +226,10 @@ class PipelineService:
         """Start exporters, servers, then receivers (last: nothing is accepted before it can leave)."""
         for exporter in self.exporters.values():
             exporter.start()
-        for name, config in self.config.exporters.items():
-            if config.kind == "prometheus" and name in {e for p in self.config.pipelines for e in p.exporters}:
-                host, _, port = config.endpoint.rpartition(":")
-                self._serve(name, host, int(port), {"/metrics": self._prometheus_route})
+        for name, exporter in self.exporters.items():
+            if isinstance(exporter, PrometheusExporter):
+                host, _, port = self.config.exporters[name].endpoint.rpartition(":")
+                self._serve(name, host, int(port), {"/metrics": lambda name=name: self._prometheus_route(name)})
         if self.config.telemetry:
             self._serve("telemetry", *self.config.telemetry, {"/metrics": self._self_metrics_route})
         if self.config.health_check:
@@ -251,8 +259,8 @@ class PipelineService:
         self._grpc_servers.append(server)
         self.endpoints[f"insights/{name}"] = f"{protocol.host}:{port}"
 
-    def _prometheus_route(self) -> tuple[int, str, bytes]:
-        return 200, PROMETHEUS_TEXT, self.prometheus_text().encode()
+    def _prometheus_route(self, exporter: str) -> tuple[int, str, bytes]:
+        return 200, PROMETHEUS_TEXT, self.prometheus_text(exporter).encode()
 
     def _self_metrics_route(self) -> tuple[int, str, bytes]:
         return 200, PROMETHEUS_TEXT, self.metrics.prometheus_text().encode()
