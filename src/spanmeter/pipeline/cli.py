@@ -79,3 +79,5 @@ def validate(config_file: Path) -> None:
         + ", ".join(p.name for p in config.pipelines)
         + ")"
     )
+    for warning in config.warnings:
+        click.echo(f"{config_file}: warning: {warning}", err=True)

@@ -304,6 +304,8 @@ class PipelineConfig:
     telemetry: tuple[str, int] | None  # self-metrics endpoint
     log_level: str = "info"
     insights: dict[str, Protocol] = dataclasses.field(default_factory=dict)  # processor name -> Insights API
+    connectors: tuple[str, ...] = ()  # forward connectors: an exporter of one pipeline, a receiver of others
+    warnings: tuple[str, ...] = ()  # valid but probably not meant (validate prints them, start logs them)
 
 
 # --- readers, one per section ---------------------------------------------------------------
@@ -593,6 +595,76 @@ def _pipelines(service: Section, defined: dict[str, set[str]]) -> tuple[Pipeline
     return tuple(result)
 
 
+def _connectors(root: Section) -> tuple[str, ...]:
+    """The ``connectors`` section: ``forward`` (``forward/name``) only, with no keys, as the Collector's."""
+    connectors = root.section("connectors")
+    for name in connectors.key_names():
+        if name.split("/")[0] != "forward":
+            connectors.fail(name, "a connector of type forward", name)
+        connectors.section(name).done()
+    connectors.done()
+    return tuple(connectors.key_names())
+
+
+def _check_connectors(config: PipelineConfig, service: Section) -> None:
+    """Each connector is an exporter of some pipeline and a receiver of another of the same signal,
+    and following connectors never leads a pipeline back to itself (the Collector's rules)."""
+    for connector in config.connectors:
+        sources = {p.signal for p in config.pipelines if connector in p.exporters}
+        sinks = {p.signal for p in config.pipelines if connector in p.receivers}
+        if not sources or not sinks or sources != sinks:
+            service.source.fail(f"connectors.{connector}", 0, "a connector used as an exporter and as a receiver "
+                                "by pipelines of one signal", sorted(sources | sinks))  # fmt: skip
+    for pipeline in config.pipelines:
+        if _reaches(config, pipeline, pipeline.name, set()):
+            service.source.fail(f"service.pipelines.{pipeline.name}", 0, "pipelines whose connectors form no cycle",
+                                pipeline.name)  # fmt: skip
+
+
+def downstream(config: PipelineConfig, pipeline: Pipeline) -> list[Pipeline]:
+    """The pipelines ``pipeline`` feeds through the connectors among its exporters."""
+    connectors = [name for name in pipeline.exporters if name in config.connectors]
+    return [p for p in config.pipelines if any(name in p.receivers for name in connectors)]
+
+
+def _reaches(config: PipelineConfig, pipeline: Pipeline, target: str, seen: set[str]) -> bool:
+    for after in downstream(config, pipeline):
+        if after.name == target:
+            return True
+        if after.name not in seen:
+            seen.add(after.name)
+            if _reaches(config, after, target, seen):
+                return True
+    return False
+
+
+def _processor_paths(config: PipelineConfig) -> dict[str, list[str]]:
+    """receiver -> the ``pipeline/processor`` instances a span it receives passes through."""
+    paths: dict[str, list[str]] = {}
+    for receiver in config.receivers:
+        todo = [p for p in config.pipelines if receiver in p.receivers and p.signal == "traces"]
+        seen: list[str] = []
+        while todo:
+            pipeline = todo.pop(0)
+            if pipeline.name in seen:
+                continue
+            seen.append(pipeline.name)
+            paths.setdefault(receiver, []).extend(f"{pipeline.name}/{name}" for name in pipeline.processors)
+            todo.extend(downstream(config, pipeline))
+    return paths
+
+
+def _warnings(config: PipelineConfig) -> tuple[str, ...]:
+    """A span enriched by two processor instances counts twice in metrics, budgets and baselines."""
+    return tuple(
+        f"spans from receiver {receiver} pass through {len(instances)} spanmeter processor instances "
+        f"({', '.join(instances)}): each counts them in its metrics, budgets and anomaly baselines; "
+        "enrich once in one pipeline and fan out with the forward connector"
+        for receiver, instances in _processor_paths(config).items()
+        if len(instances) > 1
+    )
+
+
 def _check_references(config: PipelineConfig, service: Section) -> None:
     for exporter in config.exporters.values():
         if exporter.queue.storage and exporter.queue.storage not in config.storage:
@@ -604,12 +676,20 @@ def _check_references(config: PipelineConfig, service: Section) -> None:
                 service.source.fail(f"receivers.{receiver.name}.protocols.{kind}.auth.authenticator", 0,
                                     "the name of a bearertokenauth extension", protocol.authenticator)  # fmt: skip
     for name, protocol in config.insights.items():
+        users = [p.name for p in config.pipelines if name in p.processors]
+        if len(users) > 1:
+            service.source.fail(f"processors.{name}.insights", 0, "a processor serving the Insights API in one "
+                                "pipeline (each pipeline has its own instance)", users)  # fmt: skip
         if protocol.authenticator and protocol.authenticator not in config.tokens:
             service.source.fail(f"processors.{name}.insights.auth.authenticator", 0,
                                 "the name of a bearertokenauth extension", protocol.authenticator)  # fmt: skip
     for pipeline in config.pipelines:
         for name in pipeline.exporters:
-            if config.exporters[name].kind == "prometheus" and pipeline.signal != "metrics":
+            if (
+                name in config.exporters
+                and config.exporters[name].kind == "prometheus"
+                and pipeline.signal != "metrics"
+            ):
                 service.source.fail(f"service.pipelines.{pipeline.name}.exporters", 0,
                                     "prometheus only in a metrics pipeline", name)  # fmt: skip
 
@@ -639,14 +719,18 @@ def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None)
     insights = {name: protocol for name, (_, protocol) in read.items() if protocol is not None}
     exporters = {n: _exporter(n, root.section("exporters").section(n)) for n in root.section("exporters").key_names()}
     health, storage, tokens = _read_extensions(root)
+    connectors = _connectors(root)
     service = root.section("service")
-    defined = {"receivers": set(receivers), "processors": set(processors), "exporters": set(exporters)}
+    defined = {"receivers": {*receivers, *connectors}, "processors": set(processors),
+               "exporters": {*exporters, *connectors}}  # fmt: skip
     pipelines = _pipelines(service, defined)
     telemetry, level = _telemetry(service)
     service.done()
     root.done()
     config = PipelineConfig(
-        file, receivers, processors, exporters, pipelines, health, storage, tokens, telemetry, level, insights
-    )
+        file, receivers, processors, exporters, pipelines, health, storage, tokens, telemetry, level, insights,
+        connectors,
+    )  # fmt: skip
     _check_references(config, service)
-    return config
+    _check_connectors(config, service)
+    return dataclasses.replace(config, warnings=_warnings(config))

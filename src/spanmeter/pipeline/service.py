@@ -24,7 +24,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from spanmeter.pipeline import exporters as exporter_kinds
 from spanmeter.pipeline import telemetry as tm
 from spanmeter.pipeline.app_metrics import PrometheusExporter
-from spanmeter.pipeline.config import Pipeline, PipelineConfig, Protocol
+from spanmeter.pipeline.config import Pipeline, PipelineConfig, Protocol, downstream
 from spanmeter.pipeline.health import health_routes
 from spanmeter.pipeline.http_server import Server, serve_routes, stop_server
 from spanmeter.pipeline.insights_api import BearerTokenInterceptor, serve_insights
@@ -73,30 +73,40 @@ def drop_invalid_spans(request: Message) -> int:
 
 
 class _Route:
-    """One pipeline as the service runs it: its processor stages and queued exporters."""
+    """One pipeline as the service runs it: its processor stages (its own instances, as in the
+    Collector), its exporters, and the pipelines its forward connectors feed."""
 
-    def __init__(self, pipeline: Pipeline, stages: list[SpanmeterStage], targets: list[QueuedExporter]):
+    def __init__(self, pipeline: Pipeline, stages: list[SpanmeterStage], targets: list):
         self.pipeline, self.stages, self.targets = pipeline, stages, targets
+        self.forwards: list[_Route] = []
+
+    def all_targets(self) -> list:
+        """Its exporters and those of every pipeline downstream (a full queue there refuses too)."""
+        return [*self.targets, *(target for route in self.forwards for target in route.all_targets())]
 
 
 class PipelineService:
     def __init__(self, config: PipelineConfig):
         self.config = config
         self.metrics = SelfMetrics()
-        self.stages = {
-            name: SpanmeterStage(settings, with_insights=name in config.insights)
-            for name, settings in config.processors.items()
+        self.stages = {  # "pipeline/processor" -> that pipeline's own instance of the processor
+            f"{p.name}/{name}": SpanmeterStage(config.processors[name], with_insights=name in config.insights)
+            for p in config.pipelines
+            for name in p.processors
         }
-        used = {name for pipeline in config.pipelines for name in pipeline.exporters}
+        used = {name for pipeline in config.pipelines for name in pipeline.exporters if name in config.exporters}
         self.exporters = {name: self._queued(name) for name in sorted(used)}
         self.routes = [
             _Route(
                 p,
-                [self.stages[s] for s in p.processors],
+                [self.stages[f"{p.name}/{s}"] for s in p.processors],
                 [self.exporters[e] for e in p.exporters if e in self.exporters],
             )
             for p in config.pipelines
         ]
+        by_name = {route.pipeline.name: route for route in self.routes}
+        for route in self.routes:
+            route.forwards = [by_name[p.name] for p in downstream(config, route.pipeline)]
         self.receivers = self._receivers()
         self._servers: list[Server] = []
         self._grpc_servers: list[grpc.Server] = []
@@ -122,7 +132,9 @@ class PipelineService:
         return QueuedExporter(config, exporter_kinds.build(config), queue, self.metrics)
 
     def _receivers(self) -> list[GrpcReceiver | HttpReceiver]:
-        used = {name for pipeline in self.config.pipelines for name in pipeline.receivers}
+        used = {
+            name for pipeline in self.config.pipelines for name in pipeline.receivers if name in self.config.receivers
+        }
         built: list[GrpcReceiver | HttpReceiver] = []
         for name in sorted(used):
             receiver = self.config.receivers[name]
@@ -141,7 +153,7 @@ class PipelineService:
         rejected = drop_invalid_spans(request) if signal == "traces" else 0
         items = count_items(signal, request)
         labels = {"receiver": receiver, "transport": transport}
-        full = next((t for r in routes for t in r.targets if not t.has_room()), None)  # before processing
+        full = next((t for r in routes for t in r.all_targets() if not t.has_room()), None)  # before processing
         if full is not None:
             self.metrics.add(item_metric(tm.RECEIVER_REFUSED, signal), items + rejected, **labels)
             self.metrics.add(item_metric(tm.EXPORTER_ENQUEUE_FAILED, signal), items, exporter=full.name)
@@ -161,10 +173,10 @@ class PipelineService:
             return Outcome(rejected=rejected, message=f"{rejected} span(s) without a valid trace id / span id")
         return ACCEPTED
 
-    @staticmethod
-    def _route(route: _Route, signal: str, request: Message, raw: bytes | None, items: int) -> Outcome | None:
-        """Process and hand the request to every exporter of ``route``; the sender's answer when one did
-        not take it (a full queue or, without a queue, the backend's own answer), else None."""
+    def _route(self, route: _Route, signal: str, request: Message, raw: bytes | None, items: int) -> Outcome | None:
+        """Process and hand the request to every exporter of ``route`` and to the pipelines its
+        connectors feed; the sender's answer when one did not take it (a full queue or, without a
+        queue, the backend's own answer), else None."""
         for stage in route.stages:
             stage.process(request)
         payload = raw if raw is not None and not route.stages else request.SerializeToString()
@@ -175,6 +187,9 @@ class PipelineService:
                 problem = Outcome(failed=True, message=message)
             elif delivery is Delivery.RETRY and problem is None:
                 problem = Outcome(refused=True, message=message)
+        for index, after in enumerate(route.forwards):
+            message = request if index == len(route.forwards) - 1 else _copy(request)
+            problem = self._route(after, signal, message, payload, items) or problem
         return problem
 
     # -- derived metrics ----------------------------------------------------------------------
@@ -236,7 +251,9 @@ class PipelineService:
             host, port, path = self.config.health_check
             self._serve("health_check", host, port, health_routes(path, self.ready))
         for name, protocol in self.config.insights.items():
-            self._serve_insights(name, protocol)
+            users = [p.name for p in self.config.pipelines if name in p.processors]
+            if users:  # config: at most one pipeline
+                self._serve_insights(name, self.stages[f"{users[0]}/{name}"], protocol)
         for receiver in self.receivers:
             receiver.start()
             self.endpoints[f"{receiver.name}/{type(receiver).__name__[:4].lower()}"] = (
@@ -244,13 +261,15 @@ class PipelineService:
             )
         self._ticker = threading.Thread(target=self._tick, name="spanmeter-derived-metrics", daemon=True)
         self._ticker.start()
+        for warning in self.config.warnings:
+            log_event("config_warning", logging.WARNING, config=self.config.file, warning=warning)
         log_event("pipeline_started", config=self.config.file, endpoints=self.endpoints, pid=os.getpid())
 
-    def _serve_insights(self, name: str, protocol: Protocol) -> None:
+    def _serve_insights(self, name: str, stage: SpanmeterStage, protocol: Protocol) -> None:
         """The Insights API of processor ``name``, with the receivers' TLS and token auth."""
         token = self.config.tokens.get(protocol.authenticator) if protocol.authenticator else None
         server, port = serve_insights(
-            self.stages[name].insights,
+            stage.insights,
             f"{protocol.host}:{protocol.port}",
             credentials=server_credentials(protocol) if protocol.tls else None,
             interceptors=[BearerTokenInterceptor(token)] if token else (),
