@@ -246,3 +246,39 @@ def test_chunked_bodies_are_accepted_plain_and_gzipped_and_held_to_the_size_limi
     assert plain[0] == zipped[0] == 200
     assert [attributes(s)["spanmeter.cost.usd"] for s in delivered] == [pytest.approx(PRICE)] * 2
     assert too_large == 413 and status_pb2.Status.FromString(answer).code == code_pb2.RESOURCE_EXHAUSTED
+
+
+def test_include_metadata_turns_a_tenant_header_into_the_team_attribute(tmp_path):
+    config = basic_config("SINK", receiver_extra="\n        include_metadata: true").replace(
+        "spanmeter: {}", "spanmeter:\n    metadata_attributes: {x-tenant: spanmeter.team}"
+    )
+    with otlp_sink() as sink, running_pipeline(tmp_path, config.replace("SINK", sink.endpoint)) as pipeline:
+        url = f"http://{pipeline.endpoints['otlp/http']}/v1/traces"
+        status, _, _ = _post(url, _json_request(), "application/json", **{"X-Tenant": "acme"})
+        grpc_request = trace_service_pb2.ExportTraceServiceRequest()
+        span = grpc_request.resource_spans.add().scope_spans.add().spans.add(name="chat gpt-4o-mini")
+        span.trace_id, span.span_id = b"\x05" * 16, b"\x06" * 8
+        _grpc_call(pipeline.endpoints["otlp/grpc"], grpc_request.SerializeToString(), metadata=(("x-tenant", "beta"),))
+        spans = sink.wait_for_spans(2)
+    assert status == 200
+    assert sorted(attributes(span)["spanmeter.team"] for span in spans) == ["acme", "beta"]
+
+
+def test_keepalive_takes_the_collectors_keys(tmp_path):
+    keepalive = """
+        keepalive:
+          server_parameters:
+            max_connection_age: 30s
+            time: 10s
+          enforcement_policy:
+            min_time: 5s
+            permit_without_stream: true"""
+    text = basic_config("127.0.0.1:1").replace("grpc:\n        endpoint: 127.0.0.1:0", "grpc:\n        endpoint: "
+                                               "127.0.0.1:0" + keepalive)  # fmt: skip
+    with running_pipeline(tmp_path, text, drain_timeout=0.5) as pipeline:
+        protocol = pipeline.config.receivers["otlp"].grpc
+        assert _grpc_call(pipeline.endpoints["otlp/grpc"], b"") == b""
+    assert dict(protocol.keepalive) == {
+        "grpc.max_connection_age_ms": 30_000, "grpc.keepalive_time_ms": 10_000,
+        "grpc.http2.min_ping_interval_without_data_ms": 5_000, "grpc.keepalive_permit_without_calls": 1,
+    }  # fmt: skip

@@ -259,6 +259,21 @@ class Protocol:
     # last byte, and a keep-alive connection's wait for its next request; 0 = no limit.
     read_timeout: float = http_server.READ_TIMEOUT_S
     idle_timeout: float = http_server.IDLE_TIMEOUT_S
+    cors: Cors | None = None  # HTTP only: browser apps' origins
+    keepalive: tuple[tuple[str, int], ...] = ()  # gRPC only: the keepalive options as grpc channel args
+    include_metadata: bool = False  # hand request headers / gRPC metadata to the processors
+
+
+@dataclasses.dataclass(frozen=True)
+class Cors:
+    """The Collector's ``cors`` of an HTTP receiver: origins may hold one ``*`` wildcard each."""
+
+    allowed_origins: tuple[str, ...]
+    allowed_headers: tuple[str, ...] = ()
+    max_age: int = 0
+
+    def allows(self, origin: str) -> bool:
+        return any(re.fullmatch(re.escape(o).replace(r"\*", "[^/]*"), origin) for o in self.allowed_origins)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -337,7 +352,7 @@ _TRANSPORTS = {
     "insights": (4319, "max_recv_msg_size_mib", MIB, 4 * MIB),  # processors.spanmeter.insights (gRPC)
 }
 # Collector receiver options spanmeter does not implement: named as such rather than "unknown key".
-_UNSUPPORTED = ("include_metadata", "cors", "keepalive", "traces_url_path", "metrics_url_path", "logs_url_path")
+_UNSUPPORTED = ("traces_url_path", "metrics_url_path", "logs_url_path")
 
 
 def _protocol(section: Section, transport: str) -> Protocol:
@@ -350,15 +365,63 @@ def _protocol(section: Section, transport: str) -> Protocol:
         authenticator = auth.get("authenticator", text, "the name of a bearertokenauth extension")
         auth.done()
     limit = section.get(limit_key, integer_at_least(1), "a positive whole number", default_limit // unit) * unit
-    timeouts = {}
-    if transport == "http":
-        timeouts = {key: section.get(key, duration, "a duration like 30s (0: no limit)", getattr(Protocol, key))
-                    for key in ("read_timeout", "idle_timeout")}  # fmt: skip
+    options = {"http": _http_options, "grpc": _grpc_options}.get(transport, lambda _: {})(section)
+    if transport != "insights":
+        options["include_metadata"] = section.get("include_metadata", boolean, "true or false", False)
     for key in _UNSUPPORTED:
         if section.has(key):
             section.fail(key, "a key spanmeter supports (this Collector option is not implemented)", key)
     section.done()
-    return Protocol(host, port, tls, authenticator, limit, **timeouts)
+    return Protocol(host, port, tls, authenticator, limit, **options)
+
+
+def _http_options(section: Section) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        key: section.get(key, duration, "a duration like 30s (0: no limit)", getattr(Protocol, key))
+        for key in ("read_timeout", "idle_timeout")
+    }
+    if section.has("cors"):
+        cors = section.section("cors")
+        origins = tuple(cors.require("allowed_origins", names, "a list of origins like https://*.example.com"))
+        headers = tuple(cors.get("allowed_headers", names, "a list of header names", []))
+        max_age = cors.get("max_age", integer_at_least(0), "seconds, a whole number >= 0", 0)
+        cors.done()
+        options["cors"] = Cors(origins, headers, max_age)
+    return options
+
+
+# The Collector's gRPC keepalive keys -> grpc's channel arguments (milliseconds; a bool for the last).
+_KEEPALIVE = {
+    "server_parameters": {
+        "max_connection_idle": "grpc.max_connection_idle_ms",
+        "max_connection_age": "grpc.max_connection_age_ms",
+        "max_connection_age_grace": "grpc.max_connection_age_grace_ms",
+        "time": "grpc.keepalive_time_ms",
+        "timeout": "grpc.keepalive_timeout_ms",
+    },
+    "enforcement_policy": {
+        "min_time": "grpc.http2.min_ping_interval_without_data_ms",
+        "permit_without_stream": "grpc.keepalive_permit_without_calls",
+    },
+}
+
+
+def _grpc_options(section: Section) -> dict[str, Any]:
+    if not section.has("keepalive"):
+        return {}
+    keepalive, options = section.section("keepalive"), []
+    for group, keys in _KEEPALIVE.items():
+        part = keepalive.section(group)
+        for key, argument in keys.items():
+            if key == "permit_without_stream":
+                value = part.get(key, boolean, "true or false")
+                options += [(argument, int(value))] if value is not None else []
+                continue
+            value = part.get(key, duration, "a duration like 30s")
+            options += [(argument, int(value * 1000))] if value is not None else []
+        part.done()
+    keepalive.done()
+    return {"keepalive": tuple(options)}
 
 
 def _receiver(name: str, section: Section) -> Receiver:

@@ -146,7 +146,8 @@ class PipelineService:
         return built
 
     # -- the hot path (receiver threads) ----------------------------------------------------
-    def consume(self, receiver: str, transport: str, signal: str, request: Message, raw: bytes | None) -> Outcome:
+    def consume(self, receiver: str, transport: str, signal: str, request: Message, raw: bytes | None,
+                metadata: dict[str, str] | None = None) -> Outcome:  # fmt: skip
         if self._stop.is_set():  # draining: a request that reaches a handler now is refused, retryable
             return Outcome(refused=True, message="the pipeline is shutting down; retry later")
         routes = [r for r in self.routes if r.pipeline.signal == signal and receiver in r.pipeline.receivers]
@@ -164,7 +165,7 @@ class PipelineService:
         if items:
             for index, route in enumerate(routes):
                 message = request if index == len(routes) - 1 else _copy(request)
-                problem = self._route(route, signal, message, raw, items)
+                problem = self._route(route, signal, message, raw, items, metadata)
                 if problem is not None:
                     self.metrics.add(item_metric(tm.RECEIVER_REFUSED, signal), items, **labels)
                     return problem
@@ -173,12 +174,13 @@ class PipelineService:
             return Outcome(rejected=rejected, message=f"{rejected} span(s) without a valid trace id / span id")
         return ACCEPTED
 
-    def _route(self, route: _Route, signal: str, request: Message, raw: bytes | None, items: int) -> Outcome | None:
+    def _route(self, route: _Route, signal: str, request: Message, raw: bytes | None, items: int,
+               metadata: dict[str, str] | None = None) -> Outcome | None:  # fmt: skip
         """Process and hand the request to every exporter of ``route`` and to the pipelines its
         connectors feed; the sender's answer when one did not take it (a full queue or, without a
         queue, the backend's own answer), else None."""
         for stage in route.stages:
-            stage.process(request)
+            stage.process(request, metadata)
         payload = raw if raw is not None and not route.stages else request.SerializeToString()
         problem = None
         for target in route.targets:
@@ -189,7 +191,7 @@ class PipelineService:
                 problem = Outcome(refused=True, message=message)
         for index, after in enumerate(route.forwards):
             message = request if index == len(route.forwards) - 1 else _copy(request)
-            problem = self._route(after, signal, message, payload, items) or problem
+            problem = self._route(after, signal, message, payload, items, metadata) or problem
         return problem
 
     # -- derived metrics ----------------------------------------------------------------------

@@ -31,8 +31,9 @@ class Outcome:
 
 
 ACCEPTED = Outcome()
-# consume(receiver name, transport, signal, decoded request, its protobuf bytes or None) -> Outcome
-Consume = Callable[[str, str, str, Message, bytes | None], Outcome]
+# consume(receiver name, transport, signal, decoded request, its protobuf bytes or None,
+#         request headers / gRPC metadata (lower-case keys) when the receiver has include_metadata) -> Outcome
+Consume = Callable[[str, str, str, Message, bytes | None, dict[str, str] | None], Outcome]
 
 
 def decode_protobuf(signal: str, body: bytes) -> Message:

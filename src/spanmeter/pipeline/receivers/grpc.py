@@ -77,7 +77,8 @@ class GrpcReceiver:
                 request = decode_protobuf(signal, body)
             except BadRequest as exc:
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-            outcome = self.consume(self.name, "grpc", signal, request, body)
+            included = metadata if self.protocol.include_metadata else None
+            outcome = self.consume(self.name, "grpc", signal, request, body, included)
             if outcome.failed:
                 context.abort(grpc.StatusCode.INTERNAL, outcome.message)
             if outcome.refused:
@@ -93,7 +94,7 @@ class GrpcReceiver:
 
     def start(self) -> None:
         limit = self.protocol.max_request_bytes
-        options = [("grpc.max_receive_message_length", limit), ("grpc.so_reuseport", 0)]
+        options = [("grpc.max_receive_message_length", limit), ("grpc.so_reuseport", 0), *self.protocol.keepalive]
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="otlp-grpc"),
                                    options=options)  # fmt: skip
         for signal, method in GRPC_METHODS.items():

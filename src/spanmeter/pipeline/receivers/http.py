@@ -34,7 +34,16 @@ _CODES = {400: code_pb2.INVALID_ARGUMENT, 401: code_pb2.UNAUTHENTICATED, 404: co
 
 MAX_CONCURRENT_REQUESTS = 32  # read and decoded at once; more wait for a 503's Retry-After
 MIN_BYTES_IN_FLIGHT = 64 << 20  # request bytes held at once: at least this, and 3 requests of the size limit
-_MAX_CHUNK_LINE = 1024  # a chunk-size line (hex size and extensions) or a trailer field
+_MAX_CHUNK_LINE = 1024
+# Request headers a browser may send to an allowed origin without cors.allowed_headers naming them.
+_CORS_HEADERS = (
+    "Accept",
+    "Accept-Language",
+    "Content-Type",
+    "Content-Language",
+    "Content-Encoding",
+    "X-Requested-With",
+)  # a chunk-size line (hex size and extensions) or a trailer field
 
 
 class _TooLarge(ValueError):
@@ -116,6 +125,7 @@ class OTLPHandler(TimedHandler):
 
     def _answer(self, status: int, content_type: str, body: bytes, retry_after: bool = False) -> None:
         self.send_response(status)
+        self._cors_origin()
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         if retry_after:
@@ -132,6 +142,28 @@ class OTLPHandler(TimedHandler):
         else:
             content_type, body = PROTOBUF, rpc_status.SerializeToString()
         self._answer(status, content_type, body, retry_after=status == 503)
+
+    def _cors_origin(self) -> bool:
+        """``Access-Control-Allow-Origin`` for a browser origin the receiver's ``cors`` allows."""
+        origin, cors = self.headers.get("Origin"), self.server.cors
+        if origin is None or cors is None or not cors.allows(origin):
+            return False
+        self.send_header("Access-Control-Allow-Origin", origin)
+        self.send_header("Vary", "Origin")
+        return True
+
+    def do_OPTIONS(self) -> None:
+        """A browser's CORS preflight: allowed origins get the methods, headers and max age; others
+        an answer without them, which the browser takes as a refusal."""
+        self.send_response(204)
+        if self._cors_origin():
+            cors = self.server.cors
+            self.send_header("Access-Control-Allow-Methods", "POST")
+            self.send_header("Access-Control-Allow-Headers", ", ".join((*_CORS_HEADERS, *cors.allowed_headers)))
+            if cors.max_age:
+                self.send_header("Access-Control-Max-Age", str(cors.max_age))
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def do_GET(self) -> None:
         self.close_connection = True
@@ -176,7 +208,8 @@ class OTLPHandler(TimedHandler):
         except BadRequest as exc:
             return self._error(400, answer_type, str(exc))
         raw = body if content_type == PROTOBUF else None
-        outcome = self.server.consume(self.server.receiver, "http", signal, request, raw)
+        included = {k.lower(): v for k, v in self.headers.items()} if self.server.include_metadata else None
+        outcome = self.server.consume(self.server.receiver, "http", signal, request, raw, included)
         if outcome.failed:
             return self._error(500, answer_type, outcome.message)
         if outcome.refused:
@@ -237,7 +270,8 @@ class HttpReceiver:
         self._server = start_server(
             self.protocol.host, self.protocol.port, OTLPHandler, _tls_context(self.protocol),
             name=f"receiver {self.name}", receiver=self.name, consume=self.consume, token=self.token,
-            limit=self.protocol.max_request_bytes, signals=self.signals,
+            limit=self.protocol.max_request_bytes, signals=self.signals, include_metadata=self.protocol.include_metadata,
+            cors=self.protocol.cors,
             admission=Admission(MAX_CONCURRENT_REQUESTS, max(MIN_BYTES_IN_FLIGHT, 3 * self.protocol.max_request_bytes)),
             read_timeout=self.protocol.read_timeout or float("inf"), idle_timeout=self.protocol.idle_timeout or float("inf"),
         )  # fmt: skip
