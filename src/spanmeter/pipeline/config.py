@@ -307,6 +307,26 @@ class Pipeline:
 
 
 @dataclasses.dataclass(frozen=True)
+class MemoryLimit:
+    """The Collector's ``memory_limiter``: refuse data (retryable) while memory use is above
+    ``limit - spike``, measured every ``check_interval``; limits in bytes (from MiB or a percentage)."""
+
+    check_interval: float
+    limit_bytes: int
+    spike_bytes: int
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchSettings:
+    """The Collector's ``batch``: send when ``send_batch_size`` items wait or ``timeout`` passed since
+    the first; split sends above ``send_batch_max_size`` items (0: no split)."""
+
+    send_batch_size: int = 8192
+    timeout: float = 0.2
+    send_batch_max_size: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
 class PipelineConfig:
     file: str
     receivers: dict[str, Receiver]
@@ -320,6 +340,8 @@ class PipelineConfig:
     log_level: str = "info"
     insights: dict[str, Protocol] = dataclasses.field(default_factory=dict)  # processor name -> Insights API
     connectors: tuple[str, ...] = ()  # forward connectors: an exporter of one pipeline, a receiver of others
+    limiters: dict[str, MemoryLimit] = dataclasses.field(default_factory=dict)  # memory_limiter processors
+    batches: dict[str, BatchSettings] = dataclasses.field(default_factory=dict)  # batch processors
     warnings: tuple[str, ...] = ()  # valid but probably not meant (validate prints them, start logs them)
 
 
@@ -514,11 +536,84 @@ def _compression(raw: Any) -> str:
     return value or "none"
 
 
+def _memory_limiter(section: Section, total_bytes: Callable[[], int]) -> MemoryLimit:
+    interval = section.require("check_interval", duration, "a duration like 1s")
+    if interval <= 0:
+        section.fail("check_interval", "a duration above 0 like 1s", interval)
+    mib = {
+        key: section.get(key, integer_at_least(0), "MiB, a whole number", 0) for key in ("limit_mib", "spike_limit_mib")
+    }
+    percent = {key: section.get(key, integer_at_least(0), "a percentage from 0 to 100", 0)
+               for key in ("limit_percentage", "spike_limit_percentage")}  # fmt: skip
+    section.done()
+    if any(value > 100 for value in percent.values()):
+        section.fail("limit_percentage", "percentages from 0 to 100", percent)
+    if mib["limit_mib"]:
+        limit, spike = mib["limit_mib"] * MIB, mib["spike_limit_mib"] * MIB
+    elif percent["limit_percentage"]:
+        total = total_bytes()
+        limit, spike = total * percent["limit_percentage"] // 100, total * percent["spike_limit_percentage"] // 100
+    else:
+        section.fail("limit_mib", "limit_mib or limit_percentage above 0", 0)
+    spike = spike or limit // 5  # the Collector's default: 20 % of the limit
+    if spike >= limit:
+        section.fail("spike_limit_mib", "a spike limit below the limit", spike // MIB)
+    return MemoryLimit(interval, limit, spike)
+
+
+def _batch(section: Section) -> BatchSettings:
+    defaults = BatchSettings()
+    value = BatchSettings(
+        send_batch_size=section.get("send_batch_size", integer_at_least(1), "a whole number >= 1",
+                                    defaults.send_batch_size),
+        timeout=section.get("timeout", duration, "a duration like 200ms", defaults.timeout),
+        send_batch_max_size=section.get("send_batch_max_size", integer_at_least(0), "a whole number >= 0",
+                                        defaults.send_batch_max_size),
+    )  # fmt: skip
+    section.done()
+    if value.send_batch_max_size and value.send_batch_max_size < value.send_batch_size:
+        section.fail("send_batch_max_size", f"0 or a number >= send_batch_size ({value.send_batch_size})",
+                     value.send_batch_max_size)  # fmt: skip
+    return value
+
+
+def total_memory_bytes() -> int:
+    """What ``limit_percentage`` is a share of: the cgroup's memory limit when one is set, else the machine's."""
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit.isdigit():
+            return int(limit)
+    except OSError:
+        pass
+    with open("/proc/meminfo") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    raise OSError("no MemTotal in /proc/meminfo")
+
+
+def _processors(root: Section) -> tuple[dict, dict, dict, dict]:
+    """The ``processors`` section by type: spanmeter settings, Insights endpoints, memory limits, batches."""
+    section = root.section("processors")
+    settings, insights, limiters, batches = {}, {}, {}, {}
+    for name in section.key_names():
+        kind, child = name.split("/")[0], section.section(name)
+        if kind == "memory_limiter":
+            limiters[name] = _memory_limiter(child, total_memory_bytes)
+        elif kind == "batch":
+            batches[name] = _batch(child)
+        elif kind == "spanmeter":
+            settings[name], protocol = _processor(name, child)
+            if protocol is not None:
+                insights[name] = protocol
+        else:
+            section.source.fail(child.path, child.line, "a processor of type spanmeter, batch or memory_limiter", name)
+    return settings, insights, limiters, batches
+
+
 def _processor(name: str, section: Section) -> tuple[Settings, Protocol | None]:
     """The processor's settings (its keys are the SPANMETER_* settings) and, when it has an
     ``insights`` section, where it serves the Insights API (off unless set)."""
-    if name.split("/")[0] != "spanmeter":
-        section.source.fail(section.path, section.line, "a processor of type spanmeter", name)
     keys = _setting_keys(section)
     if "span_metrics" in SETTINGS:  # the pipeline serves Jaeger's Monitor tab unless told otherwise
         keys.setdefault("span_metrics", True)
@@ -645,12 +740,13 @@ def _pipelines(service: Section, defined: dict[str, set[str]]) -> tuple[Pipeline
                 if component not in defined[kind]:
                     section.fail(kind, f"{kind} defined at the top level ({component} is not)", component)
         section.done()
-        if not lists["receivers"] and not (signal == "metrics" and defined["processors"]):
+        if not lists["receivers"] and not (signal == "metrics" and defined["spanmeter"]):
             section.fail("receivers", "at least one receiver", [])
         if not lists["exporters"]:
             section.fail("exporters", "at least one exporter", [])
-        if lists["processors"] and signal != "traces":
-            section.fail("processors", "no processors (spanmeter processes traces only)", list(lists["processors"]))
+        spanmeter = [name for name in lists["processors"] if name in defined["spanmeter"]]
+        if spanmeter and signal != "traces":
+            section.fail("processors", "no spanmeter processor (it processes traces only)", spanmeter)
         result.append(Pipeline(name, signal, lists["receivers"], lists["processors"], lists["exporters"]))
     if not result:
         service.fail("pipelines", "at least one pipeline", None)
@@ -712,7 +808,9 @@ def _processor_paths(config: PipelineConfig) -> dict[str, list[str]]:
             if pipeline.name in seen:
                 continue
             seen.append(pipeline.name)
-            paths.setdefault(receiver, []).extend(f"{pipeline.name}/{name}" for name in pipeline.processors)
+            paths.setdefault(receiver, []).extend(
+                f"{pipeline.name}/{name}" for name in pipeline.processors if name in config.processors
+            )
             todo.extend(downstream(config, pipeline))
     return paths
 
@@ -777,22 +875,20 @@ def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None)
     root = _root(path, environ)
     file = root.source.file
     receivers = {n: _receiver(n, root.section("receivers").section(n)) for n in root.section("receivers").key_names()}
-    read = {n: _processor(n, root.section("processors").section(n)) for n in root.section("processors").key_names()}
-    processors = {name: settings for name, (settings, _) in read.items()}
-    insights = {name: protocol for name, (_, protocol) in read.items() if protocol is not None}
+    processors, insights, limiters, batches = _processors(root)
     exporters = {n: _exporter(n, root.section("exporters").section(n)) for n in root.section("exporters").key_names()}
     health, storage, tokens = _read_extensions(root)
     connectors = _connectors(root)
     service = root.section("service")
-    defined = {"receivers": {*receivers, *connectors}, "processors": set(processors),
-               "exporters": {*exporters, *connectors}}  # fmt: skip
+    defined = {"receivers": {*receivers, *connectors}, "processors": {*processors, *limiters, *batches},
+               "exporters": {*exporters, *connectors}, "spanmeter": set(processors)}  # fmt: skip
     pipelines = _pipelines(service, defined)
     telemetry, level = _telemetry(service)
     service.done()
     root.done()
     config = PipelineConfig(
         file, receivers, processors, exporters, pipelines, health, storage, tokens, telemetry, level, insights,
-        connectors,
+        connectors, limiters, batches,
     )  # fmt: skip
     _check_references(config, service)
     _check_connectors(config, service)

@@ -24,10 +24,12 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from spanmeter.pipeline import exporters as exporter_kinds
 from spanmeter.pipeline import telemetry as tm
 from spanmeter.pipeline.app_metrics import PrometheusExporter
+from spanmeter.pipeline.batcher import Batcher
 from spanmeter.pipeline.config import Pipeline, PipelineConfig, Protocol, downstream
 from spanmeter.pipeline.health import health_routes
 from spanmeter.pipeline.http_server import Server, serve_routes, stop_server
 from spanmeter.pipeline.insights_api import BearerTokenInterceptor, serve_insights
+from spanmeter.pipeline.memory_limiter import MemoryLimiter
 from spanmeter.pipeline.queue import Batch
 from spanmeter.pipeline.queue.file import FileQueue
 from spanmeter.pipeline.queue.memory import MemoryQueue
@@ -73,16 +75,21 @@ def drop_invalid_spans(request: Message) -> int:
 
 
 class _Route:
-    """One pipeline as the service runs it: its processor stages (its own instances, as in the
-    Collector), its exporters, and the pipelines its forward connectors feed."""
+    """One pipeline as the service runs it: its processing steps in order (``spanmeter`` stages and
+    ``batch`` batchers: its own instances, as in the Collector), the memory limiters it lists, its
+    exporters, and the pipelines its forward connectors feed."""
 
-    def __init__(self, pipeline: Pipeline, stages: list[SpanmeterStage], targets: list):
-        self.pipeline, self.stages, self.targets = pipeline, stages, targets
+    def __init__(self, pipeline: Pipeline, targets: list, limiters: list[MemoryLimiter]):
+        self.pipeline, self.targets, self.limiters = pipeline, targets, limiters
+        self.steps: list[SpanmeterStage | Batcher] = []
         self.forwards: list[_Route] = []
 
     def all_targets(self) -> list:
         """Its exporters and those of every pipeline downstream (a full queue there refuses too)."""
         return [*self.targets, *(target for route in self.forwards for target in route.all_targets())]
+
+    def all_limiters(self) -> list[MemoryLimiter]:
+        return [*self.limiters, *(limiter for route in self.forwards for limiter in route.all_limiters())]
 
 
 class PipelineService:
@@ -93,26 +100,42 @@ class PipelineService:
             f"{p.name}/{name}": SpanmeterStage(config.processors[name], with_insights=name in config.insights)
             for p in config.pipelines
             for name in p.processors
+            if name in config.processors
         }
+        self.limiters = {name: MemoryLimiter(name, limit) for name, limit in config.limiters.items()}
+        self.batchers: list[Batcher] = []
         used = {name for pipeline in config.pipelines for name in pipeline.exporters if name in config.exporters}
         self.exporters = {name: self._queued(name) for name in sorted(used)}
         self.routes = [
             _Route(
                 p,
-                [self.stages[f"{p.name}/{s}"] for s in p.processors],
                 [self.exporters[e] for e in p.exporters if e in self.exporters],
+                [self.limiters[name] for name in p.processors if name in self.limiters],
             )
             for p in config.pipelines
         ]
         by_name = {route.pipeline.name: route for route in self.routes}
         for route in self.routes:
             route.forwards = [by_name[p.name] for p in downstream(config, route.pipeline)]
+            route.steps = [self._step(route, name) for name in route.pipeline.processors if name not in self.limiters]
         self.receivers = self._receivers()
         self._servers: list[Server] = []
         self._grpc_servers: list[grpc.Server] = []
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self.endpoints: dict[str, str] = {}
+
+    def _step(self, route: _Route, name: str) -> SpanmeterStage | Batcher:
+        """Processor ``name`` of ``route``: its spanmeter stage, or a batcher that hands its batches
+        to the steps after it."""
+        if name in self.config.processors:
+            return self.stages[f"{route.pipeline.name}/{name}"]
+        after = [n for n in route.pipeline.processors if n not in self.limiters].index(name) + 1
+        signal = route.pipeline.signal
+        batcher = Batcher(f"{route.pipeline.name}/{name}", self.config.batches[name], signal,
+                          lambda request, items: self._route(route, signal, request, None, items, start=after))  # fmt: skip
+        self.batchers.append(batcher)
+        return batcher
 
     # -- building ---------------------------------------------------------------------------
     def _queued(self, name: str) -> QueuedExporter | DirectExporter | PrometheusExporter:
@@ -154,6 +177,10 @@ class PipelineService:
         rejected = drop_invalid_spans(request) if signal == "traces" else 0
         items = count_items(signal, request)
         labels = {"receiver": receiver, "transport": transport}
+        limited = next((m for r in routes for m in r.all_limiters() if m.refusing), None)
+        if limited is not None:
+            self.metrics.add(item_metric(tm.RECEIVER_REFUSED, signal), items + rejected, **labels)
+            return Outcome(refused=True, message=f"memory use is above the soft limit of {limited.name}; retry later")
         full = next((t for r in routes for t in r.all_targets() if not t.has_room()), None)  # before processing
         if full is not None:
             self.metrics.add(item_metric(tm.RECEIVER_REFUSED, signal), items + rejected, **labels)
@@ -175,13 +202,18 @@ class PipelineService:
         return ACCEPTED
 
     def _route(self, route: _Route, signal: str, request: Message, raw: bytes | None, items: int,
-               metadata: dict[str, str] | None = None) -> Outcome | None:  # fmt: skip
-        """Process and hand the request to every exporter of ``route`` and to the pipelines its
-        connectors feed; the sender's answer when one did not take it (a full queue or, without a
-        queue, the backend's own answer), else None."""
-        for stage in route.stages:
-            stage.process(request, metadata)
-        payload = raw if raw is not None and not route.stages else request.SerializeToString()
+               metadata: dict[str, str] | None = None, start: int = 0) -> Outcome | None:  # fmt: skip
+        """Run the steps of ``route`` from ``start`` and hand the request to its exporters and to the
+        pipelines its connectors feed; the sender's answer when one did not take it (a full queue or,
+        without a queue, the backend's own answer), else None. A batcher takes the request and
+        carries on with the steps after it when its batch is sent."""
+        for step in route.steps[start:]:
+            if isinstance(step, Batcher):
+                step.add(request, items)
+                return None
+            step.process(request, metadata)
+            raw = None
+        payload = raw if raw is not None else request.SerializeToString()
         problem = None
         for target in route.targets:
             delivery, message = target.offer(Batch(signal, payload, items))
@@ -243,6 +275,8 @@ class PipelineService:
         """Start exporters, servers, then receivers (last: nothing is accepted before it can leave)."""
         for exporter in self.exporters.values():
             exporter.start()
+        for component in (*self.limiters.values(), *self.batchers):
+            component.start()
         for name, exporter in self.exporters.items():
             if isinstance(exporter, PrometheusExporter):
                 host, _, port = self.config.exporters[name].endpoint.rpartition(":")
@@ -293,6 +327,8 @@ class PipelineService:
         self._stop.set()
         for receiver in self.receivers:
             receiver.stop(grace=min(2.0, timeout / 4))
+        for component in (*self.batchers, *self.limiters.values()):
+            component.stop()  # batchers send what they hold on into the queues
         self.flush_derived_metrics()
         left = {name: exporter.drain(deadline) for name, exporter in self.exporters.items()}
         for server in self._servers:
