@@ -14,7 +14,7 @@ import pytest
 from genai_prices import Usage, calc_price
 
 from spanmeter import internal_errors
-from spanmeter.processing.pricing import PriceBook, without_version
+from spanmeter.processing.pricing import PriceBook
 from spanmeter.settings import ConfigError, Settings
 from support.processing import Pipeline, llm_attributes
 
@@ -298,24 +298,6 @@ def test_override_order_response_then_request_then_without_version(tmp_path):
     assert usd("other", "gpt-4o-mini-2099-01-01") == 3.0  # then the response model without its date
     assert usd("other", "gpt-4o-2099-01-01") == 4.0  # then the provider's '*'
     book.shutdown()
-
-
-@pytest.mark.parametrize(
-    ("model", "expected"),
-    [
-        ("gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
-        ("claude-3-5-sonnet-20241022", "claude-3-5-sonnet"),
-        ("claude-3-5-sonnet@20240620", "claude-3-5-sonnet"),
-        ("claude-3-5-sonnet-latest", "claude-3-5-sonnet"),
-        ("anthropic.claude-3-5-sonnet-20241022-v2:0", "anthropic.claude-3-5-sonnet"),
-        ("gpt-3.5-turbo-0125", "gpt-3.5-turbo"),
-        ("gemini-1.5-pro-002", "gemini-1.5-pro"),
-        ("gpt-4o", "gpt-4o"),
-        ("o3", "o3"),
-    ],
-)
-def test_without_version_strips_dates_and_versions_only(model, expected):
-    assert without_version(model) == expected
 
 
 UNKNOWN_NAMES = """\

@@ -10,30 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from spanmeter import semconv
-
-_P = semconv.Provider
-PROVIDERS = {
-    "openai": _P.OPENAI.value,
-    "azure": _P.AZURE_AI_OPENAI.value,
-    "azure_openai": _P.AZURE_AI_OPENAI.value,
-    "anthropic": _P.ANTHROPIC.value,
-    "bedrock": _P.AWS_BEDROCK.value,
-    "amazon_bedrock": _P.AWS_BEDROCK.value,
-    "bedrock_converse": _P.AWS_BEDROCK.value,
-    "google_genai": _P.GCP_GEMINI.value,
-    "google_vertexai": _P.GCP_VERTEX_AI.value,
-    "vertexai": _P.GCP_VERTEX_AI.value,
-    "mistralai": _P.MISTRAL_AI.value,
-    "groq": _P.GROQ.value,
-    "deepseek": _P.DEEPSEEK.value,
-    "xai": _P.X_AI.value,
-    "cohere": _P.COHERE.value,
-    "perplexity": _P.PERPLEXITY.value,
-    "ibm": _P.IBM_WATSONX_AI.value,
-    "watsonx": _P.IBM_WATSONX_AI.value,
-}
-"""LangChain's provider ids (``ls_provider``, ``response_metadata["model_provider"]``) -> semconv names."""
+from spanmeter import providers, semconv
 
 REQUEST_PARAMS = {
     "temperature": semconv.GEN_AI_REQUEST_TEMPERATURE,
@@ -62,9 +39,9 @@ def mapping(value: Any) -> Mapping[str, Any]:
 
 
 def provider_name(raw: Any) -> str | None:
-    """The semconv name of a LangChain provider id; an unknown id passes through."""
+    """The semconv name of a LangChain provider id (:mod:`spanmeter.providers`); an unknown id passes through."""
     raw = text(raw)
-    return PROVIDERS.get(raw.lower(), raw) if raw else None
+    return providers.from_langchain(raw) if raw else None
 
 
 def request_attributes(params: Mapping[str, Any], metadata: Mapping[str, Any]) -> tuple[str | None, dict[str, Any]]:
