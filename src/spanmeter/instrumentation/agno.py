@@ -55,6 +55,7 @@ from spanmeter import providers, rules, semconv
 from spanmeter.instrumentation import anthropic as spanmeter_anthropic
 from spanmeter.instrumentation import execution, genai
 from spanmeter.instrumentation import openai as spanmeter_openai
+from spanmeter.instrumentation.usage import add_usage
 from spanmeter.internal_errors import guard
 from spanmeter.on_import import hooks_while_active, patch_on_import
 
@@ -316,17 +317,10 @@ class _ModelScope:
         usage = self.usage
         if "input_tokens" not in usage and "output_tokens" not in usage:
             return {}
-        cache_read, cache_write = usage.get("cache_read_tokens", 0), usage.get("cache_write_tokens", 0)
-        input_tokens = usage.get("input_tokens", 0)
-        if self.input_excludes_cache:
-            input_tokens += cache_read + cache_write
-        attributes = {semconv.GEN_AI_USAGE_INPUT_TOKENS: input_tokens,
-                      semconv.GEN_AI_USAGE_OUTPUT_TOKENS: usage.get("output_tokens", 0)}  # fmt: skip
-        for key, value in ((semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, cache_read),
-                           (semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, cache_write),
-                           (semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, usage.get("reasoning_tokens", 0))):  # fmt: skip
-            if value:
-                attributes[key] = value
+        attributes: dict[str, Any] = {}
+        add_usage(attributes, usage.get("input_tokens", 0), usage.get("output_tokens", 0),
+                  usage.get("cache_read_tokens"), usage.get("cache_write_tokens"), usage.get("reasoning_tokens"),
+                  input_includes_cache=not self.input_excludes_cache)  # fmt: skip
         return attributes
 
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from spanmeter import providers, semconv
+from spanmeter.instrumentation.usage import add_usage
 
 REQUEST_PARAMS = {
     "temperature": semconv.GEN_AI_REQUEST_TEMPERATURE,
@@ -71,24 +72,14 @@ def usage_attributes(usage: Any) -> dict[str, int]:
     ``ephemeral_*_input_tokens`` when only those are given; zero details are left out.
     """
     usage = mapping(usage)
-    attributes: dict[str, int] = {}
-    for key, name in (("input_tokens", semconv.GEN_AI_USAGE_INPUT_TOKENS),
-                      ("output_tokens", semconv.GEN_AI_USAGE_OUTPUT_TOKENS)):  # fmt: skip
-        value = count(usage.get(key))
-        if value is not None:
-            attributes[name] = value
     details = mapping(usage.get("input_token_details"))
-    cache_read = count(details.get("cache_read"))
     cache_creation = count(details.get("cache_creation"))
     if cache_creation is None:
         ephemeral = [count(v) for k, v in details.items() if isinstance(k, str) and k.startswith("ephemeral_")]
-        cache_creation = sum(v for v in ephemeral if v) or None
-    reasoning = count(mapping(usage.get("output_token_details")).get("reasoning"))
-    for name, value in ((semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, cache_read),
-                        (semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, cache_creation),
-                        (semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, reasoning)):  # fmt: skip
-        if value:
-            attributes[name] = value
+        cache_creation = sum(v for v in ephemeral if v)
+    attributes: dict[str, int] = {}
+    add_usage(attributes, usage.get("input_tokens"), usage.get("output_tokens"), details.get("cache_read"),
+              cache_creation, mapping(usage.get("output_token_details")).get("reasoning"))  # fmt: skip
     return attributes
 
 
