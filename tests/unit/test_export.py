@@ -138,6 +138,7 @@ def test_reader_names_file_and_line_of_a_bad_line(tmp_path):
         list(read_spans(path))
 
 
+@pytest.mark.expect_internal_errors
 def test_unwritable_file_fails_the_export_and_is_counted(tmp_path):
     internal_errors.reset_for_tests()
     exporter = OTLPFileSpanExporter(tmp_path / "missing-dir" / "traces.jsonl")
