@@ -39,7 +39,7 @@ import yaml
 from spanmeter import semconv
 from spanmeter.alerting import defaults
 from spanmeter.alerting.metrics import METRICS
-from spanmeter.settings import ConfigError
+from spanmeter.settings import ConfigError, one_line
 
 # Span attributes a rule's ``where`` may name -> the SpanOutcome field holding them.
 WHERE_FIELDS = {
@@ -168,7 +168,7 @@ def load(path: str | Path) -> AlertConfig:
     except OSError as exc:
         raise where.error("file", f"cannot be read ({exc.strerror or exc})") from None
     except yaml.YAMLError as exc:
-        raise where.error("file", f"is not valid YAML ({exc})") from None
+        raise where.error("file", f"is not valid YAML ({one_line(exc)})") from None
     return parse(document, where)
 
 
