@@ -16,7 +16,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
@@ -81,7 +81,7 @@ def hooks_while_active(telemetry: Any, patches: Iterable[tuple[str, Callable[[An
     return tuple((module, while_active(patch)) for module, patch in patches)
 
 
-def instrument_libraries(environ: Mapping[str, str] | None = None, **instrument_kwargs: Any) -> list[str]:
+def instrument_libraries(**instrument_kwargs: Any) -> list[str]:
     """Apply spanmeter's instrumentors as ``opentelemetry-instrument`` applies them; their entry-point names.
 
     Every ``spanmeter_*`` entry point of the ``opentelemetry_instrumentor`` group, less those
@@ -91,8 +91,7 @@ def instrument_libraries(environ: Mapping[str, str] | None = None, **instrument_
     instrumentor does not support is skipped with a warning, not left silently untraced. An
     instrumentor already instrumented (by ``opentelemetry-instrument`` or an earlier call) is left as it is.
     """
-    environ = os.environ if environ is None else environ
-    disabled = {name.strip() for name in environ.get(OTEL_PYTHON_DISABLED_INSTRUMENTATIONS, "").split(",")}
+    disabled = {name.strip() for name in os.environ.get(OTEL_PYTHON_DISABLED_INSTRUMENTATIONS, "").split(",")}
     if "*" in disabled:
         return []
     applied = []
