@@ -131,8 +131,8 @@ def configure(*, instrument: bool = True, **settings) -> TracerProvider | None:
 
 def settings_from_environment() -> Settings:
     """``SPANMETER_*`` settings by the OpenTelemetry SDK's rule: a bad one is ONE warning line
-    naming it and what is used instead (its default; for a bad price file, no overrides), and
-    telemetry keeps working. Raising here would print tracebacks and leave the app without any."""
+    naming it and what is used instead (its default; for a bad price or alert-rules file, none;
+    for an unwritable traces or metrics file, the default file), and telemetry keeps working. Raising here would print tracebacks and leave the app without any."""
     resolution = resolve_settings()
     for problem in resolution.problems:
         _logger.warning("spanmeter: %s", problem)
