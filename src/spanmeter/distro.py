@@ -47,7 +47,7 @@ from spanmeter.export import JaegerSpanExporter, OTLPFileMetricExporter, OTLPFil
 from spanmeter.instrumentation import context_propagation
 from spanmeter.internal_errors import guard
 from spanmeter.on_import import instrument_libraries
-from spanmeter.output_files import unwritable_reason
+from spanmeter.output_files import unwritable_reason, writable_or_default
 from spanmeter.processing import SpanmeterProcessor
 from spanmeter.processing.pricing import load_price_file
 from spanmeter.settings import SETTINGS, ConfigError, Problem, Resolution, Settings
@@ -197,7 +197,7 @@ def _check_output_file(resolution: Resolution, name: str) -> Resolution:
         return resolution
     where = f"{SETTINGS[name].env} (default)" if origin == "default" else origin
     message = f"{where}: cannot write {path!r} ({reason})"
-    if path != default and unwritable_reason(default) is None:
+    if writable_or_default(path, default) != path:  # what the exporter will do
         return resolution.with_problem(Problem(message, f"the default {default!r}"), reset=name, because="unwritable")
     return resolution.with_problem(Problem(message, f"no file: what {FILE_EXPORTER} exports there is lost"))
 

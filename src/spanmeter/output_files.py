@@ -1,7 +1,8 @@
 """Files spanmeter writes its results to: checked before the work that fills them, written whole.
 
 One rule for whether a path can be written serves the start-up check of
-``SPANMETER_TRACES_FILE`` / ``SPANMETER_METRICS_FILE`` and the output options of
+``SPANMETER_TRACES_FILE`` / ``SPANMETER_METRICS_FILE`` (and the file the exporter then
+uses instead, whichever configurator built it) and the output options of
 ``spanmeter report --html`` and ``spanmeter bench --json``, so a typo is told at once
 instead of after the spans or the load are lost. Results are written to a temporary
 file in the same directory, then renamed over the target, so a reader never sees half a
@@ -29,6 +30,14 @@ def unwritable_reason(path: str | os.PathLike[str]) -> str | None:
     if target.exists():
         return None if os.access(target, os.W_OK) else "no permission to write it"
     return None if os.access(parent, os.W_OK | os.X_OK) else f"no permission to create files in {parent}"
+
+
+def writable_or_default(path: str, default: str) -> str:
+    """``path``, or ``default`` when ``path`` cannot be written and ``default`` can: where a file
+    exporter writes when its setting names a path it cannot (the start-up check says so once)."""
+    if path == default or unwritable_reason(path) is None or unwritable_reason(default) is not None:
+        return path
+    return default
 
 
 def write_atomically(path: str | os.PathLike[str], text: str) -> None:

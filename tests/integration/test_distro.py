@@ -79,12 +79,19 @@ def test_spanmeter_distro_defaults_to_files_in_the_working_directory(app, tmp_pa
     )
 
 
-@pytest.mark.parametrize("exporter", ["spanmeter_file", "console"])
-def test_processing_applies_under_opentelemetry_distro_and_says_so(app, tmp_path, run_instrumented, exporter):
+@pytest.mark.parametrize(
+    ("exporter", "traces_file"),
+    [("spanmeter_file", "spanmeter-traces.jsonl"), ("spanmeter_file", "/no/such/dir/t.jsonl"), ("console", None)],
+)
+def test_processing_applies_under_opentelemetry_distro_and_says_so(
+    app, tmp_path, run_instrumented, exporter, traces_file
+):
+    """An unwritable traces file: the default file, as the warning says, whichever configurator built the exporter."""
     run = run_instrumented(
         app, tmp_path,
         OTEL_PYTHON_DISTRO="distro", OTEL_PYTHON_CONFIGURATOR="configurator",
         OTEL_TRACES_EXPORTER=exporter, OTEL_METRICS_EXPORTER="none",
+        **({"SPANMETER_TRACES_FILE": traces_file} if traces_file else {}),
     )  # fmt: skip
 
     exporter_class = {"spanmeter_file": "OTLPFileSpanExporter", "console": "ConsoleSpanExporter"}[exporter]
@@ -93,6 +100,8 @@ def test_processing_applies_under_opentelemetry_distro_and_says_so(app, tmp_path
     assert exporter_class in notice
     if exporter == "spanmeter_file":
         assert_enriched(list(read_spans(tmp_path / "spanmeter-traces.jsonl")))
+        unwritable = f"cannot write '{traces_file}' (no directory /no/such/dir); using the default"
+        assert (unwritable in run.stderr) == traces_file.startswith("/no/")
     else:  # ConsoleSpanExporter prints each span's attributes as JSON
         assert f'"{semconv.COST_SOURCE}": "{semconv.COST_SOURCE_GENAI_PRICES}"' in run.stdout
         assert f'"{semconv.COST_TOTAL_USD}": ' in run.stdout
