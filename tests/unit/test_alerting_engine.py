@@ -196,6 +196,7 @@ def test_groups_are_bounded_and_evictions_counted():
     assert len(_at(engine, clock, 0)) == 3 and engine.groups_evicted == 2
 
 
+@pytest.mark.expect_internal_errors
 def test_a_listener_fault_is_counted_not_raised():
     from spanmeter import internal_errors
 
