@@ -165,8 +165,9 @@ class _TokenLine:
         self.mxy += a * (tokens * seconds - self.mxy)
 
 
+_NO_CALLS = (0, 0.0)
 Verdict = tuple[tuple[str, ...], float, dict[str, tuple[float, float]]]
-"""(metrics that fired, the largest score, per fired metric (value, baseline) in its own unit)."""
+"""(metrics that fired, the top one first; the largest score; per fired metric (value, baseline) in its unit)."""
 
 
 class AnomalyDetector:
@@ -176,7 +177,7 @@ class AnomalyDetector:
     since a new key always gets a baseline of its own.
     """
 
-    def __init__(self, sigma: float = 3.0, min_samples: int = 30, max_keys: int = 10_000):
+    def __init__(self, sigma: float = 3.0, min_samples: int = 30, max_keys: int = 10_000, max_spans: int = 100_000):
         if sigma <= 0:
             raise ValueError("sigma must be > 0")
         if min_samples < 1:
@@ -184,6 +185,33 @@ class AnomalyDetector:
         self.sigma = float(sigma)
         self.min_samples = int(min_samples)
         self._baselines = BoundedMap(max_keys)
+        self._calls = BoundedMap(max_spans)
+        self._traces = BoundedMap(max_spans)
+
+    def overflow_counts(self) -> dict[str, int]:
+        """Entries dropped per bounded table: baselines, open parents' calls, flagged traces."""
+        return {
+            "anomaly_baselines": self._baselines.evicted,
+            "anomaly_calls": self._calls.evicted,
+            "anomaly_traces": self._traces.evicted,
+        }
+
+    def calls_below(self, span_id: Hashable, parent_id: Hashable | None, duration_s: float) -> tuple[int, float]:
+        """(calls, seconds) of the work spans that ended directly below ``span_id``, and this
+        span recorded under its parent (children end before their parent)."""
+        calls = self._calls.pop(span_id, _NO_CALLS)
+        if parent_id:
+            found = self._calls.get(parent_id)
+            self._calls.put(parent_id, (found[0] + 1, found[1] + duration_s) if found else (1, duration_s))
+        return calls
+
+    def first_in_trace(self, trace_id: Hashable) -> bool:
+        """True for the first flagged span of a trace (its incident), False for the others."""
+        if trace_id in self._traces:
+            self._traces.move_to_end(trace_id)
+            return False
+        self._traces.put(trace_id, True)
+        return True
 
     @property
     def evicted(self) -> int:
@@ -269,13 +297,15 @@ class AnomalyDetector:
             if fired:
                 reasons, found = ("latency",), {"latency": (duration_s, calls_s + baseline)}
         warming = best == -1.0
+        top = best
         for metric, value in (("tokens", input_tokens), ("calls", calls or None), ("throughput", throughput)):
             if value is not None:
                 fired, z, baseline = judge(state, metric, value, 1.0)
                 warming = warming or z == -1.0
                 best = max(best, z)
                 if fired:
-                    reasons += (metric,)
+                    reasons = (*reasons, metric) if z <= top else (metric, *reasons)  # the top reason first
+                    top = max(top, z)
                     found[metric] = (value, baseline)
         if best <= 0.0:
             best = -1.0 if warming else 0.0
