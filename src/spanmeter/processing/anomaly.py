@@ -145,17 +145,17 @@ class _TokenLine:
         self.n = 0
         self.mx = self.my = self.mxx = self.mxy = 0.0
 
-    def predict(self, tokens: float) -> float:
-        var = self.mxx - self.mx * self.mx
-        slope = (self.mxy - self.mx * self.my) / var if var > 1e-9 else 0.0
-        slope = max(slope, 0.0)
-        intercept = self.my - slope * self.mx
-        intercept = max(intercept, 0.0)
-        predicted = intercept + slope * tokens
-        return max(0.0001, predicted)
-
-    def learn(self, tokens: float, seconds: float, predicted: float) -> None:
-        n = self.n = self.n + 1
+    def predict_and_learn(self, tokens: float, seconds: float) -> float:
+        """The seconds predicted for ``tokens`` before learning this call (the call's own
+        seconds while the line is empty)."""
+        n = self.n
+        if n:
+            var = self.mxx - self.mx * self.mx
+            slope = max((self.mxy - self.mx * self.my) / var if var > 1e-9 else 0.0, 0.0)
+            predicted = max(max(self.my - slope * self.mx, 0.0) + slope * tokens, 1e-4)
+        else:
+            predicted = max(seconds, 1e-4)
+        n = self.n = n + 1
         if n > _TOKEN_WARMUP and seconds > 3.0 * predicted:
             seconds = 3.0 * predicted
         a = 1.0 / n if n * _TOKEN_ALPHA < 1.0 else _TOKEN_ALPHA
@@ -163,6 +163,7 @@ class _TokenLine:
         self.my += a * (seconds - self.my)
         self.mxx += a * (tokens * tokens - self.mxx)
         self.mxy += a * (tokens * seconds - self.mxy)
+        return predicted
 
 
 _NO_CALLS = (0, 0.0)
@@ -282,38 +283,37 @@ class AnomalyDetector:
         Cost is not judged of its own: it follows tokens and calls. The verdict's score is
         -1.0 when nothing could be judged because the key is still warming up."""
         state = self._state(key)
-        judge = self._judge
-        reasons: tuple[str, ...] = ()
-        found: dict[str, tuple[float, float]] = {}
-        best = 0.0
         if failed or duration_s < 0.0:
-            best = -0.5  # nothing judged, not for warming up
+            reasons, best, found = (), 0.0, {}
         elif output_tokens:
-            fired, best, found = self._llm_latency(state, duration_s, float(output_tokens), first_chunk_s)
-            reasons = ("latency",) if fired else ()
+            reasons, best, found = self._llm_latency(state, duration_s, float(output_tokens), first_chunk_s)
         else:
             own = duration_s - calls_s if duration_s > calls_s else 0.0
-            fired, best, baseline = judge(state, "latency", own, 1.0)
-            if fired:
-                reasons, found = ("latency",), {"latency": (duration_s, calls_s + baseline)}
-        warming = best == -1.0
+            fired, best, baseline = self._judge(state, "latency", own, 1.0)
+            reasons, found = (("latency",), {"latency": (duration_s, calls_s + baseline)}) if fired else ((), {})
+        if input_tokens is None and not calls and throughput is None:
+            return reasons, best, found
+        return self._counts(state, (reasons, best, found), input_tokens, calls, throughput)
+
+    def _counts(
+        self, state: dict, verdict: Verdict, input_tokens: int | None, calls: int, throughput: float | None
+    ) -> Verdict:
+        """``verdict`` (latency's) with tokens, calls and throughput judged too; the top reason first."""
+        reasons, best, found = verdict
         top = best
         for metric, value in (("tokens", input_tokens), ("calls", calls or None), ("throughput", throughput)):
             if value is not None:
-                fired, z, baseline = judge(state, metric, value, 1.0)
-                warming = warming or z == -1.0
+                fired, z, baseline = self._judge(state, metric, value, 1.0)
                 best = max(best, z)
                 if fired:
-                    reasons = (*reasons, metric) if z <= top else (metric, *reasons)  # the top reason first
+                    reasons = (*reasons, metric) if z <= top else (metric, *reasons)
                     top = max(top, z)
                     found[metric] = (value, baseline)
-        if best <= 0.0:
-            best = -1.0 if warming else 0.0
         return reasons, best, found
 
     def _llm_latency(
         self, state: dict, duration_s: float, output_tokens: float, first_chunk_s: float | None
-    ) -> tuple[bool, float, dict[str, tuple[float, float]]]:
+    ) -> Verdict:
         """An LLM call's latency judged as latency / what its output tokens predict; with a
         recorded first chunk, the first chunk against its own baseline and the rest against
         the line. A slow first chunk reports the latency the call would have had with a usual one."""
@@ -321,20 +321,18 @@ class AnomalyDetector:
         if line is None:
             line = state[_TokenLine] = _TokenLine()
         if first_chunk_s is None or not 0.0 <= first_chunk_s <= duration_s:
-            predicted = line.predict(output_tokens) if line.n else max(duration_s, 1e-4)
-            line.learn(output_tokens, duration_s, predicted)
+            predicted = line.predict_and_learn(output_tokens, duration_s)
             fired, z, baseline = self._judge(state, "latency", duration_s / predicted, predicted)
-            return fired, z, {"latency": (duration_s, baseline)} if fired else {}
+            return (("latency",), z, {"latency": (duration_s, baseline)}) if fired else ((), z, {})
         rest = duration_s - first_chunk_s
-        predicted = line.predict(output_tokens) if line.n else max(rest, 1e-4)
-        line.learn(output_tokens, rest, predicted)
+        predicted = line.predict_and_learn(output_tokens, rest)
         fired, z, baseline = self._judge(state, "latency", rest / predicted, predicted)
         first_fired, first_z, first_baseline = self._judge(state, _FIRST_CHUNK, first_chunk_s, 1.0)
         if first_fired and (not fired or first_z > z):
-            return True, first_z, {"latency": (duration_s, duration_s - first_chunk_s + first_baseline)}
+            return ("latency",), first_z, {"latency": (duration_s, duration_s - first_chunk_s + first_baseline)}
         if fired:
-            return True, z, {"latency": (duration_s, first_chunk_s + baseline)}
-        return False, max(z, first_z), {}
+            return ("latency",), z, {"latency": (duration_s, first_chunk_s + baseline)}
+        return (), max(z, first_z), {}
 
     def _judge(self, state: dict, metric: str, value: float, scale: float) -> tuple[bool, float, float]:
         """(fired, score, baseline in the value's unit x ``scale``) for one value, then learn it.
@@ -349,17 +347,14 @@ class AnomalyDetector:
             return False, -1.0, 0.0
         x = b.sign * log(value + b.offset)
         lo, hi = b.lo, b.hi
-        spread = hi - lo
-        spread = max(spread, _SPREAD_FLOOR)
-        s = spread / _SPAN
-        c = lo - _Z75 * s
-        z = (x - c) / s
+        spread = max(hi - lo, _SPREAD_FLOOR)
+        z = (x - lo) * _SPAN / spread + _Z75  # (x - centre) / s, with s = spread / _SPAN, centre = lo - _Z75 s
         n = b.n = b.n + 1
         level = None
         if n <= WARMUP:
             b.warm(x)
         else:
-            if z > CUSUM_K or b.up > 0.0:
+            if z > CUSUM_K or b.up:
                 level = b.shift(z, x)
             step = ETA * spread
             if x > hi:
@@ -373,15 +368,16 @@ class AnomalyDetector:
         if n <= self.min_samples:
             return False, -1.0, 0.0
         if level is not None:  # a lasting shift confirmed: judged by the level of its run
-            return self._flag(b, level, c, scale, _LOG_MIN_SHIFT_RATIO, z)
+            return self._flag(b, level, lo, spread, scale, _LOG_MIN_SHIFT_RATIO, z)
         if z > self.sigma:
-            return self._flag(b, x, c, scale, _LOG_MIN_RATIO, z)
-        return False, max(z, 0.0), 0.0
+            return self._flag(b, x, lo, spread, scale, _LOG_MIN_RATIO, z)
+        return False, max(0.0, z), 0.0
 
     @staticmethod
-    def _flag(b: _Baseline, judged: float, c: float, scale: float, log_ratio: float, z: float):
+    def _flag(b: _Baseline, judged: float, lo: float, spread: float, scale: float, log_ratio: float, z: float):
         """(fired, score, baseline in the value's unit): ``judged`` (the value, or the level of
         the run that confirmed a shift) must differ from the centre by the minimum effect."""
+        c = lo - _Z75 * spread / _SPAN
         baseline = (exp(b.sign * c) - b.offset) * scale
         value = (exp(b.sign * judged) - b.offset) * scale
         fired = judged - c >= log_ratio and b.sign * (value - baseline) >= b.min_effect
