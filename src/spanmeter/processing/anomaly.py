@@ -6,8 +6,8 @@ small offset before the log so zeros stay finite: 1 µs, 1e-9 USD, 1 token, 1 B/
 
 - two quantiles of the key's own values, the 75th and the 95th, tracked by stochastic
   approximation (a step up or down per sample, sized by their spread). Their distance
-  is the spread ``s`` (in sigmas of a normal: ``(q95 - q75) / 0.97``) and the centre
-  ``c = q75 - 0.674 s``. Quantiles follow the upper side of the key's own distribution,
+  is the spread ``s`` (in sigmas of a normal: ``(q95 - q75) / 0.97``, at least ``FLOOR``)
+  and the centre ``c = q75 - 0.674 s``. Quantiles follow the upper side of the key's own distribution,
   so a heavy right tail (scheduler waits) or a second mode (cache misses) widens ``s``
   instead of producing alarms, and a 1 % rate of spikes barely moves them;
 - for the first ``WARMUP`` samples the quantiles are exact, from those samples (kept
@@ -55,7 +55,7 @@ METRICS: dict[str, tuple[float, float]] = {
     "throughput": (1.0, -1.0),
 }
 """Metric name -> (offset added before the log, +1 if high is anomalous / -1 if low is)."""
-MIN_RATIO = 3.0
+MIN_RATIO = 2.5
 """A flagged value is at least this many times its baseline (for throughput: this many times lower)."""
 MIN_SHIFT_RATIO = 1.5
 """A lasting shift is flagged when the values that confirmed it average this many times the old baseline."""
@@ -347,8 +347,9 @@ class AnomalyDetector:
             return False, -1.0, 0.0
         x = b.sign * log(value + b.offset)
         lo, hi = b.lo, b.hi
-        spread = max(hi - lo, _SPREAD_FLOOR)
-        z = (x - lo) * _SPAN / spread + _Z75  # (x - centre) / s, with s = spread / _SPAN, centre = lo - _Z75 s
+        actual = hi - lo
+        spread = max(actual, _SPREAD_FLOOR)
+        z = ((x - lo) * _SPAN + _Z75 * actual) / spread  # (x - centre) / s: see _flag for the centre
         n = b.n = b.n + 1
         level = None
         if n <= WARMUP:
@@ -367,16 +368,20 @@ class AnomalyDetector:
                 b.lo -= step * 0.25
         if n <= self.min_samples:
             return False, -1.0, 0.0
-        if level is not None:  # a lasting shift confirmed: judged by the level of its run
-            return self._flag(b, level, lo, spread, scale, _LOG_MIN_SHIFT_RATIO, z)
         if z > self.sigma:
-            return self._flag(b, x, lo, spread, scale, _LOG_MIN_RATIO, z)
+            verdict = self._flag(b, x, lo, actual, scale, _LOG_MIN_RATIO, z)
+            if verdict[0] or level is None:
+                return verdict
+        if level is not None:  # a lasting shift confirmed: judged by the level of the run that built it
+            return self._flag(b, level, lo, actual, scale, _LOG_MIN_SHIFT_RATIO, z)
         return False, max(0.0, z), 0.0
 
     @staticmethod
     def _flag(b: _Baseline, judged: float, lo: float, spread: float, scale: float, log_ratio: float, z: float):
         """(fired, score, baseline in the value's unit): ``judged`` (the value, or the level of
-        the run that confirmed a shift) must differ from the centre by the minimum effect."""
+        the run that confirmed a shift) must differ from the centre by the minimum effect. The
+        centre is where a normal with these quantiles has its median, ``q75 - 0.674 s`` (the
+        spread unfloored: a constant series' centre is its value)."""
         c = lo - _Z75 * spread / _SPAN
         baseline = (exp(b.sign * c) - b.offset) * scale
         value = (exp(b.sign * judged) - b.offset) * scale
