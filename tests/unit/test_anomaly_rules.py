@@ -170,3 +170,13 @@ def test_the_processor_flags_a_six_times_slower_llm_call_once_per_trace():
         # two flagged spans, one trace: two anomalous spans, one incident
         assert pipeline.value(semconv.METRIC_ANOMALIES, reason="latency") == 2
         assert pipeline.value(semconv.METRIC_ANOMALY_INCIDENTS, reason="latency") == 1
+
+
+def test_span_tables_are_bounded_and_count_their_drops():
+    detector = AnomalyDetector(max_spans=2)
+    for parent in (1, 2, 3):  # three parents still open: the oldest one's calls are dropped
+        detector.calls_below(10 + parent, parent, 0.5)
+    assert detector.calls_below(1, None, 2.0) == (0, 0.0)
+    assert detector.calls_below(3, None, 2.0) == (1, 0.5)
+    assert [detector.first_in_trace(trace) for trace in (7, 7, 8, 9, 7)] == [True, False, True, True, True]
+    assert detector.overflow_counts() == {"anomaly_baselines": 0, "anomaly_calls": 1, "anomaly_traces": 2}

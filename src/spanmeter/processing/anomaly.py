@@ -1,43 +1,41 @@
 """Anomaly flags: a streaming, outlier-resistant baseline per (key, metric).
 
-Per key (service, span name, model) and per metric (latency, cost, tokens,
-throughput) the detector keeps a handful of numbers in log space (each metric adds a
-small offset before the log so zeros stay finite: 1 µs, 1e-9 USD, 1 token, 1 B/s):
+Per key (service, span name, model) and per metric (latency, tokens, calls, throughput;
+cost for :meth:`AnomalyDetector.observe`) the detector keeps a handful of numbers in log
+space (an offset before the log keeps zeros finite: 1 µs, 1e-9 USD, 1 token, 1 call, 1 B/s):
 
 - two quantiles of the key's own values, the 75th and the 95th, tracked by stochastic
   approximation (a step up or down per sample, sized by their spread). Their distance
-  is the spread ``s`` (in sigmas of a normal: ``(q95 - q75) / 0.97``, at least ``FLOOR``)
-  and the centre ``c = q75 - 0.674 s``. Quantiles follow the upper side of the key's own distribution,
-  so a heavy right tail (scheduler waits) or a second mode (cache misses) widens ``s``
-  instead of producing alarms, and a 1 % rate of spikes barely moves them;
-- for the first ``WARMUP`` samples the quantiles are exact, from those samples (kept
-  until then, so memory per key stays bounded);
+  gives the spread ``s`` (in sigmas of a normal: ``(q95 - q75) / 0.97``, at least
+  ``FLOOR``) and the centre ``c = q75 - 0.674 s``. The quantiles follow the upper side of
+  the key's own distribution, so a heavy right tail (scheduler waits) or a second mode
+  (cache misses) widens ``s`` instead of raising alarms, and 1 % of spikes barely moves them;
+- for the first ``WARMUP`` samples the quantiles are exact, from those samples (kept until
+  then: memory per key stays bounded);
 - a CUSUM of the standardized residuals above the centre: a lasting upward shift adds up
-  within a few samples, moves the quantiles to the new level, and flags the span that
-  confirmed it; a downward change is left to the quantiles.
+  within a few samples, moves the quantiles to its level, and flags the span that
+  confirmed it when that level is ``MIN_SHIFT_RATIO`` times the old centre; a downward
+  change is left to the quantiles (a cache hit far below a miss must not pull them down).
 
-A value scores ``z = (x - c) / s`` in the direction that hurts (slow, expensive,
-token-hungry; for throughput, low). It is flagged when its key's metric has more than
-``min_samples`` samples, ``z > sigma``, and the effect is large enough to matter: at
-least ``MIN_RATIO`` times the baseline and, per metric, an absolute difference of
-``MIN_EFFECT`` (20 ms of latency: a 5 ms tool's sub-millisecond jitter is never an
+A value scores ``z = (x - c) / s`` in the direction that hurts (slow, token-hungry,
+looping; for throughput, low). It is flagged once its key's metric has more than
+``min_samples`` samples (until then the key is quiet and says so), when ``z > sigma``
+and the effect matters: ``MIN_RATIO`` times the baseline or more and, per metric, at
+least ``MIN_EFFECT`` away from it (50 ms of latency: a 5 ms tool's jitter is never an
 incident).
 
-What a span's latency is judged as (:meth:`AnomalyDetector.observe_span`): a failed
-span's latency neither feeds nor is judged against the baseline (a fast 500 is not the
-service getting faster; a timeout is reported as an error, not as slowness). An LLM
-call with output tokens is judged relative to what its answer's length predicts: per
-key a least-squares line ``latency = a + b x output tokens`` (weighted to the recent
-~100 calls, values winsorized at 3x the prediction), so a 4,000-token answer is not
-"slow"; the latency baseline then tracks ``latency / predicted``. When a stream records
-its time to the first chunk, the line predicts the time after it, and the first chunk
-is judged as a latency of its own against its own baseline.
+What a span is judged on is :meth:`AnomalyDetector.observe_span`'s: failures feed no
+latency baseline; an LLM call's latency is relative to what its output tokens predict (a
+least-squares line per key over ~100 recent calls, fed values winsorized at 3x its
+prediction), and a streamed call's first chunk is judged on its own; a span that made
+calls is judged by its own time and by how many calls it made.
 
 Why, in figures: ``python tests/bench/bench_anomaly_corpus.py`` (a labelled corpus of
 agent traffic: jitter, cache hits and misses, long answers, cold starts, rate changes,
 error bursts, a level shift, low-volume keys) prints precision, recall, false-positive
-rate, time to flag and to quiet a shift, and alerts on healthy traffic for this
-detector, the previous one and the recipes' mean + 3 sigma.
+rate, samples to flag and to quiet a shift, and alerts on healthy traffic, for this
+detector, the previous one and the recipes' mean + 3 sigma, and runs the same spans
+through the in-process processor and the pipeline.
 """
 
 from __future__ import annotations
@@ -60,7 +58,7 @@ MIN_RATIO = 2.5
 MIN_SHIFT_RATIO = 1.5
 """A lasting shift is flagged when the values that confirmed it average this many times the old baseline."""
 MIN_EFFECT = {"latency": 0.05, "cost": 0.001, "tokens": 50.0, "calls": 3.0, "throughput": 0.0}
-"""Smallest absolute difference from the baseline worth a flag, per metric (s, USD, tokens, B/s)."""
+"""Smallest absolute difference from the baseline worth a flag, per metric (s, USD, tokens, calls, B/s)."""
 WARMUP = 20
 """Samples whose exact quantiles start a baseline before the stochastic approximation takes over."""
 ETA = 0.05
@@ -121,7 +119,7 @@ class _Baseline:
             self.up = up
             return None
         level = self.run_sum / self.run
-        delta = level - (self.lo - _Z75 * max(self.hi - self.lo, _SPREAD_FLOOR) / _SPAN)
+        delta = level - (self.lo - _Z75 * (self.hi - self.lo) / _SPAN)  # the centre, as _flag has it
         self.lo += delta
         self.hi += delta
         self.up = self.run_sum = 0.0
@@ -174,8 +172,9 @@ Verdict = tuple[tuple[str, ...], float, dict[str, tuple[float, float]]]
 class AnomalyDetector:
     """Flags values far from their key's baseline; at most ``max_keys`` keys (LRU).
 
-    ``evicted`` counts baselines dropped for a newer key: this table's only overflow,
-    since a new key always gets a baseline of its own.
+    Three bounded tables, their drops in :meth:`overflow_counts`: baselines (``evicted``: a
+    new key always gets one, the least recently used goes), the calls seen below spans that
+    have not ended yet, and the traces that already had a flagged span (``max_spans`` each).
     """
 
     def __init__(self, sigma: float = 3.0, min_samples: int = 30, max_keys: int = 10_000, max_spans: int = 100_000):
