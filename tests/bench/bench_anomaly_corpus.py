@@ -14,8 +14,8 @@ Per shape and overall, for each detector on the same spans in the same run:
 - alerts: how often the shipped ``SpanmeterAnomalies`` rule (its expression read from
   collector-config/prometheus/spanmeter-rules.yml) would start firing on the flags of
   healthy spans alone, counting them as its metric counts them;
-- µs per observe: CPU time to judge and learn one span (best of 5 passes over the first
-  ``--timing-spans`` spans, detectors taking turns).
+- µs per observe: CPU time to judge and learn one span (best of 5 passes over the corpus,
+  or its first ``--timing-spans`` spans, detectors taking turns).
 
 ``--through processor,pipeline`` also runs the shipped detector inside the real
 SpanmeterProcessor (spans built with the SDK) and inside the pipeline's enrichment of the
@@ -245,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--traces", type=int, default=3000, help="agent runs per shape")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--through", default="", help="also run the shipped code in: processor,pipeline")
-    parser.add_argument("--timing-spans", type=int, default=20_000, help="spans timed for µs per observe")
+    parser.add_argument("--timing-spans", type=int, default=0, help="spans timed for µs per observe (0: all)")
     args = parser.parse_args(argv)
     spans = corpus_module.build(args.traces, args.seed)
     rule = shipped_rule()
@@ -264,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(row(name, shape, scores[shape]))
         totals[name] = overall(scores)
         print(row(name, "overall", totals[name]))
-    cost = us_per_observe(spans[: args.timing_spans])
+    cost = us_per_observe(spans[: args.timing_spans or None])
     print("µs per observe: " + ", ".join(f"{name} {us:.2f}" for name, us in cost.items()))
     ratio = cost["spanmeter"] / cost["previous"]
     if args.through:

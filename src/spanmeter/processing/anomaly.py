@@ -40,6 +40,7 @@ through the in-process processor and the pipeline.
 
 from __future__ import annotations
 
+from bisect import insort
 from collections.abc import Hashable, Mapping
 from math import exp, inf, log
 
@@ -97,8 +98,7 @@ class _Baseline:
     def warm(self, x: float) -> None:
         """The quantiles of the first values, exactly; after WARMUP values they are dropped."""
         first = self.first
-        first.append(x)
-        first.sort()
+        insort(first, x)
         self.lo, self.hi = _quantile(first, 0.75), _quantile(first, 0.95)
         if len(first) >= WARMUP:
             self.first = None
@@ -298,17 +298,22 @@ class AnomalyDetector:
         self, state: dict, verdict: Verdict, input_tokens: int | None, calls: int, throughput: float | None
     ) -> Verdict:
         """``verdict`` (latency's) with tokens, calls and throughput judged too; the top reason first."""
+        if input_tokens is not None:
+            verdict = self._also(state, verdict, "tokens", input_tokens)
+        if calls:
+            verdict = self._also(state, verdict, "calls", calls)
+        if throughput is not None:
+            verdict = self._also(state, verdict, "throughput", throughput)
+        return verdict
+
+    def _also(self, state: dict, verdict: Verdict, metric: str, value: float) -> Verdict:
+        """``verdict`` with ``metric`` judged too: the reason with the larger score first."""
         reasons, best, found = verdict
-        top = best
-        for metric, value in (("tokens", input_tokens), ("calls", calls or None), ("throughput", throughput)):
-            if value is not None:
-                fired, z, baseline = self._judge(state, metric, value, 1.0)
-                best = max(best, z)
-                if fired:
-                    reasons = (*reasons, metric) if z <= top else (metric, *reasons)
-                    top = max(top, z)
-                    found[metric] = (value, baseline)
-        return reasons, best, found
+        fired, z, baseline = self._judge(state, metric, value, 1.0)
+        if fired:
+            reasons = (*reasons, metric) if z <= best else (metric, *reasons)
+            found[metric] = (value, baseline)
+        return reasons, max(best, z), found
 
     def _llm_latency(
         self, state: dict, duration_s: float, output_tokens: float, first_chunk_s: float | None
