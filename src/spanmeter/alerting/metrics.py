@@ -129,7 +129,7 @@ class Anomalies:
         return [0]
 
     def add(self, state: list, outcome: SpanOutcome) -> bool:
-        if outcome.anomaly_reasons:
+        if outcome.anomaly_incident:  # once per trace, as spanmeter.anomaly.incidents counts
             state[0] += 1
         return True
 
@@ -137,7 +137,7 @@ class Anomalies:
         return float(sum(state[0] for state in states))
 
     def example(self, outcome: SpanOutcome, threshold: float) -> bool:
-        return bool(outcome.anomaly_reasons)
+        return outcome.anomaly_incident
 
 
 class DataQuality:

@@ -27,6 +27,7 @@ FAMILIES = {
     semconv.METRIC_COST: "spanmeter_cost_USD_total",
     semconv.METRIC_SPAN_ERRORS: "spanmeter_span_errors_total",
     semconv.METRIC_ANOMALIES: "spanmeter_anomalies_total",
+    semconv.METRIC_ANOMALY_INCIDENTS: "spanmeter_anomaly_incidents_total",
     semconv.METRIC_BUDGET_UTILIZATION: "spanmeter_budget_utilization",
     semconv.METRIC_DATA_QUALITY: "spanmeter_data_quality",
     semconv.METRIC_DATA_FRESHNESS: "spanmeter_data_freshness_seconds",
@@ -39,6 +40,7 @@ LLM_DURATION = FAMILIES[semconv.GEN_AI_CLIENT_OPERATION_DURATION]
 TOKEN_USAGE = FAMILIES[semconv.GEN_AI_CLIENT_TOKEN_USAGE]
 COST = FAMILIES[semconv.METRIC_COST]
 ANOMALIES = FAMILIES[semconv.METRIC_ANOMALIES]
+ANOMALY_INCIDENTS = FAMILIES[semconv.METRIC_ANOMALY_INCIDENTS]
 BUDGET_UTILIZATION = FAMILIES[semconv.METRIC_BUDGET_UTILIZATION]
 DATA_QUALITY = FAMILIES[semconv.METRIC_DATA_QUALITY]
 DATA_FRESHNESS = FAMILIES[semconv.METRIC_DATA_FRESHNESS]

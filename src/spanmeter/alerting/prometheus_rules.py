@@ -163,7 +163,7 @@ METRIC_EXPRESSIONS = {
     "error_rate": _error_ratio,
     "p95_latency_s": lambda w, g: f"histogram_quantile(0.95, sum by ({_by((*g, n.LE))}) ({BUCKETS.format(w=w)}))",
     "cost_usd_per_hour": lambda w, g: f"sum by ({_by(g)}) ({_service(f'rate({n.COST}[{w}])')}) * 3600",
-    "anomalies": lambda w, g: f"sum by ({_by(g)}) ({_service(f'increase({n.ANOMALIES}[{w}])')})",
+    "anomalies": lambda w, g: f"sum by ({_by(g)}) ({_service(f'increase({n.ANOMALY_INCIDENTS}[{w}])')})",
     "data_quality": lambda w, g: f"min by ({_by(g)}) ({_service(f'avg_over_time({n.DATA_QUALITY}[{w}])')})",
     "freshness_s": lambda w, g: f"max by ({_by(g)}) ({_service(f'max_over_time({n.DATA_FRESHNESS}[{w}])')})",
     "cost_per_gb_usd": _per_gb,

@@ -5,24 +5,18 @@ than the spans, so a long run stays small.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Sequence
-from importlib.metadata import entry_points
 
-import wrapt
 from opentelemetry import trace
-from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from spanmeter import rules, semconv
+from spanmeter import on_import, rules, semconv
 from spanmeter.processing import SpanmeterProcessor
 
 SERVICE_NAME = "spanmeter-bench"
-_SPANMETER_INSTRUMENTORS = "spanmeter_"  # entry-point name prefix in opentelemetry_instrumentor
-_DISTRIBUTION = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 def _number(value: object) -> float:
@@ -74,26 +68,6 @@ class SpanStats(SpanExporter):
                 "other": (request_seconds - llm - tool) / request_seconds}  # fmt: skip
 
 
-def _instrument_libraries(provider: TracerProvider) -> None:
-    """spanmeter's own instrumentors, each applied when the target imports its library (at once if it
-    has): a target that never imports the anthropic SDK does not wait seconds for its import."""
-    for entry in entry_points(group="opentelemetry_instrumentor"):
-        if not entry.name.startswith(_SPANMETER_INSTRUMENTORS):
-            continue
-        instrumentor = entry.load()()
-        for requirement in instrumentor.instrumentation_dependencies():
-            module = _DISTRIBUTION.match(requirement).group(0).replace("-", "_")  # 'openai >= 2.0' -> openai
-
-            def instrument(_module: object, instrumentor=instrumentor) -> None:
-                if (
-                    not instrumentor.is_instrumented_by_opentelemetry
-                    and get_dependency_conflicts(instrumentor.instrumentation_dependencies()) is None
-                ):
-                    instrumentor.instrument(tracer_provider=provider)
-
-            wrapt.register_post_import_hook(instrument, module)
-
-
 def install(stats: SpanStats) -> TracerProvider | None:
     """Send the process's spans through a SpanmeterProcessor into ``stats``.
 
@@ -108,5 +82,5 @@ def install(stats: SpanStats) -> TracerProvider | None:
     if not isinstance(provider, TracerProvider):
         return None
     provider.add_span_processor(SpanmeterProcessor(stats, schedule_delay_millis=200))
-    _instrument_libraries(provider)
+    on_import.instrument_libraries(tracer_provider=provider)
     return provider
