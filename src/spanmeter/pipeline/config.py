@@ -19,9 +19,9 @@ from typing import Any
 
 import yaml
 
+from spanmeter.otlp.protocol import SIGNALS
 from spanmeter.settings import SETTINGS, ConfigError, Settings
 
-SIGNALS = ("traces", "metrics", "logs")
 EXPORTER_TYPES = {"otlp_grpc": "otlp_grpc", "otlp": "otlp_grpc", "otlp_http": "otlp_http", "otlphttp": "otlp_http",
                   "file": "file", "prometheus": "prometheus"}  # fmt: skip
 _ENV = re.compile(r"\$\$|\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

@@ -19,35 +19,20 @@ import urllib.parse
 
 import grpc
 from google.protobuf.message import DecodeError
-from google.rpc import error_details_pb2, status_pb2
-from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from spanmeter.export.otlp_json import to_json_line
+from spanmeter.otlp.protocol import (
+    GRPC_METHODS,
+    HTTP_PATHS,
+    REQUESTS,
+    RESPONSES,
+    RETRYABLE_GRPC,
+    RETRYABLE_HTTP,
+    STATUS_DETAILS_KEY,
+    rejected_field,
+    retry_delay,
+)  # fmt: skip
 from spanmeter.pipeline.config import TLS, Exporter
-
-GRPC_METHODS = {
-    "traces": "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-    "metrics": "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
-    "logs": "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
-}
-REQUESTS = {
-    "traces": trace_service_pb2.ExportTraceServiceRequest,
-    "metrics": metrics_service_pb2.ExportMetricsServiceRequest,
-    "logs": logs_service_pb2.ExportLogsServiceRequest,
-}
-RESPONSES = {
-    "traces": trace_service_pb2.ExportTraceServiceResponse,
-    "metrics": metrics_service_pb2.ExportMetricsServiceResponse,
-    "logs": logs_service_pb2.ExportLogsServiceResponse,
-}
-HTTP_PATHS = {"traces": "/v1/traces", "metrics": "/v1/metrics", "logs": "/v1/logs"}
-# The OTLP specification's retryable gRPC codes (RESOURCE_EXHAUSTED only with RetryInfo).
-_RETRYABLE_GRPC = {grpc.StatusCode.CANCELLED, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED,
-                   grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DATA_LOSS}  # fmt: skip
-_RETRYABLE_HTTP = {429, 502, 503, 504}
-STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,27 +45,6 @@ class Result:
 
 
 DONE = Result(True)
-
-
-def rejected_field(signal: str) -> str:
-    """The partial-success field counting refused items, per signal."""
-    return {"traces": "rejected_spans", "metrics": "rejected_data_points", "logs": "rejected_log_records"}[signal]
-
-
-def retry_delay(details: bytes | None) -> float | None:
-    """RetryInfo's delay (seconds) from a serialized google.rpc.Status, if it has one."""
-    if not details:
-        return None
-    status = status_pb2.Status()
-    try:
-        status.ParseFromString(details)
-    except DecodeError:
-        return None
-    for detail in status.details:
-        info = error_details_pb2.RetryInfo()
-        if detail.Unpack(info):
-            return info.retry_delay.seconds + info.retry_delay.nanos / 1e9
-    return None
 
 
 def _partial(signal: str, body: bytes) -> Result:
@@ -140,7 +104,7 @@ class OTLPGrpcExporter:
         details = dict(error.trailing_metadata() or ()).get(STATUS_DETAILS_KEY)
         hint = retry_delay(details)
         reason = f"{code.name}: {error.details()}"
-        retryable = code in _RETRYABLE_GRPC or (code == grpc.StatusCode.RESOURCE_EXHAUSTED and hint is not None)
+        retryable = code in RETRYABLE_GRPC or (code == grpc.StatusCode.RESOURCE_EXHAUSTED and hint is not None)
         return Result(False, retryable=retryable, retry_after=hint, reason=reason)
 
     def close(self) -> None:
@@ -199,7 +163,7 @@ class OTLPHttpExporter:
         hint = response.getheader("Retry-After")
         delay = float(hint) if hint and hint.strip().isdigit() else None
         reason = f"HTTP {response.status}: {content[:200].decode('utf-8', 'replace')}"
-        return Result(False, retryable=response.status in _RETRYABLE_HTTP, retry_after=delay, reason=reason)
+        return Result(False, retryable=response.status in RETRYABLE_HTTP, retry_after=delay, reason=reason)
 
     def close(self) -> None:
         connection = getattr(self._local, "connection", None)

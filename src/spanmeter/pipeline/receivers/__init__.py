@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from google.protobuf.message import DecodeError, Message
 
-from spanmeter.pipeline.exporters import REQUESTS
+from spanmeter.otlp.protocol import REQUESTS
 
 RETRY_AFTER_S = 1  # what a refused sender is told to wait
 

@@ -18,7 +18,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1 import common_pb2
 
 from spanmeter.export.otlp_json import parse_json_line
-from spanmeter.pipeline.exporters import REQUESTS
+from spanmeter.otlp.protocol import REQUESTS
 from spanmeter.pipeline.receivers import BadRequest
 
 
