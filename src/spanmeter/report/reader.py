@@ -32,10 +32,11 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
 from spanmeter.export.otlp_json import parse_json_line
+from spanmeter.otlp import anyvalue
 
 M = TypeVar("M", bound=Message)
 T = TypeVar("T")
@@ -44,9 +45,6 @@ _MALFORMED = (ValueError, TypeError, KeyError, AttributeError, binascii.Error, j
 OnProblem = Callable[[str], None]
 _GZIP_MAGIC = b"\x1f\x8b"
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
-_SNAKE_TO_CAMEL = {"string_value": "stringValue", "int_value": "intValue", "double_value": "doubleValue",
-                   "bool_value": "boolValue", "array_value": "arrayValue", "kvlist_value": "kvlistValue",
-                   "bytes_value": "bytesValue"}  # fmt: skip
 
 
 def parse_request(line: str | bytes, message_type: type[M]) -> M:
@@ -123,18 +121,9 @@ def read_metric_requests(
     return _read_requests(path, ExportMetricsServiceRequest, on_problem)
 
 
-def _value(value: AnyValue) -> Any:
-    kind = value.WhichOneof("value")
-    if kind == "array_value":
-        return [_value(item) for item in value.array_value.values]
-    if kind == "kvlist_value":
-        return attributes(value.kvlist_value.values)
-    return getattr(value, kind) if kind else None
-
-
-def attributes(key_values: list[KeyValue]) -> dict[str, Any]:
+def attributes(key_values: Iterable[KeyValue]) -> dict[str, Any]:
     """OTLP attributes as a plain dict (arrays become lists)."""
-    return {item.key: _value(item.value) for item in key_values}
+    return anyvalue.attributes(key_values, list)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,29 +182,8 @@ def _hex_id(value: str | None) -> str:
     return base64.b64decode(value, validate=True).hex()
 
 
-def _any_value(value: dict[str, Any]) -> Any:
-    """An OTLP/JSON AnyValue as Python, as protobuf's decoding gives it (ints, floats, lists, dicts, bytes)."""
-    for kind, item in value.items():
-        kind = _SNAKE_TO_CAMEL.get(kind, kind)
-        if kind == "stringValue":
-            return str(item)
-        if kind == "intValue":
-            return int(item)
-        if kind == "doubleValue":
-            return float(item)
-        if kind == "boolValue":
-            return bool(item)
-        if kind == "arrayValue":
-            return [_any_value(entry) for entry in item.get("values", ())]
-        if kind == "kvlistValue":
-            return _json_attributes(item.get("values", ()))
-        if kind == "bytesValue":
-            return base64.b64decode(item)
-    return None
-
-
 def _json_attributes(key_values: list[dict[str, Any]]) -> dict[str, Any]:
-    return {item["key"]: _any_value(item.get("value") or {}) for item in key_values}
+    return anyvalue.json_attributes(key_values, list)
 
 
 def _field(node: dict[str, Any], camel: str, snake: str, default: Any = None) -> Any:

@@ -10,14 +10,13 @@ Any shape error becomes :class:`BadRequest`.
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1 import common_pb2
 
 from spanmeter.export.otlp_json import parse_json_line
+from spanmeter.otlp.anyvalue import append_json_attributes
 from spanmeter.otlp.protocol import REQUESTS
 from spanmeter.pipeline.receivers import BadRequest
 
@@ -29,37 +28,6 @@ def decode_json(signal: str, body: bytes) -> Any:
         return parse_json_line(body, REQUESTS[signal])
     except (ValueError, TypeError, AttributeError, KeyError) as exc:
         raise BadRequest(f"cannot decode the OTLP/JSON {signal} request: {type(exc).__name__}: {exc}") from None
-
-
-def _value(target: common_pb2.AnyValue, value: dict) -> None:
-    for kind, raw in value.items():
-        if kind == "stringValue":
-            target.string_value = raw
-        elif kind == "intValue":
-            target.int_value = int(raw)
-        elif kind == "doubleValue":
-            target.double_value = float(raw)
-        elif kind == "boolValue":
-            target.bool_value = raw
-        elif kind == "arrayValue":
-            array = target.array_value
-            array.SetInParent()
-            for item in raw.get("values", ()):
-                _value(array.values.add(), item)
-        elif kind == "kvlistValue":
-            target.kvlist_value.SetInParent()
-            _attributes(target.kvlist_value.values, raw.get("values", ()))
-        elif kind == "bytesValue":
-            target.bytes_value = base64.b64decode(raw)
-
-
-def _attributes(target: Any, attributes: list) -> None:
-    for attribute in attributes:
-        kv = target.add()
-        kv.key = attribute["key"]
-        value = attribute.get("value")
-        if value:
-            _value(kv.value, value)
 
 
 def _id(raw: str | None) -> bytes:
@@ -79,17 +47,17 @@ def _span(span: Any, data: dict) -> None:
     span.end_time_unix_nano = int(data.get("endTimeUnixNano", 0))
     if "flags" in data:
         span.flags = int(data["flags"])
-    _attributes(span.attributes, data.get("attributes", ()))
+    append_json_attributes(span.attributes, data.get("attributes", ()))
     span.dropped_attributes_count = int(data.get("droppedAttributesCount", 0))
     for event in data.get("events", ()):
         target = span.events.add(name=event.get("name", ""), time_unix_nano=int(event.get("timeUnixNano", 0)))
-        _attributes(target.attributes, event.get("attributes", ()))
+        append_json_attributes(target.attributes, event.get("attributes", ()))
         target.dropped_attributes_count = int(event.get("droppedAttributesCount", 0))
     span.dropped_events_count = int(data.get("droppedEventsCount", 0))
     for link in data.get("links", ()):
         target = span.links.add(trace_id=_id(link.get("traceId")), span_id=_id(link.get("spanId")),
                                 trace_state=link.get("traceState", ""), flags=int(link.get("flags", 0)))  # fmt: skip
-        _attributes(target.attributes, link.get("attributes", ()))
+        append_json_attributes(target.attributes, link.get("attributes", ()))
     span.dropped_links_count = int(data.get("droppedLinksCount", 0))
     status = data.get("status")
     if status:
@@ -101,7 +69,7 @@ def _scope(target: Any, data: dict | None) -> None:
     if data:
         target.name = data.get("name", "")
         target.version = data.get("version", "")
-        _attributes(target.attributes, data.get("attributes", ()))
+        append_json_attributes(target.attributes, data.get("attributes", ()))
         target.dropped_attributes_count = int(data.get("droppedAttributesCount", 0))
 
 
@@ -111,7 +79,7 @@ def _traces(tree: dict) -> ExportTraceServiceRequest:
         resource_spans = request.resource_spans.add()
         resource = resource_data.get("resource")
         if resource:
-            _attributes(resource_spans.resource.attributes, resource.get("attributes", ()))
+            append_json_attributes(resource_spans.resource.attributes, resource.get("attributes", ()))
             resource_spans.resource.dropped_attributes_count = int(resource.get("droppedAttributesCount", 0))
         resource_spans.schema_url = resource_data.get("schemaUrl", "")
         for scope_data in resource_data.get("scopeSpans", ()):
