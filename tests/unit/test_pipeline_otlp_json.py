@@ -8,9 +8,8 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1 import common_pb2
 
-from spanmeter.export.otlp_json import to_json_line
-from spanmeter.pipeline.receivers import BadRequest
-from spanmeter.pipeline.receivers.otlp_json import decode_json
+from spanmeter.otlp.json_codec import to_json_line
+from spanmeter.pipeline.receivers import BadRequest, decode_json
 
 
 def _rich_request() -> ExportTraceServiceRequest:

@@ -37,12 +37,11 @@ def _bool(raw: Any) -> bool:
 
 
 def int64(raw: Any) -> int:
-    """An OTLP/JSON 64-bit integer: a decimal string or a whole number."""
-    if type(raw) is int:
-        return raw
-    if type(raw) is float and raw.is_integer():
+    """An OTLP/JSON 64-bit integer: a decimal string (the specification) or a whole number."""
+    kind = type(raw)
+    if kind is str or kind is int:
         return int(raw)
-    if type(raw) is str:
+    if kind is float and raw.is_integer():
         return int(raw)
     raise TypeError(f"expected an integer, got {raw!r}")
 
@@ -148,6 +147,10 @@ def json_attributes(items: Iterable[Mapping[str, Any]], sequence: Callable[[Iter
 
 def set_from_json(target: AnyValue, value: Mapping[str, Any]) -> None:
     """Write an OTLP/JSON AnyValue into an empty ``target``."""
+    text = value.get("stringValue")
+    if text is not None and len(value) == 1:  # most attributes; protobuf checks the type
+        target.string_value = text
+        return
     for name, raw in value.items():
         member = _JSON_MEMBERS.get(name)
         if member is None:
@@ -164,6 +167,7 @@ def set_from_json(target: AnyValue, value: Mapping[str, Any]) -> None:
             target.kvlist_value.SetInParent()
             append_json_attributes(target.kvlist_value.values, raw.get("values", ()))
         return
+    target.SetInParent()  # no member protobuf knows: an empty value, present (as protobuf's parser leaves it)
 
 
 def append_json_attributes(repeated: Any, items: Iterable[Mapping[str, Any]]) -> None:
@@ -171,5 +175,5 @@ def append_json_attributes(repeated: Any, items: Iterable[Mapping[str, Any]]) ->
     for item in items:
         kv = repeated.add(key=item["key"])
         value = item.get("value")
-        if value:
+        if value is not None:
             set_from_json(kv.value, value)

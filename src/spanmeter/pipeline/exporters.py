@@ -20,7 +20,7 @@ import urllib.parse
 import grpc
 from google.protobuf.message import DecodeError
 
-from spanmeter.export.otlp_json import to_json_line
+from spanmeter.otlp.json_codec import to_json_line
 from spanmeter.otlp.protocol import (
     GRPC_METHODS,
     HTTP_PATHS,
