@@ -24,6 +24,7 @@ hex ids, enums as numbers.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -40,8 +41,8 @@ T = TypeVar("T")
 SPAN_KINDS = dict(Span.SpanKind.items())
 STATUS_CODES = dict(Status.StatusCode.items())
 _STATUS_ERROR = Status.STATUS_CODE_ERROR
-# Fields holding ids anywhere in traces, metrics (exemplars) and logs, in both cases -> their size in bytes.
-_ID_SIZES = {"traceId": 16, "trace_id": 16, "spanId": 8, "span_id": 8, "parentSpanId": 8, "parent_span_id": 8}
+# Fields holding ids anywhere in traces, metrics (exemplars) and logs, in both cases.
+_ID_FIELDS = frozenset({"traceId", "trace_id", "spanId", "span_id", "parentSpanId", "parent_span_id"})
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 _COMPACT = {"separators": (",", ":")}
 # What a malformed document raises on its way through: bad JSON or base64 (ValueError), a wrong
@@ -62,25 +63,29 @@ def field(node: Mapping[str, Any], camel: str, snake: str, default: Any = None) 
     return node.get(snake, default) if value is None else value
 
 
-def id_bytes(raw: Any, size: int) -> bytes:
-    """A trace (16 bytes) or span (8 bytes) id from hex or base64; empty stays empty."""
+def id_bytes(raw: Any) -> bytes:
+    """A trace or span id from hex (an even number of hex digits) or base64; empty stays empty.
+
+    The two cannot be confused for a valid id: base64 of 8 or 16 bytes ends in ``=``. An id
+    of the wrong length is decoded as given (the pipeline rejects its span: partial success).
+    """
     if not raw:
         return b""
     if type(raw) is not str:
         raise TypeError(f"expected an id string, got {raw!r}")
-    if len(raw) == 2 * size and _HEX_DIGITS.issuperset(raw):
+    if not len(raw) % 2 and _HEX_DIGITS.issuperset(raw):
         return bytes.fromhex(raw)
-    value = base64.b64decode(raw, validate=True)  # base64 of 8 or 16 bytes is 12 or 24 characters: no clash
-    if len(value) != size:
-        raise ValueError(f"an id of {size} bytes in hex or base64 expected, got {raw!r}")
-    return value
+    try:
+        return base64.b64decode(raw, validate=True)
+    except binascii.Error:
+        raise ValueError(f"an id in hex or base64 expected, got {raw!r}") from None
 
 
-def id_hex(raw: Any, size: int) -> str:
+def id_hex(raw: Any) -> str:
     """A trace or span id as lower-case hex, from hex or base64."""
-    if type(raw) is str and len(raw) == 2 * size and _HEX_DIGITS.issuperset(raw):
+    if type(raw) is str and not len(raw) % 2 and _HEX_DIGITS.issuperset(raw):
         return raw.lower()
-    return id_bytes(raw, size).hex()
+    return id_bytes(raw).hex()
 
 
 def enum(raw: Any, names: Mapping[str, int]) -> int:
@@ -98,11 +103,11 @@ def _span(span: Any, data: Mapping[str, Any]) -> None:
     """One span; optional fields are read as ``camel or snake`` and written only when set
     (the hot path of JSON ingestion: an absent field costs two lookups and nothing else)."""
     get = data.get
-    span.trace_id = id_bytes(get("traceId") or get("trace_id"), 16)
-    span.span_id = id_bytes(get("spanId") or get("span_id"), 8)
+    span.trace_id = id_bytes(get("traceId") or get("trace_id"))
+    span.span_id = id_bytes(get("spanId") or get("span_id"))
     parent = get("parentSpanId") or get("parent_span_id")
     if parent:
-        span.parent_span_id = id_bytes(parent, 8)
+        span.parent_span_id = id_bytes(parent)
     span.trace_state = get("traceState") or get("trace_state") or ""
     span.name = get("name") or ""
     span.kind = enum(get("kind") or 0, SPAN_KINDS)
@@ -143,8 +148,8 @@ def _dropped_events_and_links(span: Any, get: Callable[[str], Any]) -> None:
 
 def _link(link: Any, data: Mapping[str, Any]) -> None:
     get = data.get
-    link.trace_id = id_bytes(get("traceId") or get("trace_id"), 16)
-    link.span_id = id_bytes(get("spanId") or get("span_id"), 8)
+    link.trace_id = id_bytes(get("traceId") or get("trace_id"))
+    link.span_id = id_bytes(get("spanId") or get("span_id"))
     link.trace_state = get("traceState") or get("trace_state") or ""
     link.flags = int64(get("flags") or 0)
     append_json_attributes(link.attributes, get("attributes") or ())
@@ -186,9 +191,8 @@ def _ids_to_base64(node: Any) -> Any:
     """Every id field of a JSON tree as the base64 protobuf's parser expects, in place; returns the tree."""
     if isinstance(node, dict):
         for key, value in node.items():
-            size = _ID_SIZES.get(key)
-            if size is not None and isinstance(value, str):
-                node[key] = base64.b64encode(id_bytes(value, size)).decode("ascii")
+            if key in _ID_FIELDS and isinstance(value, str):
+                node[key] = base64.b64encode(id_bytes(value)).decode("ascii")
             else:
                 _ids_to_base64(value)
     elif isinstance(node, list):
@@ -237,9 +241,9 @@ def _flat_spans(tree: Mapping[str, Any], make: Callable[..., T], sequence: Calla
             for span in scope_spans.get("spans", ()):
                 status = span.get("status") or {}
                 records.append(make(
-                    id_hex(field(span, "traceId", "trace_id"), 16),
-                    id_hex(field(span, "spanId", "span_id"), 8),
-                    id_hex(field(span, "parentSpanId", "parent_span_id"), 8),
+                    id_hex(field(span, "traceId", "trace_id")),
+                    id_hex(field(span, "spanId", "span_id")),
+                    id_hex(field(span, "parentSpanId", "parent_span_id")),
                     span.get("name", ""),
                     int64(field(span, "startTimeUnixNano", "start_time_unix_nano", 0)),
                     int64(field(span, "endTimeUnixNano", "end_time_unix_nano", 0)),
@@ -258,7 +262,7 @@ def _ids_to_hex(node: Any) -> Any:
     """Every (base64, as protobuf prints them) id field of a JSON tree as hex, in place; returns the tree."""
     if isinstance(node, dict):
         for key, value in node.items():
-            if key in _ID_SIZES and isinstance(value, str):
+            if key in _ID_FIELDS and isinstance(value, str):
                 node[key] = base64.b64decode(value).hex()
             else:
                 _ids_to_hex(value)
