@@ -124,6 +124,9 @@ def append_attributes(repeated: Any, new: Mapping[str, Any]) -> None:
 
 def json_to_python(value: Mapping[str, Any], sequence: Callable[[Iterable[Any]], Any] = tuple) -> Any:
     """An OTLP/JSON AnyValue as the Python value :func:`to_python` gives for the same AnyValue."""
+    text = value.get("stringValue")
+    if type(text) is str and len(value) == 1:  # most attributes
+        return text
     for name, raw in value.items():
         member = _JSON_MEMBERS.get(name)
         if member is None:

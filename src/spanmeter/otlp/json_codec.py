@@ -64,17 +64,20 @@ def field(node: Mapping[str, Any], camel: str, snake: str, default: Any = None) 
 
 
 def id_bytes(raw: Any) -> bytes:
-    """A trace or span id from hex (an even number of hex digits) or base64; empty stays empty.
+    """A trace or span id from hex or base64; empty stays empty.
 
-    The two cannot be confused for a valid id: base64 of 8 or 16 bytes ends in ``=``. An id
-    of the wrong length is decoded as given (the pipeline rejects its span: partial success).
+    Hex is tried first: it is the specification's spelling, and base64 of a valid id (8 or 16
+    bytes) never reads as hex, as it ends in ``=``. An id of the wrong length is decoded as
+    given (the pipeline rejects its span: partial success).
     """
     if not raw:
         return b""
     if type(raw) is not str:
         raise TypeError(f"expected an id string, got {raw!r}")
-    if not len(raw) % 2 and _HEX_DIGITS.issuperset(raw):
+    try:
         return bytes.fromhex(raw)
+    except ValueError:
+        pass
     try:
         return base64.b64decode(raw, validate=True)
     except binascii.Error:
@@ -108,9 +111,13 @@ def _span(span: Any, data: Mapping[str, Any]) -> None:
     parent = get("parentSpanId") or get("parent_span_id")
     if parent:
         span.parent_span_id = id_bytes(parent)
-    span.trace_state = get("traceState") or get("trace_state") or ""
+    state = get("traceState") or get("trace_state")
+    if state:
+        span.trace_state = state
     span.name = get("name") or ""
-    span.kind = enum(get("kind") or 0, SPAN_KINDS)
+    kind = get("kind")
+    if kind:
+        span.kind = kind if type(kind) is int else enum(kind, SPAN_KINDS)
     span.start_time_unix_nano = int64(get("startTimeUnixNano") or get("start_time_unix_nano") or 0)
     span.end_time_unix_nano = int64(get("endTimeUnixNano") or get("end_time_unix_nano") or 0)
     span.flags = int64(get("flags") or 0)
@@ -239,16 +246,17 @@ def _flat_spans(tree: Mapping[str, Any], make: Callable[..., T], sequence: Calla
         for scope_spans in field(resource_spans, "scopeSpans", "scope_spans", ()):
             scope = (scope_spans.get("scope") or {}).get("name", "")
             for span in scope_spans.get("spans", ()):
-                status = span.get("status") or {}
+                get = span.get
+                status = get("status") or {}
                 records.append(make(
-                    id_hex(field(span, "traceId", "trace_id")),
-                    id_hex(field(span, "spanId", "span_id")),
-                    id_hex(field(span, "parentSpanId", "parent_span_id")),
-                    span.get("name", ""),
-                    int64(field(span, "startTimeUnixNano", "start_time_unix_nano", 0)),
-                    int64(field(span, "endTimeUnixNano", "end_time_unix_nano", 0)),
-                    enum(status.get("code", 0), STATUS_CODES) == _STATUS_ERROR,
-                    json_attributes(span.get("attributes", ()), sequence),
+                    id_hex(get("traceId") or get("trace_id")),
+                    id_hex(get("spanId") or get("span_id")),
+                    id_hex(get("parentSpanId") or get("parent_span_id")),
+                    get("name") or "",
+                    int64(get("startTimeUnixNano") or get("start_time_unix_nano") or 0),
+                    int64(get("endTimeUnixNano") or get("end_time_unix_nano") or 0),
+                    enum(status.get("code") or 0, STATUS_CODES) == _STATUS_ERROR,
+                    json_attributes(get("attributes") or (), sequence),
                     resource,
                     scope,
                 ))  # fmt: skip
