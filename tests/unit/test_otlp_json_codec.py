@@ -97,7 +97,11 @@ MALFORMED = [
     b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"startTimeUnixNano": "soon"}]}]}]}',
     b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"attributes": [{"value": {}}]}]}]}]}',
     b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"attributes": [{"key": "k", "value": {"boolValue": 1}}]}]}]}]}',
-    b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"name": "x"}]}]}]' + b"]" * 2000,
+    b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"attributes": [{"key": "deep", "value": '
+    + b'{"arrayValue": {"values": [' * 400
+    + b"{}"
+    + b"]}}" * 400
+    + b"}]}]}]}]}",  # deeper than Python recurses
 ]
 
 
