@@ -39,11 +39,6 @@ OnProblem = Callable[[str], None]
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def parse_request(line: str | bytes, message_type: type[M]) -> M:
-    """One OTLP/JSON document as ``message_type``: the one place reports use the OTLP/JSON codec."""
-    return json_codec.decode(line, message_type)
-
-
 def open_text(path: str | os.PathLike[str]) -> IO[str]:
     """A text reader of ``path``, decompressing gzip transparently."""
     with open(path, "rb") as probe:
@@ -96,7 +91,7 @@ def _read_lines(
 
 
 def _read_requests(path: str | os.PathLike[str], message_type: type[M], on_problem: OnProblem | None) -> Iterator[M]:
-    return _read_lines(path, lambda line: parse_request(line, message_type), message_type.__name__, on_problem)
+    return _read_lines(path, lambda line: json_codec.decode(line, message_type), message_type.__name__, on_problem)
 
 
 def read_trace_requests(

@@ -1,4 +1,4 @@
-"""OTLP receivers (gRPC and HTTP) and what they share: decoding (protobuf and JSON), auth, and the answer to the sender.
+"""OTLP receivers (gRPC and HTTP) and what they share: decoding (protobuf, JSON), auth, the answer to the sender.
 
 A receiver decodes a request, hands it to the service's ``consume`` and answers from
 what that returns: accepted (possibly with some spans rejected: partial success),
