@@ -24,12 +24,12 @@ from typing import Any
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.metrics.v1 import metrics_pb2 as pb
 
+from spanmeter.otlp.anyvalue import to_python
 from spanmeter.pipeline import telemetry as tm
 from spanmeter.pipeline.queue import Batch
 from spanmeter.pipeline.sending import Delivery
 from spanmeter.pipeline.telemetry import SelfMetrics, item_metric
 from spanmeter.processing import exposition
-from spanmeter.processing.span_view import decode_any
 
 MAX_SERIES_PER_METRIC = 2000
 METRIC_EXPIRATION_S = 300.0
@@ -81,7 +81,7 @@ class AppMetricStore:
         now = self._clock()
         with self._lock:
             for resource in request.resource_metrics:
-                attributes = {kv.key: decode_any(kv.value) for kv in resource.resource.attributes}
+                attributes = {kv.key: to_python(kv.value) for kv in resource.resource.attributes}
                 base = _resource_labels(attributes)
                 for scope in resource.scope_metrics:
                     scoped = [*base, ("otel_scope_name", exposition.label_value(scope.scope.name))] if (
@@ -105,7 +105,7 @@ class AppMetricStore:
         delta = kind in ("sum", "histogram") and data.aggregation_temporality == _DELTA
         for point in data.data_points:
             labels = tuple(base) + tuple(
-                (exposition.label_name(kv.key), exposition.label_value(decode_any(kv.value))) for kv in point.attributes
+                (exposition.label_name(kv.key), exposition.label_value(to_python(kv.value))) for kv in point.attributes
             )
             self._put(held, labels, _value(kind, point), delta, now)
 

@@ -17,8 +17,8 @@ from collections.abc import Callable
 
 from google.protobuf.message import Message
 
+from spanmeter.otlp.protocol import REQUESTS
 from spanmeter.pipeline.config import BatchSettings
-from spanmeter.pipeline.exporters import REQUESTS
 from spanmeter.pipeline.telemetry import log_event
 
 # signal -> (resource list, scope list, item list) field names of its export request

@@ -21,8 +21,7 @@ import threading
 import time
 
 from spanmeter.pipeline import telemetry as tm
-from spanmeter.pipeline.config import Exporter
-from spanmeter.pipeline.exporters import Result
+from spanmeter.pipeline.exporters.common import Exporter, ExporterConfig, Result
 from spanmeter.pipeline.queue import Batch
 from spanmeter.pipeline.retry import Backoff
 from spanmeter.pipeline.telemetry import SelfMetrics, item_metric, log_event
@@ -43,7 +42,7 @@ class _Exporter:
 
     takes_derived_metrics = True  # the processors' derived metrics are pushed to it every few seconds
 
-    def __init__(self, config: Exporter, exporter, metrics: SelfMetrics):
+    def __init__(self, config: ExporterConfig, exporter: Exporter, metrics: SelfMetrics):
         self.config, self.name = config, config.name
         self.exporter = exporter
         self.metrics = metrics
@@ -69,7 +68,7 @@ class _Exporter:
         if changed:
             level = logging.INFO if up else logging.WARNING
             log_event("downstream_up" if up else "downstream_down", level, exporter=self.name,
-                      endpoint=self.config.endpoint or self.config.path, error=reason or None)  # fmt: skip
+                      endpoint=self.config.destination, error=reason or None)  # fmt: skip
 
 
 class DirectExporter(_Exporter):
@@ -98,7 +97,7 @@ class DirectExporter(_Exporter):
 
 
 class QueuedExporter(_Exporter):
-    def __init__(self, config: Exporter, exporter, queue, metrics: SelfMetrics):
+    def __init__(self, config: ExporterConfig, exporter: Exporter, queue, metrics: SelfMetrics):
         super().__init__(config, exporter, metrics)
         self.queue = queue
         self._stop = threading.Event()

@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from spanmeter.internal_errors import guard
+from spanmeter.otlp.anyvalue import append_attributes
 from spanmeter.pipeline.insights_store import InsightsStore
 from spanmeter.processing import Enricher
 from spanmeter.processing.aggregator import MetricAggregator
-from spanmeter.processing.span_view import append_attributes
 from spanmeter.settings import Settings
 
 _guard = guard("pipeline.processor")
