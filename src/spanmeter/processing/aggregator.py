@@ -4,9 +4,11 @@ connector aggregates -- without the OpenTelemetry SDK's per-measurement cost.
 - A series key is the tuple of its low-cardinality dimension values (plus the service,
   when ``add_service_name`` is set: the pipeline serves many services); attribute maps
   are built only when exporting.
-- Each metric holds at most ``max_series_per_metric`` series; later keys go to one
-  overflow series with attribute ``otel.metric.overflow=true`` (as the SDK's cardinality
-  limit does) and every measurement sent there is counted (:meth:`overflow_counts`).
+- Each metric holds at most ``max_series_per_metric`` series (1,000), a histogram a fifth
+  of that (each of its series is ~18 lines of text): a full page stays near 30,000
+  lines, so a scrape stays small whatever the cardinality. Later keys go to one overflow
+  series with attribute ``otel.metric.overflow=true`` (as the SDK's cardinality limit
+  does) and every measurement sent there is counted (:meth:`overflow_counts`).
 - Counters are sums, histograms explicit-bucket (the buckets of
   ``derived_metrics.SPECS``), gauges the last value; all cumulative from the
   aggregator's start, timed by an injected clock (epoch ns).
@@ -49,6 +51,8 @@ from spanmeter.processing.derived_metrics import (
 )
 
 OVERFLOW_ATTRIBUTE = "otel.metric.overflow"
+MAX_SERIES_PER_METRIC = 1000
+HISTOGRAM_SHARE = 5  # a histogram metric holds max_series_per_metric / 5 series
 _OVERFLOW = object()
 _SERVICE_NAME = "service.name"
 _CUMULATIVE = pb.AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
@@ -95,7 +99,7 @@ class MetricAggregator:
         self,
         *,
         clock: Callable[[], int] = time.time_ns,
-        max_series_per_metric: int = 2000,
+        max_series_per_metric: int = MAX_SERIES_PER_METRIC,
         add_service_name: bool = False,
         resource_attributes: Mapping[str, Any] | None = None,
         scope_version: str | None = None,
@@ -104,7 +108,10 @@ class MetricAggregator:
             raise ValueError("max_series_per_metric must be >= 1")
         self._clock = clock
         self._start_ns = clock()
-        self._max = max_series_per_metric
+        self._max = {
+            name: max(1, max_series_per_metric // HISTOGRAM_SHARE) if spec.kind == HISTOGRAM else max_series_per_metric
+            for name, spec in SPECS.items()
+        }
         self._with_service = add_service_name
         self._resource_attributes = dict(resource_attributes or {})
         self._scope_version = scope_version
@@ -131,7 +138,7 @@ class MetricAggregator:
     def _slot(self, table: dict[Any, Any], metric: str, values: tuple) -> Any:
         """The key a measurement goes to: its own, or the overflow series when the metric is full."""
         key = (self._service, values) if self._with_service else values
-        if key in table or len(table) < self._max:
+        if key in table or len(table) < self._max[metric]:
             return key
         self._overflowed[metric] += 1
         return _OVERFLOW
