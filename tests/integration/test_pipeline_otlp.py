@@ -332,3 +332,49 @@ def test_keepalive_takes_the_collectors_keys(tmp_path):
         "grpc.max_connection_age_ms": 30_000, "grpc.keepalive_time_ms": 10_000,
         "grpc.http2.min_ping_interval_without_data_ms": 5_000, "grpc.keepalive_permit_without_calls": 1,
     }  # fmt: skip
+
+
+def _nested_span_request(depth: int, through: str) -> trace_service_pb2.ExportTraceServiceRequest:
+    """One span whose attribute value nests ``depth`` AnyValues through arrays or key-value lists."""
+    request = trace_service_pb2.ExportTraceServiceRequest()
+    span = request.resource_spans.add().scope_spans.add().spans.add(name="deep", trace_id=b"\x01" * 16,
+                                                                     span_id=b"\x02" * 8)  # fmt: skip
+    value = span.attributes.add(key="k").value
+    for _ in range(depth - 1):
+        value = value.array_value.values.add() if through == "array" else value.kvlist_value.values.add(key="a").value
+    value.string_value = "leaf"
+    return request
+
+
+@pytest.mark.parametrize(("through", "deepest"), [("array", 48), ("kvlist", 32)])
+def test_one_nesting_limit_for_protobuf_and_json_answered_400_and_invalid_argument(tmp_path, through, deepest):
+    from spanmeter.otlp.json_codec import to_json_line
+
+    with otlp_sink() as sink, running_pipeline(tmp_path, basic_config(sink.endpoint)) as pipeline:
+        url = f"http://{pipeline.endpoints['otlp/http']}/v1/traces"
+        answers = {}
+        for depth in (deepest, deepest + 1, 900):
+            request = _nested_span_request(min(depth, 200), through)
+            body = request.SerializeToString() if depth < 900 else b""
+            json_body = to_json_line(request).encode() if depth < 900 else _deep_json(depth)
+            grpc_code = None
+            if body:
+                try:
+                    _grpc_call(pipeline.endpoints["otlp/grpc"], body)
+                except grpc.RpcError as error:
+                    grpc_code = error.code()
+            answers[depth] = (grpc_code, _post(url, body, "application/x-protobuf")[0] if body else None,
+                              _post(url, json_body, "application/json")[0])  # fmt: skip
+        delivered = sink.wait_for_spans(3)
+    assert answers[deepest] == (None, 200, 200)
+    assert answers[deepest + 1] == (grpc.StatusCode.INVALID_ARGUMENT, 400, 400)
+    assert answers[900][2] == 400  # far deeper than Python recurses: still one answer
+    assert len(delivered) == 3
+
+
+def _deep_json(depth: int) -> bytes:
+    value = '{"stringValue": "leaf"}'
+    for _ in range(depth - 1):
+        value = '{"arrayValue": {"values": [' + value + "]}}"
+    return ('{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "' + "01" * 16 + '", "spanId": "' + "02" * 8
+            + '", "name": "deep", "attributes": [{"key": "k", "value": ' + value + "}]}]}]}]}").encode()  # fmt: skip
