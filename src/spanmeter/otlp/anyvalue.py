@@ -153,7 +153,7 @@ def json_attributes(items: Iterable[Mapping[str, Any]], sequence: Callable[[Iter
 # -- OTLP/JSON -> protobuf ---------------------------------------------------------------------
 
 
-def set_from_json(target: AnyValue, value: Mapping[str, Any], level: int) -> None:
+def set_from_json(target: AnyValue, value: Mapping[str, Any], level: int = 1) -> None:
     """Write an OTLP/JSON AnyValue into an empty ``target``, which sits ``level`` messages deep in its
     request; nesting past :data:`MAX_MESSAGE_DEPTH` raises ValueError, as protobuf's parsers refuse it."""
     if level > MAX_MESSAGE_DEPTH:
@@ -182,7 +182,7 @@ def set_from_json(target: AnyValue, value: Mapping[str, Any], level: int) -> Non
     target.SetInParent()  # no member protobuf knows: an empty value, present (as protobuf's parser leaves it)
 
 
-def append_json_attributes(repeated: Any, items: Iterable[Mapping[str, Any]], level: int) -> None:
+def append_json_attributes(repeated: Any, items: Iterable[Mapping[str, Any]], level: int = 1) -> None:
     """Append OTLP/JSON KeyValues to a repeated KeyValue field; ``level``: how many messages deep their
     values sit in the request (a KeyValue without its key raises KeyError)."""
     for item in items:
