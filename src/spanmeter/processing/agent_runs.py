@@ -1,0 +1,100 @@
+"""Which agent run each span belongs to: its own when it is an agent span (or names its
+agent), else the innermost enclosing agent run -- for spans that arrive after they ended,
+children before their parents, as the roll-up sees them (:mod:`.rollup`).
+
+A span that names no agent waits, as an *item* (whatever the caller wants resolved: an
+outcome, a cost measurement), in an entry keyed by its parent's span id. When the parent
+ends, its waiting items join its own: an agent span resolves them with its name; any other
+span passes them up to its own parent; a span without a local parent (a root, or one whose
+parent is in another process) resolves them with None (no agent). So an LLM call inside a
+LangGraph node inside an agent is the agent's, whatever vendor wrote the agent span, and
+only the agent span needs ``gen_ai.agent.name``.
+
+Out of order: a span whose parent already ended follows the ended spans upwards (``ended``:
+span id -> (parent id, agent name)) to the nearest agent or still-open ancestor.
+
+Bounded: at most ``max_open`` waiting entries and ``max_items`` waiting items; past either,
+the oldest entry (or the new item) is resolved at once with None and counted in ``evicted``.
+An entry waits as long as its ancestor runs; :meth:`flush` resolves everything left (end of
+a file).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable
+from typing import Any
+
+from spanmeter.processing.bounded import BoundedMap
+
+_MAX_WALK = 64
+Resolved = list[tuple[Any, str | None]]
+
+
+class AgentRuns:
+    """Worker-thread-only state; every method is O(items resolved) (the walk is capped)."""
+
+    def __init__(self, max_open: int = 100_000, max_items: int = 100_000):
+        self.waiting: OrderedDict[Hashable, list[Any]] = OrderedDict()  # O(1) oldest-first eviction
+        self.ended = BoundedMap(max_open)
+        self.max_open, self.max_items = max_open, max_items
+        self.items = 0
+        self.evicted = 0
+
+    def span_ended(
+        self, span_id: Hashable, parent_id: Hashable | None, agent: str | None, item: Any = None
+    ) -> Resolved:
+        """Record an ended span; ``agent``: the run it names itself (see ``rules.run_agent``).
+        Returns the items resolved now, each with its agent run's name (None: no agent)."""
+        items = self.waiting.pop(span_id, None)
+        if items is not None:
+            self.items -= len(items)
+        if item is not None:
+            items = [*items, item] if items else [item]
+        self.ended.put(span_id, (parent_id, agent))
+        if not items:
+            return []
+        if agent is not None or not parent_id:
+            return [(each, agent) for each in items]
+        target, agent = self._open_ancestor(parent_id)
+        if target is None:
+            return [(each, agent) for each in items]
+        return self._wait(target, items)
+
+    def _open_ancestor(self, parent_id: Hashable) -> tuple[Hashable | None, str | None]:
+        """(the nearest ancestor still open, None) or (None, the nearest ended agent's name or None)."""
+        target = parent_id
+        for _ in range(_MAX_WALK):
+            found = self.ended.get(target)
+            if found is None:
+                return target, None
+            target, agent = found
+            if agent is not None:
+                return None, agent
+            if not target:
+                break
+        return None, None
+
+    def _wait(self, target: Hashable, items: list[Any]) -> Resolved:
+        resolved: Resolved = []
+        if self.items + len(items) > self.max_items:
+            self.evicted += len(items)
+            return [(each, None) for each in items]
+        waiting = self.waiting.get(target)
+        if waiting is None:
+            if len(self.waiting) >= self.max_open:
+                _, dropped = self.waiting.popitem(last=False)
+                self.items -= len(dropped)
+                self.evicted += len(dropped)
+                resolved = [(each, None) for each in dropped]
+            waiting = self.waiting[target] = []
+        waiting.extend(items)
+        self.items += len(items)
+        return resolved
+
+    def flush(self) -> Resolved:
+        """Every waiting item, with None (its agent run never ended here)."""
+        resolved = [(each, None) for items in self.waiting.values() for each in items]
+        self.waiting.clear()
+        self.items = 0
+        return resolved
