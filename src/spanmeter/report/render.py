@@ -13,12 +13,12 @@ from spanmeter.report.analysis import DIMENSIONS, Analysis
 TERMINAL_ROWS = 15
 UNITS = {
     "model": "LLM calls",
-    "agent": "agent runs, cost incl. what they called",
+    "agent": "LLM calls of its runs (innermost agent), their cost",
     "tool": "tool calls",
-    "user": "spans attributed, own cost",
-    "team": "spans attributed, own cost",
+    "user": "LLM calls attributed, their cost",
+    "team": "LLM calls attributed, their cost",
     "source": "spans of a data source, cost incl. children",
-    "service": "spans, own cost",
+    "service": "LLM calls, their cost",
 }
 
 

@@ -1,4 +1,4 @@
-"""Latency percentiles in bounded memory: exact while a group is small, a log-bucket sketch after.
+"""The one percentile sketch (report groups, bench latencies): exact while small, a log-bucket sketch after.
 
 A group keeps its values exactly up to :data:`EXACT_LIMIT`; past that they move into a
 DDSketch-style histogram (Masson et al., VLDB 2019): value ``x > 0`` falls into bucket
