@@ -9,6 +9,7 @@ every view:
   enclosing agent run), with their own cost: an agent's cost is what its calls cost;
 * ``tool``: tool calls, with their own cost;
 * ``user``, ``team``, ``service``: the LLM calls attributed to them, with their own cost;
+  calls without an agent, user or team share the row ``""``;
 * ``source``: spans naming a ``spanmeter.data.source`` (stages), with their roll-up cost.
 
 Spans carrying data volume with a known cost (``spanmeter.cost.per_gb_usd`` set) also add
@@ -33,6 +34,8 @@ OVERFLOW_KEY = "otel.metric.overflow"
 UNPRICED_REASONS = (semconv.UNPRICED_NO_USAGE, semconv.UNPRICED_NO_PRICE)
 UNKNOWN_MODEL = "?"
 UNKNOWN_SERVICE = "unknown_service"
+NONE_KEY = ""
+"""The key of calls without an agent, user or team."""
 MAX_KEYS = 1000
 PERCENTILES = (0.50, 0.90, 0.95, 0.99)
 """The latency percentiles of a row (p50, p90, p95, p99)."""
@@ -156,13 +159,11 @@ def sorted_rows(groups: dict[str, Group]) -> list[tuple[str, Group]]:
 
 
 def _attributed(outcome: SpanOutcome) -> Iterator[tuple[str, str]]:
-    """The (dimension, key) pairs an LLM call or a data span is attributed to."""
-    if outcome.agent is not None:
-        yield "agent", outcome.agent
-    if outcome.user is not None:
-        yield "user", outcome.user
-    if outcome.team is not None:
-        yield "team", outcome.team
+    """The (dimension, key) pairs an LLM call or a data span is attributed to; ``""`` (:data:`NONE_KEY`)
+    when it has no agent, user or team, so a dimension's rows add up to the total."""
+    yield "agent", outcome.agent or NONE_KEY
+    yield "user", outcome.user or NONE_KEY
+    yield "team", outcome.team or NONE_KEY
     yield "service", outcome.service or UNKNOWN_SERVICE
 
 

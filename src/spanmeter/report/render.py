@@ -52,7 +52,7 @@ def dimension_table(name: str, rows: list[dict[str, Any]], limit: int = TERMINAL
         table.add_column(header, justify="left" if header == name else "right")
     for row in rows[:limit]:
         table.add_row(
-            row["key"],
+            row["key"] or "-",
             f"{row['calls']:,}",
             f"{row['error_rate']:.1%}",
             *(_num(row[k], "{:.3f}") for k in ("p50_s", "p90_s", "p95_s", "p99_s")),
