@@ -449,6 +449,8 @@ class Enricher:
             if work.per_gb is not None:
                 work.new[semconv.COST_PER_GB_USD] = work.per_gb
                 metrics.record(semconv.METRIC_COST_PER_GB, values, work.per_gb)
+                metrics.add(semconv.METRIC_DATA_COST, values, work.total_usd)
+                metrics.add(semconv.METRIC_DATA_PRICED, values, volume)
             if work.duration > 0:
                 work.throughput = volume / work.duration
         if records:
