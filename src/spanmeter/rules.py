@@ -110,20 +110,14 @@ def unpriced_reason(cost_source: str | None, has_usage: bool) -> str | None:
     return semconv.UNPRICED_NO_PRICE if has_usage else semconv.UNPRICED_NO_USAGE
 
 
-def agent_name(get: Get, span_name: str) -> str:
-    """The name of the agent an agent span runs: ``gen_ai.agent.name``, else the span's name."""
-    name = get(semconv.GEN_AI_AGENT_NAME)
-    return name if type(name) is str and name else span_name
-
-
-def run_agent(kind: str, get: Get, span_name: str) -> str | None:
-    """The agent run a span names itself: an agent span's own agent; any other span's
-    ``gen_ai.agent.name`` when it carries one (spans inside an agent run that say so); else None,
-    and the span belongs to its innermost enclosing agent run."""
+def run_agent(kind: str, agent_attribute: Any, span_name: str) -> str | None:
+    """The agent run a span names itself: an agent span's own agent (``gen_ai.agent.name``, else
+    the span's name); any other span's ``gen_ai.agent.name`` when it carries one (spans inside an
+    agent run that say so); else None, and the span belongs to its innermost enclosing agent run."""
+    name = agent_attribute if type(agent_attribute) is str and agent_attribute else None
     if kind == "agent":
-        return agent_name(get, span_name)
-    name = get(semconv.GEN_AI_AGENT_NAME)
-    return name if type(name) is str and name else None
+        return name or span_name
+    return name
 
 
 def exception_error_type(exc: BaseException) -> str:

@@ -11,7 +11,8 @@ LangGraph node inside an agent is the agent's, whatever vendor wrote the agent s
 only the agent span needs ``gen_ai.agent.name``.
 
 Out of order: a span whose parent already ended follows the ended spans upwards (``ended``:
-span id -> (parent id, agent name)) to the nearest agent or still-open ancestor.
+span id -> parent id, the roll-up's own table when one is given; ``ended_agents``: agent
+span id -> name) to the nearest agent or still-open ancestor.
 
 Bounded: at most ``max_open`` waiting entries and ``max_items`` waiting items; past either,
 the oldest entry (or the new item) is resolved at once with None and counted in ``evicted``.
@@ -34,9 +35,13 @@ Resolved = list[tuple[Any, str | None]]
 class AgentRuns:
     """Worker-thread-only state; every method is O(items resolved) (the walk is capped)."""
 
-    def __init__(self, max_open: int = 100_000, max_items: int = 100_000):
+    def __init__(self, max_open: int = 100_000, max_items: int = 100_000, ended: BoundedMap | None = None):
+        """``ended``: a table of ended spans (span id -> parent id) kept by the caller (the roll-up's),
+        which then records each span there before calling :meth:`span_ended`."""
         self.waiting: OrderedDict[Hashable, list[Any]] = OrderedDict()  # O(1) oldest-first eviction
-        self.ended = BoundedMap(max_open)
+        self._own_ended = ended is None
+        self.ended = BoundedMap(max_open) if ended is None else ended
+        self.ended_agents = BoundedMap(max_open)
         self.max_open, self.max_items = max_open, max_items
         self.items = 0
         self.evicted = 0
@@ -51,7 +56,10 @@ class AgentRuns:
             self.items -= len(items)
         if item is not None:
             items = [*items, item] if items else [item]
-        self.ended.put(span_id, (parent_id, agent))
+        if self._own_ended:
+            self.ended.put(span_id, parent_id)
+        if agent is not None:
+            self.ended_agents.put(span_id, agent)
         if not items:
             return []
         if agent is not None or not parent_id:
@@ -63,14 +71,14 @@ class AgentRuns:
 
     def _open_ancestor(self, parent_id: Hashable) -> tuple[Hashable | None, str | None]:
         """(the nearest ancestor still open, None) or (None, the nearest ended agent's name or None)."""
-        target = parent_id
+        target, ended, agents = parent_id, self.ended, self.ended_agents
         for _ in range(_MAX_WALK):
-            found = self.ended.get(target)
-            if found is None:
+            if target not in ended:
                 return target, None
-            target, agent = found
+            agent = agents.get(target)
             if agent is not None:
                 return None, agent
+            target = ended[target]
             if not target:
                 break
         return None, None

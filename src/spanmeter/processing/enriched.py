@@ -78,7 +78,7 @@ def outcome_of(span: EnrichedSpan) -> tuple[SpanOutcome, bool]:
         trace_id=int(span.trace_id or "0", 16), span_id=int(span.span_id or "0", 16),
         end_time_ns=span.end_unix_nano, duration_s=(span.end_unix_nano - span.start_unix_nano) / 1e9,
         error_type=rules.span_error_type(get(semconv.ERROR_TYPE), span.is_error),
-        provider=rules.provider(get), model=rules.model(get), agent=rules.run_agent(kind, get, span.name),
+        provider=rules.provider(get), model=rules.model(get), agent=rules.run_agent(kind, get(semconv.GEN_AI_AGENT_NAME), span.name),
         tool=_text(get(semconv.GEN_AI_TOOL_NAME)), user=_text(get(semconv.USER_ID)), team=_text(get(semconv.TEAM)),
         source=_text(get(semconv.DATA_SOURCE)), input_tokens=_count(input_raw), output_tokens=_count(output_raw),
         cache_read_tokens=_count(get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)),

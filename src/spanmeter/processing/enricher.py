@@ -102,13 +102,14 @@ class _Profile:
     of once per span, and the sinks get the same tuple objects again."""
 
     __slots__ = (
-        "agent", "gen_op", "is_llm_op", "llm_cost_dims", "llm_dims", "llm_duration_ok", "model", "op", "provider",
+        "agent", "gen_op", "is_llm_op", "kind", "llm_cost_dims", "llm_dims", "llm_duration_ok", "model", "op", "provider",
         "request_model", "response_model", "rollup_op", "span_op", "team", "tokens_input", "tokens_output",
     )  # fmt: skip
 
     def __init__(self, get: rules.Get):
         self.gen_op, self.span_op = gen_op, span_op = rules.operation_names(get)
         self.op = gen_op or span_op
+        self.kind = rules.kind_of(self.op)
         self.is_llm_op = self.op in rules.LLM_OPERATIONS
         self.rollup_op = self.op in rules.ROLLUP_OPERATIONS
         self.request_model, self.response_model = rules.request_model(get), rules.response_model(get)
@@ -185,7 +186,7 @@ class Enricher:
     ):
         self.prices = prices or PriceBook()
         self.rollup = rollup or CostRollup()
-        self.agent_runs = agent_runs or AgentRuns()
+        self.agent_runs = agent_runs or AgentRuns(ended=self.rollup.ended)
         self.budgets = budgets or None
         self.anomaly_detector = anomaly_detector
         self.metrics: MetricSink = metrics or DerivedMetrics(meter_provider)
@@ -197,6 +198,7 @@ class Enricher:
         self._resource_cache: list[Any] = [object(), None]
         self._service: Any = object()  # the service last handed to the sink
         self._profiles: dict[tuple, _Profile] = {}
+        self._cost_dims: dict[tuple, tuple] = {}
         if self.budgets is not None:
             self.metrics.observe(semconv.METRIC_BUDGET_UTILIZATION, self.budgets.utilization)
         self.metrics.observe(semconv.METRIC_PROCESSING_OVERFLOW, self.overflow_counts)
@@ -215,10 +217,11 @@ class Enricher:
         """Everything built from ``settings``; a malformed price file raises ConfigError here.
         ``metrics_sink`` replaces the OpenTelemetry metrics API (the pipeline's aggregator)."""
         budgets = BudgetTracker(settings.budgets, clock=clock or time.time) if settings.budgets else None
+        rollup = CostRollup(settings.rollup_max_open_spans)
         return cls(
             prices=PriceBook.from_settings(settings),
-            rollup=CostRollup(settings.rollup_max_open_spans),
-            agent_runs=AgentRuns(settings.rollup_max_open_spans, settings.rollup_max_open_spans),
+            rollup=rollup,
+            agent_runs=AgentRuns(settings.rollup_max_open_spans, settings.rollup_max_open_spans, ended=rollup.ended),
             budgets=budgets,
             anomaly_detector=AnomalyDetector(
                 sigma=settings.anomaly_sigma,
@@ -537,17 +540,25 @@ class Enricher:
         item = None
         if is_work and (self._listeners or work.cost_dims is not None):
             item = (_outcome(work) if self._listeners else None, work.cost_dims, work.llm_usd)
-        view = work.view
+        view, profile = work.view, work.profile
         span_id, parent_id = view.rollup_ids()
-        agent = rules.run_agent(rules.work_kind(work.profile.op, work.is_llm), work.get, view.name)
+        agent = rules.run_agent(profile.kind, profile.agent, view.name)
         for (outcome, cost_dims, usd), run in self.agent_runs.span_ended(span_id, parent_id, agent, item):
             if cost_dims is not None:
-                self.metrics.add(
-                    semconv.METRIC_COST, (*cost_dims[:_COST_AGENT], run, *cost_dims[_COST_AGENT + 1 :]), usd
-                )
+                self.metrics.add(semconv.METRIC_COST, self._with_agent(cost_dims, run), usd)
             if outcome is not None:
                 outcome.agent = run
                 self._notify(outcome)
+
+    def _with_agent(self, cost_dims: tuple, run: str | None) -> tuple:
+        """spanmeter.cost dimensions with the agent run's name, the same tuple each time (cleared when full)."""
+        key = (cost_dims, run)
+        found = self._cost_dims.get(key)
+        if found is None:
+            if len(self._cost_dims) >= _MAX_PROFILES:
+                self._cost_dims.clear()
+            found = self._cost_dims[key] = (*cost_dims[:_COST_AGENT], run, *cost_dims[_COST_AGENT + 1 :])
+        return found
 
     def _notify(self, outcome: SpanOutcome) -> None:
         """Hand each listener what was concluded about this work span."""
