@@ -71,3 +71,23 @@ def test_the_cost_metric_carries_the_agent_of_another_vendors_agent_span(prices)
             point.value for point in p.points("spanmeter.cost") if "gen_ai.agent.name" not in point.attributes
         ]
         assert unattributed == [pytest.approx(2.0)]
+
+
+def test_entries_waiting_longer_than_the_limit_resolve_without_an_agent():
+    runs = AgentRuns()
+    runs.expire(100.0)
+    runs.span_ended("old call", "lost agent", None, "old")
+    runs.expire(500.0)
+    runs.span_ended("new call", "running agent", None, "new")
+    assert runs.expire(1000.0 + 1, max_wait_s=900) == [("old", None)]
+    assert runs.expired == 1 and list(runs.waiting) == ["running agent"]
+
+
+def test_the_cost_of_calls_whose_agent_never_ends_is_counted_at_shutdown(prices):
+    with Pipeline(prices) as p:
+        agent = p.span("invoke_agent a", {"gen_ai.operation.name": "invoke_agent"}, end=False)
+        p.span("chat m", llm_attributes("m", 1000, 0, "test"), parent=agent)
+        p.spans()
+        assert p.value("spanmeter.cost") == 0.0  # waits for its agent run
+        p.processor.shutdown()
+        assert p.value("spanmeter.cost") == pytest.approx(1.0)

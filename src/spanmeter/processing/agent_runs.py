@@ -16,8 +16,10 @@ span id -> name) to the nearest agent or still-open ancestor.
 
 Bounded: at most ``max_open`` waiting entries and ``max_items`` waiting items; past either,
 the oldest entry (or the new item) is resolved at once with None and counted in ``evicted``.
-An entry waits as long as its ancestor runs; :meth:`flush` resolves everything left (end of
-a file).
+An entry waits as long as its ancestor runs, up to :data:`MAX_WAIT_S` in a process that keeps
+running (:meth:`expire`: an ancestor that never arrives -- dropped, or still running -- must
+not hold back what its calls cost); :meth:`flush` resolves everything left (end of a file,
+shutdown).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from typing import Any
 from spanmeter.processing.bounded import BoundedMap
 
 _MAX_WALK = 64
+MAX_WAIT_S = 900.0
+"""How long a call waits for its agent run before it counts without one (and in ``expired``)."""
 Resolved = list[tuple[Any, str | None]]
 
 
@@ -38,13 +42,16 @@ class AgentRuns:
     def __init__(self, max_open: int = 100_000, max_items: int = 100_000, ended: BoundedMap | None = None):
         """``ended``: a table of ended spans (span id -> parent id) kept by the caller (the roll-up's),
         which then records each span there before calling :meth:`span_ended`."""
-        self.waiting: OrderedDict[Hashable, list[Any]] = OrderedDict()  # O(1) oldest-first eviction
+        self.waiting: OrderedDict[Hashable, list[Any]] = OrderedDict()  # oldest first: O(1) eviction
+        self._since: dict[Hashable, float] = {}
         self._own_ended = ended is None
         self.ended = BoundedMap(max_open) if ended is None else ended
         self.ended_agents = BoundedMap(max_open)
         self.max_open, self.max_items = max_open, max_items
         self.items = 0
-        self.evicted = 0
+        self.evicted = self.expired = 0
+        self.now = 0.0
+        """The caller's clock (seconds) when entries are created; :meth:`expire` compares with it."""
 
     def span_ended(
         self, span_id: Hashable, parent_id: Hashable | None, agent: str | None, item: Any = None
@@ -54,6 +61,7 @@ class AgentRuns:
         items = self.waiting.pop(span_id, None)
         if items is not None:
             self.items -= len(items)
+            del self._since[span_id]
         if item is not None:
             items = [*items, item] if items else [item]
         if self._own_ended:
@@ -91,18 +99,34 @@ class AgentRuns:
         waiting = self.waiting.get(target)
         if waiting is None:
             if len(self.waiting) >= self.max_open:
-                _, dropped = self.waiting.popitem(last=False)
+                oldest, dropped = self.waiting.popitem(last=False)
+                del self._since[oldest]
                 self.items -= len(dropped)
                 self.evicted += len(dropped)
                 resolved = [(each, None) for each in dropped]
             waiting = self.waiting[target] = []
+            self._since[target] = self.now
         waiting.extend(items)
         self.items += len(items)
+        return resolved
+
+    def expire(self, now: float, max_wait_s: float = MAX_WAIT_S) -> Resolved:
+        """Set the clock to ``now``; the items of entries created over ``max_wait_s`` before, with None."""
+        self.now = now
+        resolved: Resolved = []
+        waiting, since = self.waiting, self._since
+        while waiting and since[next(iter(waiting))] < now - max_wait_s:
+            oldest, items = waiting.popitem(last=False)
+            del since[oldest]
+            self.items -= len(items)
+            self.expired += len(items)
+            resolved += [(each, None) for each in items]
         return resolved
 
     def flush(self) -> Resolved:
         """Every waiting item, with None (its agent run never ended here)."""
         resolved = [(each, None) for items in self.waiting.values() for each in items]
         self.waiting.clear()
+        self._since.clear()
         self.items = 0
         return resolved

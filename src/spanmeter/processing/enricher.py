@@ -247,6 +247,7 @@ class Enricher:
             "rollup_open_spans": self.rollup.evicted,
             "rollup_ended_spans": self.rollup.ended.evicted,
             "agent_runs": self.agent_runs.evicted,
+            "agent_runs_expired": self.agent_runs.expired,
             **self.metrics.overflow_counts(),
         }
         detector = self.anomaly_detector
@@ -283,12 +284,20 @@ class Enricher:
                 self._end_batch()
 
     def shutdown(self) -> None:
+        """Count what still waits for an agent run (without one), then release the price book."""
+        with self._lock:
+            self.metrics.begin_batch()
+            try:
+                self._resolve(self.agent_runs.flush())
+            finally:
+                self._end_batch()
         self.prices.shutdown()
 
     def _begin_batch(self) -> None:
         with _GUARD_PRICING:
             self.prices.refresh()
         self.metrics.begin_batch()
+        self._resolve(self.agent_runs.expire(time.monotonic()))
 
     def _end_batch(self) -> None:
         with _GUARD_METRICS:
@@ -539,11 +548,19 @@ class Enricher:
         cost, or those of spans that waited for this agent run) goes out with its agent."""
         item = None
         if is_work and (self._listeners or work.cost_dims is not None):
-            item = (_outcome(work) if self._listeners else None, work.cost_dims, work.llm_usd)
+            item = (_outcome(work) if self._listeners else None, work.cost_dims, work.llm_usd, work.view.service)
         view, profile = work.view, work.profile
         span_id, parent_id = view.rollup_ids()
         agent = rules.run_agent(profile.kind, profile.agent, view.name)
-        for (outcome, cost_dims, usd), run in self.agent_runs.span_ended(span_id, parent_id, agent, item):
+        self._resolve(self.agent_runs.span_ended(span_id, parent_id, agent, item))
+
+    def _resolve(self, resolved: list) -> None:
+        """Add the cost and hand on the outcome of each span whose agent run is now known (under the
+        service it came from: an expired entry resolves in another service's batch)."""
+        for (outcome, cost_dims, usd, service), run in resolved:
+            if service is not self._service:
+                self._service = service
+                self.metrics.resource(service)
             if cost_dims is not None:
                 self.metrics.add(semconv.METRIC_COST, self._with_agent(cost_dims, run), usd)
             if outcome is not None:
