@@ -61,6 +61,8 @@ def test_cost_is_roll_up_of_outermost_agents_and_own_cost_of_llm_calls():
     assert rows["stage"].cost_per_gb_usd == pytest.approx(2.0)
     assert rows["llm"].cost_usd == 3.0
     assert rows["llm"].tokens == 15
+    assert rows["agent"].tokens == rows["workflow"].tokens == 15  # the calls their roll-up cost paid for
+    assert rows["stage"].tokens is None and rows["tool"].tokens is None
     assert rows["tool"].cost_usd is None
     assert rows["all"].cost_usd == 3.5
     assert rows["all"].spans == 7

@@ -17,8 +17,8 @@ Cost answers "what did this kind of work cost":
   called by an agent is not counted twice;
 * ``all``: every span's own cost once, i.e. the total spend in the file.
 
-Tokens are the LLM calls' (other kinds show "-": their calls are counted where they run);
-cost per GB is the ratio of sums over the spans carrying ``spanmeter.cost.per_gb_usd``.
+Tokens are the LLM calls': for ``workflow``, ``agent`` and ``stage``, those of the calls inside
+them (what their roll-up cost paid for); cost per GB is the ratio of sums over the spans carrying ``spanmeter.cost.per_gb_usd``.
 """
 
 from __future__ import annotations
@@ -81,12 +81,35 @@ def _outermost(outcomes: list[SpanOutcome], kind: str) -> list[SpanOutcome]:
     return [outcome for outcome in outcomes if outcome.kind == kind and not nested(outcome)]
 
 
-def _summarize_kind(kind: str, outcomes: list[SpanOutcome], cost_usd: float | None) -> KindSummary:
+def _tokens(outcome: SpanOutcome) -> int | None:
+    if outcome.input_tokens is None and outcome.output_tokens is None:
+        return None
+    return (outcome.input_tokens or 0) + (outcome.output_tokens or 0)
+
+
+def _tokens_within(outcomes: list[SpanOutcome]) -> dict[str, int | None]:
+    """Per roll-up kind, the tokens of the LLM calls inside a span of that kind: what its roll-up
+    cost paid for (each call once per kind, however deeply nested)."""
+    by_id = {outcome.span_id: outcome for outcome in outcomes}
+    found: dict[str, int | None] = {}
+    for outcome in outcomes:
+        tokens = _tokens(outcome) if outcome.kind == "llm" else None
+        if tokens is None:
+            continue
+        seen, kinds, parent = set(), set(), outcome.parent_span_id
+        while parent in by_id and parent not in seen:
+            seen.add(parent)
+            kinds.add(by_id[parent].kind)
+            parent = by_id[parent].parent_span_id
+        for kind in kinds & ROLLUP_KINDS:
+            found[kind] = (found.get(kind) or 0) + tokens
+    return found
+
+
+def _summarize_kind(kind: str, outcomes: list[SpanOutcome], cost_usd: float | None, tokens: int | None) -> KindSummary:
     latency = LatencySketch()
     for outcome in outcomes:
         latency.add(outcome.duration_s * 1e3)
-    calls = [outcome for outcome in outcomes if outcome.kind == "llm"]
-    has_usage = [outcome for outcome in calls if outcome.input_tokens is not None or outcome.output_tokens is not None]
     priced = [outcome for outcome in outcomes if outcome.per_gb_usd is not None and outcome.data_bytes]
     return KindSummary(
         kind=kind,
@@ -94,7 +117,7 @@ def _summarize_kind(kind: str, outcomes: list[SpanOutcome], cost_usd: float | No
         errors=sum(outcome.error_type is not None for outcome in outcomes),
         p50_ms=latency.quantile(0.50),
         p95_ms=latency.quantile(0.95),
-        tokens=_sum((o.input_tokens or 0) + (o.output_tokens or 0) for o in has_usage) if has_usage else None,
+        tokens=tokens,
         cost_usd=cost_usd,
         cost_per_gb_usd=rules.per_gb_usd(_sum(o.total_usd for o in priced), sum(o.data_bytes for o in priced)),
         anomalies=sum(bool(outcome.anomaly_reasons) for outcome in outcomes),
@@ -102,21 +125,26 @@ def _summarize_kind(kind: str, outcomes: list[SpanOutcome], cost_usd: float | No
 
 
 def summarize(spans: Iterable[SpanRecord]) -> list[KindSummary]:
-    """One row per kind present, in KINDS order, then an ``all`` row."""
+    """One row per kind present, in KINDS order, then an ``all`` row. Tokens of a roll-up kind
+    (workflow, agent, stage) are those of the LLM calls inside it, next to its roll-up cost."""
     outcomes = [outcome_of(span)[0] for span in spans]
     by_kind: dict[str, list[SpanOutcome]] = {}
     for outcome in outcomes:
         by_kind.setdefault(outcome.kind, []).append(outcome)
+    within = _tokens_within(outcomes)
     rows = []
     for kind in KINDS:
         if kind in by_kind:
             if kind in ROLLUP_KINDS:
                 cost = _sum(outcome.total_usd for outcome in _outermost(outcomes, kind))
+                tokens = within.get(kind)
             else:
                 cost = _sum(outcome.own_usd for outcome in by_kind[kind])
-            rows.append(_summarize_kind(kind, by_kind[kind], cost))
+                tokens = _sum(_tokens(outcome) for outcome in by_kind[kind] if outcome.kind == "llm")
+            rows.append(_summarize_kind(kind, by_kind[kind], cost, tokens))
     if outcomes:
-        rows.append(_summarize_kind("all", outcomes, _sum(outcome.own_usd for outcome in outcomes)))
+        llm_tokens = _sum(_tokens(outcome) for outcome in outcomes if outcome.kind == "llm")
+        rows.append(_summarize_kind("all", outcomes, _sum(outcome.own_usd for outcome in outcomes), llm_tokens))
     return rows
 
 
