@@ -16,7 +16,7 @@ Which override applies. Providers answer with a dated or versioned model name
 ``SPANMETER_PRICES_FILE`` is looked up, first match wins, by: the response model, the
 request model, then each of them without its date or version suffix
 (``-2024-07-18``, ``-20241022``, ``@20240620``, ``-0613``, ``-001``, ``-latest``,
-``-v2:0``). For each name the provider's entry comes before a ``*`` provider; a
+``-v2:0``: any provider's, see :mod:`spanmeter.providers`). For each name the provider's entry comes before a ``*`` provider; a
 provider's ``*`` model and then ``*.*`` come last. Only then genai-prices prices the
 response model (else the request model) with its own matching. A priced span says which in
 ``spanmeter.cost.source`` (``override`` or ``genai-prices``). An override whose provider
@@ -36,7 +36,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 import threading
 import time
 import tomllib
@@ -48,19 +47,11 @@ from typing import Any
 
 import yaml
 
-from spanmeter import semconv
+from spanmeter import providers, semconv
 from spanmeter.internal_errors import guard
 from spanmeter.processing.bounded import BoundedMap
 from spanmeter.settings import ConfigError, Settings
 
-# GenAI semconv provider names genai-prices spells differently (the rest match by id
-# or by genai-prices' own provider matching, e.g. aws.bedrock -> aws, gcp.gemini -> google).
-_GENAI_PRICES_PROVIDER = {
-    "x_ai": "x-ai",
-    "gcp.gen_ai": "google",
-    "azure.ai.inference": "azure",
-    "mistral_ai": "mistral",
-}
 # genai-prices price keys spanmeter prices itself, by the Rates field they fill.
 _TOKEN_PRICE_KEYS = {
     "input_mtok": "input",
@@ -70,24 +61,13 @@ _TOKEN_PRICE_KEYS = {
 }
 _FILE_KEYS = ("input", "output", "cache_read", "cache_write")
 ANY = "*"
-# A date or version a provider appends to a model's name; stripped repeatedly from the end.
-_VERSION_SUFFIX = re.compile(r"[-@](?:\d{4}-\d{2}-\d{2}|\d{8}|\d{3,4}|latest|v\d+(?::\d+)?)$")
 _logger = logging.getLogger("spanmeter")
-
-
-def without_version(model: str) -> str:
-    """``model`` without its date or version suffixes: ``claude-3-5-sonnet-20241022-v2:0`` -> ``claude-3-5-sonnet``."""
-    while True:
-        stripped = _VERSION_SUFFIX.sub("", model)
-        if stripped == model or not stripped:
-            return model
-        model = stripped
 
 
 def _override_models(request_model: str | None, response_model: str | None) -> list[str]:
     """Model names an override is looked up by, in the documented order, without repeats."""
     names = [response_model, request_model]
-    names += [without_version(name) for name in names if name]
+    names += [providers.without_version(name) for name in names if name]
     return list(dict.fromkeys(name for name in names if name))
 
 
@@ -405,14 +385,12 @@ class PriceBook:
         its unbounded per-name caches."""
         from genai_prices import data_snapshot
 
-        providers = data_snapshot.get_snapshot().providers
+        priced = data_snapshot.get_snapshot().providers
         if provider_key:
-            found = data_snapshot.find_provider_by_id(providers, _GENAI_PRICES_PROVIDER.get(provider_key, provider_key))
+            found = data_snapshot.find_provider_by_id(priced, providers.genai_prices_id(provider_key))
         else:
-            found = next(
-                (p for p in providers if p.model_match is not None and p.model_match.is_match(model_key)), None
-            )
-        info = found.find_model(model_key, all_providers=providers) if found is not None else None
+            found = next((p for p in priced if p.model_match is not None and p.model_match.is_match(model_key)), None)
+        info = found.find_model(model_key, all_providers=priced) if found is not None else None
         if info is None:
             return None
         if isinstance(info.prices, list):
@@ -426,14 +404,10 @@ class PriceBook:
 
 
 def _known_providers() -> frozenset[str]:
-    """Provider names spans carry: the GenAI semantic conventions' (current and older) and genai-prices' ids."""
+    """Provider names spans carry: the provider table's (semconv, current and older) and genai-prices' ids."""
     from genai_prices import data_snapshot
-    from opentelemetry.semconv._incubating.attributes import gen_ai_attributes
 
-    names = {value.value for value in gen_ai_attributes.GenAiProviderNameValues}
-    names |= {value.value for value in gen_ai_attributes.GenAiSystemValues}
-    names |= {provider.id for provider in data_snapshot.get_snapshot().providers}
-    return frozenset(names)
+    return providers.names() | {provider.id for provider in data_snapshot.get_snapshot().providers}
 
 
 def unknown_overrides(overrides: Mapping[tuple[str, str], Rates]) -> list[str]:
@@ -441,7 +415,7 @@ def unknown_overrides(overrides: Mapping[tuple[str, str], Rates]) -> list[str]:
     model (not ``*``) is one genai-prices does not know for that provider."""
     from genai_prices import data_snapshot
 
-    providers = data_snapshot.get_snapshot().providers
+    priced = data_snapshot.get_snapshot().providers
     known = _known_providers()
     unknown = []
     for provider, model in overrides:
@@ -451,10 +425,10 @@ def unknown_overrides(overrides: Mapping[tuple[str, str], Rates]) -> list[str]:
         if model == ANY:
             continue
         if provider == ANY:
-            found = [p for p in providers if p.find_model(model) is not None]
+            found = [p for p in priced if p.find_model(model) is not None]
         else:
-            entry = data_snapshot.find_provider_by_id(providers, _GENAI_PRICES_PROVIDER.get(provider, provider))
-            found = [entry] if entry is not None and entry.find_model(model, all_providers=providers) else []
+            entry = data_snapshot.find_provider_by_id(priced, providers.genai_prices_id(provider))
+            found = [entry] if entry is not None and entry.find_model(model, all_providers=priced) else []
         if not found:
             unknown.append(f"{provider}.{model}")
     return unknown
