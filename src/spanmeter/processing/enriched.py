@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from spanmeter import rules, semconv
 from spanmeter.processing.agent_runs import AgentRuns
+from spanmeter.processing.bounded import BoundedMap
 from spanmeter.processing.outcome import SpanOutcome
 
 _text = rules.text
@@ -88,22 +89,29 @@ def outcome_of(span: EnrichedSpan) -> tuple[SpanOutcome, bool]:
         total_usd=_number(get(semconv.COST_TOTAL_USD)), data_bytes=_count(get(semconv.DATA_BYTES)),
         data_records=_count(get(semconv.DATA_RECORDS)), per_gb_usd=_number(get(semconv.COST_PER_GB_USD)),
         anomaly_reasons=_reasons(get(semconv.ANOMALY_REASONS)) if get(semconv.ANOMALY) is True else (),
-        anomaly_score=_number(get(semconv.ANOMALY_SCORE)) or 0.0, quality=_quality(span.attributes),
+        anomaly_score=_number(get(semconv.ANOMALY_SCORE)) or 0.0,
+        quality=_quality(span.attributes) if kind == "stage" else {},
         freshness_s=_number(get(semconv.DATA_FRESHNESS_S)), parent_span_id=int(span.parent_span_id or "0", 16),
         start_time_ns=span.start_unix_nano,
     )  # fmt: skip
     return outcome, rules.is_work(op, is_llm)
 
 
+RECENT_ENDED = 10_000
+"""Ended spans remembered for children that come after their parent (in a file they come soon after)."""
+
+
 class OutcomeReader:
     """Outcomes of enriched spans with their agent run resolved, as the enricher resolves it."""
 
     def __init__(self, max_open: int = 100_000):
-        self.agent_runs = AgentRuns(max_open, max_open)
+        self.agent_runs = AgentRuns(max_open, max_open, ended=BoundedMap(RECENT_ENDED))
+        self._ended = self.agent_runs.ended
 
     def read(self, span: EnrichedSpan) -> tuple[SpanOutcome, list[SpanOutcome]]:
         """(this span's facts, the work spans' outcomes whose agent run is known now)."""
         outcome, work = outcome_of(span)
+        self._ended.put(span.span_id, span.parent_span_id or None)
         resolved = self.agent_runs.span_ended(
             span.span_id, span.parent_span_id or None, outcome.agent, outcome if work else None
         )

@@ -9,7 +9,7 @@ every view:
   enclosing agent run), with their own cost: an agent's cost is what its calls cost;
 * ``tool``: tool calls, with their own cost;
 * ``user``, ``team``, ``service``: the LLM calls attributed to them, with their own cost;
-  calls without an agent, user or team share the row ``""``;
+  calls outside any agent run share the agent row ``""``;
 * ``source``: spans naming a ``spanmeter.data.source`` (stages), with their roll-up cost.
 
 Spans carrying data volume with a known cost (``spanmeter.cost.per_gb_usd`` set) also add
@@ -35,7 +35,7 @@ UNPRICED_REASONS = (semconv.UNPRICED_NO_USAGE, semconv.UNPRICED_NO_PRICE)
 UNKNOWN_MODEL = "?"
 UNKNOWN_SERVICE = "unknown_service"
 NONE_KEY = ""
-"""The key of calls without an agent, user or team."""
+"""The agent key of calls outside any agent run."""
 MAX_KEYS = 1000
 PERCENTILES = (0.50, 0.90, 0.95, 0.99)
 """The latency percentiles of a row (p50, p90, p95, p99)."""
@@ -159,11 +159,13 @@ def sorted_rows(groups: dict[str, Group]) -> list[tuple[str, Group]]:
 
 
 def _attributed(outcome: SpanOutcome) -> Iterator[tuple[str, str]]:
-    """The (dimension, key) pairs an LLM call or a data span is attributed to; ``""`` (:data:`NONE_KEY`)
-    when it has no agent, user or team, so a dimension's rows add up to the total."""
+    """The (dimension, key) pairs an LLM call or a data span is attributed to: calls outside any
+    agent run share the agent row ``""`` (:data:`NONE_KEY`), so cost by agent adds up to the total."""
     yield "agent", outcome.agent or NONE_KEY
-    yield "user", outcome.user or NONE_KEY
-    yield "team", outcome.team or NONE_KEY
+    if outcome.user is not None:
+        yield "user", outcome.user
+    if outcome.team is not None:
+        yield "team", outcome.team
     yield "service", outcome.service or UNKNOWN_SERVICE
 
 
@@ -195,6 +197,8 @@ def add_outcome(tables: dict[str, GroupTable], outcome: SpanOutcome) -> None:
         table = tables.get(name)
         if table is not None:
             table.group(key).add(outcome, cost)
+    if outcome.per_gb_usd is None:  # the common case, without a generator
+        return
     for name, key in data_keys(outcome):
         table = tables.get(name)
         if table is not None:
