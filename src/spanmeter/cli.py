@@ -201,7 +201,9 @@ def top(target: str, interval: float, token_file: str | None, ca_file: str | Non
 def config_command(config_file: Path | None) -> None:
     """Print the resolved settings, where each came from, and any problems (exit status 1 if any)."""
     explicit, source = _pipeline_settings(config_file) if config_file else ({}, "argument")
-    resolution = Settings.resolve(explicit, source=source, check_files=True)
+    from spanmeter.distro import resolve_settings  # the checks the app makes at start-up
+
+    resolution = resolve_settings(explicit, source=source)
     width = max(len(setting.env) for setting in SETTINGS.values())
     click.echo("spanmeter settings (order: argument or file key, environment variable, default)")
     for name, setting in SETTINGS.items():

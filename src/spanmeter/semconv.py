@@ -118,6 +118,10 @@ DATA_FRESHNESS_S = "spanmeter.data.freshness_s"
 ANOMALY = "spanmeter.anomaly"
 ANOMALY_REASONS = "spanmeter.anomaly.reasons"
 ANOMALY_SCORE = "spanmeter.anomaly.score"
+ANOMALY_VALUE = "spanmeter.anomaly.value"
+ANOMALY_BASELINE = "spanmeter.anomaly.baseline"
+# True on a work span that was judged on nothing because its key has too few samples yet.
+ANOMALY_WARMING_UP = "spanmeter.anomaly.warming_up"
 
 # The tool calls a response asks for (no GenAI attribute holds them outside captured content).
 TOOL_CALL_NAMES = "spanmeter.tool_calls.names"
@@ -144,6 +148,7 @@ METRIC_DATA_COST = "spanmeter.data.cost"
 METRIC_DATA_PRICED = "spanmeter.data.priced"
 """Bytes those spans processed: cost per GB's denominator (cost per GB = sum cost / sum GB)."""
 METRIC_ANOMALIES = "spanmeter.anomalies"
+METRIC_ANOMALY_INCIDENTS = "spanmeter.anomaly.incidents"
 METRIC_BUDGET_UTILIZATION = "spanmeter.budget.utilization"
 METRIC_DATA_QUALITY = "spanmeter.data.quality"
 METRIC_DATA_FRESHNESS = "spanmeter.data.freshness"

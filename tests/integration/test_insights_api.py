@@ -118,15 +118,15 @@ def test_a_breakdown_by_one_dimension_stays_exact_whatever_the_cardinality_of_th
 
 
 def _flagged(n: int, **fields) -> SpanOutcome:
-    return llm_outcome(
-        span_id=n,
-        trace_id=0xABC,
-        end_time_ns=NOW + n,
-        anomaly_reasons=("latency",),
-        anomaly_score=4.5 + n,
-        anomaly_values={"latency": (9.0, 1.5)},
-        **fields,
-    )
+    values = {
+        "span_id": n,
+        "trace_id": 0xABC + n,
+        "end_time_ns": NOW + n,
+        "anomaly_reasons": ("latency",),
+        "anomaly_score": 4.5 + n,
+        "anomaly_values": {"latency": (9.0, 1.5)},
+    }
+    return llm_outcome(**{**values, **fields})
 
 
 def test_list_anomalies_newest_first_since_and_limit_and_eviction():
@@ -140,7 +140,7 @@ def test_list_anomalies_newest_first_since_and_limit_and_eviction():
     assert everything.evicted == 2
     first = everything.anomalies[0]
     assert (first.trace_id, first.service, first.span_name, list(first.reasons), first.score) == (
-        f"{0xABC:032x}",
+        f"{0xABC + 5:032x}",
         "checkout",
         "chat gpt-4o-mini",
         ["latency"],
@@ -148,6 +148,48 @@ def test_list_anomalies_newest_first_since_and_limit_and_eviction():
     )
     assert [(v.reason, v.value, v.baseline) for v in first.values] == [("latency", 9.0, 1.5)]
     assert [a.span_id for a in limited.anomalies] == [f"{5:016x}"]
+
+
+def test_an_incident_is_listed_once_per_trace_at_its_deepest_flagged_span_with_its_ancestors():
+    store = InsightsStore(clock=Clock(NOW + 100))
+    trace = {"trace_id": 0xD00D, "duration_s": 1e-9}
+    store.on_outcome(_flagged(1, trace_id=0xD00D, duration_s=1e-9))  # the slow call ends first
+    store.on_outcome(llm_outcome(span_id=2, span_name="execute_tool search", end_time_ns=NOW + 2, **trace))  # a sibling
+    store.on_outcome(
+        llm_outcome(
+            span_id=3, span_name="invoke_agent planner", kind="agent", trace_id=0xD00D, end_time_ns=NOW + 3,
+            duration_s=3e-9, anomaly_reasons=("latency",), anomaly_score=3.5, anomaly_values={"latency": (9.0, 2.0)},
+        )
+    )  # fmt: skip
+    store.on_outcome(
+        llm_outcome(
+            span_id=4, span_name="invoke_workflow checkout", trace_id=0xD00D, end_time_ns=NOW + 4, duration_s=4e-9
+        )
+    )
+    store.on_outcome(_flagged(5))  # another trace: another incident
+    with served(store) as (stub, _):
+        listed = stub.ListAnomalies(pb.ListAnomaliesRequest()).anomalies
+    assert [(a.trace_id, a.span_id) for a in listed] == [
+        (f"{0xABC + 5:032x}", f"{5:016x}"),
+        (f"{0xD00D:032x}", f"{1:016x}"),
+    ]
+    incident = listed[1]
+    assert [(a.span_name, list(a.reasons)) for a in incident.ancestors] == [
+        ("invoke_agent planner", ["latency"]),
+        ("invoke_workflow checkout", []),
+    ]
+    assert incident.flagged_spans == 2
+    assert listed[0].flagged_spans == 1 and not listed[0].ancestors
+
+
+def test_watchers_get_each_incident_once():
+    store = InsightsStore(clock=Clock(NOW + 100))
+    watcher = store.watch()
+    store.on_outcome(_flagged(1, trace_id=0xD00D, duration_s=1e-9))
+    store.on_outcome(_flagged(2, trace_id=0xD00D, duration_s=2e-9))  # its agent, flagged too
+    store.on_outcome(_flagged(3))
+    delivered = [watcher.get_nowait().span_id for _ in range(watcher.qsize())]
+    assert delivered == [f"{1:016x}", f"{3:016x}"]
 
 
 def test_budget_status_reads_the_trackers_windows():

@@ -19,7 +19,7 @@ import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from spanmeter.pipeline.exporters import STATUS_DETAILS_KEY, retry_delay
+from spanmeter.otlp.protocol import STATUS_DETAILS_KEY, retry_delay
 from spanmeter.pipeline.queue import Batch
 from spanmeter.pipeline.queue.file import FileQueue
 from support.binaries import free_port

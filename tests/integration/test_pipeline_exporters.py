@@ -11,7 +11,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from spanmeter.export.otlp_json import parse_json_line
+from spanmeter.otlp.json_codec import decode
 from support.pipeline import FAST_RETRY, attributes, otlp_sink, running_pipeline, send_llm_spans, wait_until
 
 pytestmark = pytest.mark.integration
@@ -91,14 +91,14 @@ def test_otlp_http_exporter_file_exporter_logs_pass_through_and_self_metrics(tmp
     written = [
         span
         for line in lines
-        for resource in parse_json_line(line, trace_service_pb2.ExportTraceServiceRequest).resource_spans
+        for resource in decode(line, trace_service_pb2.ExportTraceServiceRequest).resource_spans
         for scope in resource.scope_spans
         for span in scope.spans
     ]
     assert sorted(s.span_id for s in written) == sorted(s.span_id for s in relayed)
     assert '"traceId":"' in lines[0]  # hex ids, the OTLP/JSON shape
     (log_line,) = logs_file.read_text().splitlines()
-    passed = parse_json_line(log_line, logs_service_pb2.ExportLogsServiceRequest)
+    passed = decode(log_line, logs_service_pb2.ExportLogsServiceRequest)
     assert passed.resource_logs[0].scope_logs[0].log_records[0].body.string_value == "disk almost full"
     assert 'otelcol_exporter_sent_spans_total{exporter="otlphttp/relay"} 2' in self_metrics
     assert 'otelcol_receiver_accepted_log_records_total{receiver="otlp",transport="grpc"} 1' in self_metrics

@@ -16,11 +16,17 @@ import urllib.request
 import grpc
 import pytest
 from genai_prices import Usage, calc_price
+from google.protobuf import json_format
 from google.rpc import code_pb2, status_pb2
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
+from spanmeter.otlp.protocol import HTTP_PATHS, REQUESTS
+from spanmeter.pipeline.config import Protocol
+from spanmeter.pipeline.receivers import ACCEPTED
+from spanmeter.pipeline.receivers.http import HttpReceiver
+from support.otlp_requests import json_variants, rich_logs_request, rich_metrics_request, rich_trace_request
 from support.pipeline import attributes, basic_config, otlp_sink, running_pipeline, send_llm_spans, wait_until
 
 pytestmark = pytest.mark.integration
@@ -49,6 +55,50 @@ def _post(url: str, body: bytes, content_type: str, **headers: str) -> tuple[int
 def _grpc_call(endpoint: str, body: bytes, metadata=()) -> bytes:
     with grpc.insecure_channel(endpoint) as channel:
         return channel.unary_unary(TRACES_METHOD)(body, timeout=5, metadata=metadata)
+
+
+SPELLINGS = [
+    (signal, variant)
+    for signal, message in (("traces", rich_trace_request()), ("metrics", rich_metrics_request()),
+                            ("logs", rich_logs_request()))
+    for variant in json_variants(message)
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def json_receiver():
+    """An OTLP/HTTP receiver on 127.0.0.1 that keeps what it decodes."""
+    received = []
+
+    def consume(name, transport, signal, request, raw):
+        received.append((signal, request))
+        return ACCEPTED
+
+    protocol = Protocol("127.0.0.1", 0, tls=None, authenticator=None, max_request_bytes=1 << 20)
+    receiver = HttpReceiver("otlp", protocol, consume, None, {"traces", "metrics", "logs"})
+    receiver.start()
+    yield f"http://127.0.0.1:{receiver.port}", received
+    receiver.stop(1)
+
+
+@pytest.mark.parametrize("case", SPELLINGS, ids=lambda case: f"{case[0]}: {case[1].label}")
+def test_the_json_receiver_reads_every_spelling_as_protobufs_parser_does(json_receiver, case):
+    base_url, received = json_receiver
+    signal, variant = case
+    received.clear()
+    status, _, body = _post(base_url + HTTP_PATHS[signal], variant.text.encode(), "application/json")
+    assert (status, json.loads(body)) == (200, {})
+    assert received == [(signal, json_format.Parse(variant.protobuf_text, REQUESTS[signal]()))]
+
+
+@pytest.mark.parametrize("signal", ["traces", "metrics", "logs"])
+def test_a_json_body_of_the_wrong_shape_is_400_for_every_signal(json_receiver, signal):
+    base_url, received = json_receiver
+    received.clear()
+    status, _, body = _post(base_url + HTTP_PATHS[signal], b'{"resourceSpans": 5, "resourceMetrics": 5, '
+                            b'"resourceLogs": 5}', "application/json")  # fmt: skip
+    assert status == 400 and f"cannot decode the OTLP/JSON {signal} request" in json.loads(body)["message"]
+    assert received == []
 
 
 def _json_request(trace_id: str = "5b8efff798038103d269b633813fc60c", span_id: str = "eee19b7ec3c1b174") -> bytes:

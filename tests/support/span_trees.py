@@ -23,8 +23,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status, StatusCode
 
+from spanmeter.otlp.anyvalue import to_python
 from spanmeter.processing.aggregator import MetricAggregator
-from spanmeter.processing.span_view import decode_any
 
 T0 = 1_772_000_000 * 10**9
 SECOND = 10**9
@@ -192,9 +192,9 @@ def proto_span_results(request: ExportTraceServiceRequest) -> dict[int, tuple[st
                 assert len(keys) == len(set(keys)), f"duplicate attribute keys on {span.name}"
                 found[int.from_bytes(span.span_id, "big")] = (
                     span.name,
-                    {kv.key: decode_any(kv.value) for kv in span.attributes},
+                    {kv.key: to_python(kv.value) for kv in span.attributes},
                     [
-                        (event.name, {kv.key: decode_any(kv.value) for kv in event.attributes}, event.time_unix_nano)
+                        (event.name, {kv.key: to_python(kv.value) for kv in event.attributes}, event.time_unix_nano)
                         for event in span.events
                     ],
                 )

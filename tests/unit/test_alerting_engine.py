@@ -156,7 +156,12 @@ def test_p95_uses_prometheus_buckets_and_interpolation():
     [
         (_rule(metric="cost_usd_per_hour", threshold=1.0, window_s=600.0, window="10m"),
          [outcome(cost_usd=0.25) for _ in range(2)] + [outcome()], 3.0),
-        (_rule(metric="anomalies", threshold=1.0), [outcome(anomaly_reasons=("latency",))] * 2 + [outcome()], 2.0),
+        (
+            _rule(metric="anomalies", threshold=1.0),  # incidents: a trace's later flagged spans do not count again
+            [outcome(anomaly_reasons=("latency",), anomaly_incident=True)] * 2
+            + [outcome(anomaly_reasons=("latency",)), outcome()],
+            2.0,
+        ),
         (_rule(metric="data_quality", threshold=0.95, above=False, group_by=("source",)),
          [outcome(source="s3", quality={"completeness": 0.9, "validity": 1.0}),
           outcome(source="s3", quality={"completeness": 0.96})], 0.93),
@@ -200,6 +205,7 @@ def test_groups_are_bounded_and_evictions_counted():
     assert len(_at(engine, clock, 0)) == 3 and engine.groups_evicted == 2
 
 
+@pytest.mark.expect_internal_errors
 def test_a_listener_fault_is_counted_not_raised():
     from spanmeter import internal_errors
 

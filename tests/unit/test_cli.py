@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from spanmeter import semconv
 from spanmeter.cli import main
-from spanmeter.export.otlp_json import to_json_line
+from spanmeter.otlp.json_codec import to_json_line
 from spanmeter.report import SpanRecord, summarize, summarize_anomalies, summarize_models
 
 

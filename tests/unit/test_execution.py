@@ -134,6 +134,7 @@ def _broken_opening():
     raise ValueError("open")
 
 
+@pytest.mark.expect_internal_errors
 def test_faults_in_a_scope_never_reach_the_app_and_are_counted():
     from spanmeter import internal_errors
 

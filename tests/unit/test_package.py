@@ -37,6 +37,12 @@ def test_processing_does_not_import_instrumentation():
     }
 
 
+def test_settings_import_nothing_of_processing():
+    """Settings are read by instrumentation and processing alike; the files they name are checked by their users."""
+    loaded = _imported_after("import spanmeter.settings")
+    assert not {m for m in loaded if m.startswith("spanmeter.processing")}
+
+
 def test_version_comes_from_version_module():
     import spanmeter
     from spanmeter.version import __version__

@@ -224,6 +224,7 @@ def test_unknown_model_is_marked_and_counted_never_zero():
         assert pipeline.points("spanmeter.cost") == []
 
 
+@pytest.mark.expect_internal_errors
 def test_a_raising_price_lookup_leaves_the_span_exported_and_counted(monkeypatch):
     def broken(*_args, **_kwargs):
         raise RuntimeError("price data corrupt")
@@ -239,6 +240,7 @@ def test_a_raising_price_lookup_leaves_the_span_exported_and_counted(monkeypatch
 
 
 @pytest.mark.parametrize("bad", ["1200", -5, math.nan, math.inf, 12.5, True])
+@pytest.mark.expect_internal_errors
 def test_malformed_token_counts_never_reach_the_app(bad):
     internal_errors.reset_for_tests()
     with Pipeline() as pipeline:

@@ -333,7 +333,7 @@ def test_the_fast_json_decoder_reads_what_protobuf_reads(tmp_path, ids):
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from spanmeter.export.otlp_json import to_json_line
+    from spanmeter.otlp.json_codec import to_json_line
     from spanmeter.report.reader import read_spans, read_trace_requests, spans_of
 
     memory = InMemorySpanExporter()

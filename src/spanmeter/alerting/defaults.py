@@ -79,8 +79,8 @@ THRESHOLDS: tuple[Threshold, ...] = (
     ),
     Threshold(
         "SpanmeterAnomalies", "anomalies", "above", 5.0, "15m", "0s", "warning",
-        "{service}: more than 5 anomalous spans in 15 minutes",
-        "{value} spans were flagged anomalous over the last {window} (threshold {threshold}).",
+        "{service}: more than 5 anomaly incidents in 15 minutes",
+        "{value} traces had a span flagged anomalous over the last {window} (threshold {threshold}).",
     ),
     Threshold(
         "SpanmeterCostPerGBHigh", "cost_per_gb_usd", "above", 0.5, "1h", "10m", "warning",

@@ -6,7 +6,7 @@ buckets inside a rule's window into one value (``value``), and writes the same q
 PromQL over the metric families named from the metric specs (``promql(window, labels)``,
 which the generated rule file uses): error rate = failed / all work spans; p95 by the same
 buckets and interpolation as ``histogram_quantile``; cost per hour = cost in the window
-scaled to an hour; anomalies = flagged spans in the window; data quality = the lowest
+scaled to an hour; anomalies = incidents (one per trace) in the window; data quality = the lowest
 dimension's mean; freshness = the largest age seen; cost per GB = the data-carrying spans'
 summed roll-up cost over their summed GB (a ratio of sums, as the report and the Insights
 API compute it). ``example`` says whether a span illustrates a breach (its trace id is
@@ -161,7 +161,7 @@ class Anomalies:
         return [0]
 
     def add(self, state: list, outcome: SpanOutcome) -> bool:
-        if outcome.anomaly_reasons:
+        if outcome.anomaly_incident:  # once per trace, as spanmeter.anomaly.incidents counts
             state[0] += 1
         return True
 
@@ -169,10 +169,10 @@ class Anomalies:
         return float(sum(state[0] for state in states))
 
     def example(self, outcome: SpanOutcome, threshold: float) -> bool:
-        return bool(outcome.anomaly_reasons)
+        return outcome.anomaly_incident
 
     def promql(self, window: str, labels: tuple[str, ...]) -> str:
-        return f"sum by ({by(labels)}) ({service(f'increase({n.ANOMALIES}[{window}])')})"
+        return f"sum by ({by(labels)}) ({service(f'increase({n.ANOMALY_INCIDENTS}[{window}])')})"
 
 
 class DataQuality:

@@ -7,23 +7,18 @@ what ``spanmeter report`` and the Insights API count.
 
 from __future__ import annotations
 
-import re
 import threading
-from importlib.metadata import entry_points
 
-import wrapt
 from opentelemetry import trace
-from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
+from spanmeter import on_import
 from spanmeter.processing import SpanmeterProcessor
 from spanmeter.processing.groups import Group, data_keys
 from spanmeter.processing.outcome import SpanOutcome
 
 SERVICE_NAME = "spanmeter-bench"
-_SPANMETER_INSTRUMENTORS = "spanmeter_"  # entry-point name prefix in opentelemetry_instrumentor
-_DISTRIBUTION = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 class SpanStats:
@@ -71,26 +66,6 @@ class SpanStats:
                 "other": (request_seconds - llm - tool) / request_seconds}  # fmt: skip
 
 
-def _instrument_libraries(provider: TracerProvider) -> None:
-    """spanmeter's own instrumentors, each applied when the target imports its library (at once if it
-    has): a target that never imports the anthropic SDK does not wait seconds for its import."""
-    for entry in entry_points(group="opentelemetry_instrumentor"):
-        if not entry.name.startswith(_SPANMETER_INSTRUMENTORS):
-            continue
-        instrumentor = entry.load()()
-        for requirement in instrumentor.instrumentation_dependencies():
-            module = _DISTRIBUTION.match(requirement).group(0).replace("-", "_")  # 'openai >= 2.0' -> openai
-
-            def instrument(_module: object, instrumentor=instrumentor) -> None:
-                if (
-                    not instrumentor.is_instrumented_by_opentelemetry
-                    and get_dependency_conflicts(instrumentor.instrumentation_dependencies()) is None
-                ):
-                    instrumentor.instrument(tracer_provider=provider)
-
-            wrapt.register_post_import_hook(instrument, module)
-
-
 def install(stats: SpanStats) -> TracerProvider | None:
     """Enrich the process's spans with a SpanmeterProcessor whose outcomes go to ``stats``.
 
@@ -107,5 +82,5 @@ def install(stats: SpanStats) -> TracerProvider | None:
     processor = SpanmeterProcessor([], schedule_delay_millis=200)
     processor.enricher.add_listener(stats)
     provider.add_span_processor(processor)
-    _instrument_libraries(provider)
+    on_import.instrument_libraries(tracer_provider=provider)
     return provider

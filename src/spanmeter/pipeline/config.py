@@ -6,245 +6,38 @@ A Collector user reads it without a manual: ``receivers.otlp.protocols.grpc.endp
 literal ``$``), as the Collector does. Every problem is ONE :class:`ConfigError` line naming
 the file, the line, the key path and what was expected, so a bad file fails before
 anything listens. Unknown keys are errors too (a typo must not silently mean "default").
+The reading vocabulary is ``yaml_reading.py``; each exporter kind reads its own keys
+(``exporters/``), as do ``retry_on_failure`` (``retry.py``) and ``sending_queue`` (``queue/``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
+from spanmeter.otlp.protocol import SIGNALS
+from spanmeter.pipeline import exporters
+from spanmeter.pipeline.exporters.common import ExporterConfig
+from spanmeter.pipeline.yaml_reading import (
+    TLS,
+    Section,
+    boolean,
+    endpoint,
+    integer_at_least,
+    names,
+    read_root,
+    read_tls,
+    text,
+)  # fmt: skip
+from spanmeter.settings import SETTINGS, Settings
 
-from spanmeter.settings import SETTINGS, ConfigError, Settings
-
-SIGNALS = ("traces", "metrics", "logs")
-EXPORTER_TYPES = {"otlp_grpc": "otlp_grpc", "otlp": "otlp_grpc", "otlp_http": "otlp_http", "otlphttp": "otlp_http",
-                  "file": "file", "prometheus": "prometheus"}  # fmt: skip
-_ENV = re.compile(r"\$\$|\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s|m|h)\s*$")
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 MIB = 1 << 20
 
 
-# --- the YAML tree, with line numbers --------------------------------------------------------
-class _Mapping(dict):
-    """A YAML mapping that remembers the line of each key (for error messages)."""
-
-    lines: dict[str, int]
-    line: int
-
-
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _Mapping:
-    mapping = _Mapping(loader.construct_mapping(node, deep=True))
-    mapping.lines = {str(key.value): key.start_mark.line + 1 for key, _ in node.value}
-    mapping.line = node.start_mark.line + 1
-    return mapping
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def expand_env(text: str, environ: Mapping[str, str]) -> str:
-    """``${env:VAR}`` / ``${env:VAR:-default}`` -> the value ("" when unset); ``$$`` -> ``$``."""
-
-    def replace(match: re.Match) -> str:
-        if match.group(0) == "$$":
-            return "$"
-        value = environ.get(match.group(1))
-        if value is None or (value == "" and match.group(2) is not None):
-            return match.group(2) or ""
-        return value
-
-    return _ENV.sub(replace, text)
-
-
-class Section:
-    """One mapping of the file being read: typed getters that raise errors naming file, line and key path.
-
-    Every key a getter reads is marked; :meth:`done` rejects the keys nobody read.
-    """
-
-    def __init__(self, data: Any, path: str, source: Source, line: int = 0):
-        if data is None:
-            data = _Mapping()
-        if not isinstance(data, dict):
-            source.fail(path, line, "a mapping", data)
-        self.data, self.path, self.source = data, path, source
-        self.line = getattr(data, "line", line)
-        self._read: set[str] = set()
-        self._children: dict[str, Section] = {}
-
-    def key_path(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-    def key_line(self, key: str) -> int:
-        return getattr(self.data, "lines", {}).get(key, self.line)
-
-    def has(self, key: str) -> bool:
-        return key in self.data
-
-    def key_names(self) -> list[str]:
-        return [str(k) for k in self.data]
-
-    def raw(self, key: str, default: Any = None) -> Any:
-        self._read.add(key)
-        value = self.data.get(key, default)
-        return self.source.expand(value)
-
-    def get(self, key: str, parse: Callable[[Any], Any], expected: str, default: Any = None) -> Any:
-        value = self.raw(key)
-        if value is None:
-            return default
-        try:
-            return parse(value)
-        except (TypeError, ValueError):
-            self.source.fail(self.key_path(key), self.key_line(key), expected, value)
-
-    def require(self, key: str, parse: Callable[[Any], Any], expected: str) -> Any:
-        """Like :meth:`get`, but a missing key is an error too."""
-        value = self.get(key, parse, expected)
-        if value is None:
-            self.source.fail(self.key_path(key), self.line, expected, None)
-        return value
-
-    def section(self, key: str) -> Section:
-        """The mapping under ``key`` (empty when absent); the same object on every call."""
-        self._read.add(key)
-        if key not in self._children:
-            self._children[key] = Section(self.data.get(key), self.key_path(key), self.source, self.key_line(key))
-        return self._children[key]
-
-    def fail(self, key: str, expected: str, value: Any) -> None:
-        self.source.fail(self.key_path(key), self.key_line(key), expected, value)
-
-    def done(self) -> None:
-        """Reject the keys no getter asked for: a typo must not silently mean "the default"."""
-        for key in self.data:
-            if str(key) not in self._read:
-                known = ", ".join(sorted(self._read)) or "nothing"
-                self.source.fail(self.key_path(str(key)), self.key_line(str(key)), f"a known key ({known})", key)
-
-
-@dataclasses.dataclass
-class Source:
-    """The file being read: where errors point, and the environment ``${env:...}`` reads."""
-
-    file: str
-    environ: Mapping[str, str]
-
-    def expand(self, value: Any) -> Any:
-        return expand_env(value, self.environ) if isinstance(value, str) else value
-
-    def fail(self, path: str, line: int, expected: str, value: Any) -> None:
-        where = f"{self.file}:{line}" if line else self.file
-        raise ConfigError(f"{where}: {path}: expected {expected}, got {value!r}")
-
-
-# --- value parsers (each raises ValueError on a bad value) ----------------------------------
-def duration(raw: Any) -> float:
-    """``5s``, ``500ms``, ``1m``, ``1.5h`` -> seconds; ``0`` alone is allowed (Collector: 'no limit')."""
-    if raw == 0 or raw == "0":
-        return 0.0
-    match = _DURATION.match(str(raw)) if isinstance(raw, str) else None
-    if match is None:
-        raise ValueError(raw)
-    return float(match.group(1)) * _UNITS[match.group(2)]
-
-
-def boolean(raw: Any) -> bool:
-    if isinstance(raw, bool):
-        return raw
-    text = str(raw).strip().lower()
-    if text in ("true", "false"):
-        return text == "true"
-    raise ValueError(raw)
-
-
-def integer_at_least(minimum: int) -> Callable[[Any], int]:
-    def parse(raw: Any) -> int:
-        if isinstance(raw, bool | float):
-            raise TypeError(raw)
-        value = int(str(raw).strip())
-        if value < minimum:
-            raise ValueError(raw)
-        return value
-
-    return parse
-
-
-def number_at_least(minimum: float) -> Callable[[Any], float]:
-    def parse(raw: Any) -> float:
-        if isinstance(raw, bool):
-            raise TypeError(raw)
-        value = float(raw)
-        if value < minimum:
-            raise ValueError(raw)
-        return value
-
-    return parse
-
-
-def text(raw: Any) -> str:
-    if isinstance(raw, dict | list) or str(raw).strip() == "":
-        raise ValueError(raw)
-    return str(raw).strip()
-
-
-def endpoint(raw: Any) -> tuple[str, int]:
-    """``host:port`` (``[::1]:port`` too) -> (host, port); an empty host means all interfaces."""
-    host, _, port = str(raw).strip().rpartition(":")
-    number = int(port)
-    if not 0 <= number <= 65535 or "/" in host:
-        raise ValueError(raw)
-    return host.strip("[]") or "0.0.0.0", number
-
-
-def names(raw: Any) -> list[str]:
-    if not isinstance(raw, list) or not all(isinstance(item, str) and item for item in raw):
-        raise ValueError(raw)
-    return list(raw)
-
-
 # --- the configuration, as the service uses it ----------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class TLS:
-    cert_file: str | None = None
-    key_file: str | None = None
-    ca_file: str | None = None
-    client_ca_file: str | None = None
-    insecure: bool = False
-
-
-@dataclasses.dataclass(frozen=True)
-class Retry:
-    """The Collector's ``retry_on_failure`` (same keys, same defaults)."""
-
-    enabled: bool = True
-    initial_interval: float = 5.0
-    max_interval: float = 30.0
-    max_elapsed_time: float = 300.0
-    multiplier: float = 1.5
-    randomization_factor: float = 0.5
-
-
-@dataclasses.dataclass(frozen=True)
-class Queue:
-    """The Collector's ``sending_queue``: ``queue_size`` counts requests (batches)."""
-
-    enabled: bool = True
-    queue_size: int = 1000
-    num_consumers: int = 10
-    storage: str | None = None
-
-
 @dataclasses.dataclass(frozen=True)
 class Protocol:
     """One receiver protocol (grpc or http) of an ``otlp`` receiver."""
@@ -264,20 +57,6 @@ class Receiver:
 
 
 @dataclasses.dataclass(frozen=True)
-class Exporter:
-    name: str
-    kind: str  # otlp_grpc, otlp_http, file, prometheus
-    endpoint: str = ""
-    tls: TLS = TLS()
-    headers: tuple[tuple[str, str], ...] = ()
-    compression: str = "none"
-    timeout: float = 5.0
-    retry: Retry = Retry()
-    queue: Queue = Queue()
-    path: str = ""
-
-
-@dataclasses.dataclass(frozen=True)
 class Pipeline:
     name: str  # "traces" or "traces/name"
     signal: str
@@ -291,7 +70,7 @@ class PipelineConfig:
     file: str
     receivers: dict[str, Receiver]
     processors: dict[str, Settings]
-    exporters: dict[str, Exporter]
+    exporters: dict[str, ExporterConfig]  # each kind's own config (pipeline/exporters/)
     pipelines: tuple[Pipeline, ...]
     health_check: tuple[str, int, str] | None  # host, port, path
     storage: dict[str, tuple[str, bool]]  # file_storage name -> (directory, fsync)
@@ -302,26 +81,6 @@ class PipelineConfig:
 
 
 # --- readers, one per section ---------------------------------------------------------------
-def _tls(section: Section, server: bool) -> TLS | None:
-    if not section.has("tls"):
-        return None
-    tls = section.section("tls")
-    value = TLS(
-        cert_file=tls.get("cert_file", text, "a file path"),
-        key_file=tls.get("key_file", text, "a file path"),
-        ca_file=tls.get("ca_file", text, "a file path"),
-        client_ca_file=tls.get("client_ca_file", text, "a file path") if server else None,
-        insecure=tls.get("insecure", boolean, "true or false", False),
-    )
-    for key in ("cert_file", "key_file", "ca_file", "client_ca_file"):
-        path = getattr(value, key)
-        if path and not os.path.isfile(path):
-            tls.fail(key, "an existing file", path)
-    if server and not value.insecure and not (value.cert_file and value.key_file):
-        tls.fail("cert_file", "cert_file and key_file for a TLS server (or insecure: true)", value.cert_file)
-    tls.done()
-    return None if server and value.insecure else value
-
 
 # transport -> (default port, size-limit key, its unit in bytes, default limit): the Collector's.
 _TRANSPORTS = {
@@ -336,7 +95,7 @@ _UNSUPPORTED = ("include_metadata", "cors", "keepalive", "traces_url_path", "met
 def _protocol(section: Section, transport: str) -> Protocol:
     default_port, limit_key, unit, default_limit = _TRANSPORTS[transport]
     host, port = section.get("endpoint", endpoint, "host:port", ("127.0.0.1", default_port))
-    tls = _tls(section, server=True)
+    tls = read_tls(section, server=True)
     authenticator = None
     if section.has("auth"):
         auth = section.section("auth")
@@ -363,83 +122,6 @@ def _receiver(name: str, section: Section) -> Receiver:
     return Receiver(name, grpc, http)
 
 
-def _retry(section: Section) -> Retry:
-    if not section.has("retry_on_failure"):
-        return Retry()
-    retry = section.section("retry_on_failure")
-    defaults = Retry()
-    value = Retry(
-        enabled=retry.get("enabled", boolean, "true or false", defaults.enabled),
-        initial_interval=retry.get("initial_interval", duration, "a duration like 5s", defaults.initial_interval),
-        max_interval=retry.get("max_interval", duration, "a duration like 30s", defaults.max_interval),
-        max_elapsed_time=retry.get("max_elapsed_time", duration, "a duration like 300s", defaults.max_elapsed_time),
-        multiplier=retry.get("multiplier", number_at_least(1.0), "a number >= 1", defaults.multiplier),
-        randomization_factor=retry.get(
-            "randomization_factor", number_at_least(0.0), "a number between 0 and 1", defaults.randomization_factor
-        ),
-    )
-    if value.randomization_factor > 1:
-        retry.fail("randomization_factor", "a number between 0 and 1", value.randomization_factor)
-    if value.max_interval < value.initial_interval:
-        retry.fail("max_interval", f"a duration >= initial_interval ({value.initial_interval}s)", value.max_interval)
-    retry.done()
-    return value
-
-
-def _queue(section: Section) -> Queue:
-    if not section.has("sending_queue"):
-        return Queue()
-    queue = section.section("sending_queue")
-    defaults = Queue()
-    value = Queue(
-        enabled=queue.get("enabled", boolean, "true or false", defaults.enabled),
-        queue_size=queue.get("queue_size", integer_at_least(1), "a whole number >= 1", defaults.queue_size),
-        num_consumers=queue.get("num_consumers", integer_at_least(1), "a whole number >= 1", defaults.num_consumers),
-        storage=queue.get("storage", text, "the name of a file_storage extension"),
-    )
-    queue.done()
-    return value
-
-
-def _headers(section: Section) -> tuple[tuple[str, str], ...]:
-    headers = section.section("headers")
-    pairs = tuple((key.lower(), headers.get(key, str, "a string")) for key in headers.key_names())
-    headers.done()
-    return pairs
-
-
-def _exporter(name: str, section: Section) -> Exporter:
-    kind = EXPORTER_TYPES.get(name.split("/")[0])
-    if kind is None:
-        section.source.fail(section.path, section.line, f"an exporter type of {', '.join(EXPORTER_TYPES)}", name)
-    if kind == "file":
-        value = Exporter(name, kind, path=section.require("path", text, "a file path"))
-    elif kind == "prometheus":
-        host, port = section.get("endpoint", endpoint, "host:port", ("127.0.0.1", 8889))
-        value = Exporter(name, kind, endpoint=f"{host}:{port}")
-    else:
-        value = Exporter(
-            name,
-            kind,
-            endpoint=section.require("endpoint", text, "an endpoint like host:4317 or http://host:4318"),
-            tls=_tls(section, server=False) or TLS(),
-            headers=_headers(section),
-            compression=section.get("compression", _compression, "gzip or none", "gzip"),
-            timeout=section.get("timeout", duration, "a duration like 5s", 5.0),
-            retry=_retry(section),
-            queue=_queue(section),
-        )
-    section.done()
-    return value
-
-
-def _compression(raw: Any) -> str:
-    value = str(raw).strip().lower()
-    if value not in ("gzip", "none", ""):
-        raise ValueError(raw)
-    return value or "none"
-
-
 def _processor(name: str, section: Section) -> tuple[Settings, Protocol | None]:
     """The processor's settings (its keys are the SPANMETER_* settings) and, when it has an
     ``insights`` section, where it serves the Insights API (off unless set)."""
@@ -463,7 +145,7 @@ def processor_setting_keys(path: str | os.PathLike[str], environ: Mapping[str, s
     """The setting keys of the file's ``processors.spanmeter`` as the pipeline reads them
     (for ``spanmeter config --config``, which resolves them leniently); ConfigError when the
     file cannot be read."""
-    processors = _root(path, environ).section("processors")
+    processors = read_root(path, environ).section("processors")
     return _setting_keys(processors.section("spanmeter")) if processors.has("spanmeter") else {}
 
 
@@ -600,44 +282,31 @@ def _check_references(config: PipelineConfig, service: Section) -> None:
                                 "the name of a bearertokenauth extension", protocol.authenticator)  # fmt: skip
     for pipeline in config.pipelines:
         for name in pipeline.exporters:
-            if config.exporters[name].kind == "prometheus" and pipeline.signal != "metrics":
+            kind = exporters.kind_of(config.exporters[name])
+            if pipeline.signal not in kind.signals:
                 service.source.fail(f"service.pipelines.{pipeline.name}.exporters", 0,
-                                    "prometheus only in a metrics pipeline", name)  # fmt: skip
-
-
-def _root(path: str | os.PathLike[str], environ: Mapping[str, str] | None) -> Section:
-    """The parsed file as its root section; ConfigError (one line) when it cannot be read."""
-    file = os.fspath(path)
-    source = Source(file, os.environ if environ is None else environ)
-    try:
-        tree = yaml.load(Path(file).read_text(encoding="utf-8"), Loader=_Loader)
-    except OSError as exc:
-        raise ConfigError(f"{file}: cannot read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{file}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    return Section(tree, "", source, 1)
+                                    f"{kind.type} only in a {' or '.join(kind.signals)} pipeline", name)  # fmt: skip
 
 
 def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> PipelineConfig:
     """Read and validate the file; raises :class:`ConfigError` (one line) on the first problem."""
-    root = _root(path, environ)
+    root = read_root(path, environ)
     file = root.source.file
     receivers = {n: _receiver(n, root.section("receivers").section(n)) for n in root.section("receivers").key_names()}
     read = {n: _processor(n, root.section("processors").section(n)) for n in root.section("processors").key_names()}
     processors = {name: settings for name, (settings, _) in read.items()}
     insights = {name: protocol for name, (_, protocol) in read.items() if protocol is not None}
-    exporters = {n: _exporter(n, root.section("exporters").section(n)) for n in root.section("exporters").key_names()}
+    sections = root.section("exporters")
+    exporter_configs = {name: exporters.read(name, sections.section(name)) for name in sections.key_names()}
     health, storage, tokens = _read_extensions(root)
     service = root.section("service")
-    defined = {"receivers": set(receivers), "processors": set(processors), "exporters": set(exporters)}
+    defined = {"receivers": set(receivers), "processors": set(processors), "exporters": set(exporter_configs)}
     pipelines = _pipelines(service, defined)
     telemetry, level = _telemetry(service)
     service.done()
     root.done()
     config = PipelineConfig(
-        file, receivers, processors, exporters, pipelines, health, storage, tokens, telemetry, level, insights
+        file, receivers, processors, exporter_configs, pipelines, health, storage, tokens, telemetry, level, insights
     )
     _check_references(config, service)
     return config

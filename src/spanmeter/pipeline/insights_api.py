@@ -71,6 +71,11 @@ def anomaly_message(record: AnomalyRecord) -> pb.Anomaly:
         time_unix_nano=record.time_unix_nano,
         model=record.model,
         agent=record.agent,
+        ancestors=[
+            pb.AnomalyContext(span_name=a.span_name, span_id=a.span_id, reasons=a.reasons, score=a.score)
+            for a in record.ancestors
+        ],
+        flagged_spans=record.flagged_spans,
     )
 
 

@@ -12,7 +12,10 @@ Everything it keeps is bounded, because a pipeline runs for months:
   only). A table holds at most ``max_groups_per_bucket`` keys; further ones share its
   overflow row (key ``otel.metric.overflow``), counted in ``overflowed``. Spans older than
   the horizon are counted in ``too_old`` and not kept.
-* anomalies: a ring of the newest ``max_anomalies``; older ones are counted in ``evicted``.
+* anomalies: a ring of the newest ``max_anomalies`` incidents, one per trace: the trace's
+  first flagged span (its deepest: children end first), with the spans of the same trace
+  that end later around it as its ancestors (at most ``MAX_ANCESTORS``) and a count of its
+  flagged spans; older incidents are counted in ``evicted``.
 * watchers: each ``WatchAnomalies`` stream gets a bounded queue; a slow client loses its
   oldest undelivered anomalies (counted in ``watch_dropped``), never the pipeline's time.
 
@@ -21,6 +24,7 @@ A query merges one dimension's tables over the buckets of a window.
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 import time
@@ -36,11 +40,25 @@ __all__ = ["DIMENSIONS", "OVERFLOW_KEY", "AnomalyRecord", "Group", "InsightsStor
 
 DIMENSIONS = ("model", "agent", "user", "team", "source", "service")
 """Group-by choices."""
+MAX_ANCESTORS = 16
+"""Ancestors kept per incident (its agent, workflow...): a deeper trace keeps the innermost."""
 _NS = 1_000_000_000
 
 
 @dataclass(slots=True)
+class AnomalyContext:
+    """A span around an incident's span, and what was flagged on it (nothing, often)."""
+
+    span_name: str
+    span_id: str
+    reasons: tuple[str, ...]
+    score: float
+
+
+@dataclass(slots=True)
 class AnomalyRecord:
+    """One incident: a trace's first flagged span, and the trace's later spans around it."""
+
     span_name: str
     service: str
     trace_id: str
@@ -51,6 +69,9 @@ class AnomalyRecord:
     time_unix_nano: int
     model: str
     agent: str
+    start_unix_nano: int = 0
+    ancestors: list[AnomalyContext] = field(default_factory=list)
+    flagged_spans: int = 1
 
 
 @dataclass(slots=True)
@@ -86,6 +107,7 @@ class InsightsStore:
         self._buckets = [_Bucket(max_groups_per_bucket) for _ in range(horizon_s // bucket_s)]
         self.max_groups_per_bucket = max_groups_per_bucket
         self._anomalies: deque[AnomalyRecord] = deque(maxlen=max_anomalies)
+        self._incidents: dict[int, AnomalyRecord] = {}  # trace id -> its incident, while in the ring
         self._watchers: list[queue.Queue] = []
         self._watch_queue_size = watch_queue_size
         self._budget_status = budget_status
@@ -95,13 +117,17 @@ class InsightsStore:
 
     # -- writing (batch worker) -----------------------------------------------------
     def on_outcome(self, outcome: SpanOutcome) -> None:
-        """Add one work span's facts and, if it was flagged, its anomaly."""
+        """Add one work span's facts; a flagged span opens its trace's incident, and a later
+        span of that trace becomes its context."""
         counted = outcome.kind == "llm" or outcome.source is not None or outcome.per_gb_usd is not None
         with self._lock:
             if counted:
                 self._add_cost(outcome)
-            if outcome.anomaly_reasons:
-                self._add_anomaly(_anomaly_of(outcome))
+            incident = self._incidents.get(outcome.trace_id) if self._incidents else None
+            if incident is not None:
+                _add_context(incident, outcome)
+            elif outcome.anomaly_reasons:
+                self._add_anomaly(outcome.trace_id, _anomaly_of(outcome))
 
     def _add_cost(self, outcome: SpanOutcome) -> None:
         now = self._clock()
@@ -128,10 +154,14 @@ class InsightsStore:
             bucket.reset(start)
         return bucket
 
-    def _add_anomaly(self, record: AnomalyRecord) -> None:
+    def _add_anomaly(self, trace_id: int, record: AnomalyRecord) -> None:
         if len(self._anomalies) == self._anomalies.maxlen:
             self.evicted += 1
+            oldest = self._anomalies[0]
+            if self._incidents.get(int(oldest.trace_id, 16)) is oldest:
+                del self._incidents[int(oldest.trace_id, 16)]
         self._anomalies.append(record)
+        self._incidents[trace_id] = record
         for watcher in self._watchers:
             self._offer(watcher, record)
 
@@ -177,8 +207,12 @@ class InsightsStore:
 
     def anomalies(self, since_ns: int = 0, limit: int = 0) -> list[AnomalyRecord]:
         """Anomalies of spans that ended at or after ``since_ns``, newest first."""
-        with self._lock:
-            found = [a for a in reversed(self._anomalies) if a.time_unix_nano >= since_ns]
+        with self._lock:  # copies: a later span of the trace may still add to an incident
+            found = [
+                dataclasses.replace(a, ancestors=list(a.ancestors))
+                for a in reversed(self._anomalies)
+                if a.time_unix_nano >= since_ns
+            ]
         return found[:limit] if limit else found
 
     def budget_status(self) -> Sequence[Any]:
@@ -197,6 +231,19 @@ class InsightsStore:
                 self._watchers.remove(watcher)
 
 
+def _add_context(incident: AnomalyRecord, outcome: SpanOutcome) -> None:
+    """A later span of an incident's trace: an ancestor when it encloses the incident's span."""
+    if outcome.anomaly_reasons:
+        incident.flagged_spans += 1
+    start = outcome.end_time_ns - round(outcome.duration_s * 1e9)
+    encloses = start <= incident.start_unix_nano and outcome.end_time_ns >= incident.time_unix_nano
+    if encloses and len(incident.ancestors) < MAX_ANCESTORS:
+        incident.ancestors.append(
+            AnomalyContext(outcome.span_name, f"{outcome.span_id:016x}", tuple(outcome.anomaly_reasons),
+                           outcome.anomaly_score)
+        )  # fmt: skip
+
+
 def _anomaly_of(outcome: SpanOutcome) -> AnomalyRecord:
     return AnomalyRecord(
         span_name=outcome.span_name,
@@ -209,4 +256,5 @@ def _anomaly_of(outcome: SpanOutcome) -> AnomalyRecord:
         time_unix_nano=outcome.end_time_ns,
         model=outcome.model or "",
         agent=outcome.agent or "",
+        start_unix_nano=outcome.end_time_ns - round(outcome.duration_s * 1e9),
     )

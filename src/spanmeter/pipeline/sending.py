@@ -15,8 +15,7 @@ import threading
 import time
 
 from spanmeter.pipeline import telemetry as tm
-from spanmeter.pipeline.config import Exporter
-from spanmeter.pipeline.exporters import Result
+from spanmeter.pipeline.exporters.common import Exporter, ExporterConfig, Result
 from spanmeter.pipeline.queue import Batch
 from spanmeter.pipeline.queue.memory import MemoryQueue
 from spanmeter.pipeline.retry import Backoff
@@ -26,7 +25,7 @@ POLL_S = 0.2
 
 
 class QueuedExporter:
-    def __init__(self, config: Exporter, exporter, queue, metrics: SelfMetrics):
+    def __init__(self, config: ExporterConfig, exporter: Exporter, queue, metrics: SelfMetrics):
         self.config, self.name = config, config.name
         self.exporter = exporter
         self.queue = queue if config.queue.enabled else MemoryQueue(1)
@@ -127,7 +126,7 @@ class QueuedExporter:
         if changed:
             level = logging.INFO if up else logging.WARNING
             log_event("downstream_up" if up else "downstream_down", level, exporter=self.name,
-                      endpoint=self.config.endpoint or self.config.path, error=reason or None)  # fmt: skip
+                      endpoint=self.config.destination, error=reason or None)  # fmt: skip
 
     def drain(self, deadline: float) -> int:
         """Send what is queued until ``deadline`` (monotonic); returns the batches left behind."""

@@ -38,6 +38,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from spanmeter import semconv
 from spanmeter.internal_errors import guard
+from spanmeter.otlp.anyvalue import append_attributes
 from spanmeter.processing.derived_metrics import (
     COUNTER,
     HISTOGRAM,
@@ -46,7 +47,6 @@ from spanmeter.processing.derived_metrics import (
     SPECS,
     MetricSpec,
 )
-from spanmeter.processing.span_view import append_attributes
 
 OVERFLOW_ATTRIBUTE = "otel.metric.overflow"
 _OVERFLOW = object()

@@ -158,7 +158,7 @@ class _Work:
         self.priced = self.cost_known = False
         self.total_usd = self.per_gb = self.throughput = self.freshness = None
         self.quality: dict[str, float] | None = None
-        self.anomaly: tuple[tuple[str, ...], float, dict[str, float]] | None = None
+        self.anomaly: tuple[tuple[str, ...], float, dict[str, tuple[float, float]], bool] | None = None
         self.new: dict[str, Any] = {}
         self.events: list[tuple[str, dict[str, Any], int]] = []
 
@@ -227,6 +227,7 @@ class Enricher:
                 sigma=settings.anomaly_sigma,
                 min_samples=settings.anomaly_min_samples,
                 max_keys=settings.anomaly_max_keys,
+                max_spans=settings.rollup_max_open_spans,
             ),
             metrics=metrics_sink or DerivedMetrics(meter_provider),
             compute_usd_per_hour=settings.compute_usd_per_hour,
@@ -252,7 +253,7 @@ class Enricher:
         }
         detector = self.anomaly_detector
         if detector is not None:
-            counts["anomaly_baselines"] = detector.evicted
+            counts.update(detector.overflow_counts())
         return counts
 
     def late_children(self) -> dict[str, int]:
@@ -495,26 +496,44 @@ class Enricher:
                 log_crossing(crossing, context, end, self.logger_provider)
 
     def _anomalies(self, work: _Work) -> None:
-        """Baselines per (service, span name, model): a call that is slow, expensive or
-        token-hungry for what it is gets flagged on the span itself."""
-        values = {"latency": work.duration}
-        if work.priced:
-            values["cost"] = work.llm_usd
-        if work.input_tokens is not None:
-            values["tokens"] = float(work.input_tokens + work.output_tokens)
-        if work.throughput is not None:
-            values["throughput"] = work.throughput
-        view = work.view
-        baselines: dict[str, float] = {}
-        key = (view.service, view.name, work.profile.model)
-        reasons, score = self.anomaly_detector.observe(key, values, baselines)
+        """Baselines per (service, span name, model): a call that is slow, token-hungry or
+        loops for what it is gets flagged on the span itself (what is judged how:
+        :meth:`AnomalyDetector.observe_span`); a span whose key is still warming up says so."""
+        detector, view, profile = self.anomaly_detector, work.view, work.profile
+        calls, calls_s = detector.calls_below(*view.rollup_ids(), work.duration)
+        first_chunk = work.get(semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK) if work.is_llm else None
+        reasons, score, values = detector.observe_span(
+            (view.service, view.name, profile.model),
+            work.duration,
+            failed=work.error_type is not None,
+            output_tokens=work.output_tokens if work.is_llm else None,
+            first_chunk_s=first_chunk if type(first_chunk) in (int, float) else None,
+            input_tokens=work.input_tokens,
+            calls=calls,
+            calls_s=calls_s,
+            throughput=work.throughput,
+        )
         if reasons:
-            work.anomaly = (reasons, float(score), {reason: (values[reason], baselines[reason]) for reason in reasons})
-            work.new[semconv.ANOMALY] = True
-            work.new[semconv.ANOMALY_REASONS] = tuple(reasons)
-            work.new[semconv.ANOMALY_SCORE] = float(score)
-            for reason in reasons:
-                self.metrics.add(semconv.METRIC_ANOMALIES, (reason, work.profile.gen_op, work.profile.span_op), 1)
+            self._flag(work, reasons, score, values)
+        elif score < 0.0:
+            work.new[semconv.ANOMALY_WARMING_UP] = True
+
+    def _flag(self, work: _Work, reasons: tuple[str, ...], score: float, values: dict) -> None:
+        """The flag, its top reason's value and baseline on the span; spans counted per reason,
+        and the trace's first flagged span counted once as an incident."""
+        value, baseline = values[reasons[0]]
+        new, profile = work.new, work.profile
+        new[semconv.ANOMALY] = True
+        new[semconv.ANOMALY_REASONS] = reasons
+        new[semconv.ANOMALY_SCORE] = float(score)
+        new[semconv.ANOMALY_VALUE] = float(value)
+        new[semconv.ANOMALY_BASELINE] = float(baseline)
+        for reason in reasons:
+            self.metrics.add(semconv.METRIC_ANOMALIES, (reason, profile.gen_op, profile.span_op), 1)
+        incident = self.anomaly_detector.first_in_trace(work.view.ids()[0])
+        if incident:
+            self.metrics.add(semconv.METRIC_ANOMALY_INCIDENTS, (reasons[0], profile.gen_op, profile.span_op), 1)
+        work.anomaly = (reasons, float(score), values, incident)
 
     def _work_metrics(self, work: _Work) -> None:
         """Durations and errors of work: LLM calls into the GenAI convention's histogram,
@@ -602,7 +621,7 @@ def _map_guarded(function: Callable[[Any], Any], items: Sequence[Any]) -> list[A
 def _outcome(work: _Work) -> SpanOutcome:
     view, get, profile = work.view, work.get, work.profile
     trace_id, span_id = view.ids()
-    reasons, score, values = work.anomaly or ((), 0.0, {})
+    reasons, score, values, incident = work.anomaly or ((), 0.0, {}, False)
     return SpanOutcome(
         service=view.service, span_name=view.name, kind=rules.work_kind(profile.op, work.is_llm),
         operation=profile.op, trace_id=trace_id, span_id=span_id, end_time_ns=view.end_ns,
@@ -614,6 +633,6 @@ def _outcome(work: _Work) -> SpanOutcome:
         unpriced_reason=rules.unpriced_reason(work.cost_source, work.has_usage) if work.is_llm else None,
         total_usd=work.total_usd, data_bytes=work.data_bytes if type(work.data_bytes) is int else None,
         data_records=work.data_records, per_gb_usd=work.per_gb, anomaly_reasons=reasons, anomaly_score=score,
-        anomaly_values=values, quality=work.quality or {}, freshness_s=work.freshness,
+        anomaly_values=values, anomaly_incident=incident, quality=work.quality or {}, freshness_s=work.freshness,
         parent_span_id=view.parent_id(), start_time_ns=view.start_ns,
     )  # fmt: skip

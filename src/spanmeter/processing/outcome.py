@@ -59,6 +59,8 @@ class SpanOutcome:
     anomaly_score: float = 0.0
     anomaly_values: dict[str, tuple[float, float]] = field(default_factory=dict)
     """Per fired reason: (the value seen, its baseline in the same unit)."""
+    anomaly_incident: bool = False
+    """True on the first flagged span of its trace: the one counted as the trace's incident."""
     quality: dict[str, float] = field(default_factory=dict)
     """Data-quality scores by dimension (stage spans)."""
     freshness_s: float | None = None

@@ -50,7 +50,7 @@ import yaml
 from spanmeter import providers, semconv
 from spanmeter.internal_errors import guard
 from spanmeter.processing.bounded import BoundedMap
-from spanmeter.settings import ConfigError, Settings
+from spanmeter.settings import ConfigError, Settings, one_line
 
 # genai-prices price keys spanmeter prices itself, by the Rates field they fill.
 _TOKEN_PRICE_KEYS = {
@@ -455,7 +455,7 @@ def load_price_file(path: str) -> dict[tuple[str, str], Rates]:
         else:
             raise ConfigError(f"{where}: must end in .yaml, .yml or .toml")
     except (tomllib.TOMLDecodeError, yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{where}: not valid {extension[1:].upper()} ({_one_line(exc)})") from None
+        raise ConfigError(f"{where}: not valid {extension[1:].upper()} ({one_line(exc)})") from None
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where}: top level must map provider names to models")
     table: dict[tuple[str, str], Rates] = {}
@@ -476,14 +476,6 @@ def load_price_file(path: str) -> dict[tuple[str, str], Rates]:
                 values["input"] or 0.0, values["output"] or 0.0, values["cache_read"], values["cache_write"]
             )
     return table
-
-
-def _one_line(exc: Exception) -> str:
-    """A parser's complaint on one line: PyYAML's spans several, with the source quoted."""
-    mark = getattr(exc, "problem_mark", None)
-    if isinstance(exc, yaml.YAMLError) and mark is not None:
-        return f"line {mark.line + 1}, column {mark.column + 1}: {getattr(exc, 'problem', None) or 'syntax error'}"
-    return " ".join(str(exc).split())
 
 
 def _file_price(where: str, key: str, value: Any) -> float | None:

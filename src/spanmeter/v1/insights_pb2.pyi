@@ -97,7 +97,7 @@ class AnomalyValue(_message.Message):
     def __init__(self, reason: _Optional[str] = ..., value: _Optional[float] = ..., baseline: _Optional[float] = ...) -> None: ...
 
 class Anomaly(_message.Message):
-    __slots__ = ("span_name", "service", "trace_id", "span_id", "reasons", "score", "values", "time_unix_nano", "model", "agent")
+    __slots__ = ("span_name", "service", "trace_id", "span_id", "reasons", "score", "values", "time_unix_nano", "model", "agent", "ancestors", "flagged_spans")
     SPAN_NAME_FIELD_NUMBER: _ClassVar[int]
     SERVICE_FIELD_NUMBER: _ClassVar[int]
     TRACE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -108,6 +108,8 @@ class Anomaly(_message.Message):
     TIME_UNIX_NANO_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     AGENT_FIELD_NUMBER: _ClassVar[int]
+    ANCESTORS_FIELD_NUMBER: _ClassVar[int]
+    FLAGGED_SPANS_FIELD_NUMBER: _ClassVar[int]
     span_name: str
     service: str
     trace_id: str
@@ -118,7 +120,21 @@ class Anomaly(_message.Message):
     time_unix_nano: int
     model: str
     agent: str
-    def __init__(self, span_name: _Optional[str] = ..., service: _Optional[str] = ..., trace_id: _Optional[str] = ..., span_id: _Optional[str] = ..., reasons: _Optional[_Iterable[str]] = ..., score: _Optional[float] = ..., values: _Optional[_Iterable[_Union[AnomalyValue, _Mapping]]] = ..., time_unix_nano: _Optional[int] = ..., model: _Optional[str] = ..., agent: _Optional[str] = ...) -> None: ...
+    ancestors: _containers.RepeatedCompositeFieldContainer[AnomalyContext]
+    flagged_spans: int
+    def __init__(self, span_name: _Optional[str] = ..., service: _Optional[str] = ..., trace_id: _Optional[str] = ..., span_id: _Optional[str] = ..., reasons: _Optional[_Iterable[str]] = ..., score: _Optional[float] = ..., values: _Optional[_Iterable[_Union[AnomalyValue, _Mapping]]] = ..., time_unix_nano: _Optional[int] = ..., model: _Optional[str] = ..., agent: _Optional[str] = ..., ancestors: _Optional[_Iterable[_Union[AnomalyContext, _Mapping]]] = ..., flagged_spans: _Optional[int] = ...) -> None: ...
+
+class AnomalyContext(_message.Message):
+    __slots__ = ("span_name", "span_id", "reasons", "score")
+    SPAN_NAME_FIELD_NUMBER: _ClassVar[int]
+    SPAN_ID_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    span_name: str
+    span_id: str
+    reasons: _containers.RepeatedScalarFieldContainer[str]
+    score: float
+    def __init__(self, span_name: _Optional[str] = ..., span_id: _Optional[str] = ..., reasons: _Optional[_Iterable[str]] = ..., score: _Optional[float] = ...) -> None: ...
 
 class ListAnomaliesRequest(_message.Message):
     __slots__ = ("since_unix_nano", "limit")

@@ -1,4 +1,4 @@
-"""OTLP receivers (gRPC and HTTP) and what they share: decoding, auth, and the answer to the sender.
+"""OTLP receivers (gRPC and HTTP) and what they share: decoding (protobuf, JSON), auth, the answer to the sender.
 
 A receiver decodes a request, hands it to the service's ``consume`` and answers from
 what that returns: accepted (possibly with some spans rejected: partial success),
@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 from google.protobuf.message import DecodeError, Message
 
-from spanmeter.pipeline.exporters import REQUESTS
+from spanmeter.otlp import json_codec
+from spanmeter.otlp.protocol import REQUESTS
 
 RETRY_AFTER_S = 1  # what a refused sender is told to wait
 
@@ -39,6 +40,14 @@ def decode_protobuf(signal: str, body: bytes) -> Message:
         return REQUESTS[signal].FromString(body)
     except DecodeError as exc:
         raise BadRequest(f"cannot decode the {REQUESTS[signal].__name__} protobuf: {exc}") from None
+
+
+def decode_json(signal: str, body: bytes) -> Message:
+    """An OTLP/JSON body, read by the one tolerant decoder (hex or base64 ids, either key case)."""
+    try:
+        return json_codec.decode(body, REQUESTS[signal])
+    except json_codec.MalformedJSON as exc:
+        raise BadRequest(f"cannot decode the OTLP/JSON {signal} request: {exc}") from None
 
 
 def token_matches(header: str | None, token: str | None) -> bool:

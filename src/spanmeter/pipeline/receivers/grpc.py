@@ -14,20 +14,13 @@ import socket
 from concurrent import futures
 
 import grpc
-from google.protobuf import duration_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
+from google.rpc import code_pb2
 
+from spanmeter.otlp.protocol import GRPC_METHODS, RESPONSES, STATUS_DETAILS_KEY, rejected_field, retry_status
 from spanmeter.pipeline.config import Protocol
-from spanmeter.pipeline.exporters import GRPC_METHODS, RESPONSES, STATUS_DETAILS_KEY, rejected_field
 from spanmeter.pipeline.receivers import RETRY_AFTER_S, BadRequest, Consume, decode_protobuf, token_matches
 
 WORKERS = 16
-
-
-def _retry_details(message: str) -> bytes:
-    status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=message)
-    status.details.add().Pack(error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=RETRY_AFTER_S)))
-    return status.SerializeToString()
 
 
 def server_credentials(protocol: Protocol) -> grpc.ServerCredentials:
@@ -73,7 +66,8 @@ class GrpcReceiver:
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             outcome = self.consume(self.name, "grpc", signal, request, body)
             if outcome.refused:
-                context.set_trailing_metadata(((STATUS_DETAILS_KEY, _retry_details(outcome.message)),))
+                details = retry_status(code_pb2.UNAVAILABLE, outcome.message, RETRY_AFTER_S)
+                context.set_trailing_metadata(((STATUS_DETAILS_KEY, details),))
                 context.abort(grpc.StatusCode.UNAVAILABLE, outcome.message)
             response = response_type()
             if outcome.rejected:

@@ -16,11 +16,18 @@ from http.server import BaseHTTPRequestHandler
 from google.protobuf import json_format
 from google.rpc import code_pb2, status_pb2
 
+from spanmeter.otlp.protocol import HTTP_PATHS, RESPONSES, rejected_field
 from spanmeter.pipeline.config import Protocol
-from spanmeter.pipeline.exporters import HTTP_PATHS, RESPONSES, rejected_field
 from spanmeter.pipeline.http_server import Server, start_server, stop_server
-from spanmeter.pipeline.receivers import RETRY_AFTER_S, BadRequest, Consume, Outcome, decode_protobuf, token_matches
-from spanmeter.pipeline.receivers.otlp_json import decode_json
+from spanmeter.pipeline.receivers import (
+    RETRY_AFTER_S,
+    BadRequest,
+    Consume,
+    Outcome,
+    decode_json,
+    decode_protobuf,
+    token_matches,
+)  # fmt: skip
 
 PROTOBUF, JSON = "application/x-protobuf", "application/json"
 _SIGNALS = {path: signal for signal, path in HTTP_PATHS.items()}
