@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from prometheus_client.parser import text_string_to_metric_families
 
+from spanmeter.alerting.metrics import METRICS
 from spanmeter.bench.results import bench_result
 from spanmeter.bench.runner import Scenario, Tally
 from spanmeter.bench.telemetry import SpanStats
@@ -74,22 +75,36 @@ def report(in_process):
 def pipeline(corpus):
     """The corpus through the pipeline's processor: Insights rows by dimension, Prometheus samples."""
     stage = SpanmeterStage(Settings.load(SETTINGS, environ={}), with_insights=True)
+    outcomes = Outcomes()
+    stage.enricher.add_listener(outcomes)
     stage.process(encode_spans(corpus))
     with served(stage.insights) as (stub, _):
         insights = {
             name: {row.key: row for row in stub.GetCostSummary(pb.GetCostSummaryRequest(group_by=value)).rows}
             for name, value in GROUP_BY.items()
         }
-    families = text_string_to_metric_families(stage.metrics.prometheus_text())
-    cost = [sample for family in families if family.name == "spanmeter_cost_USD" for sample in family.samples]
-    return insights, [sample for sample in cost if sample.name.endswith("_total")]
+    samples = [
+        sample
+        for family in text_string_to_metric_families(stage.metrics.prometheus_text())
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    ]
+    return insights, samples, outcomes.seen
+
+
+class Outcomes:
+    def __init__(self):
+        self.seen = []
+
+    def on_outcome(self, outcome):
+        self.seen.append(outcome)
 
 
 def _prometheus_by(samples, label: str, fallback: str | None = None) -> dict[str, float]:
     """LLM cost summed by a label (``fallback``'s value when the series lacks it)."""
     found: dict[str, float] = {}
     for sample in samples:
-        if sample.labels.get("spanmeter_cost_kind") != "llm":
+        if sample.name != "spanmeter_cost_USD_total" or sample.labels.get("spanmeter_cost_kind") != "llm":
             continue
         key = sample.labels.get(label) or (sample.labels.get(fallback) if fallback else None) or ""
         found[key] = found.get(key, 0.0) + sample.value
@@ -115,7 +130,7 @@ def test_the_corpus_has_every_kind_of_agent_run(report):
 
 def test_report_and_insights_agree_by_model_agent_service_and_source(report, pipeline):
     groups, _ = report
-    insights, _ = pipeline
+    insights, _, _ = pipeline
     for name in GROUP_BY:
         assert set(insights[name]) == set(groups[name]), name
         for key, row in groups[name].items():
@@ -130,7 +145,7 @@ def test_report_and_insights_agree_by_model_agent_service_and_source(report, pip
 
 def test_prometheus_cost_by_model_and_agent_is_the_reports(report, pipeline):
     groups, _ = report
-    _, samples = pipeline
+    _, samples, _ = pipeline
     by_model = _prometheus_by(samples, "gen_ai_response_model", "gen_ai_request_model")
     by_agent = _prometheus_by(samples, "gen_ai_agent_name")
     assert by_model == pytest.approx({key: row["cost_usd"] for key, row in groups["model"].items() if row["cost_usd"]})
@@ -162,3 +177,27 @@ def test_a_bench_result_counts_what_the_report_counts(report, in_process):
     services = list(groups["service"].values())
     data_cost = sum(row["cost_per_gb_usd"] * row["data_bytes"] / 1e9 for row in services if row["cost_per_gb_usd"])
     assert result["cost_per_gb_usd"] == pytest.approx(data_cost / (sum(row["data_bytes"] for row in services) / 1e9))
+
+
+def test_alerts_compute_cost_per_gb_as_the_report_does(report, pipeline):
+    """spanmeter's alert engine and the Prometheus rule's PromQL: summed cost over summed GB."""
+    groups, _ = report
+    _, samples, outcomes = pipeline
+    quantity = METRICS["cost_per_gb_usd"]
+    states: dict[str, list] = {}
+    for outcome in outcomes:
+        if outcome.source is not None:
+            quantity.add(states.setdefault(outcome.source, quantity.new()), outcome)
+    sums: dict[str, dict[str, float]] = {}
+    for sample in samples:
+        if sample.name in ("spanmeter_data_cost_USD_total", "spanmeter_data_priced_bytes_total"):
+            entry = sums.setdefault(sample.labels["spanmeter_data_source"], {})
+            entry[sample.name] = entry.get(sample.name, 0.0) + sample.value
+    priced = {key: row for key, row in groups["source"].items() if row["cost_per_gb_usd"] is not None}
+    assert priced and set(sums) == set(priced)
+    for source, row in priced.items():
+        assert quantity.value([states[source]], 3600.0) == pytest.approx(row["cost_per_gb_usd"])
+        promql = sums[source]["spanmeter_data_cost_USD_total"] / (
+            sums[source]["spanmeter_data_priced_bytes_total"] / 1e9
+        )
+        assert promql == pytest.approx(row["cost_per_gb_usd"])
