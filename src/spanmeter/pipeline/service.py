@@ -254,6 +254,8 @@ class PipelineService:
         self._stop.set()
         for receiver in self.receivers:
             receiver.stop(grace=min(2.0, timeout / 4))
+        for stage in self.stages.values():
+            stage.enricher.shutdown()  # calls still waiting for their agent run count, without one
         self.flush_derived_metrics()
         left = {name: exporter.drain(deadline) for name, exporter in self.exporters.items()}
         for server in self._servers:
