@@ -100,8 +100,8 @@ def demo_environment(directory: Path, environ: dict[str, str]) -> dict[str, str]
 
 
 def _console() -> Console:
-    """A console wide enough for the summary table even when output is not a terminal."""
-    return Console(width=max(Console().width, 110))
+    """A console wide enough for the summary and the report's tables even when output is not a terminal."""
+    return Console(width=max(Console().width, 150))
 
 
 def print_summary(console: Console, traces_file: Path, title: str) -> None:

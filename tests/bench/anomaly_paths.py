@@ -13,10 +13,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from spanmeter import semconv
+from spanmeter.otlp.anyvalue import to_python
 from spanmeter.processing import SpanmeterProcessor
 from spanmeter.processing.aggregator import MetricAggregator
 from spanmeter.processing.enricher import Enricher
-from spanmeter.processing.span_view import decode_any
 from spanmeter.settings import Settings
 
 BATCH = 512
@@ -57,7 +57,7 @@ def through_pipeline(corpus: Sequence[CorpusSpan]) -> list[tuple[str, ...]]:
                 for span in scope_spans.spans:
                     reasons = next((kv.value for kv in span.attributes if kv.key == semconv.ANOMALY_REASONS), None)
                     if reasons is not None:
-                        flagged[int.from_bytes(span.span_id, "big")] = tuple(decode_any(reasons))
+                        flagged[int.from_bytes(span.span_id, "big")] = tuple(to_python(reasons))
     enricher.shutdown()
     return [flagged.get(span_id, ()) for span_id in ids]
 

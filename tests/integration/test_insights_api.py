@@ -33,7 +33,9 @@ def test_empty_request_groups_everything_held_by_model():
     store = InsightsStore(clock=Clock())
     store.on_outcome(llm_outcome(model="gpt-4o-mini", cost_usd=0.25, input_tokens=100, output_tokens=10))
     store.on_outcome(llm_outcome(model="gpt-4o-mini", cost_usd=0.5, input_tokens=200, output_tokens=20))
-    store.on_outcome(llm_outcome(model="claude-x", cost_usd=None, input_tokens=7, output_tokens=3))
+    store.on_outcome(
+        llm_outcome(model="claude-x", cost_usd=None, unpriced_reason="no_price", input_tokens=7, output_tokens=3)
+    )
     with served(store) as (stub, _):
         reply = stub.GetCostSummary(pb.GetCostSummaryRequest())
     assert reply.group_by == pb.GROUP_BY_MODEL
@@ -74,13 +76,14 @@ def test_cost_per_gb_from_stages_with_data():
     store = InsightsStore(clock=Clock())
     stage = SpanOutcome(
         service="etl", span_name="run_stage load", kind="stage", operation="run_stage", trace_id=1, span_id=2,
-        end_time_ns=NOW, duration_s=3.0, error_type=None, source="orders", total_usd=0.02, data_bytes=4 * 10**9,
+        end_time_ns=NOW, duration_s=3.0, error_type=None, source="orders", total_usd=0.02, data_bytes=4 * 10**9, per_gb_usd=0.005,
     )  # fmt: skip
     store.on_outcome(stage)
     with served(store) as (stub, _):
         reply = stub.GetCostSummary(pb.GetCostSummaryRequest(group_by=pb.GROUP_BY_DATA_SOURCE))
     (row,) = reply.rows
-    assert (row.key, row.calls, row.data_bytes, row.cost_per_gb_usd) == ("orders", 0, 4 * 10**9, 0.005)
+    assert (row.key, row.calls, row.data_bytes, row.cost_per_gb_usd) == ("orders", 1, 4 * 10**9, 0.005)
+    assert row.cost_usd == 0.02  # a data source's cost: the roll-up of its stages
 
 
 def test_spans_older_than_the_horizon_are_counted_not_kept():
@@ -98,6 +101,20 @@ def test_groups_per_bucket_are_bounded_with_an_overflow_group():
     rows, total = store.cost_summary()
     assert [(key, cell.calls) for key, cell in rows] == [(OVERFLOW_KEY, 2), ("a", 1), ("b", 1)]
     assert (total.calls, store.overflowed) == (4, 2)
+
+
+def test_a_breakdown_by_one_dimension_stays_exact_whatever_the_cardinality_of_the_others():
+    """Unique user ids overflow the user table only: by model, every call is in its model's row."""
+    store = InsightsStore(max_groups_per_bucket=4, clock=Clock())
+    for n in range(60):
+        store.on_outcome(llm_outcome(model=("gpt-4o", "gpt-4o-mini")[n % 2], user=f"user-{n}", cost_usd=1.0))
+    by_model, total = store.cost_summary("model")
+    assert [(key, group.calls, group.cost_usd) for key, group in by_model] == [
+        ("gpt-4o", 30, 30.0), ("gpt-4o-mini", 30, 30.0),
+    ]  # fmt: skip
+    by_user, _ = store.cost_summary("user")
+    assert {key: group.calls for key, group in by_user}[OVERFLOW_KEY] == 56
+    assert total.calls == 60 and store.overflowed == 56
 
 
 def _flagged(n: int, **fields) -> SpanOutcome:

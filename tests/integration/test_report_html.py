@@ -33,7 +33,8 @@ def traces_with_everything() -> list[str]:
         chat = otlp_span(index + 1, 1, None, f"chat {model}", index * 60 * S, (1 + index % 7) * S // 4, attributes)
         stage = otlp_span(index + 1, 2, None, "run_stage load", index * 60 * S, S, {
             semconv.SPANMETER_OPERATION_NAME: "run_stage", semconv.DATA_SOURCE: f"source-{index % 2}",
-            semconv.DATA_BYTES: 2 * 10**8, semconv.COST_COMPUTE_USD: 0.001, semconv.COST_TOTAL_USD: 0.001})  # fmt: skip
+            semconv.DATA_BYTES: 2 * 10**8, semconv.COST_COMPUTE_USD: 0.001, semconv.COST_TOTAL_USD: 0.001,
+            semconv.COST_PER_GB_USD: 0.005})  # fmt: skip
         lines.append(request_line([chat, stage]))
     return lines
 

@@ -167,7 +167,11 @@ def test_p95_uses_prometheus_buckets_and_interpolation():
           outcome(source="s3", quality={"completeness": 0.96})], 0.93),
         (_rule(metric="freshness_s", threshold=3600.0, group_by=("source",)),
          [outcome(source="s3", freshness_s=4000.0), outcome(source="s3", freshness_s=100.0)], 4000.0),
-        (_rule(metric="cost_per_gb_usd", threshold=0.5), [outcome(per_gb_usd=0.4), outcome(per_gb_usd=0.8)], 0.6),
+        # summed cost / summed GB, as the report computes it: (0.4 + 0.8) / (1 + 0.1) GB, not the mean 4.2
+        (_rule(metric="cost_per_gb_usd", threshold=0.5), [
+            outcome(per_gb_usd=0.4, total_usd=0.4, data_bytes=10**9),
+            outcome(per_gb_usd=8.0, total_usd=0.8, data_bytes=10**8),
+        ], 1.2 / 1.1),
     ],
 )  # fmt: skip
 def test_each_metric_over_its_window(rule, outcomes, value):

@@ -85,7 +85,7 @@ THRESHOLDS: tuple[Threshold, ...] = (
     Threshold(
         "SpanmeterCostPerGBHigh", "cost_per_gb_usd", "above", 0.5, "1h", "10m", "warning",
         "{service}: data processing costs more than 0.5 USD per GB",
-        "Average cost per GB over the last {window} is {value} USD (threshold {threshold} USD).",
+        "Cost per GB over the last {window} (summed cost / summed GB) is {value} USD (threshold {threshold} USD).",
         group_by=("service", "source"),
     ),
     Threshold(

@@ -1,30 +1,28 @@
-"""spanmeter in the benchmark's own process: spans are enriched by a SpanmeterProcessor and read
-back by :class:`SpanStats`, which keeps running totals (tokens, cost, time per kind of work) rather
-than the spans, so a long run stays small.
+"""spanmeter in the benchmark's own process: spans are enriched by a SpanmeterProcessor whose
+enricher hands each work span's facts (:class:`~spanmeter.processing.outcome.SpanOutcome`) to
+:class:`SpanStats`, which keeps running totals (LLM calls, errors, tokens, cost, unpriced calls,
+cost per GB, time per kind of work) rather than the spans, so a long run stays small and counts
+what ``spanmeter report`` and the Insights API count.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace import TracerProvider
 
-from spanmeter import on_import, rules, semconv
+from spanmeter import on_import
 from spanmeter.processing import SpanmeterProcessor
+from spanmeter.processing.groups import Group, data_keys
+from spanmeter.processing.outcome import SpanOutcome
 
 SERVICE_NAME = "spanmeter-bench"
 
 
-def _number(value: object) -> float:
-    return float(value) if type(value) in (int, float) else 0.0
-
-
-class SpanStats(SpanExporter):
-    """Totals over the enriched spans exported since the last :meth:`reset`."""
+class SpanStats:
+    """Totals over the work spans enriched since the last :meth:`reset` (an OutcomeListener)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -32,27 +30,27 @@ class SpanStats(SpanExporter):
 
     def reset(self) -> None:
         with self._lock:
-            self.spans = 0
-            self.input_tokens = self.output_tokens = 0
+            self.llm = Group(latency=False)
+            """LLM calls (calls, errors, tokens, cost, unpriced) and the data spans' bytes and cost."""
             self.cost_usd = 0.0
             self.seconds_by_kind: dict[str, float] = {}
 
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+    def on_outcome(self, outcome: SpanOutcome) -> None:
         with self._lock:
-            for span in spans:
-                get = (span.attributes or {}).get
-                kind = rules.kind_of(rules.operation(get))
-                self.spans += 1
-                duration = ((span.end_time or 0) - (span.start_time or 0)) / 1e9
-                self.seconds_by_kind[kind] = self.seconds_by_kind.get(kind, 0.0) + duration
-                self.cost_usd += _number(get(semconv.COST_USD)) + _number(get(semconv.COST_COMPUTE_USD))
-                if kind == "llm":
-                    self.input_tokens += int(_number(rules.input_tokens_raw(get)))
-                    self.output_tokens += int(_number(rules.output_tokens_raw(get)))
-        return SpanExportResult.SUCCESS
+            self.seconds_by_kind[outcome.kind] = self.seconds_by_kind.get(outcome.kind, 0.0) + outcome.duration_s
+            self.cost_usd += outcome.own_usd or 0.0
+            if outcome.kind == "llm":
+                self.llm.add(outcome, outcome.cost_usd)
+            if next(data_keys(outcome), None) is not None:
+                self.llm.add_data(outcome)
 
-    def shutdown(self) -> None:
-        pass
+    @property
+    def input_tokens(self) -> int:
+        return self.llm.input_tokens
+
+    @property
+    def output_tokens(self) -> int:
+        return self.llm.output_tokens
 
     def time_share(self, request_seconds: float) -> dict[str, float]:
         """Shares of the requests' wall time spent in LLM calls, in tools (beyond LLM time), and the rest.
@@ -69,7 +67,7 @@ class SpanStats(SpanExporter):
 
 
 def install(stats: SpanStats) -> TracerProvider | None:
-    """Send the process's spans through a SpanmeterProcessor into ``stats``.
+    """Enrich the process's spans with a SpanmeterProcessor whose outcomes go to ``stats``.
 
     The global SDK provider is used when one is set already (e.g. under ``opentelemetry-instrument``,
     whose exporters keep receiving the spans); else one is created. Returns the provider, or None when
@@ -81,6 +79,8 @@ def install(stats: SpanStats) -> TracerProvider | None:
         trace.set_tracer_provider(provider)
     if not isinstance(provider, TracerProvider):
         return None
-    provider.add_span_processor(SpanmeterProcessor(stats, schedule_delay_millis=200))
+    processor = SpanmeterProcessor([], schedule_delay_millis=200)
+    processor.enricher.add_listener(stats)
+    provider.add_span_processor(processor)
     on_import.instrument_libraries(tracer_provider=provider)
     return provider

@@ -329,6 +329,8 @@ class PipelineService:
             receiver.stop(grace=min(2.0, timeout / 4))
         for component in (*self.batchers, *self.limiters.values()):
             component.stop()  # batchers send what they hold on into the queues
+        for stage in self.stages.values():
+            stage.enricher.shutdown()  # calls still waiting for their agent run count, without one
         self.flush_derived_metrics()
         left = {name: exporter.drain(deadline) for name, exporter in self.exporters.items()}
         for server in self._servers:

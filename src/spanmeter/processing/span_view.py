@@ -74,6 +74,9 @@ class SpanView(Protocol):
     def ids(self) -> tuple[int, int]:
         """(trace id, span id) as integers."""
 
+    def parent_id(self) -> int:
+        """The parent's span id as an integer, local or remote; 0 for a root."""
+
     def span_context(self) -> SpanContext:
         """An OpenTelemetry SpanContext (links log records and exemplars to the span)."""
 
@@ -160,6 +163,10 @@ class SdkSpanView:
         context = self.context
         return (context.trace_id, context.span_id) if context is not None else (0, 0)
 
+    def parent_id(self) -> int:
+        parent = self.parent
+        return parent.span_id if parent is not None else 0
+
     def span_context(self) -> SpanContext | None:
         return self.context
 
@@ -245,6 +252,9 @@ class ProtoSpanView:
 
     def ids(self) -> tuple[int, int]:
         return int.from_bytes(self.span.trace_id, "big"), int.from_bytes(self.span.span_id, "big")
+
+    def parent_id(self) -> int:
+        return int.from_bytes(self.span.parent_span_id, "big")
 
     def span_context(self) -> SpanContext:
         trace_id, span_id = self.ids()

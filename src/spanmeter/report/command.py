@@ -77,13 +77,14 @@ def _jaeger_batches(url: str, service: str, since_ns: int, until_ns: int, depth:
 
 def analyze(batches: Iterable[list[SpanRecord]], keep: Callable[[SpanRecord], bool], analysis: Analysis,
             progress: Progress) -> None:  # fmt: skip
-    """Feed every kept span of ``batches`` to ``analysis``."""
+    """Feed every kept span of ``batches`` to ``analysis``, then finish it."""
     for batch in batches:
         for span in batch:
             if keep(span):
                 analysis.add(span)
         for task in progress.task_ids:
             progress.update(task, spans=analysis.totals.spans)
+    analysis.finish()
 
 
 @click.command()

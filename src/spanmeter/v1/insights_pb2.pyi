@@ -53,7 +53,7 @@ class GetCostSummaryRequest(_message.Message):
     def __init__(self, window: _Optional[_Union[TimeWindow, _Mapping]] = ..., group_by: _Optional[_Union[GroupBy, str]] = ...) -> None: ...
 
 class CostRow(_message.Message):
-    __slots__ = ("key", "calls", "input_tokens", "output_tokens", "cost_usd", "unpriced_calls", "data_bytes", "cost_per_gb_usd")
+    __slots__ = ("key", "calls", "input_tokens", "output_tokens", "cost_usd", "unpriced_calls", "data_bytes", "cost_per_gb_usd", "errors")
     KEY_FIELD_NUMBER: _ClassVar[int]
     CALLS_FIELD_NUMBER: _ClassVar[int]
     INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
@@ -62,6 +62,7 @@ class CostRow(_message.Message):
     UNPRICED_CALLS_FIELD_NUMBER: _ClassVar[int]
     DATA_BYTES_FIELD_NUMBER: _ClassVar[int]
     COST_PER_GB_USD_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
     key: str
     calls: int
     input_tokens: int
@@ -70,7 +71,8 @@ class CostRow(_message.Message):
     unpriced_calls: int
     data_bytes: int
     cost_per_gb_usd: float
-    def __init__(self, key: _Optional[str] = ..., calls: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., unpriced_calls: _Optional[int] = ..., data_bytes: _Optional[int] = ..., cost_per_gb_usd: _Optional[float] = ...) -> None: ...
+    errors: int
+    def __init__(self, key: _Optional[str] = ..., calls: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., unpriced_calls: _Optional[int] = ..., data_bytes: _Optional[int] = ..., cost_per_gb_usd: _Optional[float] = ..., errors: _Optional[int] = ...) -> None: ...
 
 class GetCostSummaryResponse(_message.Message):
     __slots__ = ("rows", "total", "horizon", "group_by")
