@@ -69,6 +69,17 @@ def _choice(*allowed: str) -> Callable[[Any], str]:
     return parse
 
 
+def _header_attribute_pairs(raw: Any) -> tuple[tuple[str, str], ...]:
+    """``x-tenant=spanmeter.team,x-user=user.id`` (or a mapping in the pipeline's YAML) -> pairs,
+    header names lower case (HTTP headers and gRPC metadata keys are case-insensitive)."""
+    items = raw.items() if isinstance(raw, Mapping) else (
+        part.split("=", 1) if "=" in part else (part, "") for part in str(raw).split(",") if part.strip())  # fmt: skip
+    pairs = tuple((str(header).strip().lower(), str(attribute).strip()) for header, attribute in items)
+    if any(not header or not attribute for header, attribute in pairs):
+        raise ValueError("must be header=attribute pairs, comma-separated")
+    return pairs
+
+
 def _text(raw: Any) -> str:
     text = str(raw).strip()
     if not text:
@@ -187,6 +198,13 @@ SETTINGS: dict[str, _Setting] = {
         None,
         "YAML file of spanmeter's own alert rules and notifiers, evaluated in process (unset: none).",
     ),
+    "metadata_attributes": _Setting(
+        "SPANMETER_METADATA_ATTRIBUTES",
+        _header_attribute_pairs,
+        None,
+        "Pipeline: request headers copied onto the spans that lack the attribute, as header=attribute pairs "
+        "(e.g. x-tenant=spanmeter.team); needs include_metadata: true on the receiver.",
+    ),
 }
 
 
@@ -211,6 +229,7 @@ class Settings:
     content_max_chars: int
     span_metrics: bool
     alert_rules: str | None
+    metadata_attributes: tuple[tuple[str, str], ...] | None
 
     @classmethod
     def load(

@@ -5,28 +5,19 @@ taken, every chart is laid out with marks in it, and the console shows no error.
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 
 import pytest
 from click.testing import CliRunner
 
 from spanmeter import semconv
 from spanmeter.cli import main
+from support.browser import chromium
 from support.traces import otlp_span, request_line
 
 pytestmark = pytest.mark.integration
 
 S = 10**9
 CHARTS = ("cost-over-time", "latency-by-model", "cost-per-gb", "anomalies")
-
-
-def chromium(*args: str, profile) -> subprocess.CompletedProcess:
-    browser = shutil.which("chromium") or "/usr/bin/chromium"
-    command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--no-first-run", f"--user-data-dir={profile}",
-               "--enable-logging=stderr", "--v=0", *args]  # fmt: skip
-    return subprocess.run(command, capture_output=True, text=True, timeout=90, check=False)
 
 
 def traces_with_everything() -> list[str]:

@@ -119,3 +119,21 @@ def test_prometheus_text_of_enriched_trees_passes_promtool():
     assert checked.returncode in (0, 3), checked.stderr
     advice = [line for line in checked.stderr.splitlines() if line]
     assert all("abbreviated units" in line or 'instead of "milliseconds"' in line for line in advice), advice
+
+
+def test_by_default_a_flood_of_keys_keeps_every_metric_and_the_page_small():
+    from spanmeter.processing.aggregator import HISTOGRAM_SHARE, MAX_SERIES_PER_METRIC
+    from spanmeter.processing.derived_metrics import HISTOGRAM
+
+    aggregator = MetricAggregator()
+    aggregator.begin_batch()
+    for index in range(3 * MAX_SERIES_PER_METRIC):
+        aggregator.add(COST, cost_values(f"model-{index}"), 1.0)
+        aggregator.record(DURATION, ("invoke_agent", None, f"agent-{index}", None, None, None, None), 0.5)
+    aggregator.end_batch()
+    series = {metric: sum(1 for p in aggregator.points() if p.metric == metric) for metric in (COST, DURATION)}
+    assert series == {COST: MAX_SERIES_PER_METRIC + 1, DURATION: MAX_SERIES_PER_METRIC // HISTOGRAM_SHARE + 1}
+    assert SPECS[DURATION].kind == HISTOGRAM
+    lines = aggregator.prometheus_text().count("\n")
+    histogram_lines = len(SPECS[DURATION].buckets) + 3  # buckets, +Inf, _sum, _count
+    assert lines == 2 * 2 + series[COST] + series[DURATION] * histogram_lines  # HELP and TYPE of each family

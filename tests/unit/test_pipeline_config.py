@@ -213,6 +213,70 @@ def test_a_busy_port_is_one_error_line_and_exit_1(tmp_path):
     assert f"cannot listen on 127.0.0.1:{port} (gRPC)" in line and "Address already in use" in line
 
 
+FAN_OUT = GOOD.replace(
+    """service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [spanmeter]
+      exporters: [otlp_grpc/jaeger, otlphttp/backup]
+""",
+    """connectors:
+  forward: {}
+service:
+  pipelines:
+    traces/in:
+      receivers: [otlp]
+      processors: [spanmeter]
+      exporters: [forward]
+    traces/jaeger:
+      receivers: [forward]
+      exporters: [otlp_grpc/jaeger]
+    traces/archive:
+      receivers: [forward]
+      exporters: [otlphttp/backup]
+""",
+)
+
+
+def test_the_forward_connector_enriches_once_and_fans_out_without_a_warning(tmp_path):
+    config = _load(tmp_path, FAN_OUT, JAEGER_ENDPOINT="j:4317")
+    assert config.connectors == ("forward",) and config.warnings == ()
+    assert [p.name for p in config.pipelines] == ["traces/in", "traces/jaeger", "traces/archive"]
+
+
+def test_one_processor_in_two_pipelines_of_the_same_spans_is_a_warning(tmp_path):
+    text = GOOD.replace(
+        "      exporters: [otlp_grpc/jaeger, otlphttp/backup]\n",
+        "      exporters: [otlp_grpc/jaeger]\n    traces/archive:\n      receivers: [otlp]\n"
+        "      processors: [spanmeter]\n      exporters: [otlphttp/backup]\n",
+    )
+    (warning,) = _load(tmp_path, text, JAEGER_ENDPOINT="j:4317").warnings
+    assert "receiver otlp" in warning and "traces/spanmeter, traces/archive/spanmeter" in warning
+    assert "forward connector" in warning
+    run = subprocess.run([sys.executable, "-c", "from spanmeter.cli import main; main()", "pipeline", "validate",
+                          "--config", str(tmp_path / "pipeline.yaml")], capture_output=True, text=True, timeout=60,
+                         env={"JAEGER_ENDPOINT": "j:4317", "PATH": ""}, check=False)  # fmt: skip
+    assert run.returncode == 0 and "warning: spans from receiver otlp" in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("  forward: {}", "  spanmetrics: {}"), "connectors.spanmetrics: expected a connector of type forward"),
+        (("    traces/in:\n      receivers: [otlp]\n      processors: [spanmeter]\n      exporters: [forward]",
+          "    traces/in:\n      receivers: [otlp]\n      processors: [spanmeter]\n      exporters: [otlp_grpc/jaeger]"),
+         "connectors.forward: expected a connector used as an exporter and as a receiver"),
+        (("      exporters: [otlphttp/backup]", "      exporters: [otlphttp/backup, forward]"),
+         "expected pipelines whose connectors form no cycle"),
+    ],
+)  # fmt: skip
+def test_connector_mistakes_are_one_line(tmp_path, change, expected):
+    text = FAN_OUT.replace(*change)
+    assert text != FAN_OUT
+    assert expected in _error(tmp_path, text, JAEGER_ENDPOINT="j:4317")
+
+
 EVERY_KIND = """\
 receivers:
   otlp:

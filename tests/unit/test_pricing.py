@@ -338,3 +338,14 @@ def test_overrides_that_no_known_name_matches_are_named_in_one_warning(tmp_path,
         "GenAI semantic conventions know: openai.gpt4o-mini, opnai.gpt-4o, *.llama-3-70b-selfhosted; each applies "
         "only to spans carrying exactly that name"
     )
+
+
+def test_a_known_model_stays_priced_through_a_flood_of_never_seen_names():
+    now = [0.0]
+    book = PriceBook(max_models=8, lookups_per_second=1.0, lookup_burst=20, clock=lambda: now[0])
+    known = ("openai", "gpt-4o-mini", None, 1000, 100)
+    expected = book.price(*known)
+    for index in range(2_000):  # the other 19 lookups of the burst find nothing; the rest are deferred
+        assert book.price("openai", f"ft:never-seen-{index}", None, 1000, 100) is None
+    assert book.lookups_deferred == 2_000 - 19
+    assert expected is not None and book.price(*known) == expected  # was evicted, then deferred: unpriced

@@ -21,6 +21,11 @@ from typing import Any
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
+# Messages a request may nest, itself counted as 1: protobuf's binary and JSON parsers refuse deeper
+# ones (its default recursion limit), and the JSON traces decoder here refuses them at the same depth,
+# so one limit holds for both encodings (an attribute value of a span: about 48 nested arrays).
+MAX_MESSAGE_DEPTH = 100
+
 _ARRAY, _KVLIST = "array_value", "kvlist_value"
 
 
@@ -148,8 +153,11 @@ def json_attributes(items: Iterable[Mapping[str, Any]], sequence: Callable[[Iter
 # -- OTLP/JSON -> protobuf ---------------------------------------------------------------------
 
 
-def set_from_json(target: AnyValue, value: Mapping[str, Any]) -> None:
-    """Write an OTLP/JSON AnyValue into an empty ``target``."""
+def set_from_json(target: AnyValue, value: Mapping[str, Any], level: int = 1) -> None:
+    """Write an OTLP/JSON AnyValue into an empty ``target``, which sits ``level`` messages deep in its
+    request; nesting past :data:`MAX_MESSAGE_DEPTH` raises ValueError, as protobuf's parsers refuse it."""
+    if level > MAX_MESSAGE_DEPTH:
+        raise ValueError(f"an attribute value nested deeper than {MAX_MESSAGE_DEPTH} messages")
     text = value.get("stringValue")
     if text is not None and len(value) == 1:  # most attributes; protobuf checks the type
         target.string_value = text
@@ -161,22 +169,24 @@ def set_from_json(target: AnyValue, value: Mapping[str, Any]) -> None:
         field, convert = member
         if convert is not None:
             setattr(target, field, convert(raw))
-        elif field == _ARRAY:
+            return
+        if field == _ARRAY:
             array = target.array_value
             array.SetInParent()
             for item in raw.get("values", ()):
-                set_from_json(array.values.add(), item)
+                set_from_json(array.values.add(), item, level + 2)
         else:
             target.kvlist_value.SetInParent()
-            append_json_attributes(target.kvlist_value.values, raw.get("values", ()))
+            append_json_attributes(target.kvlist_value.values, raw.get("values", ()), level + 3)
         return
     target.SetInParent()  # no member protobuf knows: an empty value, present (as protobuf's parser leaves it)
 
 
-def append_json_attributes(repeated: Any, items: Iterable[Mapping[str, Any]]) -> None:
-    """Append OTLP/JSON KeyValues to a repeated KeyValue field (a KeyValue without its key raises KeyError)."""
+def append_json_attributes(repeated: Any, items: Iterable[Mapping[str, Any]], level: int = 1) -> None:
+    """Append OTLP/JSON KeyValues to a repeated KeyValue field; ``level``: how many messages deep their
+    values sit in the request (a KeyValue without its key raises KeyError)."""
     for item in items:
         kv = repeated.add(key=item["key"])
         value = item.get("value")
         if value is not None:
-            set_from_json(kv.value, value)
+            set_from_json(kv.value, value, level)

@@ -46,6 +46,9 @@ _STATUS_ERROR = Status.STATUS_CODE_ERROR
 _ID_FIELDS = frozenset({"traceId", "trace_id", "spanId", "span_id", "parentSpanId", "parent_span_id"})
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 _COMPACT = {"separators": (",", ":")}
+# How many messages deep an attribute's value sits in a traces request (the request is 1): a resource's
+# (request, resource spans, resource, key-value, value), a scope's or span's, an event's or link's.
+_RESOURCE_VALUE, _SPAN_VALUE, _EVENT_VALUE = 5, 6, 7
 # What a malformed document raises on its way through: bad JSON or base64 (ValueError), a wrong
 # shape (the rest), protobuf's parser's own error, nesting deeper than Python recurses.
 _FAULTS = (ValueError, TypeError, KeyError, AttributeError, json_format.ParseError, RecursionError)
@@ -122,12 +125,12 @@ def _span(span: Any, data: Mapping[str, Any]) -> None:
     span.start_time_unix_nano = int64(get("startTimeUnixNano") or get("start_time_unix_nano") or 0)
     span.end_time_unix_nano = int64(get("endTimeUnixNano") or get("end_time_unix_nano") or 0)
     span.flags = int64(get("flags") or 0)
-    append_json_attributes(span.attributes, get("attributes") or ())
+    append_json_attributes(span.attributes, get("attributes") or (), _SPAN_VALUE)
     _dropped_attributes(span, data)
     for event in get("events") or ():
         target = span.events.add(name=event.get("name") or "")
         target.time_unix_nano = int64(event.get("timeUnixNano") or event.get("time_unix_nano") or 0)
-        append_json_attributes(target.attributes, event.get("attributes") or ())
+        append_json_attributes(target.attributes, event.get("attributes") or (), _EVENT_VALUE)
         _dropped_attributes(target, event)
     for link in get("links") or ():
         _link(span.links.add(), link)
@@ -160,7 +163,7 @@ def _link(link: Any, data: Mapping[str, Any]) -> None:
     link.span_id = id_bytes(get("spanId") or get("span_id"))
     link.trace_state = get("traceState") or get("trace_state") or ""
     link.flags = int64(get("flags") or 0)
-    append_json_attributes(link.attributes, get("attributes") or ())
+    append_json_attributes(link.attributes, get("attributes") or (), _EVENT_VALUE)
     _dropped_attributes(link, data)
 
 
@@ -169,7 +172,7 @@ def _scope(scope: Any, data: Mapping[str, Any] | None) -> None:
         scope.SetInParent()
         scope.name = data.get("name") or ""
         scope.version = data.get("version") or ""
-        append_json_attributes(scope.attributes, data.get("attributes") or ())
+        append_json_attributes(scope.attributes, data.get("attributes") or (), _SPAN_VALUE)
         _dropped_attributes(scope, data)
 
 
@@ -181,7 +184,7 @@ def _trace_request(tree: Mapping[str, Any]) -> ExportTraceServiceRequest:
         if resource is not None:
             target = resource_spans.resource
             target.SetInParent()
-            append_json_attributes(target.attributes, resource.get("attributes") or ())
+            append_json_attributes(target.attributes, resource.get("attributes") or (), _RESOURCE_VALUE)
             _dropped_attributes(target, resource)
         resource_spans.schema_url = field(resource_data, "schemaUrl", "schema_url", "")
         for scope_data in field(resource_data, "scopeSpans", "scope_spans", ()):

@@ -29,6 +29,8 @@ grow with every distinct model name. Each (provider, model) is resolved once int
 span is a dict hit and a few multiplications. Resolving new names is rate limited
 (a token bucket), so a flood of distinct model names cannot stall the worker: spans
 of a name not yet resolved are priced ``unknown`` and counted in ``lookups_deferred``.
+Names found unpriced are kept in a map of their own, so such a flood never evicts a
+model already priced.
 """
 
 from __future__ import annotations
@@ -253,7 +255,10 @@ class PriceBook:
         clock: Callable[[], float] = time.monotonic,
     ):
         self._overrides = {(p.lower(), m.lower()): r for (p, m), r in (overrides or {}).items()}
+        # Priced names and names nothing prices are kept apart, so a flood of never-seen names
+        # can only evict other such names: a known model stays resolved whatever else arrives.
         self._resolved: BoundedMap = BoundedMap(max_models)
+        self._unpriced: BoundedMap = BoundedMap(max_models)
         self._rate, self._burst, self._clock = lookups_per_second, float(lookup_burst), clock
         self._tokens, self._last = float(lookup_burst), clock()
         self._snapshot: Any = None
@@ -280,7 +285,7 @@ class PriceBook:
 
     @property
     def evicted(self) -> int:
-        return self._resolved.evicted
+        return self._resolved.evicted + self._unpriced.evicted
 
     @staticmethod
     def warm_up() -> None:
@@ -321,6 +326,7 @@ class PriceBook:
         if snapshot is not self._snapshot:
             self._snapshot = snapshot
             self._resolved.clear()
+            self._unpriced.clear()
 
     def price(
         self,
@@ -337,14 +343,17 @@ class PriceBook:
         key = (provider, request_model, response_model)
         hit = self._resolved.get(key)
         if hit is None:
+            if key in self._unpriced:
+                return None
             if not self._may_look_up():
                 self.lookups_deferred += 1
                 return None
             hit = self._resolve(provider, request_model, response_model)
+            if hit[0] is None:
+                self._unpriced.put(key, True)
+                return None
             self._resolved.put(key, hit)
         rates, source = hit
-        if rates is None:
-            return None
         input_usd, output_usd = rates.price(
             total_input(input_tokens, cache_read, cache_write),
             output_tokens,

@@ -1,4 +1,5 @@
-"""``prometheus``: the derived metrics served for scraping at ``endpoint``/metrics, in metrics pipelines only.
+"""``prometheus``: the derived metrics and the metrics its pipelines receive (``pipeline/app_metrics.py``),
+served for scraping at ``endpoint``/metrics, in metrics pipelines only.
 
 Nothing is sent, so there is no sender to build: the service serves the endpoint from
 the spanmeter processors' aggregated metrics.

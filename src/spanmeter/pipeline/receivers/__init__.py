@@ -25,14 +25,16 @@ class BadRequest(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:
-    refused: bool = False  # a queue is full: retry later
+    refused: bool = False  # a queue is full (or, without a queue, the backend said so): retry later
+    failed: bool = False  # without a queue, the backend refused the data for good: INTERNAL / 500
     rejected: int = 0  # items dropped from the request (partial success)
     message: str = ""
 
 
 ACCEPTED = Outcome()
-# consume(receiver name, transport, signal, decoded request, its protobuf bytes or None) -> Outcome
-Consume = Callable[[str, str, str, Message, bytes | None], Outcome]
+# consume(receiver name, transport, signal, decoded request, its protobuf bytes or None,
+#         request headers / gRPC metadata (lower-case keys) when the receiver has include_metadata) -> Outcome
+Consume = Callable[[str, str, str, Message, bytes | None, dict[str, str] | None], Outcome]
 
 
 def decode_protobuf(signal: str, body: bytes) -> Message:
