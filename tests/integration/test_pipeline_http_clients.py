@@ -72,15 +72,31 @@ def test_too_many_request_bytes_at_once_are_refused_retryably(tmp_path, monkeypa
         time.sleep(0.3)
         host, port = endpoint.rsplit(":", 1)
         connection = http.client.HTTPConnection(host, int(port), timeout=5)
-        connection.request("POST", "/v1/traces", b"", {"Content-Type": "application/x-protobuf",
-                                                        "Content-Length": "10"})  # fmt: skip
+        connection.request("POST", "/v1/traces", b"\x0a" * 10, {"Content-Type": "application/x-protobuf"})
         refused = connection.getresponse()
+        refused.read()
+        uploading = _connect(endpoint)  # a refused upload still gets its answer, not a reset mid-body
+        uploading.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+                          b"Content-Length: 900\r\n\r\n" + b"\x0a" * 900)  # fmt: skip
+        answer = _answer_status(uploading)
+        uploading.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+                          b"Content-Length: 0\r\n\r\n")  # fmt: skip
+        again = _answer_status(uploading)  # the same connection answers the next request
         for sock in holders:
             sock.close()
         connection.close()
         connection = http.client.HTTPConnection(host, int(port), timeout=5)
         wait_until(lambda: _post_empty(connection) == 200)
     assert refused.status == 503 and refused.getheader("Retry-After")
+    assert answer == 503 and again in (200, 503)
+
+
+def _answer_status(sock: socket.socket) -> int:
+    """The status of the next whole answer on ``sock`` (headers and body read)."""
+    response = http.client.HTTPResponse(sock)
+    response.begin()
+    response.read()
+    return response.status
 
 
 def _post_empty(connection: http.client.HTTPConnection) -> int:

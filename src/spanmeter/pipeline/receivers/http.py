@@ -42,6 +42,7 @@ _CODES = {400: code_pb2.INVALID_ARGUMENT, 401: code_pb2.UNAUTHENTICATED, 404: co
 MAX_CONCURRENT_REQUESTS = 32  # read and decoded at once; more wait for a 503's Retry-After
 MIN_BYTES_IN_FLIGHT = 64 << 20  # request bytes held at once: at least this, and 3 requests of the size limit
 _MAX_CHUNK_LINE = 1024
+_DISCARD_PIECE = 64 << 10
 # Request headers a browser may send to an allowed origin without cors.allowed_headers naming them.
 _CORS_HEADERS = (
     "Accept",
@@ -141,6 +142,8 @@ class OTLPHandler(TimedHandler):
         self.wfile.write(body)
 
     def _error(self, status: int, content_type: str, message: str) -> None:
+        if not self.body_read and status != 413:
+            self._discard_body()
         if not self.body_read:
             self.close_connection = True  # the unread body would be taken for the next request
         rpc_status = status_pb2.Status(code=_CODES.get(status, code_pb2.UNKNOWN), message=message)
@@ -188,6 +191,21 @@ class OTLPHandler(TimedHandler):
             self._post()
         finally:
             admission.leave(self.taken)
+
+    def _discard_body(self) -> None:
+        """Read and drop a body of known size within the limit, a piece at a time (no memory held), so
+        a refused sender reads its answer instead of a connection reset mid-upload and may keep the
+        connection; read_timeout still bounds how long that takes."""
+        length = self.headers.get("Content-Length")
+        if length is None or not length.isdigit() or int(length) > self.server.limit:
+            return
+        left = int(length)
+        while left > 0:
+            piece = self.rfile.read(min(left, _DISCARD_PIECE))
+            if not piece:
+                return
+            left -= len(piece)
+        self.body_read = True
 
     def _take(self, body_bytes: int) -> None:
         """Hold ``body_bytes`` more of this request in the server's Admission, or refuse it (503)."""
