@@ -150,13 +150,13 @@ def large_requests(endpoint: str, health: str, pid: int, count: int) -> str:
             f"slowest /healthz {slowest[0] * 1000:.0f} ms")  # fmt: skip
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--idle", type=int, default=500)
     parser.add_argument("--slow", type=int, default=20)
     parser.add_argument("--big", type=int, default=8)
     parser.add_argument("--read-timeout", type=float, default=5.0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as directory:
         config = Path(directory) / "pipeline.yaml"
         config.write_text(CONFIG.format(timeout=args.read_timeout, out=Path(directory) / "out.jsonl"))
