@@ -30,6 +30,8 @@ ensure_package() {
 ensure_package prometheus "real server + promtool for integration tests" prometheus promtool
 ensure_package prometheus-alertmanager "real Alertmanager + amtool for alerting tests" prometheus-alertmanager amtool
 ensure_package chromium "headless browser for the HTML report test" chromium
+ensure_package nodejs "the OpenTelemetry JS exporter as a client of the pipeline" node
+ensure_package npm "installs the JS clients (tests/js, locked in its package-lock.json)" npm
 if [ ${#missing_packages[@]} -gt 0 ]; then
     echo "== the tests that need ${missing_packages[*]} will fail; install them (Debian/Ubuntu:" \
         "apt-get install ${missing_packages[*]}) and run this script again" >&2
@@ -43,6 +45,11 @@ fi
 echo "== installing spanmeter[dev] into $VIRTUAL_ENV (versions from requirements/dev.txt)"
 python -m pip install -q --upgrade pip
 python -m pip install -q -c requirements/dev.txt -e '.[dev]'
+
+if command -v npm >/dev/null; then
+    echo "== installing the JS test clients into tests/js/node_modules (npm ci, versions from package-lock.json)"
+    npm ci --prefix tests/js --no-audit --no-fund --loglevel=error >/dev/null
+fi
 
 echo "== lint: ruff check, ruff format --check (config in pyproject.toml)"
 # One command per line: under `set -e` a failure on the left of `&&` would not stop the script.

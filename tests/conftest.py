@@ -16,9 +16,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from spanmeter.processing import SpanmeterProcessor
-from support.internal_errors import fresh_internal_errors
+from support.internal_errors import fresh_internal_errors, pytest_runtest_call
 
-__all__ = ["fresh_internal_errors"]  # fixtures defined in tests/support, applied here (autouse: every test)
+# A fixture and a hook defined in tests/support, applied here to every test.
+__all__ = ["fresh_internal_errors", "pytest_runtest_call"]
 
 _metric_reader = InMemoryMetricReader()
 metrics.set_meter_provider(MeterProvider(metric_readers=[_metric_reader]))

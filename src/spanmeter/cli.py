@@ -100,8 +100,8 @@ def demo_environment(directory: Path, environ: dict[str, str]) -> dict[str, str]
 
 
 def _console() -> Console:
-    """A console wide enough for the summary table even when output is not a terminal."""
-    return Console(width=max(Console().width, 110))
+    """A console wide enough for the summary and the report's tables even when output is not a terminal."""
+    return Console(width=max(Console().width, 150))
 
 
 def print_summary(console: Console, traces_file: Path, title: str) -> None:
@@ -201,7 +201,9 @@ def top(target: str, interval: float, token_file: str | None, ca_file: str | Non
 def config_command(config_file: Path | None) -> None:
     """Print the resolved settings, where each came from, and any problems (exit status 1 if any)."""
     explicit, source = _pipeline_settings(config_file) if config_file else ({}, "argument")
-    resolution = Settings.resolve(explicit, source=source, check_files=True)
+    from spanmeter.distro import resolve_settings  # the checks the app makes at start-up
+
+    resolution = resolve_settings(explicit, source=source)
     width = max(len(setting.env) for setting in SETTINGS.values())
     click.echo("spanmeter settings (order: argument or file key, environment variable, default)")
     for name, setting in SETTINGS.items():

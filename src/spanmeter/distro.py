@@ -14,7 +14,8 @@ three places:
   that configurator put in front of its exporters by ONE :class:`SpanmeterProcessor`
   fanning out to all of them, so budgets and metrics are counted once.
 
-:func:`configure` does the same from code for apps not started by ``opentelemetry-instrument``.
+:func:`configure` does the same from code for apps not started by ``opentelemetry-instrument``,
+instrumentors included; :func:`resolve_settings` checks the files the settings name, for both.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import atexit
 import logging
 import os
 import threading
+from collections.abc import Mapping
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.environment_variables import (
@@ -43,16 +46,20 @@ from spanmeter import sdk_internals
 from spanmeter.export import JaegerSpanExporter, OTLPFileMetricExporter, OTLPFileSpanExporter
 from spanmeter.instrumentation import context_propagation
 from spanmeter.internal_errors import guard
+from spanmeter.on_import import instrument_libraries
+from spanmeter.output_files import unwritable_reason, writable_or_default
 from spanmeter.processing import SpanmeterProcessor
-from spanmeter.settings import ConfigError, Settings
+from spanmeter.processing.pricing import load_price_file
+from spanmeter.settings import SETTINGS, ConfigError, Problem, Resolution, Settings
 
 _logger = logging.getLogger("spanmeter")
 _lock = threading.RLock()
 
+FILE_EXPORTER = "spanmeter_file"  # its entry-point name (pyproject.toml)
 # Per signal, used when the user's environment does not choose an exporter.
 DEFAULT_EXPORTERS = {
-    OTEL_TRACES_EXPORTER: "spanmeter_file",
-    OTEL_METRICS_EXPORTER: "spanmeter_file",
+    OTEL_TRACES_EXPORTER: FILE_EXPORTER,
+    OTEL_METRICS_EXPORTER: FILE_EXPORTER,
     OTEL_LOGS_EXPORTER: "none",
 }
 # The SDK's plain processors, which only pass spans to one exporter: safe to merge.
@@ -94,36 +101,105 @@ class SpanmeterConfigurator(_OTelSDKConfigurator):
         _install_processing(None, settings, by_other_configurator=False)
 
 
-def configure(**settings) -> TracerProvider | None:
+def configure(*, instrument: bool = True, **settings) -> TracerProvider | None:
     """Set up OpenTelemetry with spanmeter from code; what ``opentelemetry-instrument`` does.
 
     Keyword arguments are spanmeter settings (``budget_daily_usd=50``, ...) and win
-    over ``SPANMETER_*`` variables; a bad value (or price file) raises :class:`ConfigError`. Exporters,
+    over ``SPANMETER_*`` variables; a bad value, a price or alert-rules file that cannot be
+    used, or a traces/metrics file that cannot be written raises :class:`ConfigError`. Exporters,
     sampler and resource come from the ``OTEL_*`` variables (with spanmeter's default
     exporters for unset ones, written into ``os.environ`` as the distro does). If a
     TracerProvider is set already (by ``opentelemetry-instrument`` or an earlier call),
-    no second one is built: processing is installed into it if missing. Returns the
-    global SDK TracerProvider, or None when the global one is not the SDK's.
+    no second one is built: processing is installed into it if missing. With ``instrument``
+    the libraries spanmeter supports are instrumented when the app imports them, less those
+    ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` names (:func:`spanmeter.on_import.instrument_libraries`);
+    ``instrument=False`` leaves instrumenting to the app. Returns the global SDK
+    TracerProvider, or None when the global one is not the SDK's.
     """
-    resolved = Settings.load(settings, check_files=True)
+    resolved = resolve_settings(settings).settings_or_raise()
     with _lock:
         if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
             SpanmeterDistro().configure()
             SpanmeterConfigurator().configure(settings=resolved)
         else:
             _install_processing(None, resolved, by_other_configurator=False)
+    if instrument:
+        instrument_libraries(settings=resolved)
     provider = trace.get_tracer_provider()
     return provider if isinstance(provider, TracerProvider) else None
 
 
 def settings_from_environment() -> Settings:
     """``SPANMETER_*`` settings by the OpenTelemetry SDK's rule: a bad one is ONE warning line
-    naming it and what is used instead (its default; for a bad price file, no overrides), and
-    telemetry keeps working. Raising here would print tracebacks and leave the app without any."""
-    resolution = Settings.resolve(check_files=True)
+    naming it and what is used instead (its default; for a bad price or alert-rules file, none;
+    for an unwritable traces or metrics file, the default file), and telemetry keeps working. Raising here would print tracebacks and leave the app without any."""
+    resolution = resolve_settings()
     for problem in resolution.problems:
         _logger.warning("spanmeter: %s", problem)
     return resolution.settings
+
+
+def resolve_settings(
+    explicit: Mapping[str, Any] | None = None, *, environ: Mapping[str, str] | None = None, source: str = "argument"
+) -> Resolution:
+    """:meth:`Settings.resolve`, then the files the settings name, checked as the app will use them.
+
+    A price file or alert-rules file that cannot be read or parsed is a problem (and not
+    used); so is a traces or metrics file that cannot be written while the ``spanmeter_file``
+    exporter is configured for that signal, which would otherwise lose every export.
+    """
+    environ = os.environ if environ is None else environ
+    resolution = Settings.resolve(explicit, environ=environ, source=source)
+    resolution = _check_price_file(resolution)
+    resolution = _check_alert_rules(resolution)
+    return _check_output_files(resolution, environ)
+
+
+def _check_price_file(resolution: Resolution) -> Resolution:
+    if resolution.settings.prices_file is None:
+        return resolution
+    try:
+        load_price_file(resolution.settings.prices_file)
+    except ConfigError as exc:
+        return resolution.with_problem(
+            Problem(str(exc), "no price overrides"), reset="prices_file", because="the file is invalid"
+        )
+    return resolution
+
+
+def _check_alert_rules(resolution: Resolution) -> Resolution:
+    if resolution.settings.alert_rules is None:
+        return resolution
+    from spanmeter.alerting import rules  # only apps with alert rules pay for the import
+
+    try:
+        rules.load(resolution.settings.alert_rules)
+    except ConfigError as exc:
+        problem = Problem(f"{resolution.origins['alert_rules']}: {exc}", "no alert rules")
+        return resolution.with_problem(problem, reset="alert_rules", because="the file is invalid")
+    return resolution
+
+
+def _check_output_files(resolution: Resolution, environ: Mapping[str, str]) -> Resolution:
+    for name, exporter_variable in (("traces_file", OTEL_TRACES_EXPORTER), ("metrics_file", OTEL_METRICS_EXPORTER)):
+        chosen = environ.get(exporter_variable, "").strip() or DEFAULT_EXPORTERS[exporter_variable]
+        if FILE_EXPORTER not in {exporter.strip() for exporter in chosen.split(",")}:
+            continue
+        resolution = _check_output_file(resolution, name)
+    return resolution
+
+
+def _check_output_file(resolution: Resolution, name: str) -> Resolution:
+    """A file exporter's path that cannot be written: its default if that can be, else the loss is told."""
+    path, default, origin = getattr(resolution.settings, name), SETTINGS[name].default, resolution.origins[name]
+    reason = unwritable_reason(path)
+    if reason is None:
+        return resolution
+    where = f"{SETTINGS[name].env} (default)" if origin == "default" else origin
+    message = f"{where}: cannot write {path!r} ({reason})"
+    if writable_or_default(path, default) != path:  # what the exporter will do
+        return resolution.with_problem(Problem(message, f"the default {default!r}"), reset=name, because="unwritable")
+    return resolution.with_problem(Problem(message, f"no file: what {FILE_EXPORTER} exports there is lost"))
 
 
 def _retire(processor: SpanProcessor) -> None:

@@ -5,19 +5,30 @@ openai and anthropic SDKs there cost an app that never used them seconds of wall
 time and tens of MB. With :func:`patch_on_import` an instrumentor pays nothing until
 the app's own ``import openai`` (wrapt's post-import hooks); an app that imported the
 library before instrumenting is patched at once.
+
+:func:`instrument_libraries` applies every instrumentor spanmeter ships, as
+``opentelemetry-instrument`` does; ``spanmeter.configure()`` and ``spanmeter bench`` use it.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 import threading
 from collections.abc import Callable, Iterable
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 import wrapt
+from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
+from opentelemetry.instrumentation.environment_variables import OTEL_PYTHON_DISABLED_INSTRUMENTATIONS
 
 from spanmeter.internal_errors import guard
 
+# spanmeter's own entry points in the opentelemetry_instrumentor group (pyproject.toml) start with it.
+INSTRUMENTOR_PREFIX = "spanmeter_"
+_logger = logging.getLogger("spanmeter")
 _lock = threading.Lock()
 _registered: set[tuple[str, Callable[[Any], None]]] = set()
 
@@ -68,3 +79,37 @@ def hooks_while_active(telemetry: Any, patches: Iterable[tuple[str, Callable[[An
         return hook
 
     return tuple((module, while_active(patch)) for module, patch in patches)
+
+
+def instrument_libraries(**instrument_kwargs: Any) -> list[str]:
+    """Apply spanmeter's instrumentors as ``opentelemetry-instrument`` applies them; their entry-point names.
+
+    Every ``spanmeter_*`` entry point of the ``opentelemetry_instrumentor`` group, less those
+    ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` names (``*``: all), gets ``instrument(**instrument_kwargs)``.
+    Each patches its library when the app imports it, so an installed library the app never
+    imports costs nothing. A library not installed is skipped; one installed at a version the
+    instrumentor does not support is skipped with a warning, not left silently untraced. An
+    instrumentor already instrumented (by ``opentelemetry-instrument`` or an earlier call) is left as it is.
+    """
+    disabled = {name.strip() for name in os.environ.get(OTEL_PYTHON_DISABLED_INSTRUMENTATIONS, "").split(",")}
+    if "*" in disabled:
+        return []
+    applied = []
+    for entry in entry_points(group="opentelemetry_instrumentor"):
+        if entry.name.startswith(INSTRUMENTOR_PREFIX) and entry.name not in disabled:
+            with guard(f"instrumentation.{entry.name}"):  # one broken instrumentor must not stop the others
+                if _instrument(entry, instrument_kwargs):
+                    applied.append(entry.name)
+    return applied
+
+
+def _instrument(entry: EntryPoint, instrument_kwargs: dict[str, Any]) -> bool:
+    instrumentor = entry.load()()
+    conflict = get_dependency_conflicts(instrumentor.instrumentation_dependencies())
+    if conflict is not None:
+        if conflict.found is not None:  # None: the library is not installed, nothing to say
+            _logger.warning("spanmeter: %s is not instrumented: %s", entry.name, conflict)
+        return False
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument(skip_dep_check=True, **instrument_kwargs)
+    return True

@@ -2,7 +2,10 @@
 reports and alerting import them from here instead of restating them.
 
 - which operation a span performs and what kind of work that is (llm, agent, workflow,
-  tool, stage, other);
+  tool, stage, other), and whether a span is an LLM call;
+- why an LLM call has no cost (``no_usage`` / ``no_price``);
+- which agent run a span belongs to (its own when it is one, else the innermost enclosing
+  one: :mod:`spanmeter.processing.agent_runs` applies it to ended spans);
 - how ``error.type`` is derived from an exception;
 - the cost-per-GB formula;
 - how token usage, model and provider are read from a span's attributes, accepting the
@@ -72,6 +75,49 @@ def kind_of(op: str | None) -> str:
 
 ROLLUP_KINDS = frozenset(_KIND_BY_OPERATION[op] for op in ROLLUP_OPERATIONS)
 """The kinds of work whose spans carry the roll-up (workflow, agent, stage)."""
+
+
+def is_llm_call(op: str | None, has_usage: bool) -> bool:
+    """An LLM call: an LLM operation, or any span reporting token usage (other SDKs' call
+    spans often name no operation)."""
+    return has_usage or op in LLM_OPERATIONS
+
+
+def work_kind(op: str | None, is_llm: bool) -> str:
+    """The kind of a span: its operation's, except that a span with usage and no known
+    operation is an LLM call."""
+    kind = kind_of(op)
+    return "llm" if is_llm and kind == "other" else kind
+
+
+def is_work(op: str | None, is_llm: bool) -> bool:
+    """Work spans (an operation, or an LLM call) feed baselines, work metrics and every view."""
+    return op is not None or is_llm
+
+
+def marks_no_usage(is_llm: bool, model: str | None, failed: bool, upstream_source: str | None) -> bool:
+    """Whether an LLM call without usage is unpriced (``no_usage``): a successful call of a
+    known model (a stream without include_usage), not one that failed (nothing was billed)
+    nor one whose cost came from upstream."""
+    return is_llm and model is not None and not failed and upstream_source is None
+
+
+def unpriced_reason(cost_source: str | None, has_usage: bool) -> str | None:
+    """Why an LLM call carries no cost (``spanmeter.cost.source=unknown``): ``no_usage`` when
+    it reported no tokens, else ``no_price``; None when it was priced or not judged."""
+    if cost_source != semconv.COST_SOURCE_UNKNOWN:
+        return None
+    return semconv.UNPRICED_NO_PRICE if has_usage else semconv.UNPRICED_NO_USAGE
+
+
+def run_agent(kind: str, agent_attribute: Any, span_name: str) -> str | None:
+    """The agent run a span names itself: an agent span's own agent (``gen_ai.agent.name``, else
+    the span's name); any other span's ``gen_ai.agent.name`` when it carries one (spans inside an
+    agent run that say so); else None, and the span belongs to its innermost enclosing agent run."""
+    name = agent_attribute if type(agent_attribute) is str and agent_attribute else None
+    if kind == "agent":
+        return name or span_name
+    return name
 
 
 def exception_error_type(exc: BaseException) -> str:

@@ -69,11 +69,30 @@ def _choice(*allowed: str) -> Callable[[Any], str]:
     return parse
 
 
+def _header_attribute_pairs(raw: Any) -> tuple[tuple[str, str], ...]:
+    """``x-tenant=spanmeter.team,x-user=user.id`` (or a mapping in the pipeline's YAML) -> pairs,
+    header names lower case (HTTP headers and gRPC metadata keys are case-insensitive)."""
+    items = raw.items() if isinstance(raw, Mapping) else (
+        part.split("=", 1) if "=" in part else (part, "") for part in str(raw).split(",") if part.strip())  # fmt: skip
+    pairs = tuple((str(header).strip().lower(), str(attribute).strip()) for header, attribute in items)
+    if any(not header or not attribute for header, attribute in pairs):
+        raise ValueError("must be header=attribute pairs, comma-separated")
+    return pairs
+
+
 def _text(raw: Any) -> str:
     text = str(raw).strip()
     if not text:
         raise ValueError("must not be empty")
     return text
+
+
+def one_line(exc: Exception) -> str:
+    """A file parser's complaint on one line, for a ConfigError: PyYAML's spans several, with the source quoted."""
+    mark = getattr(exc, "problem_mark", None)  # a yaml.MarkedYAMLError's position
+    if mark is not None:
+        return f"line {mark.line + 1}, column {mark.column + 1}: {getattr(exc, 'problem', None) or 'syntax error'}"
+    return " ".join(str(exc).split())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,6 +198,13 @@ SETTINGS: dict[str, _Setting] = {
         None,
         "YAML file of spanmeter's own alert rules and notifiers, evaluated in process (unset: none).",
     ),
+    "metadata_attributes": _Setting(
+        "SPANMETER_METADATA_ATTRIBUTES",
+        _header_attribute_pairs,
+        None,
+        "Pipeline: request headers copied onto the spans that lack the attribute, as header=attribute pairs "
+        "(e.g. x-tenant=spanmeter.team); needs include_metadata: true on the receiver.",
+    ),
 }
 
 
@@ -203,6 +229,7 @@ class Settings:
     content_max_chars: int
     span_metrics: bool
     alert_rules: str | None
+    metadata_attributes: tuple[tuple[str, str], ...] | None
 
     @classmethod
     def load(
@@ -211,18 +238,15 @@ class Settings:
         *,
         environ: Mapping[str, str] | None = None,
         source: str = "argument",
-        check_files: bool = False,
     ) -> Settings:
         """Resolve every setting: ``explicit`` (from ``source``), then env, then default.
 
         ``source`` names where ``explicit`` came from (e.g. a YAML file's path)
-        so that errors point at it. Unknown explicit keys are an error too, and so
-        is a malformed price file with ``check_files``. Raises ConfigError for the first problem.
+        so that errors point at it. Unknown explicit keys are an error too. Raises
+        ConfigError for the first problem. The files settings name are checked by
+        whoever uses them (``spanmeter.distro.resolve_settings`` for an app).
         """
-        resolution = cls.resolve(explicit, environ=environ, source=source, check_files=check_files)
-        if resolution.problems:
-            raise ConfigError(resolution.problems[0].message)
-        return resolution.settings
+        return cls.resolve(explicit, environ=environ, source=source).settings_or_raise()
 
     @classmethod
     def resolve(
@@ -231,7 +255,6 @@ class Settings:
         *,
         environ: Mapping[str, str] | None = None,
         source: str = "argument",
-        check_files: bool = False,
     ) -> Resolution:
         """As :meth:`load`, but never raises: a bad value is a problem and its default is used."""
         explicit = {k: v for k, v in (explicit or {}).items() if v is not None}
@@ -258,15 +281,6 @@ class Settings:
             except (TypeError, ValueError) as exc:
                 problems.append(Problem(f"{where}: invalid value {raw!r} ({exc})", f"the default {setting.default!r}"))
                 origins[name] = f"default ({where} is invalid)"
-        if check_files and values["prices_file"] is not None:
-            from spanmeter.processing.pricing import load_price_file  # pricing imports this module
-
-            try:
-                load_price_file(values["prices_file"])
-            except ConfigError as exc:
-                problems.append(Problem(str(exc), "no price overrides"))
-                values["prices_file"] = None
-                origins["prices_file"] = f"default ({origins['prices_file']}: the file is invalid)"
         return Resolution(cls(**values), origins, tuple(problems))
 
     @property
@@ -298,3 +312,18 @@ class Resolution:
     settings: Settings
     origins: dict[str, str]
     problems: tuple[Problem, ...]
+
+    def settings_or_raise(self) -> Settings:
+        """The settings, or ConfigError with the first problem (the strict path)."""
+        if self.problems:
+            raise ConfigError(self.problems[0].message)
+        return self.settings
+
+    def with_problem(self, problem: Problem, *, reset: str | None = None, because: str = "") -> Resolution:
+        """This resolution and one more problem, found by whoever uses a file the settings name;
+        ``reset`` names a setting set back to its default ``because`` its value cannot be used."""
+        settings, origins = self.settings, self.origins
+        if reset is not None:
+            settings = dataclasses.replace(settings, **{reset: SETTINGS[reset].default})
+            origins = {**origins, reset: f"default ({origins[reset]}: {because})"}
+        return Resolution(settings, origins, (*self.problems, problem))

@@ -36,9 +36,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from spanmeter.otlp.anyvalue import to_python
 from spanmeter.processing.aggregator import MetricAggregator
 from spanmeter.processing.enricher import Enricher
-from spanmeter.processing.span_view import ProtoSpanView, decode_any
+from spanmeter.processing.span_view import ProtoSpanView
 from spanmeter.settings import Settings
 
 TARGET_SPANS_PER_S = 100_000
@@ -119,7 +120,7 @@ def _floor_pass(data: bytes) -> int:
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
                 for kv in span.attributes:
-                    decode_any(kv.value)
+                    to_python(kv.value)
                 span.attributes.add(key="floor.seen").value.bool_value = True
     return len(request.SerializeToString())
 
@@ -141,7 +142,7 @@ def _scan(span) -> None:
     for key in LOOKUPS:
         for kv in span.attributes:
             if kv.key == key:
-                decode_any(kv.value)
+                to_python(kv.value)
                 break
 
 
@@ -152,7 +153,7 @@ def _read_once_lazy(span) -> None:
 
 
 def _decode_all(span) -> None:
-    values = {kv.key: decode_any(kv.value) for kv in span.attributes}
+    values = {kv.key: to_python(kv.value) for kv in span.attributes}
     for key in LOOKUPS:
         values.get(key)
 

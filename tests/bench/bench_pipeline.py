@@ -33,7 +33,7 @@ from opentelemetry.proto.common.v1 import common_pb2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for support.pipeline
 
-from spanmeter.export.otlp_json import to_json_line
+from spanmeter.otlp.json_codec import to_json_line
 from support.pipeline import PipelineProcess
 
 TRACES_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"

@@ -57,6 +57,6 @@ def test_otlp_json_bench_prints_every_figure(capsys):
 
     assert bench_otlp_json.main(["--spans", "8", "--rounds", "2"]) == 0
     rows = capsys.readouterr().out.splitlines()[1:]
-    assert len(rows) == 4
+    assert len(rows) == 6
     for row in rows:
         assert math.isfinite(float(row.split()[-1])), row

@@ -74,3 +74,4 @@ def test_every_family_and_label_the_rules_use_is_exported():
     )
     assert (names.WINDOW, "day") in labels(names.BUDGET_UTILIZATION)
     assert (names.REASON, "latency") in labels(names.ANOMALIES)
+    assert (names.REASON, "latency") in labels(names.ANOMALY_INCIDENTS)

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from genai_prices import Usage, calc_price
 
+from bench import llm_fakes
 from spanmeter import semconv
 from spanmeter.report import read_metric_requests, read_spans
 from support.entry_points import instrumentor_names
 from support.metrics import metric_names
+
+TESTS = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.integration
 
@@ -75,12 +79,19 @@ def test_spanmeter_distro_defaults_to_files_in_the_working_directory(app, tmp_pa
     )
 
 
-@pytest.mark.parametrize("exporter", ["spanmeter_file", "console"])
-def test_processing_applies_under_opentelemetry_distro_and_says_so(app, tmp_path, run_instrumented, exporter):
+@pytest.mark.parametrize(
+    ("exporter", "traces_file"),
+    [("spanmeter_file", "spanmeter-traces.jsonl"), ("spanmeter_file", "/no/such/dir/t.jsonl"), ("console", None)],
+)
+def test_processing_applies_under_opentelemetry_distro_and_says_so(
+    app, tmp_path, run_instrumented, exporter, traces_file
+):
+    """An unwritable traces file: the default file, as the warning says, whichever configurator built the exporter."""
     run = run_instrumented(
         app, tmp_path,
         OTEL_PYTHON_DISTRO="distro", OTEL_PYTHON_CONFIGURATOR="configurator",
         OTEL_TRACES_EXPORTER=exporter, OTEL_METRICS_EXPORTER="none",
+        **({"SPANMETER_TRACES_FILE": traces_file} if traces_file else {}),
     )  # fmt: skip
 
     exporter_class = {"spanmeter_file": "OTLPFileSpanExporter", "console": "ConsoleSpanExporter"}[exporter]
@@ -89,6 +100,8 @@ def test_processing_applies_under_opentelemetry_distro_and_says_so(app, tmp_path
     assert exporter_class in notice
     if exporter == "spanmeter_file":
         assert_enriched(list(read_spans(tmp_path / "spanmeter-traces.jsonl")))
+        unwritable = f"cannot write '{traces_file}' (no directory /no/such/dir); using the default"
+        assert (unwritable in run.stderr) == traces_file.startswith("/no/")
     else:  # ConsoleSpanExporter prints each span's attributes as JSON
         assert f'"{semconv.COST_SOURCE}": "{semconv.COST_SOURCE_GENAI_PRICES}"' in run.stdout
         assert f'"{semconv.COST_TOTAL_USD}": ' in run.stdout
@@ -158,6 +171,52 @@ def test_configure_from_code_sets_up_the_sdk_with_its_arguments_winning(tmp_path
     assert semconv.METRIC_DATA_PROCESSED in metric_names(read_metric_requests(tmp_path / "spanmeter-metrics.jsonl"))
 
 
+OPENAI_APP = textwrap.dedent(
+    """
+    import json
+    import sys
+
+    import spanmeter
+
+    spanmeter.configure(**json.loads(sys.argv[1]))
+
+    from bench import llm_fakes
+    from support import openai_fakes  # the app's `import openai`, after configure()
+
+    client = openai_fakes.server(llm_fakes.openai_chat_body()).client()
+    with spanmeter.stage("answer"):
+        client.chat.completions.create(model=openai_fakes.MODEL, messages=openai_fakes.MESSAGES)
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "env", "priced_calls"),
+    [
+        ("{}", {}, 1),
+        ("{}", {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "spanmeter_anthropic, spanmeter_openai"}, 0),
+        ("{}", {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "*"}, 0),
+        ('{"instrument": false}', {}, 0),
+    ],
+    ids=["instrumented", "disabled-by-name", "all-disabled", "instrument=False"],
+)
+def test_configure_instruments_the_openai_sdk_the_app_imports(tmp_path, run_command, arguments, env, priced_calls):
+    """The README's in-code set-up: one chat call through the real openai SDK is a priced span."""
+    script = tmp_path / "app.py"
+    script.write_text(OPENAI_APP)
+
+    run_command([sys.executable, str(script), arguments], tmp_path, PYTHONPATH=str(TESTS), **env)
+
+    spans = list(read_spans(tmp_path / "spanmeter-traces.jsonl"))
+    calls = [span for span in spans if span.name == f"chat {llm_fakes.OPENAI_MODEL}"]
+    assert len(spans) == 1 + priced_calls and len(calls) == priced_calls
+    usage = Usage(input_tokens=llm_fakes.INPUT_TOKENS, output_tokens=llm_fakes.OUTPUT_TOKENS)
+    price = float(calc_price(usage, model_ref=llm_fakes.OPENAI_RESPONSE_MODEL, provider_id="openai").total_price)
+    for call in calls:
+        assert call.attributes[semconv.COST_SOURCE] == semconv.COST_SOURCE_GENAI_PRICES
+        assert call.attributes[semconv.COST_USD] == pytest.approx(price, rel=1e-9)
+
+
 BAD_PRICE_FILE = "openai:\n  gpt-4o-mini: {input: 1\n  gpt-4o: [\n"
 
 
@@ -178,7 +237,22 @@ BAD_PRICE_FILE = "openai:\n  gpt-4o-mini: {input: 1\n  gpt-4o: [\n"
                 "(line 3, column 9: expected ',' or '}', but got ':'); using no price overrides"
             ),
         ),
+        (
+            {"SPANMETER_TRACES_FILE": "/no/such/dir/t.jsonl"},
+            (
+                "spanmeter: environment variable SPANMETER_TRACES_FILE: cannot write '/no/such/dir/t.jsonl' "
+                "(no directory /no/such/dir); using the default 'spanmeter-traces.jsonl'"
+            ),
+        ),
+        (
+            {"SPANMETER_ALERT_RULES": "prices.yaml"},
+            (
+                "spanmeter: environment variable SPANMETER_ALERT_RULES: prices.yaml: file: is not valid YAML "
+                "(line 3, column 9: expected ',' or '}', but got ':'); using no alert rules"
+            ),
+        ),
     ],
+    ids=["bad-value", "bad-price-file", "unwritable-traces-file", "bad-alert-rules"],
 )
 def test_a_bad_setting_is_one_warning_line_and_telemetry_keeps_working(
     app, tmp_path, run_instrumented, setting, warning

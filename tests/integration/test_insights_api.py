@@ -33,7 +33,9 @@ def test_empty_request_groups_everything_held_by_model():
     store = InsightsStore(clock=Clock())
     store.on_outcome(llm_outcome(model="gpt-4o-mini", cost_usd=0.25, input_tokens=100, output_tokens=10))
     store.on_outcome(llm_outcome(model="gpt-4o-mini", cost_usd=0.5, input_tokens=200, output_tokens=20))
-    store.on_outcome(llm_outcome(model="claude-x", cost_usd=None, input_tokens=7, output_tokens=3))
+    store.on_outcome(
+        llm_outcome(model="claude-x", cost_usd=None, unpriced_reason="no_price", input_tokens=7, output_tokens=3)
+    )
     with served(store) as (stub, _):
         reply = stub.GetCostSummary(pb.GetCostSummaryRequest())
     assert reply.group_by == pb.GROUP_BY_MODEL
@@ -74,13 +76,14 @@ def test_cost_per_gb_from_stages_with_data():
     store = InsightsStore(clock=Clock())
     stage = SpanOutcome(
         service="etl", span_name="run_stage load", kind="stage", operation="run_stage", trace_id=1, span_id=2,
-        end_time_ns=NOW, duration_s=3.0, error_type=None, source="orders", total_usd=0.02, data_bytes=4 * 10**9,
+        end_time_ns=NOW, duration_s=3.0, error_type=None, source="orders", total_usd=0.02, data_bytes=4 * 10**9, per_gb_usd=0.005,
     )  # fmt: skip
     store.on_outcome(stage)
     with served(store) as (stub, _):
         reply = stub.GetCostSummary(pb.GetCostSummaryRequest(group_by=pb.GROUP_BY_DATA_SOURCE))
     (row,) = reply.rows
-    assert (row.key, row.calls, row.data_bytes, row.cost_per_gb_usd) == ("orders", 0, 4 * 10**9, 0.005)
+    assert (row.key, row.calls, row.data_bytes, row.cost_per_gb_usd) == ("orders", 1, 4 * 10**9, 0.005)
+    assert row.cost_usd == 0.02  # a data source's cost: the roll-up of its stages
 
 
 def test_spans_older_than_the_horizon_are_counted_not_kept():
@@ -100,16 +103,30 @@ def test_groups_per_bucket_are_bounded_with_an_overflow_group():
     assert (total.calls, store.overflowed) == (4, 2)
 
 
+def test_a_breakdown_by_one_dimension_stays_exact_whatever_the_cardinality_of_the_others():
+    """Unique user ids overflow the user table only: by model, every call is in its model's row."""
+    store = InsightsStore(max_groups_per_bucket=4, clock=Clock())
+    for n in range(60):
+        store.on_outcome(llm_outcome(model=("gpt-4o", "gpt-4o-mini")[n % 2], user=f"user-{n}", cost_usd=1.0))
+    by_model, total = store.cost_summary("model")
+    assert [(key, group.calls, group.cost_usd) for key, group in by_model] == [
+        ("gpt-4o", 30, 30.0), ("gpt-4o-mini", 30, 30.0),
+    ]  # fmt: skip
+    by_user, _ = store.cost_summary("user")
+    assert {key: group.calls for key, group in by_user}[OVERFLOW_KEY] == 56
+    assert total.calls == 60 and store.overflowed == 56
+
+
 def _flagged(n: int, **fields) -> SpanOutcome:
-    return llm_outcome(
-        span_id=n,
-        trace_id=0xABC,
-        end_time_ns=NOW + n,
-        anomaly_reasons=("latency",),
-        anomaly_score=4.5 + n,
-        anomaly_values={"latency": (9.0, 1.5)},
-        **fields,
-    )
+    values = {
+        "span_id": n,
+        "trace_id": 0xABC + n,
+        "end_time_ns": NOW + n,
+        "anomaly_reasons": ("latency",),
+        "anomaly_score": 4.5 + n,
+        "anomaly_values": {"latency": (9.0, 1.5)},
+    }
+    return llm_outcome(**{**values, **fields})
 
 
 def test_list_anomalies_newest_first_since_and_limit_and_eviction():
@@ -123,7 +140,7 @@ def test_list_anomalies_newest_first_since_and_limit_and_eviction():
     assert everything.evicted == 2
     first = everything.anomalies[0]
     assert (first.trace_id, first.service, first.span_name, list(first.reasons), first.score) == (
-        f"{0xABC:032x}",
+        f"{0xABC + 5:032x}",
         "checkout",
         "chat gpt-4o-mini",
         ["latency"],
@@ -131,6 +148,48 @@ def test_list_anomalies_newest_first_since_and_limit_and_eviction():
     )
     assert [(v.reason, v.value, v.baseline) for v in first.values] == [("latency", 9.0, 1.5)]
     assert [a.span_id for a in limited.anomalies] == [f"{5:016x}"]
+
+
+def test_an_incident_is_listed_once_per_trace_at_its_deepest_flagged_span_with_its_ancestors():
+    store = InsightsStore(clock=Clock(NOW + 100))
+    trace = {"trace_id": 0xD00D, "duration_s": 1e-9}
+    store.on_outcome(_flagged(1, trace_id=0xD00D, duration_s=1e-9))  # the slow call ends first
+    store.on_outcome(llm_outcome(span_id=2, span_name="execute_tool search", end_time_ns=NOW + 2, **trace))  # a sibling
+    store.on_outcome(
+        llm_outcome(
+            span_id=3, span_name="invoke_agent planner", kind="agent", trace_id=0xD00D, end_time_ns=NOW + 3,
+            duration_s=3e-9, anomaly_reasons=("latency",), anomaly_score=3.5, anomaly_values={"latency": (9.0, 2.0)},
+        )
+    )  # fmt: skip
+    store.on_outcome(
+        llm_outcome(
+            span_id=4, span_name="invoke_workflow checkout", trace_id=0xD00D, end_time_ns=NOW + 4, duration_s=4e-9
+        )
+    )
+    store.on_outcome(_flagged(5))  # another trace: another incident
+    with served(store) as (stub, _):
+        listed = stub.ListAnomalies(pb.ListAnomaliesRequest()).anomalies
+    assert [(a.trace_id, a.span_id) for a in listed] == [
+        (f"{0xABC + 5:032x}", f"{5:016x}"),
+        (f"{0xD00D:032x}", f"{1:016x}"),
+    ]
+    incident = listed[1]
+    assert [(a.span_name, list(a.reasons)) for a in incident.ancestors] == [
+        ("invoke_agent planner", ["latency"]),
+        ("invoke_workflow checkout", []),
+    ]
+    assert incident.flagged_spans == 2
+    assert listed[0].flagged_spans == 1 and not listed[0].ancestors
+
+
+def test_watchers_get_each_incident_once():
+    store = InsightsStore(clock=Clock(NOW + 100))
+    watcher = store.watch()
+    store.on_outcome(_flagged(1, trace_id=0xD00D, duration_s=1e-9))
+    store.on_outcome(_flagged(2, trace_id=0xD00D, duration_s=2e-9))  # its agent, flagged too
+    store.on_outcome(_flagged(3))
+    delivered = [watcher.get_nowait().span_id for _ in range(watcher.qsize())]
+    assert delivered == [f"{1:016x}", f"{3:016x}"]
 
 
 def test_budget_status_reads_the_trackers_windows():

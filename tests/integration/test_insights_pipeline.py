@@ -140,7 +140,7 @@ def test_watch_anomalies_delivers_a_flagged_span_within_a_second(pipeline):
     for _ in range(WARM_UP):
         sender.call(0.010, agent="planner")
     sink.wait_for_spans(WARM_UP)
-    store = service.stages["spanmeter"].insights
+    store = service.stages["traces/spanmeter"].insights
     stream = stub.WatchAnomalies(pb.WatchAnomaliesRequest(), metadata=_auth())
     received: list[tuple[pb.Anomaly, float]] = []
     reader = threading.Thread(target=lambda: received.append((next(stream), time.monotonic())), daemon=True)

@@ -6,6 +6,7 @@ runs in this process, or as ``spanmeter pipeline`` in a subprocess where signals
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import os
@@ -19,7 +20,7 @@ import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from spanmeter.pipeline.exporters import STATUS_DETAILS_KEY, retry_delay
+from spanmeter.otlp.protocol import STATUS_DETAILS_KEY, retry_delay
 from spanmeter.pipeline.queue import Batch
 from spanmeter.pipeline.queue.file import FileQueue
 from support.binaries import free_port
@@ -248,3 +249,97 @@ def test_file_queue_keeps_what_the_drain_could_not_send_for_the_next_start(tmp_p
     assert on_disk == 3
     assert pipeline.metrics.value("otelcol_exporter_send_failed_spans") == 0
     assert len(delivered) == 3
+
+
+def _fixed_ports_config(sink_endpoint: str, queue_directory) -> str:
+    """Every receiver and server of the pipeline on a port of its own, as a deployment pins them."""
+    grpc_port, http_port, health, insights, prometheus, telemetry = (free_port() for _ in range(6))
+    config = _file_queue_config(sink_endpoint, queue_directory)
+    config = config.replace("grpc:\n        endpoint: 127.0.0.1:0", f"grpc:\n        endpoint: 127.0.0.1:{grpc_port}")
+    config = config.replace("http:\n        endpoint: 127.0.0.1:0", f"http:\n        endpoint: 127.0.0.1:{http_port}")
+    config = config.replace("spanmeter: {}", f"spanmeter:\n    insights:\n      endpoint: 127.0.0.1:{insights}")
+    config = config.replace("extensions:\n", f"extensions:\n  health_check:\n    endpoint: 127.0.0.1:{health}\n", 1)
+    config = config.replace("exporters:\n", f"exporters:\n  prometheus:\n    endpoint: 127.0.0.1:{prometheus}\n", 1)
+    return config.replace(
+        "service:\n",
+        "service:\n  extensions: [health_check, file_storage/queue]\n  telemetry:\n    metrics:\n"
+        f"      address: 127.0.0.1:{telemetry}\n",
+    )
+
+
+def _hold_connections_open(endpoints: dict) -> list:
+    """A gRPC channel and a keep-alive HTTP connection that have each sent a request and stay open."""
+    channel = grpc.insecure_channel(endpoints["otlp/grpc"])
+    channel.unary_unary(TRACES_METHOD)(_one_span_request(), timeout=5)
+    host, port = endpoints["otlp/http"].rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=5)
+    connection.request("POST", "/v1/traces", _one_span_request(), {"Content-Type": "application/x-protobuf"})
+    connection.getresponse().read()
+    return [channel, connection]
+
+
+def test_a_restart_within_a_second_of_kill_9_listens_on_every_port_and_replays(tmp_path):
+    sink_port = free_port()
+    config = write_config(tmp_path, _fixed_ports_config(f"127.0.0.1:{sink_port}", tmp_path / "queue"))
+    with pipeline_process(config) as process:
+        endpoints = process.endpoints
+        held = _hold_connections_open(endpoints)
+        process.process.send_signal(signal.SIGKILL)
+        process.process.wait(timeout=10)
+    for connection in held:
+        connection.close()  # the server's side of each connection now waits out TIME_WAIT on the pipeline's ports
+    sink = OTLPSink(port=sink_port)
+    try:
+        with pipeline_process(config) as process:  # at once: it exited with "Address already in use" before
+            assert process.endpoints == endpoints
+            assert process.wait_for_event("queue_replayed")["batches"] == 2
+            delivered = sink.wait_for_spans(2)
+    finally:
+        sink.stop()
+    assert len(delivered) == 2
+
+
+def test_without_a_sending_queue_the_sender_gets_the_backends_answer(tmp_path):
+    no_queue = FAST_RETRY + "\n    sending_queue:\n      enabled: false"
+    with otlp_sink() as sink, running_pipeline(tmp_path, basic_config(sink.endpoint, no_queue)) as pipeline:
+        grpc_endpoint, url = pipeline.endpoints["otlp/grpc"], f"http://{pipeline.endpoints['otlp/http']}/v1/traces"
+        sink.fail = (grpc.StatusCode.UNAVAILABLE, None)
+        down = (_refused(grpc_endpoint), _status(url, _one_span_request())[0])
+        sink.fail = (grpc.StatusCode.INVALID_ARGUMENT, None)
+        refused = (_refused(grpc_endpoint), _status(url, _one_span_request())[0])
+        sink.fail = None
+        up = (_refused(grpc_endpoint), _status(url, _one_span_request())[0])
+        delivered = sink.spans()
+    assert down == (grpc.StatusCode.UNAVAILABLE, 503)  # the sender's own exporter retries
+    assert refused == (grpc.StatusCode.INTERNAL, 500)  # permanent: the Collector's answer too
+    assert up == (None, 200)
+    assert len(delivered) == 2  # nothing acknowledged while the backend was down, nothing lost after
+
+
+def test_sigterm_with_a_memory_queue_still_holding_spans_exits_3_and_counts_them(tmp_path):
+    with otlp_sink() as sink:
+        sink.fail = (grpc.StatusCode.UNAVAILABLE, None)
+        config = write_config(tmp_path, basic_config(sink.endpoint))
+        with pipeline_process(config, "--drain-timeout", "0.5") as process:
+            send_llm_spans(GrpcSpanExporter(endpoint=process.endpoints["otlp/grpc"], insecure=True), 3)
+            process.process.send_signal(signal.SIGTERM)
+            exit_code = process.process.wait(timeout=15)
+            stopped = process.wait_for_event("pipeline_stopped")
+    assert exit_code == 3
+    assert stopped["items_lost"] == 3 and stopped["drained"] is False
+
+
+def test_every_stderr_line_is_one_json_event_budget_crossings_included(tmp_path):
+    with otlp_sink() as sink:
+        config = basic_config(sink.endpoint).replace("spanmeter: {}", "spanmeter:\n    budget_daily_usd: 0.0001")
+        with pipeline_process(write_config(tmp_path, config)) as process:
+            send_llm_spans(GrpcSpanExporter(endpoint=process.endpoints["otlp/grpc"], insecure=True), 2)
+            sink.wait_for_spans(2)
+            process.process.send_signal(signal.SIGTERM)
+            process.process.wait(timeout=15)
+            process.wait_for_event("pipeline_stopped")
+        lines = [line for line in process.lines if line.strip()]
+    events = [json.loads(line) for line in lines]  # a plain line fails here
+    crossings = [e for e in events if e["event"] == "log" and e["logger"] == "spanmeter.budget"]
+    assert crossings and crossings[-1]["spanmeter.budget.window"] == "day"
+    assert crossings[-1]["level"] == "ERROR" and "budget" in crossings[-1]["message"]

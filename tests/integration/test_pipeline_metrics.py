@@ -87,3 +87,61 @@ def test_derived_metrics_flow_into_the_metrics_pipeline_otlp_exporter(tmp_path):
     assert attributes(point)["service.name"] == "svc-m"
     assert "spanmeter.cost" in metrics
     assert all(attributes(p)["service.name"] == "svc-m" for p in metrics["spanmeter.cost"].sum.data_points)
+
+
+def _send_app_metrics(endpoint: str) -> None:
+    """An app's own metrics through the official OTLP/gRPC metric exporter: a counter, a histogram, a gauge."""
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    from opentelemetry.sdk.resources import Resource
+
+    reader = PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=endpoint, insecure=True),
+                                           export_interval_millis=60_000)  # fmt: skip
+    provider = MeterProvider(resource=Resource.create({"service.name": "checkout"}), metric_readers=[reader])
+    meter = provider.get_meter("checkout.orders")
+    meter.create_counter("orders.placed", unit="1").add(7, {"region": "eu"})
+    meter.create_histogram("orders.latency", unit="s").record(0.3, {"region": "eu"})
+    meter.create_gauge("queue.depth", unit="1").set(42)
+    provider.shutdown()  # exports once
+
+
+def test_an_apps_own_metrics_reach_prometheus_through_the_prometheus_exporter(tmp_path):
+    prometheus = binary("prometheus")
+    config = _config("127.0.0.1:1").replace(
+        "    metrics:\n      exporters: [prometheus, otlp_grpc/sink]\n",
+        "    metrics:\n      receivers: [otlp]\n      exporters: [prometheus]\n",
+    )
+    deadline = time.monotonic() + 60
+    with running_pipeline(tmp_path, config, drain_timeout=0.5) as pipeline:
+        _send_app_metrics(pipeline.endpoints["otlp/grpc"])
+        prometheus_port = free_port()
+        prometheus_config = tmp_path / "prometheus.yml"
+        prometheus_config.write_text(
+            "global:\n  scrape_interval: 1s\n"
+            "scrape_configs:\n  - job_name: spanmeter-pipeline\n    honor_labels: true\n"
+            f"    static_configs:\n      - targets: ['{pipeline.endpoints['prometheus']}']\n"
+        )
+        server = subprocess.Popen(
+            [prometheus, f"--config.file={prometheus_config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+             f"--web.listen-address=127.0.0.1:{prometheus_port}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            found: dict = {}
+            while len(found) < 3:
+                assert server.poll() is None, f"prometheus exited: {server.stderr.read()}"
+                assert time.monotonic() < deadline, f"Prometheus returned only {found}"
+                time.sleep(0.5)
+                found = {promql: result for promql in ("orders_placed_total", "orders_latency_seconds_count",
+                                                       "queue_depth") if (result := query(prometheus_port, promql))}  # fmt: skip
+        finally:
+            stop(server)
+        accepted = pipeline.metrics.value("otelcol_exporter_sent_metric_points", exporter="prometheus")
+    ((labels, placed),) = found["orders_placed_total"].items()
+    labels = dict(labels)
+    assert placed == 7 and labels["job"] == "checkout" and labels["region"] == "eu"
+    assert labels["otel_scope_name"] == "checkout.orders"
+    assert list(found["orders_latency_seconds_count"].values()) == [1]
+    assert list(found["queue_depth"].values()) == [42]
+    assert accepted == 3

@@ -9,7 +9,7 @@ from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExport
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
 
 from support.certs import make_certificates
-from support.pipeline import FAST_RETRY, basic_config, otlp_sink, running_pipeline, send_llm_spans
+from support.pipeline import FAST_RETRY, attributes, basic_config, otlp_sink, running_pipeline, send_llm_spans
 
 pytestmark = pytest.mark.integration
 
@@ -87,3 +87,56 @@ def test_otlp_exporter_sends_over_mtls(tmp_path):
         with running_pipeline(tmp_path, config) as pipeline:
             send_llm_spans(GrpcSpanExporter(endpoint=pipeline.endpoints["otlp/grpc"], insecure=True), 2)
             assert len(sink.wait_for_spans(2)) == 2
+
+
+def test_otlp_http_exporter_sends_over_mtls(tmp_path):
+    certs = make_certificates(tmp_path)
+    relay_config = f"""
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:0{_receiver_tls(certs, mutual=True)}
+exporters:
+  otlp_grpc/sink:
+    endpoint: SINK
+    tls:
+      insecure: true
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [otlp_grpc/sink]
+"""
+    front_config = f"""
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:0
+processors:
+  spanmeter: {{}}
+exporters:
+  otlp_http/relay:
+    endpoint: https://RELAY
+    tls:
+      ca_file: {certs.ca}
+      cert_file: {certs.client_cert}
+      key_file: {certs.client_key}{FAST_RETRY}
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [spanmeter]
+      exporters: [otlp_http/relay]
+"""
+    relay_directory, front_directory = tmp_path / "relay", tmp_path / "front"
+    relay_directory.mkdir()
+    front_directory.mkdir()
+    with otlp_sink() as sink, running_pipeline(relay_directory, relay_config.replace("SINK", sink.endpoint)) as relay:
+        front_text = front_config.replace("RELAY", relay.endpoints["otlp/http"])
+        with running_pipeline(front_directory, front_text) as front:
+            send_llm_spans(GrpcSpanExporter(endpoint=front.endpoints["otlp/grpc"], insecure=True), 2)
+            delivered = sink.wait_for_spans(2)
+    assert len(delivered) == 2
+    assert all(attributes(span)["spanmeter.cost.usd"] > 0 for span in delivered)  # priced by the front pipeline

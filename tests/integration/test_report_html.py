@@ -5,28 +5,19 @@ taken, every chart is laid out with marks in it, and the console shows no error.
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 
 import pytest
 from click.testing import CliRunner
 
 from spanmeter import semconv
 from spanmeter.cli import main
+from support.browser import chromium
 from support.traces import otlp_span, request_line
 
 pytestmark = pytest.mark.integration
 
 S = 10**9
 CHARTS = ("cost-over-time", "latency-by-model", "cost-per-gb", "anomalies")
-
-
-def chromium(*args: str, profile) -> subprocess.CompletedProcess:
-    browser = shutil.which("chromium") or "/usr/bin/chromium"
-    command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--no-first-run", f"--user-data-dir={profile}",
-               "--enable-logging=stderr", "--v=0", *args]  # fmt: skip
-    return subprocess.run(command, capture_output=True, text=True, timeout=90, check=False)
 
 
 def traces_with_everything() -> list[str]:
@@ -42,7 +33,8 @@ def traces_with_everything() -> list[str]:
         chat = otlp_span(index + 1, 1, None, f"chat {model}", index * 60 * S, (1 + index % 7) * S // 4, attributes)
         stage = otlp_span(index + 1, 2, None, "run_stage load", index * 60 * S, S, {
             semconv.SPANMETER_OPERATION_NAME: "run_stage", semconv.DATA_SOURCE: f"source-{index % 2}",
-            semconv.DATA_BYTES: 2 * 10**8, semconv.COST_COMPUTE_USD: 0.001, semconv.COST_TOTAL_USD: 0.001})  # fmt: skip
+            semconv.DATA_BYTES: 2 * 10**8, semconv.COST_COMPUTE_USD: 0.001, semconv.COST_TOTAL_USD: 0.001,
+            semconv.COST_PER_GB_USD: 0.005})  # fmt: skip
         lines.append(request_line([chat, stage]))
     return lines
 

@@ -46,6 +46,11 @@ def test_top_shows_cost_and_a_streamed_anomaly_then_quits_on_q():
                 )
             )
             child.expect("invoke_agent slowpoke")
+            child.expect(r"30 s / 2 s")
+            store.on_outcome(  # its workflow ends later, around it: the same incident, shown as its context
+                llm_outcome(span_name="invoke_workflow checkout", kind="workflow", end_time_ns=10, duration_s=1.0)
+            )
+            child.expect("invoke_workflow checkout")
             child.send("q")
             child.expect(pexpect.EOF)
         finally:

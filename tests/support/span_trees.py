@@ -10,6 +10,7 @@ data volume and nothing priced below it.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -22,8 +23,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status, StatusCode
 
+from spanmeter.otlp.anyvalue import to_python
 from spanmeter.processing.aggregator import MetricAggregator
-from spanmeter.processing.span_view import decode_any
 
 T0 = 1_772_000_000 * 10**9
 SECOND = 10**9
@@ -38,6 +39,10 @@ def _llm(model: str, input_tokens: int | None, output_tokens: int | None, *, old
         provider = {"gen_ai.provider.name": "openai"}
     attributes = {"gen_ai.operation.name": "chat", "gen_ai.request.model": model, **provider, **usage}
     return {key: value for key, value in attributes.items() if value is not None}
+
+
+def _agent(name: str, **extra: Any) -> dict:
+    return {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": name, **extra}
 
 
 class TreeBuilder:
@@ -109,6 +114,61 @@ class TreeBuilder:
     def spans(self) -> list[ReadableSpan]:
         return list(self.exporter.get_finished_spans())
 
+    def open(self, name: str, attributes: dict, parent: Any = None, start: int | None = None):
+        """A span left open (end it with ``.end(end_time=...)``), children before parents as in real runs."""
+        context = trace.set_span_in_context(parent) if parent is not None else None
+        return self.tracer.start_span(name, context=context, attributes=attributes, start_time=start or self.start)
+
+    def agents(self) -> None:
+        """Agent runs as spanmeter's and other vendors' instrumentors write them, one trace each:
+
+        * a LangGraph agent with tools (``invoke_agent`` named on the agent span; its chat calls sit
+          under graph-node spans without an operation, its tool call under the ``tools`` node);
+        * a ``create_agent`` agent whose call is old-style (``gen_ai.system``, prompt/completion tokens);
+        * an Agno team whose leader's calls name the team and whose member agent runs inside it;
+        * another vendor's bare ``invoke_agent`` span (OpenAI Agents style) naming the agent, with an
+          LLM span carrying usage but no operation name, a failed call and a stream without usage.
+        """
+        t, tree = self.start, self._tree
+        with tree("invoke_agent support-graph", _agent("support-graph", **{"user.id": "ana"})) as graph:
+            with tree("model", {}, graph) as node:
+                self._span("chat gpt-4o-mini", _llm("gpt-4o-mini", 1200, 80), node, t, 0.6)
+            with tree("tools", {}, graph) as node:
+                self._span("execute_tool search", {"gen_ai.operation.name": "execute_tool",
+                                                   "gen_ai.tool.name": "search"}, node, t, 0.2)  # fmt: skip
+            with tree("model", {}, graph) as node:
+                self._span("chat gpt-4o-mini", _llm("gpt-4o-mini", 1500, 60), node, t, 0.5)
+        with tree("create_agent writer", {"gen_ai.operation.name": "create_agent", "gen_ai.agent.name": "writer"}) as w:
+            self._span("chat gpt-4o", _llm("gpt-4o", 800, 200, old_names=True), w, t, 0.9)
+        with tree("invoke_agent research team", _agent("research team", **{"spanmeter.team": "growth"})) as team:
+            self._span("chat gpt-4o-mini", {**_llm("gpt-4o-mini", 300, 20), "gen_ai.agent.name": "research team"},
+                       team, t, 0.3)  # fmt: skip
+            with tree("invoke_agent weather agent", _agent("weather agent"), team) as member:
+                self._span("chat gpt-4o-mini", _llm("gpt-4o-mini", 110, 11), member, t, 0.2)
+                self._span("execute_tool get_weather", {"gen_ai.operation.name": "execute_tool",
+                                                        "gen_ai.tool.name": "get_weather"}, member, t, 0.1)  # fmt: skip
+                self._span("chat gpt-4o-mini", _llm("gpt-4o-mini", 120, 12), member, t, 0.2)
+            self._span("chat gpt-4o-mini", {**_llm("gpt-4o-mini", 500, 30), "gen_ai.agent.name": "research team"},
+                       team, t, 0.3)  # fmt: skip
+        with tree("invoke_agent", {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "triage"}) as agent:
+            bare = {"gen_ai.system": "openai", "gen_ai.request.model": "gpt-4o-mini",
+                    "gen_ai.usage.input_tokens": 700, "gen_ai.usage.output_tokens": 40}  # fmt: skip
+            self._span("response", bare, agent, t, 0.7)
+            self._span("chat gpt-4o-mini", _llm("gpt-4o-mini", None, None), agent, t, 0.1, error="429")
+            self._span("chat gpt-4o-mini", _llm("gpt-4o-mini", None, None), agent, t, 0.4)  # a stream without usage
+        self.start = t + 5 * SECOND
+
+    def _tree(self, name: str, attributes: dict, parent: Any = None) -> contextlib.AbstractContextManager:
+        """``with`` a span that ends after what is made inside it (at the tree's start + 2 s)."""
+
+        @contextlib.contextmanager
+        def opened():
+            span = self.open(name, attributes, parent)
+            yield span
+            span.end(end_time=self.start + 2 * SECOND)
+
+        return opened()
+
 
 def sdk_span_results(spans: Iterable[ReadableSpan]) -> dict[int, tuple[str, dict, list]]:
     """span id -> (name, attributes, events as (name, attributes, time)) of SDK spans."""
@@ -132,9 +192,9 @@ def proto_span_results(request: ExportTraceServiceRequest) -> dict[int, tuple[st
                 assert len(keys) == len(set(keys)), f"duplicate attribute keys on {span.name}"
                 found[int.from_bytes(span.span_id, "big")] = (
                     span.name,
-                    {kv.key: decode_any(kv.value) for kv in span.attributes},
+                    {kv.key: to_python(kv.value) for kv in span.attributes},
                     [
-                        (event.name, {kv.key: decode_any(kv.value) for kv in event.attributes}, event.time_unix_nano)
+                        (event.name, {kv.key: to_python(kv.value) for kv in event.attributes}, event.time_unix_nano)
                         for event in span.events
                     ],
                 )

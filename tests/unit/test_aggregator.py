@@ -11,10 +11,10 @@ from opentelemetry.proto.metrics.v1 import metrics_pb2
 
 from spanmeter import semconv
 from spanmeter.alerting.names import FAMILIES
+from spanmeter.otlp.anyvalue import to_python
 from spanmeter.processing.aggregator import MetricAggregator, prometheus_name
 from spanmeter.processing.derived_metrics import SPECS
 from spanmeter.processing.enricher import Enricher
-from spanmeter.processing.span_view import decode_any
 from spanmeter.settings import Settings
 from support.span_trees import TreeBuilder
 
@@ -57,7 +57,7 @@ def test_points_are_cumulative_across_batches_and_timed_by_the_injected_clock():
     assert (point.count, point.sum, point.min, point.max) == (2, 3.3, 0.3, 3.0)
     assert list(point.explicit_bounds) == list(SPECS[DURATION].buckets)
     assert list(point.bucket_counts) == [0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]
-    assert {kv.key: decode_any(kv.value) for kv in point.attributes} == {
+    assert {kv.key: to_python(kv.value) for kv in point.attributes} == {
         "gen_ai.operation.name": "invoke_agent",
         "gen_ai.agent.name": "planner",
     }
@@ -72,11 +72,11 @@ def test_service_name_option_splits_series_per_service():
     aggregator.end_batch()
     request = aggregator.export_request()
     resource = request.resource_metrics[0].resource
-    assert {kv.key: decode_any(kv.value) for kv in resource.attributes} == {"service.name": "spanmeter-pipeline"}
+    assert {kv.key: to_python(kv.value) for kv in resource.attributes} == {"service.name": "spanmeter-pipeline"}
     (metric,) = request.resource_metrics[0].scope_metrics[0].metrics
     assert metric.sum.is_monotonic
     by_service = {
-        next(decode_any(kv.value) for kv in point.attributes if kv.key == "service.name"): point.as_double
+        next(to_python(kv.value) for kv in point.attributes if kv.key == "service.name"): point.as_double
         for point in metric.sum.data_points
     }
     assert by_service == {"cart": 2.0, "search": 1.0}
@@ -119,3 +119,21 @@ def test_prometheus_text_of_enriched_trees_passes_promtool():
     assert checked.returncode in (0, 3), checked.stderr
     advice = [line for line in checked.stderr.splitlines() if line]
     assert all("abbreviated units" in line or 'instead of "milliseconds"' in line for line in advice), advice
+
+
+def test_by_default_a_flood_of_keys_keeps_every_metric_and_the_page_small():
+    from spanmeter.processing.aggregator import HISTOGRAM_SHARE, MAX_SERIES_PER_METRIC
+    from spanmeter.processing.derived_metrics import HISTOGRAM
+
+    aggregator = MetricAggregator()
+    aggregator.begin_batch()
+    for index in range(3 * MAX_SERIES_PER_METRIC):
+        aggregator.add(COST, cost_values(f"model-{index}"), 1.0)
+        aggregator.record(DURATION, ("invoke_agent", None, f"agent-{index}", None, None, None, None), 0.5)
+    aggregator.end_batch()
+    series = {metric: sum(1 for p in aggregator.points() if p.metric == metric) for metric in (COST, DURATION)}
+    assert series == {COST: MAX_SERIES_PER_METRIC + 1, DURATION: MAX_SERIES_PER_METRIC // HISTOGRAM_SHARE + 1}
+    assert SPECS[DURATION].kind == HISTOGRAM
+    lines = aggregator.prometheus_text().count("\n")
+    histogram_lines = len(SPECS[DURATION].buckets) + 3  # buckets, +Inf, _sum, _count
+    assert lines == 2 * 2 + series[COST] + series[DURATION] * histogram_lines  # HELP and TYPE of each family

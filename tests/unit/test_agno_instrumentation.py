@@ -18,6 +18,7 @@ import pytest
 from agno.agent import Agent
 from agno.models.anthropic import Claude
 from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.trace import StatusCode
 
 from spanmeter import semconv
@@ -26,6 +27,8 @@ from spanmeter.instrumentation import genai
 from spanmeter.instrumentation.agno import AgnoInstrumentor
 from spanmeter.instrumentation.anthropic import AnthropicInstrumentor
 from spanmeter.instrumentation.openai import OpenAIInstrumentor
+from spanmeter.report.analysis import Analysis
+from spanmeter.report.reader import spans_of
 from support import agno_apps, anthropic_fakes, openai_fakes
 from support import scripted_llm as llm
 from support.instrumentation import assert_no_internal_errors
@@ -311,3 +314,35 @@ async def test_cancelled_run_ends_its_spans_and_restores_the_context(instrumente
     run, tool = tree.one("invoke_agent solo agent"), tree.one("execute_tool get_weather")
     assert tree.parent(tool) is run and tree.parent(run) is tree.one("app")
     assert tool.attributes[semconv.ERROR_TYPE] == "CancelledError"  # the tool never finished
+
+
+def _innermost_agent(tree: SpanTree, span) -> str | None:
+    """The agent run a span ran in, found by walking its ancestors (independently of spanmeter)."""
+    parent = tree.parent(span)
+    while parent is not None:
+        if parent.attributes.get(semconv.GEN_AI_OPERATION_NAME) == "invoke_agent":
+            return parent.attributes[semconv.GEN_AI_AGENT_NAME]
+        parent = tree.parent(parent)
+    return None
+
+
+def test_a_teams_calls_cost_their_innermost_agent_run_in_the_report(instrumented, finished_spans):
+    """The report (reading the enriched spans back) puts each call under the member that made it."""
+    instrumented()
+    app = agno_apps.team_app()
+    app.team.run("What is the weather in Paris?")
+    spans = finished_spans()
+    tree = SpanTree(spans)
+    expected: dict[str, list[float]] = {}
+    for call in tree.named("chat gpt-4o-mini"):
+        expected.setdefault(_innermost_agent(tree, call), []).append(call.attributes[semconv.COST_USD])
+    analysis = Analysis()
+    for record in spans_of(encode_spans(spans)):
+        analysis.add(record)
+    analysis.finish()
+    agents = analysis.dimensions["agent"].groups
+    assert {key: group.calls for key, group in agents.items()} == {
+        "research team": 3, "weather agent": 2, "writer agent": 1,
+    }  # fmt: skip
+    for agent, costs in expected.items():
+        assert agents[agent].cost_usd == pytest.approx(sum(costs))

@@ -156,13 +156,22 @@ def test_p95_uses_prometheus_buckets_and_interpolation():
     [
         (_rule(metric="cost_usd_per_hour", threshold=1.0, window_s=600.0, window="10m"),
          [outcome(cost_usd=0.25) for _ in range(2)] + [outcome()], 3.0),
-        (_rule(metric="anomalies", threshold=1.0), [outcome(anomaly_reasons=("latency",))] * 2 + [outcome()], 2.0),
+        (
+            _rule(metric="anomalies", threshold=1.0),  # incidents: a trace's later flagged spans do not count again
+            [outcome(anomaly_reasons=("latency",), anomaly_incident=True)] * 2
+            + [outcome(anomaly_reasons=("latency",)), outcome()],
+            2.0,
+        ),
         (_rule(metric="data_quality", threshold=0.95, above=False, group_by=("source",)),
          [outcome(source="s3", quality={"completeness": 0.9, "validity": 1.0}),
           outcome(source="s3", quality={"completeness": 0.96})], 0.93),
         (_rule(metric="freshness_s", threshold=3600.0, group_by=("source",)),
          [outcome(source="s3", freshness_s=4000.0), outcome(source="s3", freshness_s=100.0)], 4000.0),
-        (_rule(metric="cost_per_gb_usd", threshold=0.5), [outcome(per_gb_usd=0.4), outcome(per_gb_usd=0.8)], 0.6),
+        # summed cost / summed GB, as the report computes it: (0.4 + 0.8) / (1 + 0.1) GB, not the mean 4.2
+        (_rule(metric="cost_per_gb_usd", threshold=0.5), [
+            outcome(per_gb_usd=0.4, total_usd=0.4, data_bytes=10**9),
+            outcome(per_gb_usd=8.0, total_usd=0.8, data_bytes=10**8),
+        ], 1.2 / 1.1),
     ],
 )  # fmt: skip
 def test_each_metric_over_its_window(rule, outcomes, value):
@@ -196,6 +205,7 @@ def test_groups_are_bounded_and_evictions_counted():
     assert len(_at(engine, clock, 0)) == 3 and engine.groups_evicted == 2
 
 
+@pytest.mark.expect_internal_errors
 def test_a_listener_fault_is_counted_not_raised():
     from spanmeter import internal_errors
 

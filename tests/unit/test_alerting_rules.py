@@ -86,6 +86,19 @@ def test_a_bad_file_names_the_file_the_rule_and_the_key(tmp_path, text, message)
     assert message in str(error.value)
 
 
+def test_a_mistake_in_a_rule_or_notifier_names_the_line_it_starts_on(tmp_path):
+    text = "rules:\n  - name: r1\n    metric: error_rate\n    above: 1\n  - name: r2\n    metric: error_rate\n"
+    with pytest.raises(ConfigError) as error:
+        _load(tmp_path, text + "    above: high\n")
+    assert str(error.value).endswith("rule 'r2' key 'above': 'high' is not a number (line 5)")
+
+    with pytest.raises(ConfigError) as error:
+        _load(tmp_path, text + "    above: 1\nnotifiers:\n  - type: log\n  - {type: slack}\n")
+    assert str(error.value).endswith(
+        "notifiers[1] key 'url': required for this type: an http:// or https:// URL (line 10)"
+    )
+
+
 def test_a_missing_file_is_named(tmp_path):
     with pytest.raises(ConfigError, match=r"nope\.yaml: file: cannot be read"):
         rules.load(tmp_path / "nope.yaml")

@@ -22,11 +22,11 @@ def noisy(rng: random.Random, median: float = 0.8, log_sigma: float = 0.2) -> fl
     return median * math.exp(rng.gauss(0.0, log_sigma))
 
 
-def warmed(metric: str = "latency", samples: int = 100, seed: int = 1, **kwargs) -> AnomalyDetector:
+def warmed(metric: str = "latency", samples: int = 100, seed: int = 1, median: float = 0.8, **kwargs):
     detector = AnomalyDetector(sigma=3.0, min_samples=30, max_keys=kwargs.pop("max_keys", 100))
     rng = random.Random(seed)
     for _ in range(samples):
-        detector.observe(KEY, {metric: noisy(rng)})
+        detector.observe(KEY, {metric: noisy(rng, median)})
     return detector
 
 
@@ -41,7 +41,7 @@ def test_nothing_is_flagged_before_min_samples():
     detector = AnomalyDetector(sigma=3.0, min_samples=30, max_keys=10)
     rng = random.Random(2)
     for i in range(30):
-        value = 8.0 if i in (5, 17, 29) else noisy(rng)
+        value = 8.0 if i in (5, 25) else noisy(rng)
         assert detector.observe(KEY, {"latency": value}) == ((), 0.0)
     assert detector.observe(KEY, {"latency": 8.0})[0] == ("latency",)
 
@@ -55,7 +55,7 @@ def test_repeated_spikes_are_all_flagged():
             detector.observe(KEY, {"latency": noisy(rng)})
 
 
-def test_lasting_level_shift_stops_flagging_within_200_samples():
+def test_lasting_level_shift_is_flagged_within_5_samples_and_stops_within_200():
     detector = AnomalyDetector(sigma=3.0, min_samples=30, max_keys=10)
     rng = random.Random(4)
 
@@ -65,14 +65,14 @@ def test_lasting_level_shift_stops_flagging_within_200_samples():
 
     assert not any(observe(0.8) for _ in range(200))
     flagged = [observe(1.6) for _ in range(1000)]
-    assert flagged[0]
+    assert any(flagged[:5])
     assert not any(flagged[200:])
 
 
 def test_throughput_drop_is_flagged_but_rise_is_not():
-    detector = warmed("throughput")
-    assert detector.observe(KEY, {"throughput": 0.8 * 5})[0] == ()
-    reasons, score = detector.observe(KEY, {"throughput": 0.8 / 5})
+    detector = warmed("throughput", median=8e6)  # B/s
+    assert detector.observe(KEY, {"throughput": 8e6 * 5})[0] == ()
+    reasons, score = detector.observe(KEY, {"throughput": 8e6 / 5})
     assert reasons == ("throughput",)
     assert score > 3.0
 
@@ -97,18 +97,20 @@ def test_keys_are_bounded_least_recently_used_first():
 
 def test_score_is_the_largest_deviation_and_every_metric_that_fired_is_a_reason():
     detector = AnomalyDetector(sigma=3.0, min_samples=30, max_keys=10)
-    for _ in range(40):  # constant series: sigma sits on its floor of 0.1 (log units)
+    for _ in range(40):  # constant series: the spread sits on its floor of 0.1 (log units)
         detector.observe(KEY, {"latency": 1.0, "cost": 0.01, "tokens": 100.0})
-    reasons, score = detector.observe(KEY, {"latency": 2.0, "cost": 0.01, "tokens": 1000.0})
+    reasons, score = detector.observe(KEY, {"latency": 4.0, "cost": 0.01, "tokens": 1000.0})
     assert reasons == ("latency", "tokens")
-    assert score == pytest.approx(math.log(1001 / 101) / 0.1)
+    assert score == pytest.approx(math.log(1001 / 101) / 0.1, rel=0.1)  # tokens: 10x, the larger deviation
 
 
 def test_constant_series_does_not_flag_small_noise():
     detector = AnomalyDetector(sigma=3.0, min_samples=30, max_keys=10)
     for _ in range(40):
         detector.observe(KEY, {"tokens": 100.0, "cost": 0.0})
-    assert detector.observe(KEY, {"tokens": 110.0, "cost": 0.0}) == ((), pytest.approx(math.log(111 / 101) / 0.1))
+    reasons, score = detector.observe(KEY, {"tokens": 110.0, "cost": 0.0})
+    assert reasons == ()
+    assert 0.0 < score < 3.0
 
 
 def test_values_without_information_are_skipped():

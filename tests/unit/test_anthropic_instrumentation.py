@@ -565,6 +565,7 @@ def test_odd_responses_keep_the_result_and_the_span(instrument, finished_spans, 
     assert semconv.ERROR_TYPE not in span.attributes
 
 
+@pytest.mark.expect_internal_errors
 def test_odd_stream_events_keep_the_stream(instrumented, finished_spans):
     chunks = list(fakes.TEXT_STREAM)
     chunks.insert(1, b'event: content_block_start\ndata: {"type": "content_block_start", "content_block": null}\n\n')
@@ -588,6 +589,7 @@ def test_unknown_model_is_visible_not_priced(instrumented, finished_spans):
 
 
 @pytest.mark.parametrize("sdk_span", [False, True])
+@pytest.mark.expect_internal_errors
 def test_a_fault_building_content_loses_only_the_content(instrument, finished_spans, monkeypatch, sdk_span):
     def boom(*args, **kwargs):
         raise ValueError("injected fault in content")

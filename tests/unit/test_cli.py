@@ -16,8 +16,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from spanmeter import semconv
 from spanmeter.cli import main
-from spanmeter.export.otlp_json import to_json_line
+from spanmeter.otlp.json_codec import to_json_line
 from spanmeter.report import SpanRecord, summarize, summarize_anomalies, summarize_models
+
+
+def hex_id(name: str) -> str:
+    """A span id (16 hex digits) for a readable name; "" stays "" (a root)."""
+    return name.encode().hex()[:16].rjust(16, "0") if name else ""
 
 
 def record(span_id: str, parent: str, operation: str | None, **attributes) -> SpanRecord:
@@ -26,7 +31,7 @@ def record(span_id: str, parent: str, operation: str | None, **attributes) -> Sp
     elif operation:
         attributes[semconv.GEN_AI_OPERATION_NAME] = operation
     return SpanRecord(
-        trace_id="1" * 32, span_id=span_id, parent_span_id=parent, name=span_id,
+        trace_id="1" * 32, span_id=hex_id(span_id), parent_span_id=hex_id(parent), name=span_id,
         start_unix_nano=0, end_unix_nano=1_000_000, is_error=False,
         attributes=attributes, resource={}, scope="test",
     )  # fmt: skip
@@ -56,6 +61,8 @@ def test_cost_is_roll_up_of_outermost_agents_and_own_cost_of_llm_calls():
     assert rows["stage"].cost_per_gb_usd == pytest.approx(2.0)
     assert rows["llm"].cost_usd == 3.0
     assert rows["llm"].tokens == 15
+    assert rows["agent"].tokens == rows["workflow"].tokens == 15  # the calls their roll-up cost paid for
+    assert rows["stage"].tokens is None and rows["tool"].tokens is None
     assert rows["tool"].cost_usd is None
     assert rows["all"].cost_usd == 3.5
     assert rows["all"].spans == 7
@@ -105,8 +112,12 @@ def write_traces(path, encoding: str) -> None:
     memory = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(memory))
-    with provider.get_tracer("t").start_as_current_span("invoke_agent a", attributes={
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span("invoke_agent a", attributes={
         semconv.GEN_AI_OPERATION_NAME: "invoke_agent", semconv.COST_TOTAL_USD: 0.25,
+    }), tracer.start_as_current_span("chat m", attributes={
+        semconv.GEN_AI_OPERATION_NAME: "chat", semconv.GEN_AI_REQUEST_MODEL: "m", semconv.COST_USD: 0.25,
+        semconv.COST_SOURCE: semconv.COST_SOURCE_GENAI_PRICES,
         semconv.ANOMALY: True, semconv.ANOMALY_REASONS: ("latency",), semconv.ANOMALY_SCORE: 5.0,
     }):  # fmt: skip
         pass
@@ -125,7 +136,9 @@ def test_report_prints_the_summary_of_a_traces_file(tmp_path, encoding):
     result = CliRunner().invoke(main, ["report", str(path)])
 
     assert result.exit_code == 0, result.output
-    agent_row = next(line for line in result.output.splitlines() if "│ invoke_agent a " in line)  # by agent
+    lines = result.output.splitlines()
+    by_agent = lines[next(i for i, line in enumerate(lines) if "by agent" in line) :]
+    agent_row = next(line for line in by_agent if "│ invoke_agent a " in line)  # the call's agent run
     cells = [cell.strip() for cell in agent_row.split("│")[1:-1]]
     assert cells[0] == "invoke_agent a" and cells[9] == "0.250000" and cells[11] == "1"  # cost, anomalies
     trace_id = write_traces_trace_id(path)

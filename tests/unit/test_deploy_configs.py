@@ -281,3 +281,23 @@ def test_dashboard_queries_only_metrics_spanmeter_exposes():
     for title, expr in _dashboard_expressions():
         names = set(re.findall(r"\b((?:spanmeter|gen_ai|traces)_[a-zA-Z_]+)(?=[{\[])", expr))  # metrics, not labels
         assert names and names <= exposed, f"{title}: {sorted(names - exposed)} not exposed by spanmeter"
+
+
+def test_every_address_of_the_shipped_pipeline_file_can_be_set_from_the_environment(monkeypatch):
+    from spanmeter.pipeline.config import load
+
+    values = {
+        "SPANMETER_PIPELINE_GRPC_ENDPOINT": "0.0.0.0:14317",
+        "SPANMETER_PIPELINE_HTTP_ENDPOINT": "0.0.0.0:14318",
+        "SPANMETER_PIPELINE_INSIGHTS_ENDPOINT": "0.0.0.0:14319",
+        "SPANMETER_PIPELINE_HEALTH_ENDPOINT": "0.0.0.0:23133",
+        "SPANMETER_PIPELINE_TELEMETRY_HOST": "0.0.0.0",
+        "SPANMETER_PIPELINE_TELEMETRY_PORT": "18888",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    config = load(ROOT / "collector-config" / "spanmeter-pipeline.yaml")
+    receiver = config.receivers["otlp"]
+    assert (receiver.grpc.port, receiver.http.port, config.insights["spanmeter"].port) == (14317, 14318, 14319)
+    assert config.health_check[:2] == ("0.0.0.0", 23133)
+    assert config.telemetry == ("0.0.0.0", 18888)

@@ -134,6 +134,7 @@ def _broken_opening():
     raise ValueError("open")
 
 
+@pytest.mark.expect_internal_errors
 def test_faults_in_a_scope_never_reach_the_app_and_are_counted():
     from spanmeter import internal_errors
 
@@ -143,3 +144,37 @@ def test_faults_in_a_scope_never_reach_the_app_and_are_counted():
     with pytest.raises(KeyError):  # the app's own exception still comes through unchanged
         execution.call(lambda: BrokenScope(), {}.__getitem__, ("missing",), {})
     assert internal_errors.counts == {("instrumentation.execution", "ValueError"): 1 + 4 + 1 + 1}
+
+
+async def test_traced_keeps_each_shape_and_opens_one_scope_per_call_when_driven():
+    import inspect
+
+    scopes: list[Scope] = []
+
+    def open_scope() -> Scope:
+        scopes.append(Scope())
+        return scopes[-1]
+
+    class Owner:
+        async def stream(self, count):
+            for number in range(count):
+                assert _inside() == "inside"
+                yield number
+
+        def numbers(self):
+            return (yield from _numbers())
+
+        async def answer(self):
+            return _inside()
+
+    stream = execution.traced(open_scope, Owner.stream)
+    numbers = execution.traced(open_scope, Owner.numbers)
+    answer = execution.traced(open_scope, Owner.answer)
+    assert inspect.isasyncgenfunction(stream) and inspect.isgeneratorfunction(numbers)
+    assert inspect.iscoroutinefunction(answer)
+    owner = Owner()
+    pending = stream(owner, 2)
+    assert scopes == []  # made, not driven
+    assert [number async for number in pending] == [0, 1] and _inside() is None
+    assert list(numbers(owner)) == [0, 1, 2] and await answer(owner) == "inside"
+    assert [scope.finished for scope in scopes] == [[(None, None)], [(None, "done")], [(None, "inside")]]

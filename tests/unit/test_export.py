@@ -138,6 +138,7 @@ def test_reader_names_file_and_line_of_a_bad_line(tmp_path):
         list(read_spans(path))
 
 
+@pytest.mark.expect_internal_errors
 def test_unwritable_file_fails_the_export_and_is_counted(tmp_path):
     internal_errors.reset_for_tests()
     exporter = OTLPFileSpanExporter(tmp_path / "missing-dir" / "traces.jsonl")
@@ -153,3 +154,16 @@ def test_path_defaults_to_the_setting(tmp_path, monkeypatch):
 
     assert OTLPFileSpanExporter().file.path == str(tmp_path / "t.jsonl")
     assert OTLPFileMetricExporter().file.path == str(tmp_path / "m.jsonl")
+
+
+def test_an_unwritable_path_setting_falls_back_to_the_default_file(tmp_path, monkeypatch):
+    """As the start-up check says; a bad value of another setting does not stop the exporter either."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SPANMETER_TRACES_FILE", str(tmp_path / "no" / "t.jsonl"))
+    monkeypatch.setenv("SPANMETER_ANOMALY_SIGMA", "abc")
+
+    exporter = OTLPFileSpanExporter()
+
+    assert exporter.file.path == "spanmeter-traces.jsonl"
+    assert exporter.export(make_spans(1)) is SpanExportResult.SUCCESS
+    assert (tmp_path / "spanmeter-traces.jsonl").is_file()

@@ -28,6 +28,7 @@ def component_faults(case: InstrumentorCase) -> dict[str, int]:
 
 @pytest.mark.parametrize("case", CASES, ids=repr)
 @pytest.mark.parametrize("hook", ["on_start", "on_end"])
+@pytest.mark.expect_internal_errors
 def test_a_raising_span_processor_never_reaches_the_app(case, instrument, hook):
     provider = TracerProvider()
     provider.add_span_processor(RaisingProcessor(hook))
@@ -44,6 +45,7 @@ def test_a_raising_span_processor_never_reaches_the_app(case, instrument, hook):
 
 
 @pytest.mark.parametrize(("case", "stage"), FAULTS, ids=[f"{case!r}-{stage}" for case, stage in FAULTS])
+@pytest.mark.expect_internal_errors
 def test_faults_in_spanmeters_own_code_are_counted_and_swallowed(case, stage, instrument, finished_spans, monkeypatch):
     monkeypatch.setattr(*case.fault_targets[stage], raising(f"injected fault in {stage}"))
     instrument()

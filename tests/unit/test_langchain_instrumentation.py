@@ -614,6 +614,7 @@ def test_open_runs_do_not_grow_over_100000_runs(instrument):
     assert len(open_runs()) == 0
 
 
+@pytest.mark.expect_internal_errors
 def test_open_runs_are_bounded_and_overflow_is_counted(instrument, finished_spans, monkeypatch):
     instrument()
     runs = open_runs()

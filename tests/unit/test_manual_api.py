@@ -212,6 +212,7 @@ def test_record_functions_outside_a_stage_do_nothing(finished_spans):
         (lambda: spanmeter.record_freshness(-3), "record_freshness", "ValueError"),
     ],
 )
+@pytest.mark.expect_internal_errors
 def test_bad_values_are_counted_and_ignored_never_raised(finished_spans, call, component, error_type):
     with spanmeter.stage("validate"):
         spanmeter.record_data(bytes=10)
@@ -565,6 +566,7 @@ async def test_one_module_level_operation_used_by_interleaved_tasks(finished_spa
     assert not internal_errors.counts
 
 
+@pytest.mark.expect_internal_errors
 def test_a_broken_tracer_never_breaks_the_app(monkeypatch, finished_spans):
     class BrokenTracer:
         def start_span(self, *args, **kwargs):

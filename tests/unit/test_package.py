@@ -28,12 +28,19 @@ def test_import_spanmeter_loads_neither_processing_nor_the_configurator():
 
 def test_processing_does_not_import_instrumentation():
     loaded = _imported_after("import spanmeter.processing")
-    # The package root imports the manual API (spanmeter.instrumentation.manual); nothing else
-    # of instrumentation may come in through processing.
+    # The package root imports the manual API (spanmeter.instrumentation.manual, with the drivers
+    # it runs on, .execution); nothing else of instrumentation may come in through processing.
     assert {m for m in loaded if m.startswith("spanmeter.instrumentation")} == {
         "spanmeter.instrumentation",
+        "spanmeter.instrumentation.execution",
         "spanmeter.instrumentation.manual",
     }
+
+
+def test_settings_import_nothing_of_processing():
+    """Settings are read by instrumentation and processing alike; the files they name are checked by their users."""
+    loaded = _imported_after("import spanmeter.settings")
+    assert not {m for m in loaded if m.startswith("spanmeter.processing")}
 
 
 def test_version_comes_from_version_module():

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from spanmeter.pipeline.config import duration, expand_env, load
+from spanmeter.pipeline.config import load
+from spanmeter.pipeline.yaml_reading import duration, expand_env
 from spanmeter.settings import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -210,3 +211,136 @@ def test_a_busy_port_is_one_error_line_and_exit_1(tmp_path):
     (line,) = run.stderr.strip().splitlines()
     assert line.startswith(f"spanmeter pipeline: {config}: cannot start: receiver otlp:")
     assert f"cannot listen on 127.0.0.1:{port} (gRPC)" in line and "Address already in use" in line
+
+
+FAN_OUT = GOOD.replace(
+    """service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [spanmeter]
+      exporters: [otlp_grpc/jaeger, otlphttp/backup]
+""",
+    """connectors:
+  forward: {}
+service:
+  pipelines:
+    traces/in:
+      receivers: [otlp]
+      processors: [spanmeter]
+      exporters: [forward]
+    traces/jaeger:
+      receivers: [forward]
+      exporters: [otlp_grpc/jaeger]
+    traces/archive:
+      receivers: [forward]
+      exporters: [otlphttp/backup]
+""",
+)
+
+
+def test_the_forward_connector_enriches_once_and_fans_out_without_a_warning(tmp_path):
+    config = _load(tmp_path, FAN_OUT, JAEGER_ENDPOINT="j:4317")
+    assert config.connectors == ("forward",) and config.warnings == ()
+    assert [p.name for p in config.pipelines] == ["traces/in", "traces/jaeger", "traces/archive"]
+
+
+def test_one_processor_in_two_pipelines_of_the_same_spans_is_a_warning(tmp_path):
+    text = GOOD.replace(
+        "      exporters: [otlp_grpc/jaeger, otlphttp/backup]\n",
+        "      exporters: [otlp_grpc/jaeger]\n    traces/archive:\n      receivers: [otlp]\n"
+        "      processors: [spanmeter]\n      exporters: [otlphttp/backup]\n",
+    )
+    (warning,) = _load(tmp_path, text, JAEGER_ENDPOINT="j:4317").warnings
+    assert "receiver otlp" in warning and "traces/spanmeter, traces/archive/spanmeter" in warning
+    assert "forward connector" in warning
+    run = subprocess.run([sys.executable, "-c", "from spanmeter.cli import main; main()", "pipeline", "validate",
+                          "--config", str(tmp_path / "pipeline.yaml")], capture_output=True, text=True, timeout=60,
+                         env={"JAEGER_ENDPOINT": "j:4317", "PATH": ""}, check=False)  # fmt: skip
+    assert run.returncode == 0 and "warning: spans from receiver otlp" in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("  forward: {}", "  spanmetrics: {}"), "connectors.spanmetrics: expected a connector of type forward"),
+        (("    traces/in:\n      receivers: [otlp]\n      processors: [spanmeter]\n      exporters: [forward]",
+          "    traces/in:\n      receivers: [otlp]\n      processors: [spanmeter]\n      exporters: [otlp_grpc/jaeger]"),
+         "connectors.forward: expected a connector used as an exporter and as a receiver"),
+        (("      exporters: [otlphttp/backup]", "      exporters: [otlphttp/backup, forward]"),
+         "expected pipelines whose connectors form no cycle"),
+    ],
+)  # fmt: skip
+def test_connector_mistakes_are_one_line(tmp_path, change, expected):
+    text = FAN_OUT.replace(*change)
+    assert text != FAN_OUT
+    assert expected in _error(tmp_path, text, JAEGER_ENDPOINT="j:4317")
+
+
+EVERY_KIND = """\
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:0
+exporters:
+  otlp:
+    endpoint: 127.0.0.1:4317
+  otlp_http/a:
+    endpoint: http://127.0.0.1:4318
+  otlphttp/b:
+    endpoint: http://127.0.0.1:4318
+  file/spans:
+    path: /tmp/spans.jsonl
+  prometheus:
+    endpoint: 127.0.0.1:0
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [otlp, otlp_http/a, otlphttp/b, file/spans]
+    metrics:
+      receivers: [otlp]
+      exporters: [prometheus]
+"""
+
+
+def test_every_exporter_kind_and_alias_reads_into_its_own_config(tmp_path):
+    from spanmeter.pipeline.exporters import KINDS, build, file, otlp_client, otlp_grpc, otlp_http, prometheus
+
+    exporters = _load(tmp_path, EVERY_KIND).exporters
+    assert {name: config.kind for name, config in exporters.items()} == {
+        "otlp": "otlp_grpc", "otlp_http/a": "otlp_http", "otlphttp/b": "otlp_http", "file/spans": "file",
+        "prometheus": "prometheus",
+    }  # fmt: skip
+    assert isinstance(exporters["otlp"], otlp_client.OTLPConfig) and exporters["otlp"].compression == "gzip"
+    assert isinstance(exporters["file/spans"], file.FileConfig)
+    assert isinstance(exporters["prometheus"], prometheus.PrometheusConfig)
+    assert [config.destination for config in exporters.values()] == [
+        "127.0.0.1:4317", "http://127.0.0.1:4318", "http://127.0.0.1:4318", "/tmp/spans.jsonl", "127.0.0.1:0",
+    ]  # fmt: skip
+    assert [kind.type for kind in KINDS] == ["otlp_grpc", "otlp_http", "file", "prometheus"]
+    sender = build(exporters["otlp"])
+    assert isinstance(sender, otlp_grpc.OTLPGrpcExporter)
+    sender.close()
+    assert isinstance(build(exporters["otlphttp/b"]), otlp_http.OTLPHttpExporter)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("  file/spans:\n    path: /tmp/spans.jsonl", "  file/spans:\n    pat: x"),
+         ":14: exporters.file/spans.path: expected a file path, got None"),
+        (("  prometheus:\n    endpoint: 127.0.0.1:0", "  prometheus:\n    endpoint: nowhere"),
+         ":16: exporters.prometheus.endpoint: expected host:port, got 'nowhere'"),
+        (("  otlp:\n    endpoint: 127.0.0.1:4317", "  jaeger:\n    endpoint: 127.0.0.1:4317"),
+         (":8: exporters.jaeger: expected an exporter type of otlp_grpc, otlp, otlp_http, otlphttp, file, "
+          "prometheus, got 'jaeger'")),
+        (("exporters: [otlp, otlp_http/a", "exporters: [prometheus, otlp_http/a"),
+         ": service.pipelines.traces.exporters: expected prometheus only in a metrics pipeline, got 'prometheus'"),
+    ],
+)  # fmt: skip
+def test_each_exporter_kind_validates_its_own_keys(tmp_path, change, message):
+    with pytest.raises(ConfigError) as raised:
+        _load(tmp_path, EVERY_KIND.replace(*change))
+    assert message in str(raised.value)

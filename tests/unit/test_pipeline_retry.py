@@ -6,8 +6,7 @@ import random
 
 import pytest
 
-from spanmeter.pipeline.config import Retry
-from spanmeter.pipeline.retry import Backoff
+from spanmeter.pipeline.retry import Backoff, Retry
 
 
 def test_grows_by_the_multiplier_up_to_max_interval_without_jitter():

@@ -71,6 +71,7 @@ def test_spans_with_nothing_to_add_pass_through_as_they_are():
     assert not isinstance(exported, EnrichedSpan) and dict(exported.attributes) == {"http.route": "/"}
 
 
+@pytest.mark.expect_internal_errors
 def test_a_raising_exporter_does_not_starve_the_others(metric_reader):
     before = internal_error_count(metric_reader, "export")
     broken, good = RaisingExporter(), FlushCountingExporter()
@@ -84,6 +85,7 @@ def test_a_raising_exporter_does_not_starve_the_others(metric_reader):
     assert internal_error_count(metric_reader, "export") == before + 1
 
 
+@pytest.mark.expect_internal_errors
 def test_a_raising_enricher_still_exports_the_raw_spans(metric_reader):
     class BrokenEnricher(Enricher):
         def enrich(self, spans):
@@ -97,6 +99,7 @@ def test_a_raising_enricher_still_exports_the_raw_spans(metric_reader):
     assert internal_error_count(metric_reader, "processing.enrich") == before + 1
 
 
+@pytest.mark.expect_internal_errors
 def test_a_span_that_breaks_enrichment_is_exported_as_it_was(monkeypatch):
     internal_errors.reset_for_tests()
     original = Enricher._enrich

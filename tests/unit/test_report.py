@@ -18,14 +18,14 @@ from opentelemetry.trace import Status, StatusCode
 
 from spanmeter import semconv
 from spanmeter.cli import main
+from spanmeter.processing.sketch import EXACT_LIMIT, RELATIVE_ERROR, LatencySketch
 from spanmeter.report.analysis import Analysis
 from spanmeter.report.recommend import is_sibling, recommend, sibling_models
-from spanmeter.report.sketch import EXACT_LIMIT, RELATIVE_ERROR, LatencySketch
 from support.traces import BASE_NS, Call, nearest_rank, otlp_span, request_line, write_with_sdk
 
 S = 10**9
 ROW_KEYS = {"key", "calls", "error_rate", "p50_s", "p90_s", "p95_s", "p99_s", "input_tokens", "output_tokens",
-            "cost_usd", "cost_per_gb_usd", "anomalies"}  # fmt: skip
+            "cost_usd", "cost_per_gb_usd", "anomalies", "errors", "unpriced_calls", "data_bytes"}  # fmt: skip
 MODELS = {  # provider, request model, response model
     "openai": ("gpt-4o-mini", "gpt-4o-mini-2024-07-18"),
     "anthropic": ("claude-haiku-4-5", "claude-haiku-4-5-20251001"),
@@ -123,9 +123,10 @@ def test_other_dimensions_group_their_own_unit_of_work(sdk_report):
     compute_cost = sum(stage["duration"] / 1e9 / 3600 * 3.6 for stage in expected["stage"])
     assert data["totals"]["cost_usd"] == pytest.approx(llm_cost + compute_cost)
     assert data["totals"]["traces"] == 60
-    agent = rows(data, "agent")["planner"]
-    assert agent["calls"] == 60 and agent["input_tokens"] == 0
-    assert agent["cost_usd"] == pytest.approx(llm_cost + compute_cost)  # roll-up: what the agent caused
+    agent = rows(data, "agent")["planner"]  # every LLM call runs inside a planner run
+    assert agent["calls"] == len(expected["llm"])
+    assert agent["input_tokens"] == sum(call["tokens"][0] for call in expected["llm"])
+    assert agent["cost_usd"] == pytest.approx(llm_cost)  # what its calls cost
     assert rows(data, "tool")["search"]["calls"] == 60
     source = rows(data, "source")["orders"]
     total_bytes = sum(stage["bytes"] for stage in expected["stage"])
@@ -135,9 +136,9 @@ def test_other_dimensions_group_their_own_unit_of_work(sdk_report):
     for user in ("ana", "ben"):
         mine = [call for call in expected["llm"] if call["user"] == user]
         assert users[user]["input_tokens"] == sum(call["tokens"][0] for call in mine)
-    assert sum(row["cost_usd"] for row in users.values()) == pytest.approx(data["totals"]["cost_usd"])
+    assert sum(row["cost_usd"] for row in users.values()) == pytest.approx(llm_cost)
     assert set(rows(data, "team")) == {"finance", "growth"}
-    assert rows(data, "service")["shop"]["calls"] == data["totals"]["spans"]
+    assert rows(data, "service")["shop"]["calls"] == data["totals"]["llm_calls"] == len(expected["llm"])
 
 
 def test_slowest_and_most_expensive_traces_are_the_top_roots(sdk_report):
@@ -332,7 +333,7 @@ def test_the_fast_json_decoder_reads_what_protobuf_reads(tmp_path, ids):
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from spanmeter.export.otlp_json import to_json_line
+    from spanmeter.otlp.json_codec import to_json_line
     from spanmeter.report.reader import read_spans, read_trace_requests, spans_of
 
     memory = InMemorySpanExporter()
@@ -384,3 +385,26 @@ def test_repeated_prompts_are_the_captured_messages_when_there_are_some_else_the
     by_size.add(500, None)  # under the cacheable size: never counted
     assert (by_size.repeated_calls, by_size.repeated_input_tokens) == (4, 8000)
     assert (by_text.repeated_calls, by_text.repeated_input_tokens) == (2, 4000)
+
+
+def test_failed_calls_and_calls_without_an_operation_count_where_the_enricher_counts_them(tmp_path):
+    """A failed call is its model's error (not a "?" row, not unpriced, no include_usage advice); a span
+    with usage and no operation name is an LLM call; the overflow row is the OpenTelemetry one."""
+    path = tmp_path / "t.jsonl"
+    priced = {semconv.COST_USD: 0.5, semconv.COST_SOURCE: semconv.COST_SOURCE_GENAI_PRICES}
+    failed = otlp_span(1, 2, None, "chat gpt-4o", 0, S, {
+        semconv.GEN_AI_OPERATION_NAME: "chat", semconv.GEN_AI_REQUEST_MODEL: "gpt-4o", semconv.ERROR_TYPE: "429",
+    }, error=True)  # fmt: skip
+    bare = otlp_span(3, 4, None, "llm", 0, S, {
+        semconv.GEN_AI_REQUEST_MODEL: "gpt-4o", semconv.GEN_AI_USAGE_INPUT_TOKENS: 10, **priced,
+    })  # fmt: skip
+    write_lines(path, [request_line([failed, bare])])
+    data, _ = run_report(str(path))
+    models = rows(data, "model")
+    assert set(models) == {"gpt-4o"}
+    assert (models["gpt-4o"]["calls"], models["gpt-4o"]["errors"], models["gpt-4o"]["unpriced_calls"]) == (2, 1, 0)
+    assert data["totals"]["llm_calls"] == 2 and data["totals"]["unpriced_calls"] == 0
+    assert "unpriced_calls" not in {item["kind"] for item in data["recommendations"]}
+    from spanmeter.report.analysis import OVERFLOW_KEY
+
+    assert OVERFLOW_KEY == "otel.metric.overflow"

@@ -106,21 +106,3 @@ def test_resolve_substitutes_defaults_and_lists_each_problem_with_what_is_used_i
     assert resolution.origins["anomaly_min_samples"] == "environment variable SPANMETER_ANOMALY_MIN_SAMPLES"
     assert resolution.origins["anomaly_sigma"] == "default (environment variable SPANMETER_ANOMALY_SIGMA is invalid)"
     assert resolution.origins["anomaly_max_keys"] == "default"
-
-
-def test_a_malformed_price_file_is_a_problem_only_when_files_are_checked(tmp_path):
-    prices = tmp_path / "prices.toml"
-    prices.write_text("[openai]\ngpt-4o = 3\n")
-    environ = {"SPANMETER_PRICES_FILE": str(prices)}
-
-    assert Settings.load(environ=environ).prices_file == str(prices)
-    resolution = Settings.resolve(environ=environ, check_files=True)
-    assert resolution.settings.prices_file is None
-    (problem,) = resolution.problems
-    assert problem.instead == "no price overrides"
-    assert problem.message == (
-        f"price file {prices} (SPANMETER_PRICES_FILE): key 'openai.gpt-4o' must map input, output, cache_read,"
-        " cache_write to USD per million tokens"
-    )
-    with pytest.raises(ConfigError, match="key 'openai.gpt-4o'"):
-        Settings.load(environ=environ, check_files=True)

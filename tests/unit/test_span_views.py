@@ -95,6 +95,7 @@ def test_both_metric_sinks_give_the_same_points():
     provider.shutdown()
 
 
+@pytest.mark.expect_internal_errors
 def test_a_protobuf_span_that_breaks_enrichment_is_left_as_it_came(monkeypatch):
     internal_errors.reset_for_tests()
     spans = TreeBuilder()
@@ -135,6 +136,7 @@ class Broken:
         raise RuntimeError("listener bug")
 
 
+@pytest.mark.expect_internal_errors
 def test_listeners_get_the_same_outcomes_from_both_adapters_and_a_broken_one_is_contained():
     internal_errors.reset_for_tests()
     spans = trees()
@@ -173,6 +175,7 @@ def test_listeners_get_the_same_outcomes_from_both_adapters_and_a_broken_one_is_
     assert last["invoke_workflow checkout"].kind == "workflow"
 
 
+@pytest.mark.expect_internal_errors
 def test_spans_after_a_broken_one_are_still_enriched_and_each_fault_is_counted(monkeypatch):
     internal_errors.reset_for_tests()
     spans = TreeBuilder()

@@ -79,13 +79,13 @@ THRESHOLDS: tuple[Threshold, ...] = (
     ),
     Threshold(
         "SpanmeterAnomalies", "anomalies", "above", 5.0, "15m", "0s", "warning",
-        "{service}: more than 5 anomalous spans in 15 minutes",
-        "{value} spans were flagged anomalous over the last {window} (threshold {threshold}).",
+        "{service}: more than 5 anomaly incidents in 15 minutes",
+        "{value} traces had a span flagged anomalous over the last {window} (threshold {threshold}).",
     ),
     Threshold(
         "SpanmeterCostPerGBHigh", "cost_per_gb_usd", "above", 0.5, "1h", "10m", "warning",
         "{service}: data processing costs more than 0.5 USD per GB",
-        "Average cost per GB over the last {window} is {value} USD (threshold {threshold} USD).",
+        "Cost per GB over the last {window} (summed cost / summed GB) is {value} USD (threshold {threshold} USD).",
         group_by=("service", "source"),
     ),
     Threshold(

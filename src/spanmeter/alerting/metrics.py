@@ -1,14 +1,17 @@
-"""The quantities spanmeter's own rules compare with a threshold, computed from SpanOutcomes.
+"""The quantities alert rules compare with a threshold, each defined once: how spanmeter's own
+engine computes it from SpanOutcomes and the PromQL that computes it in Prometheus.
 
-Each metric keeps a small mutable state per time bucket (``new``/``add``) and turns the
-buckets inside a rule's window into one value (``value``), the same quantity the generated
-Prometheus rule computes (see ``prometheus_rules.METRIC_EXPRESSIONS``): error rate =
-failed / all work spans; p95 by the same buckets and interpolation as ``histogram_quantile``;
-cost per hour = cost in the window scaled to an hour; anomalies = flagged spans in the
-window; data quality = the lowest dimension's mean; freshness = the largest age seen;
-cost per GB = mean of the spans' cost per GB. ``example`` says whether a span illustrates
-a breach (its trace id is then attached to the alert). ``budget_utilization`` is not fed
-by spans: the engine reads it from the budget tracker when it evaluates.
+Each quantity keeps a small mutable state per time bucket (``new``/``add``), turns the
+buckets inside a rule's window into one value (``value``), and writes the same quantity as
+PromQL over the metric families named from the metric specs (``promql(window, labels)``,
+which the generated rule file uses): error rate = failed / all work spans; p95 by the same
+buckets and interpolation as ``histogram_quantile``; cost per hour = cost in the window
+scaled to an hour; anomalies = incidents (one per trace) in the window; data quality = the lowest
+dimension's mean; freshness = the largest age seen; cost per GB = the data-carrying spans'
+summed roll-up cost over their summed GB (a ratio of sums, as the report and the Insights
+API compute it). ``example`` says whether a span illustrates a breach (its trace id is
+then attached to the alert). ``budget_utilization`` is not fed by spans: the engine reads
+it from the budget tracker when it evaluates.
 
 One difference remains: p95 here covers every matching work span, LLM calls included,
 while Prometheus' p95 reads ``spanmeter.span.duration`` (agents, tools, workflows, stages;
@@ -22,6 +25,9 @@ import bisect
 from collections.abc import Iterable
 from typing import Any
 
+from spanmeter import rules
+from spanmeter.alerting import names as n
+from spanmeter.alerting.promql import BUCKETS, by, error_ratio, service
 from spanmeter.processing.derived_metrics import SPAN_DURATION_BUCKETS
 from spanmeter.processing.outcome import SpanOutcome
 
@@ -46,6 +52,8 @@ class ErrorRate:
     def example(self, outcome: SpanOutcome, threshold: float) -> bool:
         return outcome.error_type is not None
 
+    promql = staticmethod(error_ratio)
+
 
 class P95Latency:
     BOUNDS = SPAN_DURATION_BUCKETS
@@ -67,6 +75,9 @@ class P95Latency:
 
     def example(self, outcome: SpanOutcome, threshold: float) -> bool:
         return outcome.duration_s > threshold
+
+    def promql(self, window: str, labels: tuple[str, ...]) -> str:
+        return f"histogram_quantile({self.QUANTILE}, sum by ({by((*labels, n.LE))}) ({BUCKETS.format(w=window)}))"
 
 
 def histogram_quantile(q: float, bounds: tuple[float, ...], counts: list[int]) -> float | None:
@@ -112,16 +123,37 @@ class CostPerHour(_Sum):
     def value(self, states: Iterable[list], window_s: float) -> float | None:
         return sum(state[0] for state in states) * 3600.0 / window_s
 
+    def promql(self, window: str, labels: tuple[str, ...]) -> str:
+        return f"sum by ({by(labels)}) ({service(f'rate({n.COST}[{window}])')}) * 3600"
 
-class CostPerGB(_Sum):
-    field = "per_gb_usd"
+
+class CostPerGB:
+    """Summed roll-up cost over summed GB of the spans carrying data volume and a known cost."""
+
+    def new(self) -> list:
+        return [0.0, 0]
+
+    def add(self, state: list, outcome: SpanOutcome) -> bool:
+        if outcome.per_gb_usd is None or not outcome.data_bytes:
+            return False
+        state[0] += outcome.total_usd or 0.0
+        state[1] += outcome.data_bytes
+        return True
 
     def value(self, states: Iterable[list], window_s: float) -> float | None:
-        total = count = 0
-        for value, n in states:
-            total += value
-            count += n
-        return total / count if count else None
+        usd = data_bytes = 0
+        for cost, size in states:
+            usd += cost
+            data_bytes += size
+        return rules.per_gb_usd(usd, data_bytes)
+
+    def example(self, outcome: SpanOutcome, threshold: float) -> bool:
+        return outcome.per_gb_usd is not None and outcome.per_gb_usd > threshold
+
+    def promql(self, window: str, labels: tuple[str, ...]) -> str:
+        usd = service(f"rate({n.DATA_COST}[{window}])")
+        data_bytes = service(f"rate({n.DATA_PRICED}[{window}])")
+        return f"sum by ({by(labels)}) ({usd}) / (sum by ({by(labels)}) ({data_bytes}) / 1e9)"
 
 
 class Anomalies:
@@ -129,7 +161,7 @@ class Anomalies:
         return [0]
 
     def add(self, state: list, outcome: SpanOutcome) -> bool:
-        if outcome.anomaly_reasons:
+        if outcome.anomaly_incident:  # once per trace, as spanmeter.anomaly.incidents counts
             state[0] += 1
         return True
 
@@ -137,7 +169,10 @@ class Anomalies:
         return float(sum(state[0] for state in states))
 
     def example(self, outcome: SpanOutcome, threshold: float) -> bool:
-        return bool(outcome.anomaly_reasons)
+        return outcome.anomaly_incident
+
+    def promql(self, window: str, labels: tuple[str, ...]) -> str:
+        return f"sum by ({by(labels)}) ({service(f'increase({n.ANOMALY_INCIDENTS}[{window}])')})"
 
 
 class DataQuality:
@@ -165,6 +200,9 @@ class DataQuality:
     def example(self, outcome: SpanOutcome, threshold: float) -> bool:
         return any(score < threshold for score in outcome.quality.values())
 
+    def promql(self, window: str, labels: tuple[str, ...]) -> str:
+        return f"min by ({by(labels)}) ({service(f'avg_over_time({n.DATA_QUALITY}[{window}])')})"
+
 
 class Freshness:
     def new(self) -> list:
@@ -184,6 +222,16 @@ class Freshness:
     def example(self, outcome: SpanOutcome, threshold: float) -> bool:
         return outcome.freshness_s is not None and outcome.freshness_s > threshold
 
+    def promql(self, window: str, labels: tuple[str, ...]) -> str:
+        return f"max by ({by(labels)}) ({service(f'max_over_time({n.DATA_FRESHNESS}[{window}])')})"
+
+
+class BudgetUtilization:
+    """Not fed by spans: the engine reads the budget tracker when it evaluates."""
+
+    def promql(self, window: str, labels: tuple[str, ...]) -> str:
+        return f"max by ({by(labels)}) ({service(f'max_over_time({n.BUDGET_UTILIZATION}[{window}])')})"
+
 
 BUDGET_UTILIZATION = "budget_utilization"
 METRICS: dict[str, Any] = {
@@ -196,3 +244,6 @@ METRICS: dict[str, Any] = {
     "cost_per_gb_usd": CostPerGB(),
     BUDGET_UTILIZATION: None,
 }
+"""Threshold metric -> its accumulator for spanmeter's engine (None: read from the budget tracker)."""
+PROMQL = {name: (metric or BudgetUtilization()).promql for name, metric in METRICS.items()}
+"""Threshold metric -> its PromQL over (window, group labels): the same quantity in Prometheus."""

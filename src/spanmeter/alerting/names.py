@@ -4,14 +4,17 @@ The OpenTelemetry Prometheus exporter (and the Collector's ``prometheus`` export
 turn an OTLP metric into Prometheus names by rules of their own: dots become
 underscores, the unit is appended in words (``s`` -> ``_seconds``, ``USD/GBy`` ->
 ``_USD_per_GBy``; annotations such as ``{span}`` or ``{token}`` are dropped), and
-counters gain ``_total``. These are the names that exporter produced when this module
-was written; ``tests/integration/test_alert_names.py`` scrapes a real exposition and
-fails if any of them is missing, so the rules never query names nobody exports.
+counters gain ``_total``. The family names are derived from the metric specs by the
+pipeline's own exposition rule (:func:`spanmeter.processing.aggregator.prometheus_name`);
+``tests/integration/test_alert_names.py`` scrapes a real exposition of the OpenTelemetry
+exporter and fails if any of them is missing, so the rules never query names nobody exports.
 """
 
 from __future__ import annotations
 
 from spanmeter import semconv
+from spanmeter.processing.aggregator import prometheus_name
+from spanmeter.processing.derived_metrics import SPECS
 
 
 def label(attribute: str) -> str:
@@ -19,30 +22,30 @@ def label(attribute: str) -> str:
     return attribute.replace(".", "_")
 
 
-# OTLP metric name -> the Prometheus metric family name.
+# OTLP metric name -> the Prometheus metric family name, for the metrics the rules read.
 FAMILIES = {
-    semconv.METRIC_SPAN_DURATION: "spanmeter_span_duration_seconds",
-    semconv.GEN_AI_CLIENT_OPERATION_DURATION: "gen_ai_client_operation_duration_seconds",
-    semconv.GEN_AI_CLIENT_TOKEN_USAGE: "gen_ai_client_token_usage",
-    semconv.METRIC_COST: "spanmeter_cost_USD_total",
-    semconv.METRIC_SPAN_ERRORS: "spanmeter_span_errors_total",
-    semconv.METRIC_ANOMALIES: "spanmeter_anomalies_total",
-    semconv.METRIC_BUDGET_UTILIZATION: "spanmeter_budget_utilization",
-    semconv.METRIC_DATA_QUALITY: "spanmeter_data_quality",
-    semconv.METRIC_DATA_FRESHNESS: "spanmeter_data_freshness_seconds",
-    semconv.METRIC_COST_PER_GB: "spanmeter_cost_per_gb_USD_per_GBy",
-    semconv.METRIC_DATA_PROCESSED: "spanmeter_data_processed_bytes_total",
-}
+    name: prometheus_name(SPECS[name])
+    for name in (
+        semconv.METRIC_SPAN_DURATION, semconv.GEN_AI_CLIENT_OPERATION_DURATION, semconv.GEN_AI_CLIENT_TOKEN_USAGE,
+        semconv.METRIC_COST, semconv.METRIC_SPAN_ERRORS, semconv.METRIC_ANOMALIES, semconv.METRIC_ANOMALY_INCIDENTS,
+        semconv.METRIC_BUDGET_UTILIZATION,
+        semconv.METRIC_DATA_QUALITY, semconv.METRIC_DATA_FRESHNESS, semconv.METRIC_COST_PER_GB,
+        semconv.METRIC_DATA_PROCESSED, semconv.METRIC_DATA_COST, semconv.METRIC_DATA_PRICED,
+    )
+}  # fmt: skip
 
 SPAN_DURATION = FAMILIES[semconv.METRIC_SPAN_DURATION]
 LLM_DURATION = FAMILIES[semconv.GEN_AI_CLIENT_OPERATION_DURATION]
 TOKEN_USAGE = FAMILIES[semconv.GEN_AI_CLIENT_TOKEN_USAGE]
 COST = FAMILIES[semconv.METRIC_COST]
 ANOMALIES = FAMILIES[semconv.METRIC_ANOMALIES]
+ANOMALY_INCIDENTS = FAMILIES[semconv.METRIC_ANOMALY_INCIDENTS]
 BUDGET_UTILIZATION = FAMILIES[semconv.METRIC_BUDGET_UTILIZATION]
 DATA_QUALITY = FAMILIES[semconv.METRIC_DATA_QUALITY]
 DATA_FRESHNESS = FAMILIES[semconv.METRIC_DATA_FRESHNESS]
 COST_PER_GB = FAMILIES[semconv.METRIC_COST_PER_GB]
+DATA_COST = FAMILIES[semconv.METRIC_DATA_COST]
+DATA_PRICED = FAMILIES[semconv.METRIC_DATA_PRICED]
 
 # Labels. ``job`` is the scrape job: the app's name when Prometheus scrapes it directly,
 # service.name when it scrapes the Collector with honor_labels (collector-config/prometheus.yml).

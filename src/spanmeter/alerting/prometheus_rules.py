@@ -21,10 +21,12 @@ import yaml
 
 from spanmeter.alerting import defaults
 from spanmeter.alerting import names as n
+from spanmeter.alerting.metrics import PROMQL
+from spanmeter.alerting.promql import BUCKETS, CALLS, error_ratio
+from spanmeter.alerting.promql import by as _by
+from spanmeter.alerting.promql import service as _service
 
 GROUP = "spanmeter"
-CALLS = "spanmeter:calls:rate{w}"
-BUCKETS = "spanmeter:span_duration_bucket:rate{w}"
 SLO_ERRORS = "spanmeter:slo_error_ratio:rate{w}"
 SLO_TARGET = "spanmeter:slo_target"
 CALL_LABELS = (n.SERVICE, n.OPERATION, n.AGENT, n.TOOL, n.PROVIDER, n.MODEL, n.ERROR_TYPE)
@@ -34,15 +36,6 @@ TEMPLATE_LABELS = {"service": n.SERVICE, "source": n.SOURCE, "window_label": n.W
 PERCENT_METRICS = frozenset({"error_rate", "budget_utilization"})
 PERCENT = "{{ $value | humanizePercentage }}"
 NUMBER = '{{ printf "%.4g" $value }}'
-
-
-def _service(expr: str) -> str:
-    """``expr`` with the scrape job copied into the ``service`` label."""
-    return f'label_replace({expr}, "{n.SERVICE}", "$1", "{n.JOB}", "(.*)")'
-
-
-def _by(labels: tuple[str, ...]) -> str:
-    return ", ".join(labels)
 
 
 def calls_rules(window: str) -> list[dict]:
@@ -59,11 +52,6 @@ def calls_rules(window: str) -> list[dict]:
         }
         for kind, family in (("work", n.SPAN_DURATION), ("llm", n.LLM_DURATION))
     ]
-
-
-def _error_ratio(window: str, labels: tuple[str, ...]) -> str:
-    calls = CALLS.format(w=window)
-    return f'sum by ({_by(labels)}) ({calls}{{{n.ERROR_TYPE}!=""}}) / sum by ({_by(labels)}) ({calls})'
 
 
 def _slo_rules(window: str) -> list[dict]:
@@ -103,7 +91,7 @@ def recording_rules() -> list[dict]:
         bucket_labels = (n.SERVICE, n.OPERATION, n.AGENT, n.TOOL, n.LE)
         bucket_rate = _service(f"rate({n.SPAN_DURATION}_bucket[{window}])")
         rules.append({"record": BUCKETS.format(w=window), "expr": f"sum by ({_by(bucket_labels)}) ({bucket_rate})"})
-        rules.append({"record": f"spanmeter:error_ratio:rate{window}", "expr": _error_ratio(window, (n.SERVICE,))})
+        rules.append({"record": f"spanmeter:error_ratio:rate{window}", "expr": error_ratio(window, (n.SERVICE,))})
         rules += _slo_rules(window)
     for slo in defaults.SLOS:
         rules.append({"record": SLO_TARGET, "expr": f"vector({slo.target})", "labels": {"slo": slo.name}})
@@ -120,8 +108,8 @@ def _dimension_rules() -> list[dict]:
             "record": "spanmeter:errors:rate5m",
             "expr": f'sum by ({_by((*work, n.MODEL))}) ({calls}{{{n.ERROR_TYPE}!=""}})',
         },
-        {"record": "spanmeter:agent_error_ratio:rate5m", "expr": _error_ratio("5m", (n.SERVICE, n.AGENT))},
-        {"record": "spanmeter:model_error_ratio:rate5m", "expr": _error_ratio("5m", llm)},
+        {"record": "spanmeter:agent_error_ratio:rate5m", "expr": error_ratio("5m", (n.SERVICE, n.AGENT))},
+        {"record": "spanmeter:model_error_ratio:rate5m", "expr": error_ratio("5m", llm)},
     ]
     llm_buckets = f"sum by ({_by((*llm, n.LE))}) ({_service(f'rate({n.LLM_DURATION}_bucket[5m])')})"
     for q in QUANTILES:
@@ -142,33 +130,23 @@ def _dimension_rules() -> list[dict]:
             "record": "spanmeter:cost_usd_per_hour:rate1h",
             "expr": f"sum by ({_by((n.SERVICE, n.AGENT, n.MODEL))}) ({cost}) * 3600",
         },
-        {
-            "record": "spanmeter:cost_per_gb_usd:avg1h",
-            "expr": METRIC_EXPRESSIONS["cost_per_gb_usd"]("1h", (n.SERVICE, n.SOURCE)),
-        },
+        {"record": "spanmeter:cost_per_gb_usd:ratio1h", "expr": PROMQL["cost_per_gb_usd"]("1h", (n.SERVICE, n.SOURCE))},
+        {"record": "spanmeter:cost_per_gb_usd:avg1h", "expr": _mean_per_gb("1h", (n.SERVICE, n.SOURCE))},
         {"record": "spanmeter:anomalies:rate5m", "expr": f"sum by ({_by((n.SERVICE, n.REASON))}) ({anomalies})"},
     ]
     return rules
 
 
-def _per_gb(window: str, labels: tuple[str, ...]) -> str:
-    by = _by(labels)
+def _mean_per_gb(window: str, labels: tuple[str, ...]) -> str:
+    """The mean of the spans' own cost per GB (``avg``): a different quantity from the ratio of sums
+    the report, the Insights API and the ``cost_per_gb_usd`` alerts use (``ratio``)."""
     usd = _service(f"rate({n.COST_PER_GB}_sum[{window}])")
     count = _service(f"rate({n.COST_PER_GB}_count[{window}])")
-    return f"sum by ({by}) ({usd}) / sum by ({by}) ({count})"
+    return f"sum by ({_by(labels)}) ({usd}) / sum by ({_by(labels)}) ({count})"
 
 
-# Threshold metric -> its PromQL over (window, group labels); the same quantity spanmeter's engine computes.
-METRIC_EXPRESSIONS = {
-    "error_rate": _error_ratio,
-    "p95_latency_s": lambda w, g: f"histogram_quantile(0.95, sum by ({_by((*g, n.LE))}) ({BUCKETS.format(w=w)}))",
-    "cost_usd_per_hour": lambda w, g: f"sum by ({_by(g)}) ({_service(f'rate({n.COST}[{w}])')}) * 3600",
-    "anomalies": lambda w, g: f"sum by ({_by(g)}) ({_service(f'increase({n.ANOMALIES}[{w}])')})",
-    "data_quality": lambda w, g: f"min by ({_by(g)}) ({_service(f'avg_over_time({n.DATA_QUALITY}[{w}])')})",
-    "freshness_s": lambda w, g: f"max by ({_by(g)}) ({_service(f'max_over_time({n.DATA_FRESHNESS}[{w}])')})",
-    "cost_per_gb_usd": _per_gb,
-    "budget_utilization": lambda w, g: f"max by ({_by(g)}) ({_service(f'max_over_time({n.BUDGET_UTILIZATION}[{w}])')})",
-}
+METRIC_EXPRESSIONS = PROMQL
+"""Threshold metric -> its PromQL (defined with the engine's accumulator in :mod:`.metrics`)."""
 
 
 def _template(text: str, metric: str, threshold: float | str, window: str) -> str:

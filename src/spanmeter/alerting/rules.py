@@ -24,7 +24,8 @@ Shape (all keys but ``rules`` optional)::
         timeout: 5s
         retries: 3
 
-Any mistake is a :class:`~spanmeter.settings.ConfigError` naming the file, the rule and the key.
+Any mistake is a :class:`~spanmeter.settings.ConfigError` naming the file, the rule and the key
+(and the line the rule or notifier starts on).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import yaml
 from spanmeter import semconv
 from spanmeter.alerting import defaults
 from spanmeter.alerting.metrics import METRICS
-from spanmeter.settings import ConfigError
+from spanmeter.settings import ConfigError, one_line
 
 # Span attributes a rule's ``where`` may name -> the SpanOutcome field holding them.
 WHERE_FIELDS = {
@@ -129,13 +130,47 @@ class AlertConfig:
 
 
 class _Where:
-    """Builds ConfigErrors that say where the mistake is."""
+    """Builds ConfigErrors that say where the mistake is: file, rule, key and, inside a rule or
+    notifier read from a file, the line it starts on."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, lines: dict[int, int] | None = None, line: int | None = None):
         self.path = path
+        self.lines = lines or {}  # id() of each mapping read from the file -> its first line
+        self.line = line
+
+    def within(self, raw: Any) -> _Where:
+        """The same file, with the line of the mapping ``raw`` (a rule or a notifier), if known."""
+        return _Where(self.path, self.lines, self.lines.get(id(raw)))
 
     def error(self, where: str, message: str) -> ConfigError:
-        return ConfigError(f"{self.path}: {where}: {message}")
+        at_line = f" (line {self.line})" if self.line is not None else ""
+        return ConfigError(f"{self.path}: {where}: {message}{at_line}")
+
+
+class _LineLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, remembering the line each mapping starts on (by the dict's id)."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self.lines: dict[int, int] = {}
+
+    def construct_line_map(self, node: yaml.MappingNode):
+        data: dict = {}
+        self.lines[id(data)] = node.start_mark.line + 1
+        yield data
+        data.update(self.construct_mapping(node))
+
+
+_LineLoader.add_constructor("tag:yaml.org,2002:map", _LineLoader.construct_line_map)
+
+
+def _read(path: str | Path) -> tuple[Any, dict[int, int]]:
+    """The YAML document of ``path`` and the first line of each of its mappings."""
+    loader = _LineLoader(Path(path).read_text(encoding="utf-8"))
+    try:
+        return loader.get_single_data(), loader.lines
+    finally:
+        loader.dispose()
 
 
 def default_rules() -> tuple[Rule, ...]:
@@ -164,12 +199,12 @@ def load(path: str | Path) -> AlertConfig:
     """Read and check a rules file; raises ConfigError naming the file, the rule and the key."""
     where = _Where(str(path))
     try:
-        document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        document, lines = _read(path)
     except OSError as exc:
         raise where.error("file", f"cannot be read ({exc.strerror or exc})") from None
     except yaml.YAMLError as exc:
-        raise where.error("file", f"is not valid YAML ({exc})") from None
-    return parse(document, where)
+        raise where.error("file", f"is not valid YAML ({one_line(exc)})") from None
+    return parse(document, _Where(str(path), lines))
 
 
 def parse(document: Any, where: _Where) -> AlertConfig:
@@ -186,7 +221,7 @@ def parse(document: Any, where: _Where) -> AlertConfig:
     raw_rules = document.get("rules") or []
     if not isinstance(raw_rules, list):
         raise where.error("key 'rules'", "must be a list")
-    rules = [_rule(raw, index, where) for index, raw in enumerate(raw_rules)]
+    rules = [_rule(raw, index, where.within(raw)) for index, raw in enumerate(raw_rules)]
     if document.get("defaults", False) is True:
         rules = [*default_rules(), *rules]
     names = [rule.name for rule in rules]
@@ -196,7 +231,7 @@ def parse(document: Any, where: _Where) -> AlertConfig:
     raw_notifiers = document.get("notifiers", [{"type": "log"}])
     if not isinstance(raw_notifiers, list):
         raise where.error("key 'notifiers'", "must be a list")
-    notifiers = tuple(_notifier(raw, index, where) for index, raw in enumerate(raw_notifiers))
+    notifiers = tuple(_notifier(raw, index, where.within(raw)) for index, raw in enumerate(raw_notifiers))
     return AlertConfig(interval, tuple(rules), notifiers)
 
 

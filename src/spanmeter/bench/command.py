@@ -18,6 +18,7 @@ from rich.table import Table
 from spanmeter.bench import telemetry
 from spanmeter.bench.results import DEFAULT_FAIL_ON, Check, bench_result, compare, parse_fail_on
 from spanmeter.bench.runner import DEFAULT_TIMEOUT_S, Runner, Scenario, Tally, load_target
+from spanmeter.output_files import output_path_option, write_atomically
 
 EXIT_REGRESSION = 1
 EXIT_INTERRUPTED = 130  # what a shell reports for a command ended by Ctrl-C
@@ -122,7 +123,8 @@ def gate_table(checks: list[Check]) -> Table:
               help="Seconds per request before it counts as a timeout.")  # fmt: skip
 @click.option("--inputs", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="JSON lines: one argument per request, cycled.")  # fmt: skip
-@click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), help="Write the result here.")
+@click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), callback=output_path_option,
+              help="Write the result here.")  # fmt: skip
 @click.option("--baseline", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A previous --json result to compare with.")  # fmt: skip
 @click.option("--fail-on", default=DEFAULT_FAIL_ON, show_default=True,
@@ -175,7 +177,7 @@ def bench(target: str, users: int, requests: int | None, duration: float | None,
     for table in result_tables(result):
         console.print(table)
     if json_file is not None:
-        json_file.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        write_atomically(json_file, json.dumps(result, indent=2) + "\n")
     if tally.interrupted:
         err.print(f"interrupted: {tally.requests} request(s) ran")
         raise SystemExit(EXIT_INTERRUPTED)

@@ -5,7 +5,7 @@ Async targets run on the event loop; sync ones on a thread pool with one thread 
 that outlives ``timeout_s`` is counted as a timeout and abandoned (an async one is cancelled; a
 thread cannot be, so it finishes in the background). A target's exception is an error, never the
 runner's: outcomes are read from the finished future, no exception is caught around the target.
-Latencies go into the report's :class:`~spanmeter.report.sketch.LatencySketch` (exact up to a few
+Latencies go into the report's :class:`~spanmeter.processing.sketch.LatencySketch` (exact up to a few
 thousand requests), so long runs stay small.
 """
 
@@ -23,7 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from spanmeter.report.sketch import LatencySketch
+from spanmeter.processing.sketch import LatencySketch
 
 DEFAULT_TIMEOUT_S = 30.0
 _NO_INPUT = object()

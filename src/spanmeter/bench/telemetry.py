@@ -1,41 +1,33 @@
-"""spanmeter in the benchmark's own process: spans are enriched by a SpanmeterProcessor and read
-back by :class:`SpanStats`, which keeps running totals (tokens, cost, time per kind of work) rather
-than the spans, so a long run stays small.
+"""spanmeter in the benchmark's own process: spans are enriched by a SpanmeterProcessor whose
+enricher hands each work span's facts (:class:`~spanmeter.processing.outcome.SpanOutcome`) to
+:class:`SpanStats`, which keeps running totals (LLM calls, errors, tokens, cost, unpriced calls,
+cost per GB, time per kind of work) rather than the spans, so a long run stays small and counts
+what ``spanmeter report`` and the Insights API count.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import threading
-from collections.abc import Sequence
-from importlib.metadata import entry_points
 
-import wrapt
 from opentelemetry import trace
-from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace import TracerProvider
 
-from spanmeter import rules, semconv
+from spanmeter import on_import
 from spanmeter.processing import SpanmeterProcessor
+from spanmeter.processing.groups import Group, data_keys
+from spanmeter.processing.outcome import SpanOutcome
 
 SERVICE_NAME = "spanmeter-bench"
 QUEUE_SIZE = 16_384
 """The bench's span queue, unless ``OTEL_BSP_MAX_QUEUE_SIZE`` says otherwise: 8x the SDK's default,
 ~55 MB if full (~3.3 KB per queued LLM span), so a worker that falls behind a fast target for a
 few seconds (e.g. its first batch waiting for price data on a busy machine) costs no span."""
-_SPANMETER_INSTRUMENTORS = "spanmeter_"  # entry-point name prefix in opentelemetry_instrumentor
-_DISTRIBUTION = re.compile(r"[A-Za-z0-9_.-]+")
 
 
-def _number(value: object) -> float:
-    return float(value) if type(value) in (int, float) else 0.0
-
-
-class SpanStats(SpanExporter):
-    """Totals over the enriched spans exported since the last :meth:`reset`."""
+class SpanStats:
+    """Totals over the work spans enriched since the last :meth:`reset` (an OutcomeListener)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -43,27 +35,27 @@ class SpanStats(SpanExporter):
 
     def reset(self) -> None:
         with self._lock:
-            self.spans = 0
-            self.input_tokens = self.output_tokens = 0
+            self.llm = Group(latency=False)
+            """LLM calls (calls, errors, tokens, cost, unpriced) and the data spans' bytes and cost."""
             self.cost_usd = 0.0
             self.seconds_by_kind: dict[str, float] = {}
 
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+    def on_outcome(self, outcome: SpanOutcome) -> None:
         with self._lock:
-            for span in spans:
-                get = (span.attributes or {}).get
-                kind = rules.kind_of(rules.operation(get))
-                self.spans += 1
-                duration = ((span.end_time or 0) - (span.start_time or 0)) / 1e9
-                self.seconds_by_kind[kind] = self.seconds_by_kind.get(kind, 0.0) + duration
-                self.cost_usd += _number(get(semconv.COST_USD)) + _number(get(semconv.COST_COMPUTE_USD))
-                if kind == "llm":
-                    self.input_tokens += int(_number(rules.input_tokens_raw(get)))
-                    self.output_tokens += int(_number(rules.output_tokens_raw(get)))
-        return SpanExportResult.SUCCESS
+            self.seconds_by_kind[outcome.kind] = self.seconds_by_kind.get(outcome.kind, 0.0) + outcome.duration_s
+            self.cost_usd += outcome.own_usd or 0.0
+            if outcome.kind == "llm":
+                self.llm.add(outcome, outcome.cost_usd)
+            if next(data_keys(outcome), None) is not None:
+                self.llm.add_data(outcome)
 
-    def shutdown(self) -> None:
-        pass
+    @property
+    def input_tokens(self) -> int:
+        return self.llm.input_tokens
+
+    @property
+    def output_tokens(self) -> int:
+        return self.llm.output_tokens
 
     def time_share(self, request_seconds: float) -> dict[str, float]:
         """Shares of the requests' wall time spent in LLM calls, in tools (beyond LLM time), and the rest.
@@ -79,28 +71,8 @@ class SpanStats(SpanExporter):
                 "other": (request_seconds - llm - tool) / request_seconds}  # fmt: skip
 
 
-def _instrument_libraries(provider: TracerProvider) -> None:
-    """spanmeter's own instrumentors, each applied when the target imports its library (at once if it
-    has): a target that never imports the anthropic SDK does not wait seconds for its import."""
-    for entry in entry_points(group="opentelemetry_instrumentor"):
-        if not entry.name.startswith(_SPANMETER_INSTRUMENTORS):
-            continue
-        instrumentor = entry.load()()
-        for requirement in instrumentor.instrumentation_dependencies():
-            module = _DISTRIBUTION.match(requirement).group(0).replace("-", "_")  # 'openai >= 2.0' -> openai
-
-            def instrument(_module: object, instrumentor=instrumentor) -> None:
-                if (
-                    not instrumentor.is_instrumented_by_opentelemetry
-                    and get_dependency_conflicts(instrumentor.instrumentation_dependencies()) is None
-                ):
-                    instrumentor.instrument(tracer_provider=provider)
-
-            wrapt.register_post_import_hook(instrument, module)
-
-
 def install(stats: SpanStats) -> SpanmeterProcessor | None:
-    """Send the process's spans through a SpanmeterProcessor into ``stats``.
+    """Enrich the process's spans with a SpanmeterProcessor whose outcomes go to ``stats``.
 
     The global SDK provider is used when one is set already (e.g. under ``opentelemetry-instrument``,
     whose exporters keep receiving the spans); else one is created. Returns the processor (flush it
@@ -114,10 +86,11 @@ def install(stats: SpanStats) -> SpanmeterProcessor | None:
     if not isinstance(provider, TracerProvider):
         return None
     processor = SpanmeterProcessor(
-        stats, schedule_delay_millis=200, max_queue_size=None if "OTEL_BSP_MAX_QUEUE_SIZE" in os.environ else QUEUE_SIZE
+        [], schedule_delay_millis=200, max_queue_size=None if "OTEL_BSP_MAX_QUEUE_SIZE" in os.environ else QUEUE_SIZE
     )
+    processor.enricher.add_listener(stats)
     provider.add_span_processor(processor)
-    _instrument_libraries(provider)
+    on_import.instrument_libraries(tracer_provider=provider)
     _load_prices()
     return processor
 

@@ -9,7 +9,8 @@ several exporters or threads share a file. Write failures are counted in
 
 Both classes take no required argument because the SDK's configurator builds
 exporters named in ``OTEL_*_EXPORTER`` with ``cls()``; the path then comes from
-``SPANMETER_TRACES_FILE`` / ``SPANMETER_METRICS_FILE``.
+``SPANMETER_TRACES_FILE`` / ``SPANMETER_METRICS_FILE`` (their default file when the
+path cannot be written, as spanmeter's start-up check says).
 """
 
 from __future__ import annotations
@@ -25,9 +26,17 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from spanmeter.export.otlp_json import metrics_line, spans_line
 from spanmeter.internal_errors import guard
-from spanmeter.settings import Settings
+from spanmeter.output_files import writable_or_default
+from spanmeter.settings import SETTINGS, Settings
 
 _guard = guard("export.file")
+
+
+def _path_setting(name: str) -> str:
+    """The file a setting names, as the start-up check resolved it (its one warning told any problem):
+    leniently, since a bad value of another setting must not stop the exporter, and its default
+    file when the path cannot be written."""
+    return writable_or_default(getattr(Settings.resolve().settings, name), SETTINGS[name].default)
 
 
 class _JsonLinesFile:
@@ -57,7 +66,7 @@ class OTLPFileSpanExporter(SpanExporter):
     """Appends each batch of spans to ``path`` (default: ``SPANMETER_TRACES_FILE``)."""
 
     def __init__(self, path: str | os.PathLike[str] | None = None):
-        self.file = _JsonLinesFile(path if path is not None else Settings.load().traces_file)
+        self.file = _JsonLinesFile(path if path is not None else _path_setting("traces_file"))
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self.file.append(spans_line, spans):
@@ -79,7 +88,7 @@ class OTLPFileMetricExporter(MetricExporter):
 
     def __init__(self, path: str | os.PathLike[str] | None = None, **preferences):
         super().__init__(**preferences)
-        self.file = _JsonLinesFile(path if path is not None else Settings.load().metrics_file)
+        self.file = _JsonLinesFile(path if path is not None else _path_setting("metrics_file"))
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs) -> MetricExportResult:
         if self.file.append(metrics_line, metrics_data):

@@ -51,10 +51,11 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from spanmeter import rules, semconv
+from spanmeter import providers, rules, semconv
 from spanmeter.instrumentation import anthropic as spanmeter_anthropic
 from spanmeter.instrumentation import execution, genai
 from spanmeter.instrumentation import openai as spanmeter_openai
+from spanmeter.instrumentation.usage import add_usage
 from spanmeter.internal_errors import guard
 from spanmeter.on_import import hooks_while_active, patch_on_import
 
@@ -79,17 +80,8 @@ _MODELS = ("agno.models.base", "Model",
            ("_invoke_with_retry", "_ainvoke_with_retry", "_invoke_stream_with_retry", "_ainvoke_stream_with_retry"))  # fmt: skip
 _SETUP_TRACING = ("agno.tracing.setup", "setup_tracing")
 
-# Agno's provider labels (``Model.provider``) -> semantic-convention provider names; others lowercased.
-_PROVIDERS = {
-    "OpenAI": "openai", "Azure": "azure.ai.openai", "AzureFoundry": "azure.ai.inference", "Anthropic": "anthropic",
-    "AwsBedrock": "aws.bedrock", "Google": "gcp.gemini", "VertexAI": "gcp.vertex_ai", "Mistral": "mistral_ai",
-    "Groq": "groq", "Cohere": "cohere", "DeepSeek": "deepseek", "Perplexity": "perplexity", "xAI": "x_ai",
-    "IBM": "ibm.watsonx.ai",
-}  # fmt: skip
-# Model classes (by the module of a class in their MRO) whose calls go through an SDK spanmeter instruments.
-_SDK_FAMILIES = (("agno.models.openai.", spanmeter_openai), ("agno.models.anthropic.", spanmeter_anthropic))
-# Adapters whose ``input_tokens`` leave out cache reads and writes (the provider API's own meaning).
-_INPUT_EXCLUDES_CACHE = ("agno.models.anthropic.", "agno.models.aws.bedrock")
+# The spanmeter instrumentation of the SDK an Agno adapter calls, by the provider's semconv name.
+_SDK_INSTRUMENTATIONS = {"openai": spanmeter_openai, "anthropic": spanmeter_anthropic}
 
 
 def _text(value: Any) -> str | None:
@@ -276,10 +268,9 @@ def _family(model_class: type) -> tuple[Any, bool]:
     """(spanmeter instrumentation module of the SDK the class calls, or None; whether input excludes cache)."""
     cached = _family_cache.get(model_class)
     if cached is None:
-        modules = [getattr(klass, "__module__", "") + "." for klass in model_class.__mro__]
-        sdk = next((module for prefix, module in _SDK_FAMILIES if any(m.startswith(prefix) for m in modules)), None)
-        excludes = any(m.startswith(prefix) for prefix in _INPUT_EXCLUDES_CACHE for m in modules)
-        cached = (sdk, excludes)
+        rows = providers.for_agno_modules(getattr(klass, "__module__", "") + "." for klass in model_class.__mro__)
+        sdk = next((_SDK_INSTRUMENTATIONS[row.name] for row in rows if row.name in _SDK_INSTRUMENTATIONS), None)
+        cached = (sdk, any(not row.input_includes_cache for row in rows))
         if len(_family_cache) >= 256:
             _family_cache.clear()
         _family_cache[model_class] = cached
@@ -326,17 +317,10 @@ class _ModelScope:
         usage = self.usage
         if "input_tokens" not in usage and "output_tokens" not in usage:
             return {}
-        cache_read, cache_write = usage.get("cache_read_tokens", 0), usage.get("cache_write_tokens", 0)
-        input_tokens = usage.get("input_tokens", 0)
-        if self.input_excludes_cache:
-            input_tokens += cache_read + cache_write
-        attributes = {semconv.GEN_AI_USAGE_INPUT_TOKENS: input_tokens,
-                      semconv.GEN_AI_USAGE_OUTPUT_TOKENS: usage.get("output_tokens", 0)}  # fmt: skip
-        for key, value in ((semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, cache_read),
-                           (semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, cache_write),
-                           (semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, usage.get("reasoning_tokens", 0))):  # fmt: skip
-            if value:
-                attributes[key] = value
+        attributes: dict[str, Any] = {}
+        add_usage(attributes, usage.get("input_tokens", 0), usage.get("output_tokens", 0),
+                  usage.get("cache_read_tokens"), usage.get("cache_write_tokens"), usage.get("reasoning_tokens"),
+                  input_includes_cache=not self.input_excludes_cache)  # fmt: skip
         return attributes
 
 
@@ -350,7 +334,7 @@ def _open_model(model: Any) -> _ModelScope | None:
         label = _text(getattr(model, "provider", None))
         attributes: dict[str, Any] = {semconv.GEN_AI_OPERATION_NAME: _CHAT}
         if label is not None:
-            attributes[semconv.GEN_AI_PROVIDER_NAME] = _PROVIDERS.get(label, label.lower())
+            attributes[semconv.GEN_AI_PROVIDER_NAME] = providers.from_agno(label)
         model_id = _text(getattr(model, "id", None))
         if model_id is not None:
             attributes[semconv.GEN_AI_REQUEST_MODEL] = model_id

@@ -42,8 +42,9 @@ from typing import Any
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
-from spanmeter import sdk_internals, semconv
+from spanmeter import providers, sdk_internals, semconv
 from spanmeter.instrumentation import genai
+from spanmeter.instrumentation.usage import add_usage
 from spanmeter.on_import import patch_on_import
 
 _COMPONENT = "instrumentation.anthropic"
@@ -117,14 +118,14 @@ def _describe(instance: Any, kwargs: Mapping[str, Any]):
 
 
 _USAGE_FIELDS = ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "output_tokens")
+_INPUT_INCLUDES_CACHE = providers.get(_PROVIDER).input_includes_cache
 
 
 def _usage_attributes(attributes: dict[str, Any], *usages: Any) -> None:
     """Tokens from usage objects, later ones winning (a stream's ``message_delta`` usage is cumulative).
 
-    Input tokens are the total the model read, as the conventions and the SDK's own span
-    count them: Anthropic's ``input_tokens`` leaves the cache out. Zero cache and thinking
-    counts are left out (an absent count prices as zero).
+    Anthropic's ``input_tokens`` leaves the cache out (its row in :mod:`spanmeter.providers`):
+    :func:`add_usage` writes the total the model read, as the conventions count it.
     """
     counts: dict[str, int] = {}
     for usage in usages:
@@ -137,18 +138,9 @@ def _usage_attributes(attributes: dict[str, Any], *usages: Any) -> None:
         value = getattr(getattr(usage, "output_tokens_details", None), "thinking_tokens", None)
         if type(value) is int:
             counts["thinking_tokens"] = value
-    cache_read = counts.get("cache_read_input_tokens", 0)
-    cache_creation = counts.get("cache_creation_input_tokens", 0)
-    if "input_tokens" in counts:
-        attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] = counts["input_tokens"] + cache_read + cache_creation
-    if "output_tokens" in counts:
-        attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] = counts["output_tokens"]
-    if cache_read:
-        attributes[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = cache_read
-    if cache_creation:
-        attributes[semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = cache_creation
-    if counts.get("thinking_tokens"):
-        attributes[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = counts["thinking_tokens"]
+    add_usage(attributes, counts.get("input_tokens"), counts.get("output_tokens"),
+              counts.get("cache_read_input_tokens"), counts.get("cache_creation_input_tokens"),
+              counts.get("thinking_tokens"), input_includes_cache=_INPUT_INCLUDES_CACHE)  # fmt: skip
 
 
 def _response_attributes(message: Any, stop_reason: Any, tool_uses: Any, *usages: Any) -> dict[str, Any]:

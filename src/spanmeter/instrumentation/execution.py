@@ -1,7 +1,8 @@
 """Run a wrapped framework call with its span's context current, whatever shape the call has.
 
-Framework instrumentations (Agno, the OpenAI Agents SDK) wrap functions that return a
-value, a generator, a coroutine or an async generator. The body of each must run with
+Framework instrumentations (Agno, the OpenAI Agents SDK) and the manual API's decorators
+(:func:`traced`) wrap functions that return a value, a generator, a coroutine or an async
+generator. The body of each must run with
 the span's context current, so that spans started inside it (provider SDK calls, tools,
 member agents) nest under it, and the caller's context must be back between steps: a
 generator is driven step by step and its context is attached and detached around each
@@ -17,6 +18,7 @@ failed; an exception that escapes the body ends it as failed and passes on uncha
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -166,38 +168,79 @@ def generator(open_scope: Open, inner: Any) -> Any:
         thrown = forward.exc
 
 
-async def async_generator(open_scope: Open, inner: Any) -> Any:
-    """The async twin of :func:`generator` (async generators have no ``yield from``)."""
-    scope = _open(open_scope)
-    sent = thrown = None
-    forward = _Forward()
-    while True:
-        token = attach(scope.context) if scope is not None else None
-        try:
-            item = await (inner.asend(sent) if thrown is None else inner.athrow(thrown))
-        except StopAsyncIteration:
-            detach(token)
-            if scope is not None:
-                finish(scope, None)
-            return
-        except BaseException as exc:
-            detach(token)
-            if scope is not None:
-                finish(scope, exc)
-            raise
-        detach(token)
-        if scope is not None:
-            _observe(scope, item)
-        try:
-            with forward:
-                sent = yield item
-        except GeneratorExit:
+def _async_generator_function(open_scope_of: Callable[[tuple], Open], start: Callable[[tuple, dict], Any]):
+    """The one async-generator driver, as a function of its own: async generators have no
+    ``yield from``, so a decorator that must stay an async generator function (``inspect``
+    says so) gets this loop as its body. ``open_scope_of(args)`` gives the opener,
+    ``start(args, kwargs)`` the async generator to drive (after the scope is open)."""
+
+    async def driven(*args: Any, **kwargs: Any) -> Any:
+        scope = _open(open_scope_of(args))
+        inner = start(args, kwargs)
+        sent = thrown = None
+        forward = _Forward()
+        while True:
             token = attach(scope.context) if scope is not None else None
             try:
-                await inner.aclose()
-            finally:
+                item = await (inner.asend(sent) if thrown is None else inner.athrow(thrown))
+            except StopAsyncIteration:
                 detach(token)
                 if scope is not None:
                     finish(scope, None)
-            raise
-        thrown = forward.exc
+                return
+            except BaseException as exc:
+                detach(token)
+                if scope is not None:
+                    finish(scope, exc)
+                raise
+            detach(token)
+            if scope is not None:
+                _observe(scope, item)
+            try:
+                with forward:
+                    sent = yield item
+            except GeneratorExit:
+                token = attach(scope.context) if scope is not None else None
+                try:
+                    await inner.aclose()
+                finally:
+                    detach(token)
+                    if scope is not None:
+                        finish(scope, None)
+                raise
+            thrown = forward.exc
+
+    return driven
+
+
+_drive_async_generator = _async_generator_function(lambda args: args[0], lambda args, _kwargs: args[1])
+
+
+def async_generator(open_scope: Open, inner: Any) -> Any:
+    """The async twin of :func:`generator`."""
+    return _drive_async_generator(open_scope, inner)
+
+
+def traced(open_scope: Open, func: Callable[..., Any]) -> Callable[..., Any]:
+    """A function of ``func``'s own shape (plain, coroutine, generator or async generator
+    function, as ``inspect`` tells) whose every call runs ``func`` inside the scope
+    ``open_scope()`` opens, through the drivers above. For decorators."""
+    if inspect.isasyncgenfunction(func):
+        return _async_generator_function(lambda _args: open_scope, lambda args, kwargs: func(*args, **kwargs))
+    if inspect.isgeneratorfunction(func):
+
+        def driven_generator(*args: Any, **kwargs: Any) -> Any:
+            return (yield from generator(open_scope, func(*args, **kwargs)))
+
+        return driven_generator
+    if inspect.iscoroutinefunction(func):
+
+        async def driven_coroutine(*args: Any, **kwargs: Any) -> Any:
+            return await coroutine(open_scope, func(*args, **kwargs))
+
+        return driven_coroutine
+
+    def driven(*args: Any, **kwargs: Any) -> Any:
+        return call(open_scope, func, args, kwargs)
+
+    return driven

@@ -3,7 +3,9 @@
 ``agent``, ``tool``, ``workflow`` and ``stage`` each return an :class:`Operation`, which
 is both a decorator (sync and async functions, generators, async generators) and a
 context manager (``with`` and ``async with``). One span lifecycle (:class:`_Scope`)
-serves every shape, so all of them name spans, nest, and record errors the same way.
+serves every shape, so all of them name spans, nest, and record errors the same way; the
+decorators drive each shape with the framework instrumentations' drivers
+(:mod:`spanmeter.instrumentation.execution`).
 
 Names follow the GenAI semantic conventions: ``invoke_agent {name}``,
 ``execute_tool {name}``, ``invoke_workflow {name}`` with ``gen_ai.operation.name``.
@@ -22,7 +24,6 @@ bookkeeping is swallowed and counted by the fault :class:`~spanmeter.internal_er
 from __future__ import annotations
 
 import functools
-import inspect
 import math
 import operator
 import re
@@ -30,13 +31,14 @@ import threading
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from datetime import timedelta
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 
 from spanmeter import rules, semconv
+from spanmeter.instrumentation import execution
 from spanmeter.internal_errors import guard
 from spanmeter.version import __version__
 
@@ -84,12 +86,10 @@ def _mark_failed(span: Span, exc: BaseException) -> None:
 
 
 class _Scope:
-    """One run of an operation: starts its span when made, ends it on leaving ``with``.
-
-    The span starts when the body starts (for a generator or coroutine: when it is
-    first driven, not when the object is created). :meth:`current` makes it the
-    current span around a stretch of the body; for generators, around each step.
-    """
+    """One run of an operation (an :class:`execution.Scope`): its span starts when the scope is
+    made, which for a generator or coroutine is when it is first driven, not when it is
+    created; ``finish`` ends it, as failed when an exception escaped the body (a
+    generator's close is not a failure)."""
 
     __slots__ = ("context", "span")
 
@@ -106,14 +106,10 @@ class _Scope:
                 context = otel_context.set_value(_STAGE_KEY, _StageTotals(span), context)
             self.span, self.context = span, context
 
-    def current(self) -> _Current:
-        return _Current(self.context)
+    def observe(self, item: Any) -> None:
+        """What a traced generator yields is the app's, not the span's."""
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        """End the span, as failed when ``exc`` escaped the body (a generator's close is not a failure)."""
+    def finish(self, exc: BaseException | None, result: Any = None) -> None:
         span = self.span
         if span is None:
             return
@@ -122,27 +118,6 @@ class _Scope:
                 _mark_failed(span, exc)
         with _guard:
             span.end()
-
-
-class _Current:
-    """Attaches a scope's context for one stretch of the body, and detaches it after."""
-
-    __slots__ = ("_context", "_token")
-
-    def __init__(self, context: otel_context.Context | None):
-        self._context = context
-        self._token: object = None
-
-    def __enter__(self) -> None:
-        if self._context is not None:
-            with _guard:
-                self._token = otel_context.attach(self._context)
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        token, self._token = self._token, None
-        if token is not None:
-            with _guard:
-                otel_context.detach(token)
 
 
 class Operation:
@@ -169,20 +144,23 @@ class Operation:
         # so one object kept at module level may be entered concurrently and nested.
         self._open: ContextVar[tuple[list[Any], ...]] = ContextVar("spanmeter.open", default=())
 
+    def _start(self) -> _Scope | None:
+        """A run's scope, or None when its span could not start (the body then runs untraced)."""
+        scope = _Scope(self)
+        return scope if scope.span is not None else None
+
     def __enter__(self) -> Span:
         scope = _Scope(self)
-        current = scope.current()
-        current.__enter__()
-        run: list[Any] = [scope, current, None]
+        run: list[Any] = [scope, execution.attach(scope.context), None]
         run[2] = self._open.set(self._open.get() + (run,))
         return scope.span or INVALID_SPAN
 
     def __exit__(self, exc_type, exc, tb) -> None:
         with _guard:  # a fault here: exited in another context than entered
-            scope, current, token = self._open.get()[-1]
+            scope, context_token, token = self._open.get()[-1]
             self._open.reset(token)  # not set(): leaves no entry behind in long-lived contexts
-            current.__exit__(exc_type, exc, tb)
-            scope.__exit__(exc_type, exc, tb)
+            execution.detach(context_token)
+            scope.finish(exc)
 
     async def __aenter__(self) -> Span:
         return self.__enter__()
@@ -191,113 +169,11 @@ class Operation:
         self.__exit__(exc_type, exc, tb)
 
     def __call__(self, func: F) -> F:
-        if inspect.isasyncgenfunction(func):
-            wrapper = _trace_async_generator(self, func)
-        elif inspect.isgeneratorfunction(func):
-            wrapper = _trace_generator(self, func)
-        elif inspect.iscoroutinefunction(func):
-            wrapper = _trace_coroutine(self, func)
-        else:
-            wrapper = _trace_function(self, func)
-        return functools.wraps(func)(wrapper)  # type: ignore[return-value]
+        """``func`` traced, keeping its shape (``inspect`` tells the same) and its name."""
+        return functools.wraps(func)(execution.traced(self._start, func))  # type: ignore[return-value]
 
     def __repr__(self) -> str:
         return f"<spanmeter operation {self.span_name!r}>"
-
-
-def _trace_function(operation: Operation, func: Callable[..., Any]) -> Callable[..., Any]:
-    def traced(*args, **kwargs):
-        with _Scope(operation) as scope, scope.current():
-            return func(*args, **kwargs)
-
-    return traced
-
-
-def _trace_coroutine(operation: Operation, func: Callable[..., Any]) -> Callable[..., Any]:
-    async def traced(*args, **kwargs):
-        with _Scope(operation) as scope, scope.current():
-            return await func(*args, **kwargs)
-
-    return traced
-
-
-class _Thrown:
-    """Holds what the caller throws into a traced generator at a ``yield``, to forward into its body.
-
-    Every exception but GeneratorExit (closing, handled by the caller) is the body's to see,
-    including KeyboardInterrupt: a context manager takes them without a blind ``except``.
-    """
-
-    __slots__ = ("exception",)
-
-    def __init__(self) -> None:
-        self.exception: BaseException | None = None
-
-    def __enter__(self) -> None:
-        self.exception = None
-
-    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> bool:
-        if exc is None or isinstance(exc, GeneratorExit):
-            return False
-        self.exception = exc
-        return True
-
-
-def _trace_generator(operation: Operation, func: Callable[..., Any]) -> Callable[..., Any]:
-    """Drive the generator step by step, its span current only while its body runs.
-
-    Between steps the caller's code runs in the caller's context. ``send``, ``throw``
-    and ``close`` are forwarded; the span ends when the body returns, raises or is closed.
-    """
-
-    def traced(*args, **kwargs):
-        with _Scope(operation) as scope:
-            inner = func(*args, **kwargs)  # creates the generator; its body has not run yet
-            sent = thrown = None
-            caught = _Thrown()
-            while True:
-                with scope.current():
-                    try:
-                        item = inner.send(sent) if thrown is None else inner.throw(thrown)
-                    except StopIteration as stop:
-                        return stop.value
-                try:
-                    with caught:
-                        sent = yield item
-                except GeneratorExit:
-                    with scope.current():
-                        inner.close()
-                    raise
-                thrown = caught.exception
-
-    return traced
-
-
-def _trace_async_generator(operation: Operation, func: Callable[..., Any]) -> Callable[..., Any]:
-    """The async twin of :func:`_trace_generator`; Python offers no way to share the
-    driving loop, because async generators have no ``yield from`` and every step awaits."""
-
-    async def traced(*args, **kwargs):
-        with _Scope(operation) as scope:
-            inner = func(*args, **kwargs)
-            sent = thrown = None
-            caught = _Thrown()
-            while True:
-                with scope.current():
-                    try:
-                        item = await (inner.asend(sent) if thrown is None else inner.athrow(thrown))
-                    except StopAsyncIteration:
-                        return
-                try:
-                    with caught:
-                        sent = yield item
-                except GeneratorExit:
-                    with scope.current():
-                        await inner.aclose()
-                    raise
-                thrown = caught.exception
-
-    return traced
 
 
 def agent(name: str, *, attributes: Mapping[str, Any] | None = None) -> Operation:

@@ -35,8 +35,9 @@ from typing import Any
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as _gen_ai
 
-from spanmeter import sdk_internals, semconv
+from spanmeter import providers, sdk_internals, semconv
 from spanmeter.instrumentation import genai
+from spanmeter.instrumentation.usage import add_usage
 from spanmeter.on_import import patch_on_import
 
 _COMPONENT = "instrumentation.openai"
@@ -124,35 +125,31 @@ def _responses_input_messages(kwargs: Mapping[str, Any]) -> list[Any]:
 _CHAT_USAGE = ("prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details")
 _RESPONSES_USAGE = ("input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details")
 _EMBEDDINGS_USAGE = ("prompt_tokens", None, None, None)
+_INPUT_INCLUDES_CACHE = providers.get(_PROVIDER).input_includes_cache
 
 
 def _usage_attributes(attributes: dict[str, Any], usage: Any, fields: tuple[str | None, ...]) -> None:
-    """Tokens from a usage object whose field names are ``fields`` (exact, so no failed lookups).
+    """Tokens from a usage object whose field names are ``fields`` (exact, so no failed lookups),
+    written by :func:`add_usage`.
 
     Missing-attribute lookups on the SDK's pydantic models go through a slow ``__getattr__``,
-    which is why each API's names are spelled out rather than probed. Detail counts (cache,
-    reasoning) are left out when zero: a zero tells neither pricing nor readers anything.
+    which is why each API's names are spelled out rather than probed.
     """
     if usage is None:
         return
     input_key, output_key, input_details, output_details = fields
-    _count(attributes, semconv.GEN_AI_USAGE_INPUT_TOKENS, getattr(usage, input_key, None), zero=True)
     if output_key is None:
+        add_usage(attributes, getattr(usage, input_key, None), None, input_includes_cache=_INPUT_INCLUDES_CACHE)
         return
-    _count(attributes, semconv.GEN_AI_USAGE_OUTPUT_TOKENS, getattr(usage, output_key, None), zero=True)
     details = getattr(usage, input_details, None)
+    cache_read = cache_write = reasoning = None
     if details is not None:
-        _count(attributes, semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, getattr(details, "cached_tokens", None))
-        _count(attributes, semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
-               getattr(details, "cache_write_tokens", None))  # fmt: skip
+        cache_read, cache_write = getattr(details, "cached_tokens", None), getattr(details, "cache_write_tokens", None)
     details = getattr(usage, output_details, None)
     if details is not None:
-        _count(attributes, semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, getattr(details, "reasoning_tokens", None))
-
-
-def _count(attributes: dict[str, Any], name: str, value: Any, zero: bool = False) -> None:
-    if isinstance(value, int) and not isinstance(value, bool) and (value or zero):
-        attributes[name] = value
+        reasoning = getattr(details, "reasoning_tokens", None)
+    add_usage(attributes, getattr(usage, input_key, None), getattr(usage, output_key, None), cache_read, cache_write,
+              reasoning, input_includes_cache=_INPUT_INCLUDES_CACHE)  # fmt: skip
 
 
 def _tool_call_name(tool_call: Any) -> Any:

@@ -48,6 +48,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from spanmeter import rules, semconv
 from spanmeter.instrumentation import execution, genai
 from spanmeter.instrumentation import openai as spanmeter_openai
+from spanmeter.instrumentation.usage import add_usage
 from spanmeter.internal_errors import guard, record_internal_error
 from spanmeter.on_import import hooks_while_active, patch_on_import
 
@@ -89,29 +90,17 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def usage_attributes(usage: Any) -> dict[str, Any]:
     """GenAI usage attributes from the SDK's per-call usage dict (Responses API meanings: input includes cache)."""
     if not isinstance(usage, Mapping):
         return {}
-    attributes: dict[str, Any] = {}
-    for key, name in (("input_tokens", semconv.GEN_AI_USAGE_INPUT_TOKENS),
-                      ("output_tokens", semconv.GEN_AI_USAGE_OUTPUT_TOKENS)):  # fmt: skip
-        value = _count(usage.get(key))
-        if value is not None:
-            attributes[name] = value
     details = usage.get("input_tokens_details")
     details = details if isinstance(details, Mapping) else {}
     out_details = usage.get("output_tokens_details")
     out_details = out_details if isinstance(out_details, Mapping) else {}
-    for value, name in ((details.get("cached_tokens"), semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS),
-                        (details.get("cache_write_tokens"), semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS),
-                        (out_details.get("reasoning_tokens"), semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)):  # fmt: skip
-        if _count(value):
-            attributes[name] = value
+    attributes: dict[str, Any] = {}
+    add_usage(attributes, usage.get("input_tokens"), usage.get("output_tokens"), details.get("cached_tokens"),
+              details.get("cache_write_tokens"), out_details.get("reasoning_tokens"))  # fmt: skip
     return attributes
 
 

@@ -6,6 +6,8 @@ A Collector user reads it without a manual: ``receivers.otlp.protocols.grpc.endp
 literal ``$``), as the Collector does. Every problem is ONE :class:`ConfigError` line naming
 the file, the line, the key path and what was expected, so a bad file fails before
 anything listens. Unknown keys are errors too (a typo must not silently mean "default").
+The reading vocabulary is ``yaml_reading.py``; each exporter kind reads its own keys
+(``exporters/``), as do ``retry_on_failure`` (``retry.py``) and ``sending_queue`` (``queue/``).
 """
 
 from __future__ import annotations
@@ -17,234 +19,27 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
+from spanmeter.otlp.protocol import SIGNALS
+from spanmeter.pipeline import exporters, http_server
+from spanmeter.pipeline.exporters.common import ExporterConfig
+from spanmeter.pipeline.yaml_reading import (
+    TLS,
+    Section,
+    boolean,
+    duration,
+    endpoint,
+    integer_at_least,
+    names,
+    read_root,
+    read_tls,
+    text,
+)  # fmt: skip
+from spanmeter.settings import SETTINGS, Settings
 
-from spanmeter.settings import SETTINGS, ConfigError, Settings
-
-SIGNALS = ("traces", "metrics", "logs")
-EXPORTER_TYPES = {"otlp_grpc": "otlp_grpc", "otlp": "otlp_grpc", "otlp_http": "otlp_http", "otlphttp": "otlp_http",
-                  "file": "file", "prometheus": "prometheus"}  # fmt: skip
-_ENV = re.compile(r"\$\$|\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s|m|h)\s*$")
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 MIB = 1 << 20
 
 
-# --- the YAML tree, with line numbers --------------------------------------------------------
-class _Mapping(dict):
-    """A YAML mapping that remembers the line of each key (for error messages)."""
-
-    lines: dict[str, int]
-    line: int
-
-
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _Mapping:
-    mapping = _Mapping(loader.construct_mapping(node, deep=True))
-    mapping.lines = {str(key.value): key.start_mark.line + 1 for key, _ in node.value}
-    mapping.line = node.start_mark.line + 1
-    return mapping
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def expand_env(text: str, environ: Mapping[str, str]) -> str:
-    """``${env:VAR}`` / ``${env:VAR:-default}`` -> the value ("" when unset); ``$$`` -> ``$``."""
-
-    def replace(match: re.Match) -> str:
-        if match.group(0) == "$$":
-            return "$"
-        value = environ.get(match.group(1))
-        if value is None or (value == "" and match.group(2) is not None):
-            return match.group(2) or ""
-        return value
-
-    return _ENV.sub(replace, text)
-
-
-class Section:
-    """One mapping of the file being read: typed getters that raise errors naming file, line and key path.
-
-    Every key a getter reads is marked; :meth:`done` rejects the keys nobody read.
-    """
-
-    def __init__(self, data: Any, path: str, source: Source, line: int = 0):
-        if data is None:
-            data = _Mapping()
-        if not isinstance(data, dict):
-            source.fail(path, line, "a mapping", data)
-        self.data, self.path, self.source = data, path, source
-        self.line = getattr(data, "line", line)
-        self._read: set[str] = set()
-        self._children: dict[str, Section] = {}
-
-    def key_path(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-    def key_line(self, key: str) -> int:
-        return getattr(self.data, "lines", {}).get(key, self.line)
-
-    def has(self, key: str) -> bool:
-        return key in self.data
-
-    def key_names(self) -> list[str]:
-        return [str(k) for k in self.data]
-
-    def raw(self, key: str, default: Any = None) -> Any:
-        self._read.add(key)
-        value = self.data.get(key, default)
-        return self.source.expand(value)
-
-    def get(self, key: str, parse: Callable[[Any], Any], expected: str, default: Any = None) -> Any:
-        value = self.raw(key)
-        if value is None:
-            return default
-        try:
-            return parse(value)
-        except (TypeError, ValueError):
-            self.source.fail(self.key_path(key), self.key_line(key), expected, value)
-
-    def require(self, key: str, parse: Callable[[Any], Any], expected: str) -> Any:
-        """Like :meth:`get`, but a missing key is an error too."""
-        value = self.get(key, parse, expected)
-        if value is None:
-            self.source.fail(self.key_path(key), self.line, expected, None)
-        return value
-
-    def section(self, key: str) -> Section:
-        """The mapping under ``key`` (empty when absent); the same object on every call."""
-        self._read.add(key)
-        if key not in self._children:
-            self._children[key] = Section(self.data.get(key), self.key_path(key), self.source, self.key_line(key))
-        return self._children[key]
-
-    def fail(self, key: str, expected: str, value: Any) -> None:
-        self.source.fail(self.key_path(key), self.key_line(key), expected, value)
-
-    def done(self) -> None:
-        """Reject the keys no getter asked for: a typo must not silently mean "the default"."""
-        for key in self.data:
-            if str(key) not in self._read:
-                known = ", ".join(sorted(self._read)) or "nothing"
-                self.source.fail(self.key_path(str(key)), self.key_line(str(key)), f"a known key ({known})", key)
-
-
-@dataclasses.dataclass
-class Source:
-    """The file being read: where errors point, and the environment ``${env:...}`` reads."""
-
-    file: str
-    environ: Mapping[str, str]
-
-    def expand(self, value: Any) -> Any:
-        return expand_env(value, self.environ) if isinstance(value, str) else value
-
-    def fail(self, path: str, line: int, expected: str, value: Any) -> None:
-        where = f"{self.file}:{line}" if line else self.file
-        raise ConfigError(f"{where}: {path}: expected {expected}, got {value!r}")
-
-
-# --- value parsers (each raises ValueError on a bad value) ----------------------------------
-def duration(raw: Any) -> float:
-    """``5s``, ``500ms``, ``1m``, ``1.5h`` -> seconds; ``0`` alone is allowed (Collector: 'no limit')."""
-    if raw == 0 or raw == "0":
-        return 0.0
-    match = _DURATION.match(str(raw)) if isinstance(raw, str) else None
-    if match is None:
-        raise ValueError(raw)
-    return float(match.group(1)) * _UNITS[match.group(2)]
-
-
-def boolean(raw: Any) -> bool:
-    if isinstance(raw, bool):
-        return raw
-    text = str(raw).strip().lower()
-    if text in ("true", "false"):
-        return text == "true"
-    raise ValueError(raw)
-
-
-def integer_at_least(minimum: int) -> Callable[[Any], int]:
-    def parse(raw: Any) -> int:
-        if isinstance(raw, bool | float):
-            raise TypeError(raw)
-        value = int(str(raw).strip())
-        if value < minimum:
-            raise ValueError(raw)
-        return value
-
-    return parse
-
-
-def number_at_least(minimum: float) -> Callable[[Any], float]:
-    def parse(raw: Any) -> float:
-        if isinstance(raw, bool):
-            raise TypeError(raw)
-        value = float(raw)
-        if value < minimum:
-            raise ValueError(raw)
-        return value
-
-    return parse
-
-
-def text(raw: Any) -> str:
-    if isinstance(raw, dict | list) or str(raw).strip() == "":
-        raise ValueError(raw)
-    return str(raw).strip()
-
-
-def endpoint(raw: Any) -> tuple[str, int]:
-    """``host:port`` (``[::1]:port`` too) -> (host, port); an empty host means all interfaces."""
-    host, _, port = str(raw).strip().rpartition(":")
-    number = int(port)
-    if not 0 <= number <= 65535 or "/" in host:
-        raise ValueError(raw)
-    return host.strip("[]") or "0.0.0.0", number
-
-
-def names(raw: Any) -> list[str]:
-    if not isinstance(raw, list) or not all(isinstance(item, str) and item for item in raw):
-        raise ValueError(raw)
-    return list(raw)
-
-
 # --- the configuration, as the service uses it ----------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class TLS:
-    cert_file: str | None = None
-    key_file: str | None = None
-    ca_file: str | None = None
-    client_ca_file: str | None = None
-    insecure: bool = False
-
-
-@dataclasses.dataclass(frozen=True)
-class Retry:
-    """The Collector's ``retry_on_failure`` (same keys, same defaults)."""
-
-    enabled: bool = True
-    initial_interval: float = 5.0
-    max_interval: float = 30.0
-    max_elapsed_time: float = 300.0
-    multiplier: float = 1.5
-    randomization_factor: float = 0.5
-
-
-@dataclasses.dataclass(frozen=True)
-class Queue:
-    """The Collector's ``sending_queue``: ``queue_size`` counts requests (batches)."""
-
-    enabled: bool = True
-    queue_size: int = 1000
-    num_consumers: int = 10
-    storage: str | None = None
-
-
 @dataclasses.dataclass(frozen=True)
 class Protocol:
     """One receiver protocol (grpc or http) of an ``otlp`` receiver."""
@@ -254,6 +49,25 @@ class Protocol:
     tls: TLS | None
     authenticator: str | None
     max_request_bytes: int
+    # HTTP only (the Collector's confighttp keys): a request's time from its first line to its
+    # last byte, and a keep-alive connection's wait for its next request; 0 = no limit.
+    read_timeout: float = http_server.READ_TIMEOUT_S
+    idle_timeout: float = http_server.IDLE_TIMEOUT_S
+    cors: Cors | None = None  # HTTP only: browser apps' origins
+    keepalive: tuple[tuple[str, int], ...] = ()  # gRPC only: the keepalive options as grpc channel args
+    include_metadata: bool = False  # hand request headers / gRPC metadata to the processors
+
+
+@dataclasses.dataclass(frozen=True)
+class Cors:
+    """The Collector's ``cors`` of an HTTP receiver: origins may hold one ``*`` wildcard each."""
+
+    allowed_origins: tuple[str, ...]
+    allowed_headers: tuple[str, ...] = ()
+    max_age: int = 0
+
+    def allows(self, origin: str) -> bool:
+        return any(re.fullmatch(re.escape(o).replace(r"\*", "[^/]*"), origin) for o in self.allowed_origins)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -261,20 +75,6 @@ class Receiver:
     name: str
     grpc: Protocol | None
     http: Protocol | None
-
-
-@dataclasses.dataclass(frozen=True)
-class Exporter:
-    name: str
-    kind: str  # otlp_grpc, otlp_http, file, prometheus
-    endpoint: str = ""
-    tls: TLS = TLS()
-    headers: tuple[tuple[str, str], ...] = ()
-    compression: str = "none"
-    timeout: float = 5.0
-    retry: Retry = Retry()
-    queue: Queue = Queue()
-    path: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -287,11 +87,31 @@ class Pipeline:
 
 
 @dataclasses.dataclass(frozen=True)
+class MemoryLimit:
+    """The Collector's ``memory_limiter``: refuse data (retryable) while memory use is above
+    ``limit - spike``, measured every ``check_interval``; limits in bytes (from MiB or a percentage)."""
+
+    check_interval: float
+    limit_bytes: int
+    spike_bytes: int
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchSettings:
+    """The Collector's ``batch``: send when ``send_batch_size`` items wait or ``timeout`` passed since
+    the first; split sends above ``send_batch_max_size`` items (0: no split)."""
+
+    send_batch_size: int = 8192
+    timeout: float = 0.2
+    send_batch_max_size: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
 class PipelineConfig:
     file: str
     receivers: dict[str, Receiver]
     processors: dict[str, Settings]
-    exporters: dict[str, Exporter]
+    exporters: dict[str, ExporterConfig]  # each kind's own config (pipeline/exporters/)
     pipelines: tuple[Pipeline, ...]
     health_check: tuple[str, int, str] | None  # host, port, path
     storage: dict[str, tuple[str, bool]]  # file_storage name -> (directory, fsync)
@@ -299,29 +119,13 @@ class PipelineConfig:
     telemetry: tuple[str, int] | None  # self-metrics endpoint
     log_level: str = "info"
     insights: dict[str, Protocol] = dataclasses.field(default_factory=dict)  # processor name -> Insights API
+    connectors: tuple[str, ...] = ()  # forward connectors: an exporter of one pipeline, a receiver of others
+    limiters: dict[str, MemoryLimit] = dataclasses.field(default_factory=dict)  # memory_limiter processors
+    batches: dict[str, BatchSettings] = dataclasses.field(default_factory=dict)  # batch processors
+    warnings: tuple[str, ...] = ()  # valid but probably not meant (validate prints them, start logs them)
 
 
 # --- readers, one per section ---------------------------------------------------------------
-def _tls(section: Section, server: bool) -> TLS | None:
-    if not section.has("tls"):
-        return None
-    tls = section.section("tls")
-    value = TLS(
-        cert_file=tls.get("cert_file", text, "a file path"),
-        key_file=tls.get("key_file", text, "a file path"),
-        ca_file=tls.get("ca_file", text, "a file path"),
-        client_ca_file=tls.get("client_ca_file", text, "a file path") if server else None,
-        insecure=tls.get("insecure", boolean, "true or false", False),
-    )
-    for key in ("cert_file", "key_file", "ca_file", "client_ca_file"):
-        path = getattr(value, key)
-        if path and not os.path.isfile(path):
-            tls.fail(key, "an existing file", path)
-    if server and not value.insecure and not (value.cert_file and value.key_file):
-        tls.fail("cert_file", "cert_file and key_file for a TLS server (or insecure: true)", value.cert_file)
-    tls.done()
-    return None if server and value.insecure else value
-
 
 # transport -> (default port, size-limit key, its unit in bytes, default limit): the Collector's.
 _TRANSPORTS = {
@@ -330,24 +134,76 @@ _TRANSPORTS = {
     "insights": (4319, "max_recv_msg_size_mib", MIB, 4 * MIB),  # processors.spanmeter.insights (gRPC)
 }
 # Collector receiver options spanmeter does not implement: named as such rather than "unknown key".
-_UNSUPPORTED = ("include_metadata", "cors", "keepalive", "traces_url_path", "metrics_url_path", "logs_url_path")
+_UNSUPPORTED = ("traces_url_path", "metrics_url_path", "logs_url_path")
 
 
 def _protocol(section: Section, transport: str) -> Protocol:
     default_port, limit_key, unit, default_limit = _TRANSPORTS[transport]
     host, port = section.get("endpoint", endpoint, "host:port", ("127.0.0.1", default_port))
-    tls = _tls(section, server=True)
+    tls = read_tls(section, server=True)
     authenticator = None
     if section.has("auth"):
         auth = section.section("auth")
         authenticator = auth.get("authenticator", text, "the name of a bearertokenauth extension")
         auth.done()
     limit = section.get(limit_key, integer_at_least(1), "a positive whole number", default_limit // unit) * unit
+    options = {"http": _http_options, "grpc": _grpc_options}.get(transport, lambda _: {})(section)
+    if transport != "insights":
+        options["include_metadata"] = section.get("include_metadata", boolean, "true or false", False)
     for key in _UNSUPPORTED:
         if section.has(key):
             section.fail(key, "a key spanmeter supports (this Collector option is not implemented)", key)
     section.done()
-    return Protocol(host, port, tls, authenticator, limit)
+    return Protocol(host, port, tls, authenticator, limit, **options)
+
+
+def _http_options(section: Section) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        key: section.get(key, duration, "a duration like 30s (0: no limit)", getattr(Protocol, key))
+        for key in ("read_timeout", "idle_timeout")
+    }
+    if section.has("cors"):
+        cors = section.section("cors")
+        origins = tuple(cors.require("allowed_origins", names, "a list of origins like https://*.example.com"))
+        headers = tuple(cors.get("allowed_headers", names, "a list of header names", []))
+        max_age = cors.get("max_age", integer_at_least(0), "seconds, a whole number >= 0", 0)
+        cors.done()
+        options["cors"] = Cors(origins, headers, max_age)
+    return options
+
+
+# The Collector's gRPC keepalive keys -> grpc's channel arguments (milliseconds; a bool for the last).
+_KEEPALIVE = {
+    "server_parameters": {
+        "max_connection_idle": "grpc.max_connection_idle_ms",
+        "max_connection_age": "grpc.max_connection_age_ms",
+        "max_connection_age_grace": "grpc.max_connection_age_grace_ms",
+        "time": "grpc.keepalive_time_ms",
+        "timeout": "grpc.keepalive_timeout_ms",
+    },
+    "enforcement_policy": {
+        "min_time": "grpc.http2.min_ping_interval_without_data_ms",
+        "permit_without_stream": "grpc.keepalive_permit_without_calls",
+    },
+}
+
+
+def _grpc_options(section: Section) -> dict[str, Any]:
+    if not section.has("keepalive"):
+        return {}
+    keepalive, options = section.section("keepalive"), []
+    for group, keys in _KEEPALIVE.items():
+        part = keepalive.section(group)
+        for key, argument in keys.items():
+            if key == "permit_without_stream":
+                value = part.get(key, boolean, "true or false")
+                options += [(argument, int(value))] if value is not None else []
+                continue
+            value = part.get(key, duration, "a duration like 30s")
+            options += [(argument, int(value * 1000))] if value is not None else []
+        part.done()
+    keepalive.done()
+    return {"keepalive": tuple(options)}
 
 
 def _receiver(name: str, section: Section) -> Receiver:
@@ -363,88 +219,84 @@ def _receiver(name: str, section: Section) -> Receiver:
     return Receiver(name, grpc, http)
 
 
-def _retry(section: Section) -> Retry:
-    if not section.has("retry_on_failure"):
-        return Retry()
-    retry = section.section("retry_on_failure")
-    defaults = Retry()
-    value = Retry(
-        enabled=retry.get("enabled", boolean, "true or false", defaults.enabled),
-        initial_interval=retry.get("initial_interval", duration, "a duration like 5s", defaults.initial_interval),
-        max_interval=retry.get("max_interval", duration, "a duration like 30s", defaults.max_interval),
-        max_elapsed_time=retry.get("max_elapsed_time", duration, "a duration like 300s", defaults.max_elapsed_time),
-        multiplier=retry.get("multiplier", number_at_least(1.0), "a number >= 1", defaults.multiplier),
-        randomization_factor=retry.get(
-            "randomization_factor", number_at_least(0.0), "a number between 0 and 1", defaults.randomization_factor
-        ),
-    )
-    if value.randomization_factor > 1:
-        retry.fail("randomization_factor", "a number between 0 and 1", value.randomization_factor)
-    if value.max_interval < value.initial_interval:
-        retry.fail("max_interval", f"a duration >= initial_interval ({value.initial_interval}s)", value.max_interval)
-    retry.done()
-    return value
-
-
-def _queue(section: Section) -> Queue:
-    if not section.has("sending_queue"):
-        return Queue()
-    queue = section.section("sending_queue")
-    defaults = Queue()
-    value = Queue(
-        enabled=queue.get("enabled", boolean, "true or false", defaults.enabled),
-        queue_size=queue.get("queue_size", integer_at_least(1), "a whole number >= 1", defaults.queue_size),
-        num_consumers=queue.get("num_consumers", integer_at_least(1), "a whole number >= 1", defaults.num_consumers),
-        storage=queue.get("storage", text, "the name of a file_storage extension"),
-    )
-    queue.done()
-    return value
-
-
-def _headers(section: Section) -> tuple[tuple[str, str], ...]:
-    headers = section.section("headers")
-    pairs = tuple((key.lower(), headers.get(key, str, "a string")) for key in headers.key_names())
-    headers.done()
-    return pairs
-
-
-def _exporter(name: str, section: Section) -> Exporter:
-    kind = EXPORTER_TYPES.get(name.split("/")[0])
-    if kind is None:
-        section.source.fail(section.path, section.line, f"an exporter type of {', '.join(EXPORTER_TYPES)}", name)
-    if kind == "file":
-        value = Exporter(name, kind, path=section.require("path", text, "a file path"))
-    elif kind == "prometheus":
-        host, port = section.get("endpoint", endpoint, "host:port", ("127.0.0.1", 8889))
-        value = Exporter(name, kind, endpoint=f"{host}:{port}")
-    else:
-        value = Exporter(
-            name,
-            kind,
-            endpoint=section.require("endpoint", text, "an endpoint like host:4317 or http://host:4318"),
-            tls=_tls(section, server=False) or TLS(),
-            headers=_headers(section),
-            compression=section.get("compression", _compression, "gzip or none", "gzip"),
-            timeout=section.get("timeout", duration, "a duration like 5s", 5.0),
-            retry=_retry(section),
-            queue=_queue(section),
-        )
+def _memory_limiter(section: Section, total_bytes: Callable[[], int]) -> MemoryLimit:
+    interval = section.require("check_interval", duration, "a duration like 1s")
+    if interval <= 0:
+        section.fail("check_interval", "a duration above 0 like 1s", interval)
+    mib = {
+        key: section.get(key, integer_at_least(0), "MiB, a whole number", 0) for key in ("limit_mib", "spike_limit_mib")
+    }
+    percent = {key: section.get(key, integer_at_least(0), "a percentage from 0 to 100", 0)
+               for key in ("limit_percentage", "spike_limit_percentage")}  # fmt: skip
     section.done()
+    if any(value > 100 for value in percent.values()):
+        section.fail("limit_percentage", "percentages from 0 to 100", percent)
+    if mib["limit_mib"]:
+        limit, spike = mib["limit_mib"] * MIB, mib["spike_limit_mib"] * MIB
+    elif percent["limit_percentage"]:
+        total = total_bytes()
+        limit, spike = total * percent["limit_percentage"] // 100, total * percent["spike_limit_percentage"] // 100
+    else:
+        section.fail("limit_mib", "limit_mib or limit_percentage above 0", 0)
+    spike = spike or limit // 5  # the Collector's default: 20 % of the limit
+    if spike >= limit:
+        section.fail("spike_limit_mib", "a spike limit below the limit", spike // MIB)
+    return MemoryLimit(interval, limit, spike)
+
+
+def _batch(section: Section) -> BatchSettings:
+    defaults = BatchSettings()
+    value = BatchSettings(
+        send_batch_size=section.get("send_batch_size", integer_at_least(1), "a whole number >= 1",
+                                    defaults.send_batch_size),
+        timeout=section.get("timeout", duration, "a duration like 200ms", defaults.timeout),
+        send_batch_max_size=section.get("send_batch_max_size", integer_at_least(0), "a whole number >= 0",
+                                        defaults.send_batch_max_size),
+    )  # fmt: skip
+    section.done()
+    if value.send_batch_max_size and value.send_batch_max_size < value.send_batch_size:
+        section.fail("send_batch_max_size", f"0 or a number >= send_batch_size ({value.send_batch_size})",
+                     value.send_batch_max_size)  # fmt: skip
     return value
 
 
-def _compression(raw: Any) -> str:
-    value = str(raw).strip().lower()
-    if value not in ("gzip", "none", ""):
-        raise ValueError(raw)
-    return value or "none"
+def total_memory_bytes() -> int:
+    """What ``limit_percentage`` is a share of: the cgroup's memory limit when one is set, else the machine's."""
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit.isdigit():
+            return int(limit)
+    except OSError:
+        pass
+    with open("/proc/meminfo") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    raise OSError("no MemTotal in /proc/meminfo")
+
+
+def _processors(root: Section) -> tuple[dict, dict, dict, dict]:
+    """The ``processors`` section by type: spanmeter settings, Insights endpoints, memory limits, batches."""
+    section = root.section("processors")
+    settings, insights, limiters, batches = {}, {}, {}, {}
+    for name in section.key_names():
+        kind, child = name.split("/")[0], section.section(name)
+        if kind == "memory_limiter":
+            limiters[name] = _memory_limiter(child, total_memory_bytes)
+        elif kind == "batch":
+            batches[name] = _batch(child)
+        elif kind == "spanmeter":
+            settings[name], protocol = _processor(name, child)
+            if protocol is not None:
+                insights[name] = protocol
+        else:
+            section.source.fail(child.path, child.line, "a processor of type spanmeter, batch or memory_limiter", name)
+    return settings, insights, limiters, batches
 
 
 def _processor(name: str, section: Section) -> tuple[Settings, Protocol | None]:
     """The processor's settings (its keys are the SPANMETER_* settings) and, when it has an
     ``insights`` section, where it serves the Insights API (off unless set)."""
-    if name.split("/")[0] != "spanmeter":
-        section.source.fail(section.path, section.line, "a processor of type spanmeter", name)
     keys = _setting_keys(section)
     if "span_metrics" in SETTINGS:  # the pipeline serves Jaeger's Monitor tab unless told otherwise
         keys.setdefault("span_metrics", True)
@@ -463,7 +315,7 @@ def processor_setting_keys(path: str | os.PathLike[str], environ: Mapping[str, s
     """The setting keys of the file's ``processors.spanmeter`` as the pipeline reads them
     (for ``spanmeter config --config``, which resolves them leniently); ConfigError when the
     file cannot be read."""
-    processors = _root(path, environ).section("processors")
+    processors = read_root(path, environ).section("processors")
     return _setting_keys(processors.section("spanmeter")) if processors.has("spanmeter") else {}
 
 
@@ -571,17 +423,90 @@ def _pipelines(service: Section, defined: dict[str, set[str]]) -> tuple[Pipeline
                 if component not in defined[kind]:
                     section.fail(kind, f"{kind} defined at the top level ({component} is not)", component)
         section.done()
-        if not lists["receivers"] and not (signal == "metrics" and defined["processors"]):
+        if not lists["receivers"] and not (signal == "metrics" and defined["spanmeter"]):
             section.fail("receivers", "at least one receiver", [])
         if not lists["exporters"]:
             section.fail("exporters", "at least one exporter", [])
-        if lists["processors"] and signal != "traces":
-            section.fail("processors", "no processors (spanmeter processes traces only)", list(lists["processors"]))
+        spanmeter = [name for name in lists["processors"] if name in defined["spanmeter"]]
+        if spanmeter and signal != "traces":
+            section.fail("processors", "no spanmeter processor (it processes traces only)", spanmeter)
         result.append(Pipeline(name, signal, lists["receivers"], lists["processors"], lists["exporters"]))
     if not result:
         service.fail("pipelines", "at least one pipeline", None)
     pipelines.done()
     return tuple(result)
+
+
+def _connectors(root: Section) -> tuple[str, ...]:
+    """The ``connectors`` section: ``forward`` (``forward/name``) only, with no keys, as the Collector's."""
+    connectors = root.section("connectors")
+    for name in connectors.key_names():
+        if name.split("/")[0] != "forward":
+            connectors.fail(name, "a connector of type forward", name)
+        connectors.section(name).done()
+    connectors.done()
+    return tuple(connectors.key_names())
+
+
+def _check_connectors(config: PipelineConfig, service: Section) -> None:
+    """Each connector is an exporter of some pipeline and a receiver of another of the same signal,
+    and following connectors never leads a pipeline back to itself (the Collector's rules)."""
+    for connector in config.connectors:
+        sources = {p.signal for p in config.pipelines if connector in p.exporters}
+        sinks = {p.signal for p in config.pipelines if connector in p.receivers}
+        if not sources or not sinks or sources != sinks:
+            service.source.fail(f"connectors.{connector}", 0, "a connector used as an exporter and as a receiver "
+                                "by pipelines of one signal", sorted(sources | sinks))  # fmt: skip
+    for pipeline in config.pipelines:
+        if _reaches(config, pipeline, pipeline.name, set()):
+            service.source.fail(f"service.pipelines.{pipeline.name}", 0, "pipelines whose connectors form no cycle",
+                                pipeline.name)  # fmt: skip
+
+
+def downstream(config: PipelineConfig, pipeline: Pipeline) -> list[Pipeline]:
+    """The pipelines ``pipeline`` feeds through the connectors among its exporters."""
+    connectors = [name for name in pipeline.exporters if name in config.connectors]
+    return [p for p in config.pipelines if any(name in p.receivers for name in connectors)]
+
+
+def _reaches(config: PipelineConfig, pipeline: Pipeline, target: str, seen: set[str]) -> bool:
+    for after in downstream(config, pipeline):
+        if after.name == target:
+            return True
+        if after.name not in seen:
+            seen.add(after.name)
+            if _reaches(config, after, target, seen):
+                return True
+    return False
+
+
+def _processor_paths(config: PipelineConfig) -> dict[str, list[str]]:
+    """receiver -> the ``pipeline/processor`` instances a span it receives passes through."""
+    paths: dict[str, list[str]] = {}
+    for receiver in config.receivers:
+        todo = [p for p in config.pipelines if receiver in p.receivers and p.signal == "traces"]
+        seen: list[str] = []
+        while todo:
+            pipeline = todo.pop(0)
+            if pipeline.name in seen:
+                continue
+            seen.append(pipeline.name)
+            paths.setdefault(receiver, []).extend(
+                f"{pipeline.name}/{name}" for name in pipeline.processors if name in config.processors
+            )
+            todo.extend(downstream(config, pipeline))
+    return paths
+
+
+def _warnings(config: PipelineConfig) -> tuple[str, ...]:
+    """A span enriched by two processor instances counts twice in metrics, budgets and baselines."""
+    return tuple(
+        f"spans from receiver {receiver} pass through {len(instances)} spanmeter processor instances "
+        f"({', '.join(instances)}): each counts them in its metrics, budgets and anomaly baselines; "
+        "enrich once in one pipeline and fan out with the forward connector"
+        for receiver, instances in _processor_paths(config).items()
+        if len(instances) > 1
+    )
 
 
 def _check_references(config: PipelineConfig, service: Section) -> None:
@@ -595,49 +520,42 @@ def _check_references(config: PipelineConfig, service: Section) -> None:
                 service.source.fail(f"receivers.{receiver.name}.protocols.{kind}.auth.authenticator", 0,
                                     "the name of a bearertokenauth extension", protocol.authenticator)  # fmt: skip
     for name, protocol in config.insights.items():
+        users = [p.name for p in config.pipelines if name in p.processors]
+        if len(users) > 1:
+            service.source.fail(f"processors.{name}.insights", 0, "a processor serving the Insights API in one "
+                                "pipeline (each pipeline has its own instance)", users)  # fmt: skip
         if protocol.authenticator and protocol.authenticator not in config.tokens:
             service.source.fail(f"processors.{name}.insights.auth.authenticator", 0,
                                 "the name of a bearertokenauth extension", protocol.authenticator)  # fmt: skip
     for pipeline in config.pipelines:
-        for name in pipeline.exporters:
-            if config.exporters[name].kind == "prometheus" and pipeline.signal != "metrics":
+        for name in (name for name in pipeline.exporters if name in config.exporters):
+            kind = exporters.kind_of(config.exporters[name])
+            if pipeline.signal not in kind.signals:
                 service.source.fail(f"service.pipelines.{pipeline.name}.exporters", 0,
-                                    "prometheus only in a metrics pipeline", name)  # fmt: skip
-
-
-def _root(path: str | os.PathLike[str], environ: Mapping[str, str] | None) -> Section:
-    """The parsed file as its root section; ConfigError (one line) when it cannot be read."""
-    file = os.fspath(path)
-    source = Source(file, os.environ if environ is None else environ)
-    try:
-        tree = yaml.load(Path(file).read_text(encoding="utf-8"), Loader=_Loader)
-    except OSError as exc:
-        raise ConfigError(f"{file}: cannot read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{file}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    return Section(tree, "", source, 1)
+                                    f"{kind.type} only in a {' or '.join(kind.signals)} pipeline", name)  # fmt: skip
 
 
 def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> PipelineConfig:
     """Read and validate the file; raises :class:`ConfigError` (one line) on the first problem."""
-    root = _root(path, environ)
+    root = read_root(path, environ)
     file = root.source.file
     receivers = {n: _receiver(n, root.section("receivers").section(n)) for n in root.section("receivers").key_names()}
-    read = {n: _processor(n, root.section("processors").section(n)) for n in root.section("processors").key_names()}
-    processors = {name: settings for name, (settings, _) in read.items()}
-    insights = {name: protocol for name, (_, protocol) in read.items() if protocol is not None}
-    exporters = {n: _exporter(n, root.section("exporters").section(n)) for n in root.section("exporters").key_names()}
+    processors, insights, limiters, batches = _processors(root)
+    sections = root.section("exporters")
+    exporter_configs = {name: exporters.read(name, sections.section(name)) for name in sections.key_names()}
     health, storage, tokens = _read_extensions(root)
+    connectors = _connectors(root)
     service = root.section("service")
-    defined = {"receivers": set(receivers), "processors": set(processors), "exporters": set(exporters)}
+    defined = {"receivers": {*receivers, *connectors}, "processors": {*processors, *limiters, *batches},
+               "exporters": {*exporter_configs, *connectors}, "spanmeter": set(processors)}  # fmt: skip
     pipelines = _pipelines(service, defined)
     telemetry, level = _telemetry(service)
     service.done()
     root.done()
     config = PipelineConfig(
-        file, receivers, processors, exporters, pipelines, health, storage, tokens, telemetry, level, insights
-    )
+        file, receivers, processors, exporter_configs, pipelines, health, storage, tokens, telemetry, level, insights,
+        connectors, limiters, batches,
+    )  # fmt: skip
     _check_references(config, service)
-    return config
+    _check_connectors(config, service)
+    return dataclasses.replace(config, warnings=_warnings(config))

@@ -17,7 +17,7 @@ from typing import Any
 import grpc
 from grpc_reflection.v1alpha import reflection
 
-from spanmeter.pipeline.insights_store import DIMENSIONS, AnomalyRecord, CostCell, InsightsStore
+from spanmeter.pipeline.insights_store import DIMENSIONS, AnomalyRecord, Group, InsightsStore
 from spanmeter.pipeline.receivers import token_matches
 from spanmeter.processing.budgets import WindowStatus
 from spanmeter.v1 import insights_pb2 as pb
@@ -39,17 +39,18 @@ MAX_WATCHERS = 8
 _WATCH_POLL_S = 0.25
 
 
-def _cost_row(key: str, cell: CostCell) -> pb.CostRow:
+def _cost_row(key: str, group: Group) -> pb.CostRow:
     row = pb.CostRow(
         key=key,
-        calls=cell.calls,
-        input_tokens=cell.input_tokens,
-        output_tokens=cell.output_tokens,
-        cost_usd=cell.cost_usd,
-        unpriced_calls=cell.unpriced_calls,
-        data_bytes=cell.data_bytes,
+        calls=group.calls,
+        errors=group.errors,
+        input_tokens=group.input_tokens,
+        output_tokens=group.output_tokens,
+        cost_usd=group.cost_usd or 0.0,
+        unpriced_calls=group.unpriced_calls,
+        data_bytes=group.data_bytes,
     )
-    per_gb = cell.cost_per_gb_usd
+    per_gb = group.cost_per_gb_usd
     if per_gb is not None:
         row.cost_per_gb_usd = per_gb
     return row
@@ -70,6 +71,11 @@ def anomaly_message(record: AnomalyRecord) -> pb.Anomaly:
         time_unix_nano=record.time_unix_nano,
         model=record.model,
         agent=record.agent,
+        ancestors=[
+            pb.AnomalyContext(span_name=a.span_name, span_id=a.span_id, reasons=a.reasons, score=a.score)
+            for a in record.ancestors
+        ],
+        flagged_spans=record.flagged_spans,
     )
 
 

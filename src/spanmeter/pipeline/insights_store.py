@@ -4,21 +4,27 @@ An :class:`InsightsStore` is an ``OutcomeListener``: the enricher hands it one
 :class:`~spanmeter.processing.outcome.SpanOutcome` per work span, in the batch worker.
 Everything it keeps is bounded, because a pipeline runs for months:
 
-* cost: a ring of fixed time buckets (default 360 x 60 s = the last 6 hours), each
-  mapping a span's dimensions (model, agent, user, team, data source, service) to sums.
-  A bucket holds at most ``max_groups_per_bucket`` dimension sets; further ones are summed
-  into one overflow group (key ``otel.metric.overflow``) and counted in ``overflowed``.
-  Spans older than the horizon are counted in ``too_old`` and not kept.
-* anomalies: a ring of the newest ``max_anomalies``; older ones are counted in ``evicted``.
+* cost: a ring of fixed time buckets (default 360 x 60 s = the last 6 hours), each holding
+  one bounded group table per dimension (model, agent, user, team, data source, service;
+  :mod:`spanmeter.processing.groups`, the report's tables, which say what each dimension
+  counts) and the bucket's total. One table per dimension keeps a breakdown by one dimension
+  exact whatever the cardinality of the others (unique user ids overflow the user table
+  only). A table holds at most ``max_groups_per_bucket`` keys; further ones share its
+  overflow row (key ``otel.metric.overflow``), counted in ``overflowed``. Spans older than
+  the horizon are counted in ``too_old`` and not kept.
+* anomalies: a ring of the newest ``max_anomalies`` incidents, one per trace: the trace's
+  first flagged span (its deepest: children end first), with the spans of the same trace
+  that end later around it as its ancestors (at most ``MAX_ANCESTORS``) and a count of its
+  flagged spans; older incidents are counted in ``evicted``.
 * watchers: each ``WatchAnomalies`` stream gets a bounded queue; a slow client loses its
   oldest undelivered anomalies (counted in ``watch_dropped``), never the pipeline's time.
 
-Queries group the buckets of a window by one dimension at read time, so any group-by costs
-the same memory.
+A query merges one dimension's tables over the buckets of a window.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 import time
@@ -27,44 +33,32 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from spanmeter import rules
+from spanmeter.processing.groups import OVERFLOW_KEY, Group, GroupTable, add_outcome, data_keys, sorted_rows
 from spanmeter.processing.outcome import SpanOutcome
 
+__all__ = ["DIMENSIONS", "OVERFLOW_KEY", "AnomalyRecord", "Group", "InsightsStore"]
+
 DIMENSIONS = ("model", "agent", "user", "team", "source", "service")
-"""Group-by choices, in the order of a bucket's key tuple."""
-OVERFLOW_KEY = "otel.metric.overflow"
+"""Group-by choices."""
+MAX_ANCESTORS = 16
+"""Ancestors kept per incident (its agent, workflow...): a deeper trace keeps the innermost."""
 _NS = 1_000_000_000
 
 
 @dataclass(slots=True)
-class CostCell:
-    """Sums for one group: LLM calls, tokens, priced cost, unpriced calls, data and its cost."""
+class AnomalyContext:
+    """A span around an incident's span, and what was flagged on it (nothing, often)."""
 
-    calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
-    unpriced_calls: int = 0
-    data_bytes: int = 0
-    data_cost_usd: float = 0.0
-
-    def add(self, other: CostCell) -> None:
-        self.calls += other.calls
-        self.input_tokens += other.input_tokens
-        self.output_tokens += other.output_tokens
-        self.cost_usd += other.cost_usd
-        self.unpriced_calls += other.unpriced_calls
-        self.data_bytes += other.data_bytes
-        self.data_cost_usd += other.data_cost_usd
-
-    @property
-    def cost_per_gb_usd(self) -> float | None:
-        """Roll-up cost of the data-carrying spans per GB of their data; None without data."""
-        return rules.per_gb_usd(self.data_cost_usd, self.data_bytes) if self.data_bytes else None
+    span_name: str
+    span_id: str
+    reasons: tuple[str, ...]
+    score: float
 
 
 @dataclass(slots=True)
 class AnomalyRecord:
+    """One incident: a trace's first flagged span, and the trace's later spans around it."""
+
     span_name: str
     service: str
     trace_id: str
@@ -75,12 +69,22 @@ class AnomalyRecord:
     time_unix_nano: int
     model: str
     agent: str
+    start_unix_nano: int = 0
+    ancestors: list[AnomalyContext] = field(default_factory=list)
+    flagged_spans: int = 1
 
 
 @dataclass(slots=True)
 class _Bucket:
+    max_keys: int
     start_ns: int = -1
-    groups: dict[tuple, CostCell] = field(default_factory=dict)
+    tables: dict[str, GroupTable] = field(default_factory=dict)
+    total: Group = field(default_factory=lambda: Group(latency=False))
+
+    def reset(self, start_ns: int) -> None:
+        self.start_ns = start_ns
+        self.tables = {name: GroupTable(self.max_keys, latency=False) for name in DIMENSIONS}
+        self.total = Group(latency=False)
 
 
 class InsightsStore:
@@ -100,9 +104,10 @@ class InsightsStore:
         if bucket_s < 1 or horizon_s < bucket_s:
             raise ValueError("need bucket_s >= 1 and horizon_s >= bucket_s")
         self.bucket_ns = bucket_s * _NS
-        self._buckets = [_Bucket() for _ in range(horizon_s // bucket_s)]
+        self._buckets = [_Bucket(max_groups_per_bucket) for _ in range(horizon_s // bucket_s)]
         self.max_groups_per_bucket = max_groups_per_bucket
         self._anomalies: deque[AnomalyRecord] = deque(maxlen=max_anomalies)
+        self._incidents: dict[int, AnomalyRecord] = {}  # trace id -> its incident, while in the ring
         self._watchers: list[queue.Queue] = []
         self._watch_queue_size = watch_queue_size
         self._budget_status = budget_status
@@ -112,27 +117,33 @@ class InsightsStore:
 
     # -- writing (batch worker) -----------------------------------------------------
     def on_outcome(self, outcome: SpanOutcome) -> None:
-        """Add one work span's cost and, if it was flagged, its anomaly."""
-        cell = _cell_of(outcome)
+        """Add one work span's facts; a flagged span opens its trace's incident, and a later
+        span of that trace becomes its context."""
+        counted = outcome.kind == "llm" or outcome.source is not None or outcome.per_gb_usd is not None
         with self._lock:
-            if cell is not None:
-                self._add_cost(outcome, cell)
-            if outcome.anomaly_reasons:
-                self._add_anomaly(_anomaly_of(outcome))
+            if counted:
+                self._add_cost(outcome)
+            incident = self._incidents.get(outcome.trace_id) if self._incidents else None
+            if incident is not None:
+                _add_context(incident, outcome)
+            elif outcome.anomaly_reasons:
+                self._add_anomaly(outcome.trace_id, _anomaly_of(outcome))
 
-    def _add_cost(self, outcome: SpanOutcome, cell: CostCell) -> None:
+    def _add_cost(self, outcome: SpanOutcome) -> None:
         now = self._clock()
         when = min(outcome.end_time_ns or now, now)
         bucket = self._bucket_for(when, now)
         if bucket is None:
             self.too_old += 1
             return
-        key = tuple(_dimension(outcome, name) for name in DIMENSIONS)
-        groups = bucket.groups
-        if key not in groups and len(groups) >= self.max_groups_per_bucket:
-            key = (OVERFLOW_KEY,) * len(DIMENSIONS)
-            self.overflowed += 1
-        groups.setdefault(key, CostCell()).add(cell)
+        tables = bucket.tables
+        before = sum(table.overflowed for table in tables.values())
+        add_outcome(tables, outcome)
+        self.overflowed += sum(table.overflowed for table in tables.values()) - before
+        if outcome.kind == "llm":
+            bucket.total.add(outcome, outcome.cost_usd)
+        if next(data_keys(outcome), None) is not None:
+            bucket.total.add_data(outcome)
 
     def _bucket_for(self, when_ns: int, now_ns: int) -> _Bucket | None:
         start = when_ns - when_ns % self.bucket_ns
@@ -140,13 +151,17 @@ class InsightsStore:
             return None
         bucket = self._buckets[(start // self.bucket_ns) % len(self._buckets)]
         if bucket.start_ns != start:  # the slot held an older period: recycle it
-            bucket.start_ns, bucket.groups = start, {}
+            bucket.reset(start)
         return bucket
 
-    def _add_anomaly(self, record: AnomalyRecord) -> None:
+    def _add_anomaly(self, trace_id: int, record: AnomalyRecord) -> None:
         if len(self._anomalies) == self._anomalies.maxlen:
             self.evicted += 1
+            oldest = self._anomalies[0]
+            if self._incidents.get(int(oldest.trace_id, 16)) is oldest:
+                del self._incidents[int(oldest.trace_id, 16)]
         self._anomalies.append(record)
+        self._incidents[trace_id] = record
         for watcher in self._watchers:
             self._offer(watcher, record)
 
@@ -171,12 +186,13 @@ class InsightsStore:
 
     def cost_summary(
         self, group_by: str = "model", start_ns: int = 0, end_ns: int = 0
-    ) -> tuple[list[tuple[str, CostCell]], CostCell]:
+    ) -> tuple[list[tuple[str, Group]], Group]:
         """Rows ``(key, sums)`` of ``group_by`` over buckets starting in [start, end), most
-        expensive first, and the total. 0 leaves a side open."""
-        index = DIMENSIONS.index(group_by)
-        rows: dict[str, CostCell] = {}
-        total = CostCell()
+        expensive first, and the total (LLM calls and data of every span). 0 leaves a side open."""
+        if group_by not in DIMENSIONS:
+            raise ValueError(f"group_by must be one of {DIMENSIONS}")
+        rows: dict[str, Group] = {}
+        total = Group(latency=False)
         with self._lock:
             low, _ = self.horizon()
             for bucket in self._buckets:
@@ -184,16 +200,19 @@ class InsightsStore:
                     continue
                 if end_ns and bucket.start_ns >= end_ns:
                     continue
-                for key, cell in bucket.groups.items():
-                    rows.setdefault(key[index], CostCell()).add(cell)
-                    total.add(cell)
-        ordered = sorted(rows.items(), key=lambda item: (-item[1].cost_usd, -item[1].calls, item[0]))
-        return ordered, total
+                if bucket.tables:
+                    bucket.tables[group_by].merge_into(rows)
+                    total.merge(bucket.total)
+        return sorted_rows(rows), total
 
     def anomalies(self, since_ns: int = 0, limit: int = 0) -> list[AnomalyRecord]:
         """Anomalies of spans that ended at or after ``since_ns``, newest first."""
-        with self._lock:
-            found = [a for a in reversed(self._anomalies) if a.time_unix_nano >= since_ns]
+        with self._lock:  # copies: a later span of the trace may still add to an incident
+            found = [
+                dataclasses.replace(a, ancestors=list(a.ancestors))
+                for a in reversed(self._anomalies)
+                if a.time_unix_nano >= since_ns
+            ]
         return found[:limit] if limit else found
 
     def budget_status(self) -> Sequence[Any]:
@@ -212,28 +231,17 @@ class InsightsStore:
                 self._watchers.remove(watcher)
 
 
-def _dimension(outcome: SpanOutcome, name: str) -> str:
-    value = getattr(outcome, name)
-    return value if type(value) is str else ""
-
-
-def _cell_of(outcome: SpanOutcome) -> CostCell | None:
-    """What one span adds to its group: LLM calls count with their usage and price; spans
-    carrying data volume add their bytes and roll-up cost (for cost per GB)."""
-    cell = None
-    if outcome.kind == "llm":
-        cell = CostCell(
-            calls=1,
-            input_tokens=outcome.input_tokens or 0,
-            output_tokens=outcome.output_tokens or 0,
-            cost_usd=outcome.cost_usd or 0.0,
-            unpriced_calls=0 if outcome.cost_usd is not None else 1,
-        )
-    if outcome.data_bytes and outcome.total_usd is not None:
-        cell = cell or CostCell()
-        cell.data_bytes = outcome.data_bytes
-        cell.data_cost_usd = outcome.total_usd
-    return cell
+def _add_context(incident: AnomalyRecord, outcome: SpanOutcome) -> None:
+    """A later span of an incident's trace: an ancestor when it encloses the incident's span."""
+    if outcome.anomaly_reasons:
+        incident.flagged_spans += 1
+    start = outcome.end_time_ns - round(outcome.duration_s * 1e9)
+    encloses = start <= incident.start_unix_nano and outcome.end_time_ns >= incident.time_unix_nano
+    if encloses and len(incident.ancestors) < MAX_ANCESTORS:
+        incident.ancestors.append(
+            AnomalyContext(outcome.span_name, f"{outcome.span_id:016x}", tuple(outcome.anomaly_reasons),
+                           outcome.anomaly_score)
+        )  # fmt: skip
 
 
 def _anomaly_of(outcome: SpanOutcome) -> AnomalyRecord:
@@ -248,4 +256,5 @@ def _anomaly_of(outcome: SpanOutcome) -> AnomalyRecord:
         time_unix_nano=outcome.end_time_ns,
         model=outcome.model or "",
         agent=outcome.agent or "",
+        start_unix_nano=outcome.end_time_ns - round(outcome.duration_s * 1e9),
     )

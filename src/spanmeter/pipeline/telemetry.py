@@ -3,7 +3,8 @@
 Counters and gauges are kept here (no OpenTelemetry SDK in the hot path) and rendered
 as Prometheus text for ``service.telemetry.metrics``' pull reader. Log lines are one
 JSON object each, on the ``spanmeter.pipeline`` logger: start, stop, and every change
-of a downstream between up and down.
+of a downstream between up and down; :class:`EventFormatter` puts other loggers'
+records (budget crossings) in the same shape.
 """
 
 from __future__ import annotations
@@ -31,6 +32,21 @@ Labels = tuple[tuple[str, str], ...]
 def log_event(event: str, level: int = logging.INFO, **fields: object) -> None:
     """One structured line: ``{"event": ..., **fields}``."""
     _logger.log(level, json.dumps({"event": event, **fields}, default=str, separators=(",", ":")))
+
+
+class EventFormatter(logging.Formatter):
+    """Every line on the pipeline's stderr is one JSON object: its own events as they are, and any
+    other logger's record (a budget crossing, a library's warning) as ``{"event": "log", ...}`` with
+    the record's ``spanmeter.*`` attributes, so a log shipper parses every line the same way."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name == _logger.name:
+            return record.getMessage()
+        fields = {key: value for key, value in vars(record).items() if key.startswith("spanmeter.")}
+        event = {"event": "log", "logger": record.name, "level": record.levelname, "message": record.getMessage()}
+        if record.exc_info:
+            event["error"] = self.formatException(record.exc_info).splitlines()[-1]
+        return json.dumps({**event, **fields}, default=str, separators=(",", ":"))
 
 
 def item_metric(name: str, signal: str) -> str:

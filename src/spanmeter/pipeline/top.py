@@ -1,9 +1,10 @@
 """``spanmeter top``: a live terminal view of a running pipeline, over its Insights API.
 
 Polls ``GetCostSummary`` (by model, by agent, and the last five minutes for the cost
-rate) and ``GetBudgetStatus`` every ``interval`` seconds, and keeps a
-``WatchAnomalies`` stream open on a thread so anomalies show as they are flagged. ``q``
-or Ctrl-C quits and restores the terminal.
+rate), ``GetBudgetStatus`` and ``ListAnomalies`` every ``interval`` seconds, and keeps a
+``WatchAnomalies`` stream open on a thread so incidents show as they are flagged. Each
+incident is one row per trace: its deepest flagged span, within its ancestors (filled in
+by the next refresh, as they end). ``q`` or Ctrl-C quits and restores the terminal.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class Snapshot:
     total: pb.CostRow | None = None
     rate_usd_per_min: float = 0.0
     budgets: list[pb.BudgetWindow] = field(default_factory=list)
+    anomalies: list[pb.Anomaly] = field(default_factory=list)
 
 
 def connect(target: str, *, token: str | None = None, ca_file: str | None = None, timeout_s: float = 3.0):
@@ -80,13 +82,25 @@ def read_snapshot(stub: pb_grpc.InsightsStub, metadata, now_ns: int | None = Non
         metadata=metadata,
     )
     budgets = stub.GetBudgetStatus(pb.GetBudgetStatusRequest(), metadata=metadata)
+    anomalies = stub.ListAnomalies(pb.ListAnomaliesRequest(limit=_SHOWN_ANOMALIES), metadata=metadata)
     return Snapshot(
         by_model=list(by_model.rows),
         by_agent=list(by_agent.rows),
         total=by_model.total,
         rate_usd_per_min=recent.total.cost_usd / (RATE_WINDOW_S / 60),
         budgets=list(budgets.windows),
+        anomalies=list(anomalies.anomalies),
     )
+
+
+def merge_anomalies(shown: deque[pb.Anomaly], listed: list[pb.Anomaly]) -> None:
+    """One row per trace, newest first: the listed incidents (with the ancestors known so far)
+    and any streamed since that the list does not have yet."""
+    listed_traces = {anomaly.trace_id for anomaly in listed}
+    rows = [*listed, *(anomaly for anomaly in list(shown) if anomaly.trace_id not in listed_traces)]
+    rows.sort(key=lambda anomaly: anomaly.time_unix_nano, reverse=True)
+    shown.clear()
+    shown.extend(rows[: shown.maxlen])
 
 
 def _money(usd: float) -> str:
@@ -126,19 +140,30 @@ def _budgets(windows: list[pb.BudgetWindow]) -> Table:
 
 
 def _anomalies(anomalies: deque[pb.Anomaly]) -> Table:
-    table = Table(title="latest anomalies", expand=True)
-    for column in ("time", "service", "span", "reasons", "score", "trace id"):
+    table = Table(title="latest anomaly incidents (one per trace)", expand=True)
+    for column in ("time", "service", "span", "within", "reasons", "value / baseline", "score", "trace id"):
         table.add_column(column)
     for anomaly in list(anomalies)[:_SHOWN_ANOMALIES]:
         table.add_row(
             time.strftime("%H:%M:%S", time.localtime(anomaly.time_unix_nano / 1e9)),
             anomaly.service,
             anomaly.span_name,
+            " < ".join(ancestor.span_name for ancestor in anomaly.ancestors) or "-",
             ", ".join(anomaly.reasons),
+            _value_and_baseline(anomaly),
             f"{anomaly.score:.1f}",
             anomaly.trace_id,
         )
     return table
+
+
+def _value_and_baseline(anomaly: pb.Anomaly) -> str:
+    """The top reason's value against its baseline, in its unit (s, tokens, calls...)."""
+    for value in anomaly.values:
+        if anomaly.reasons and value.reason == anomaly.reasons[0]:
+            unit = " s" if value.reason == "latency" else ""
+            return f"{value.value:.4g}{unit} / {value.baseline:.4g}{unit}"
+    return "-"
 
 
 def render(target: str, snapshot: Snapshot, anomalies: deque[pb.Anomaly]) -> Group:
@@ -165,7 +190,8 @@ def _watch(stub: pb_grpc.InsightsStub, metadata, anomalies: deque[pb.Anomaly], s
         stop_watching.start()
         with contextlib.suppress(grpc.RpcError):
             for anomaly in stream:
-                anomalies.appendleft(anomaly)
+                if all(shown.trace_id != anomaly.trace_id for shown in list(anomalies)):
+                    anomalies.appendleft(anomaly)
         stop.wait(1.0)
 
 
@@ -219,6 +245,7 @@ def _loop(target, stub, metadata, anomalies, live: Live, read_key, interval_s: f
                 snapshot = read_snapshot(stub, metadata)
             except grpc.RpcError as exc:
                 raise Unreachable(f"the Insights API at {target} stopped answering: {exc.code().name}") from None
+            merge_anomalies(anomalies, snapshot.anomalies)
             next_read = now + interval_s
         live.update(render(target, snapshot, anomalies), refresh=True)
         if read_key(0.2) in ("q", "Q"):

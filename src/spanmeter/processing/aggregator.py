@@ -4,9 +4,11 @@ connector aggregates -- without the OpenTelemetry SDK's per-measurement cost.
 - A series key is the tuple of its low-cardinality dimension values (plus the service,
   when ``add_service_name`` is set: the pipeline serves many services); attribute maps
   are built only when exporting.
-- Each metric holds at most ``max_series_per_metric`` series; later keys go to one
-  overflow series with attribute ``otel.metric.overflow=true`` (as the SDK's cardinality
-  limit does) and every measurement sent there is counted (:meth:`overflow_counts`).
+- Each metric holds at most ``max_series_per_metric`` series (1,000), a histogram a fifth
+  of that (each of its series is ~18 lines of text): a full page stays near 30,000
+  lines, so a scrape stays small whatever the cardinality. Later keys go to one overflow
+  series with attribute ``otel.metric.overflow=true`` (as the SDK's cardinality limit
+  does) and every measurement sent there is counted (:meth:`overflow_counts`).
 - Counters are sums, histograms explicit-bucket (the buckets of
   ``derived_metrics.SPECS``), gauges the last value; all cumulative from the
   aggregator's start, timed by an injected clock (epoch ns).
@@ -24,7 +26,6 @@ export (another thread: the exporter's timer, a Prometheus scrape) sees whole ba
 from __future__ import annotations
 
 import math
-import re
 import threading
 import time
 from bisect import bisect_left
@@ -38,6 +39,8 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from spanmeter import semconv
 from spanmeter.internal_errors import guard
+from spanmeter.otlp.anyvalue import append_attributes
+from spanmeter.processing import exposition
 from spanmeter.processing.derived_metrics import (
     COUNTER,
     HISTOGRAM,
@@ -46,9 +49,10 @@ from spanmeter.processing.derived_metrics import (
     SPECS,
     MetricSpec,
 )
-from spanmeter.processing.span_view import append_attributes
 
 OVERFLOW_ATTRIBUTE = "otel.metric.overflow"
+MAX_SERIES_PER_METRIC = 1000
+HISTOGRAM_SHARE = 5  # a histogram metric holds max_series_per_metric / 5 series
 _OVERFLOW = object()
 _SERVICE_NAME = "service.name"
 _CUMULATIVE = pb.AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
@@ -95,7 +99,7 @@ class MetricAggregator:
         self,
         *,
         clock: Callable[[], int] = time.time_ns,
-        max_series_per_metric: int = 2000,
+        max_series_per_metric: int = MAX_SERIES_PER_METRIC,
         add_service_name: bool = False,
         resource_attributes: Mapping[str, Any] | None = None,
         scope_version: str | None = None,
@@ -104,7 +108,10 @@ class MetricAggregator:
             raise ValueError("max_series_per_metric must be >= 1")
         self._clock = clock
         self._start_ns = clock()
-        self._max = max_series_per_metric
+        self._max = {
+            name: max(1, max_series_per_metric // HISTOGRAM_SHARE) if spec.kind == HISTOGRAM else max_series_per_metric
+            for name, spec in SPECS.items()
+        }
         self._with_service = add_service_name
         self._resource_attributes = dict(resource_attributes or {})
         self._scope_version = scope_version
@@ -131,7 +138,7 @@ class MetricAggregator:
     def _slot(self, table: dict[Any, Any], metric: str, values: tuple) -> Any:
         """The key a measurement goes to: its own, or the overflow series when the metric is full."""
         key = (self._service, values) if self._with_service else values
-        if key in table or len(table) < self._max:
+        if key in table or len(table) < self._max[metric]:
             return key
         self._overflowed[metric] += 1
         return _OVERFLOW
@@ -262,97 +269,31 @@ class MetricAggregator:
         if count:
             out.min, out.max = low, high
 
-    def prometheus_text(self) -> str:
-        """Text exposition format 0.0.4 of every series."""
-        lines: list[str] = []
-        current = None
+    def families(self) -> list[exposition.Family]:
+        """Every series as Prometheus metric families (see :func:`exposition.render`)."""
+        families: dict[str, exposition.Family] = {}
         for point in self.points():
             spec = SPECS[point.metric]
-            name = prometheus_name(spec)
-            if point.metric != current:
-                current = point.metric
+            family = families.get(point.metric)
+            if family is None:
                 kind = {HISTOGRAM: "histogram", COUNTER: "counter", OBSERVED_COUNTER: "counter"}.get(spec.kind, "gauge")
-                lines.append(f"# HELP {name} {_escape_help(spec.description)}")
-                lines.append(f"# TYPE {name} {kind}")
-            labels = [(prometheus_label(key), _label_value(value)) for key, value in point.attributes.items()]
+                family = families[point.metric] = exposition.Family(prometheus_name(spec), spec.description, kind)
+            labels = [(exposition.label_name(k), exposition.label_value(v)) for k, v in point.attributes.items()]
             service = point.attributes.get(_SERVICE_NAME)
             if service is not None:  # Prometheus keeps it with honor_labels: the rules' `service`
-                labels.insert(0, ("job", _label_value(service)))
+                labels.insert(0, ("job", exposition.label_value(service)))
             if spec.kind != HISTOGRAM:
-                lines.append(f"{name}{_labels(labels)} {_number(point.value)}")
+                family.samples.append(f"{family.name}{exposition.labels_text(labels)} {exposition.number(point.value)}")
                 continue
             counts, total, count, _low, _high = point.value
-            cumulative = 0
-            for bound, bucket in zip((*spec.buckets, math.inf), counts):
-                cumulative += bucket
-                lines.append(f"{name}_bucket{_labels([*labels, ('le', _number(bound))])} {cumulative}")
-            lines.append(f"{name}_sum{_labels(labels)} {_number(total)}")
-            lines.append(f"{name}_count{_labels(labels)} {count}")
-        return "\n".join(lines) + "\n" if lines else ""
+            family.samples += exposition.histogram_samples(family.name, labels, spec.buckets, counts, total, count)
+        return list(families.values())
 
-
-# -- Prometheus naming (the Collector's pkg/translator/prometheus rules) ---------------------------
-
-_UNITS = {
-    "d": "days", "h": "hours", "min": "minutes", "s": "seconds", "ms": "milliseconds", "us": "microseconds",
-    "ns": "nanoseconds", "By": "bytes", "KiBy": "kibibytes", "MiBy": "mebibytes", "GiBy": "gibibytes",
-    "TiBy": "tibibytes", "KBy": "kilobytes", "MBy": "megabytes", "GBy": "gigabytes", "TBy": "terabytes",
-    "m": "meters", "V": "volts", "A": "amperes", "J": "joules", "W": "watts", "g": "grams", "Cel": "celsius",
-    "Hz": "hertz", "1": "", "%": "percent",
-}  # fmt: skip
-_PER_UNITS = {"s": "second", "m": "minute", "h": "hour", "d": "day", "w": "week", "mo": "month", "y": "year"}
-_NOT_ALNUM = re.compile(r"[^a-zA-Z0-9]+")
-_NOT_LABEL = re.compile(r"[^a-zA-Z0-9_]")
-_ANNOTATION = re.compile(r"\{[^}]*\}")
-_NAMES: dict[str, str] = {}
-
-
-def _tokens(text: str) -> list[str]:
-    return [token for token in _NOT_ALNUM.split(text) if token]
+    def prometheus_text(self) -> str:
+        """Text exposition format 0.0.4 of every series."""
+        return exposition.render(self.families())
 
 
 def prometheus_name(spec: MetricSpec) -> str:
     """The metric's name as the Collector's prometheus exporter writes it."""
-    found = _NAMES.get(spec.name)
-    if found is not None:
-        return found
-    tokens = _tokens(spec.name)
-    main, _, per = _ANNOTATION.sub("", spec.unit).strip().partition("/")
-    main_name = "_".join(_tokens(_UNITS.get(main.strip(), main.strip())))
-    if main_name and main_name not in tokens:
-        tokens.append(main_name)
-    per_name = "_".join(_tokens(_PER_UNITS.get(per.strip(), per.strip())))
-    if per_name and per_name not in tokens:
-        tokens += ["per", per_name]
-    if spec.kind in (COUNTER, OBSERVED_COUNTER) and "total" not in tokens:
-        tokens.append("total")
-    name = _NAMES[spec.name] = "_".join(tokens)
-    return name
-
-
-def prometheus_label(key: str) -> str:
-    label = _NOT_LABEL.sub("_", key)
-    return f"key_{label}" if label[:1].isdigit() else label
-
-
-def _label_value(value: Any) -> str:
-    text = ("true" if value else "false") if type(value) is bool else str(value)
-    return text.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _labels(labels: list[tuple[str, str]]) -> str:
-    return "{" + ",".join(f'{key}="{value}"' for key, value in labels) + "}" if labels else ""
-
-
-def _escape_help(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
-
-
-def _number(value: float) -> str:
-    if value == math.inf:
-        return "+Inf"
-    if value == -math.inf:
-        return "-Inf"
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return repr(value)
+    return exposition.metric_name(spec.name, spec.unit, spec.kind in (COUNTER, OBSERVED_COUNTER))

@@ -121,8 +121,15 @@ SPECS: dict[str, MetricSpec] = {spec.name: spec for spec in (
     MetricSpec(semconv.METRIC_SPAN_ERRORS, COUNTER, "{span}", "Agent, tool, LLM and stage spans that failed.",
                WORK_DIMS),
     MetricSpec(semconv.METRIC_DATA_PROCESSED, COUNTER, "By", "Bytes processed by pipeline stages.", DATA_DIMS),
+    MetricSpec(semconv.METRIC_DATA_COST, COUNTER, "USD", "Roll-up cost of spans carrying spanmeter.data.bytes and "
+               "a known cost (cost per GB = this / spanmeter.data.priced in GB).", DATA_DIMS),
+    MetricSpec(semconv.METRIC_DATA_PRICED, COUNTER, "By", "Bytes processed by spans whose cost is known "
+               "(cost per GB's denominator).", DATA_DIMS),
     MetricSpec(semconv.METRIC_DATA_RECORDS, COUNTER, "{record}", "Records processed by pipeline stages.", DATA_DIMS),
     MetricSpec(semconv.METRIC_ANOMALIES, COUNTER, "{span}", "Spans flagged anomalous, by reason.", ANOMALY_DIMS),
+    MetricSpec(semconv.METRIC_ANOMALY_INCIDENTS, COUNTER, "{incident}",
+               "Traces with a span flagged anomalous, counted once per trace by its first flagged span's top reason.",
+               ANOMALY_DIMS),
     MetricSpec(semconv.METRIC_DATA_QUALITY, GAUGE, "1", "Latest data-quality score (0..1) by dimension.",
                QUALITY_DIMS),
     MetricSpec(semconv.METRIC_DATA_FRESHNESS, GAUGE, "s", "Age of the newest input record.", FRESHNESS_DIMS),

@@ -13,6 +13,12 @@ token usage. Only work spans feed the anomaly baselines, work metrics and outcom
 listeners; every span takes part in the cost roll-up, so cost climbs through plain
 spans in between, and in span metrics when they are on.
 
+Which agent a call's cost belongs to: the innermost enclosing agent run
+(:class:`~spanmeter.processing.agent_runs.AgentRuns`), known when that run ends. So an LLM
+call's ``spanmeter.cost`` measurement and its :class:`SpanOutcome` wait for it (at once for
+calls outside any agent, or that name their agent): cost by agent is the same in process,
+in the pipeline and in ``spanmeter report``, whoever wrote the agent span.
+
 Every stage runs under the one fault guard: a failing stage costs that stage's result,
 counted in ``spanmeter.internal.errors``; a span whose enrichment fails as a whole is
 exported as it was.
@@ -32,9 +38,10 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from spanmeter import rules, semconv
 from spanmeter.internal_errors import guard, record_internal_error
+from spanmeter.processing.agent_runs import AgentRuns
 from spanmeter.processing.anomaly import AnomalyDetector
 from spanmeter.processing.budgets import BudgetTracker, log_crossing
-from spanmeter.processing.derived_metrics import DerivedMetrics
+from spanmeter.processing.derived_metrics import COST_DIMS, DerivedMetrics
 from spanmeter.processing.outcome import OutcomeListener, SpanOutcome
 from spanmeter.processing.pricing import PriceBook
 from spanmeter.processing.rollup import CostRollup, compute_usd
@@ -58,6 +65,7 @@ _GUARD_BUDGETS = guard("processing.budgets")
 _GUARD_ANOMALY = guard("processing.anomaly")
 _GUARD_METRICS = guard("processing.metrics")
 _GUARD_LISTENER = guard("processing.listener")
+_COST_AGENT = COST_DIMS.index(semconv.GEN_AI_AGENT_NAME)
 
 
 def _counts(*values: Any) -> tuple[int, ...]:
@@ -94,13 +102,14 @@ class _Profile:
     of once per span, and the sinks get the same tuple objects again."""
 
     __slots__ = (
-        "agent", "gen_op", "is_llm_op", "llm_cost_dims", "llm_dims", "llm_duration_ok", "model", "op", "provider",
+        "agent", "gen_op", "is_llm_op", "kind", "llm_cost_dims", "llm_dims", "llm_duration_ok", "model", "op", "provider",
         "request_model", "response_model", "rollup_op", "span_op", "team", "tokens_input", "tokens_output",
     )  # fmt: skip
 
     def __init__(self, get: rules.Get):
         self.gen_op, self.span_op = gen_op, span_op = rules.operation_names(get)
         self.op = gen_op or span_op
+        self.kind = rules.kind_of(self.op)
         self.is_llm_op = self.op in rules.LLM_OPERATIONS
         self.rollup_op = self.op in rules.ROLLUP_OPERATIONS
         self.request_model, self.response_model = rules.request_model(get), rules.response_model(get)
@@ -127,9 +136,10 @@ class _Work:
     """What the stages learn about one span; plain values, filled stage by stage."""
 
     __slots__ = (
-        "anomaly", "cost_known", "cost_source", "data_bytes", "duration", "error_type", "events", "freshness", "get",
-        "input_tokens", "is_llm", "llm_usd", "new", "output_tokens", "per_gb", "priced", "profile", "quality",
-        "throughput", "total_usd", "unpriced_reason", "view",
+        "anomaly", "cache_read_tokens", "compute_usd", "cost_dims", "cost_known", "cost_source", "data_bytes",
+        "data_records", "duration", "error_type", "events", "freshness", "get", "has_usage", "input_tokens", "is_llm",
+        "llm_usd", "new", "output_tokens", "per_gb", "priced", "profile", "quality", "throughput", "total_usd",
+        "view",
     )  # fmt: skip
 
     def __init__(self, view: SpanView, profile: _Profile):
@@ -141,14 +151,14 @@ class _Work:
         self.duration = (end - start) * 1e-9 if start and end and end >= start else 0.0
         self.error_type = rules.span_error_type(get(semconv.ERROR_TYPE), view.is_error)
         self.data_bytes = get(semconv.DATA_BYTES)
-        self.is_llm = False
-        self.input_tokens = self.output_tokens = None
-        self.cost_source = self.unpriced_reason = None
+        self.is_llm = self.has_usage = False
+        self.input_tokens = self.output_tokens = self.cache_read_tokens = self.data_records = None
+        self.cost_source = self.cost_dims = self.compute_usd = None
         self.llm_usd = 0.0
         self.priced = self.cost_known = False
         self.total_usd = self.per_gb = self.throughput = self.freshness = None
         self.quality: dict[str, float] | None = None
-        self.anomaly: tuple[tuple[str, ...], float, dict[str, float]] | None = None
+        self.anomaly: tuple[tuple[str, ...], float, dict[str, tuple[float, float]], bool] | None = None
         self.new: dict[str, Any] = {}
         self.events: list[tuple[str, dict[str, Any], int]] = []
 
@@ -165,6 +175,7 @@ class Enricher:
         *,
         prices: PriceBook | None = None,
         rollup: CostRollup | None = None,
+        agent_runs: AgentRuns | None = None,
         budgets: BudgetTracker | None = None,
         anomaly_detector: AnomalyDetector | None = None,
         metrics: MetricSink | None = None,
@@ -175,6 +186,7 @@ class Enricher:
     ):
         self.prices = prices or PriceBook()
         self.rollup = rollup or CostRollup()
+        self.agent_runs = agent_runs or AgentRuns(ended=self.rollup.ended)
         self.budgets = budgets or None
         self.anomaly_detector = anomaly_detector
         self.metrics: MetricSink = metrics or DerivedMetrics(meter_provider)
@@ -186,6 +198,7 @@ class Enricher:
         self._resource_cache: list[Any] = [object(), None]
         self._service: Any = object()  # the service last handed to the sink
         self._profiles: dict[tuple, _Profile] = {}
+        self._cost_dims: dict[tuple, tuple] = {}
         if self.budgets is not None:
             self.metrics.observe(semconv.METRIC_BUDGET_UTILIZATION, self.budgets.utilization)
         self.metrics.observe(semconv.METRIC_PROCESSING_OVERFLOW, self.overflow_counts)
@@ -204,14 +217,17 @@ class Enricher:
         """Everything built from ``settings``; a malformed price file raises ConfigError here.
         ``metrics_sink`` replaces the OpenTelemetry metrics API (the pipeline's aggregator)."""
         budgets = BudgetTracker(settings.budgets, clock=clock or time.time) if settings.budgets else None
+        rollup = CostRollup(settings.rollup_max_open_spans)
         return cls(
             prices=PriceBook.from_settings(settings),
-            rollup=CostRollup(settings.rollup_max_open_spans),
+            rollup=rollup,
+            agent_runs=AgentRuns(settings.rollup_max_open_spans, settings.rollup_max_open_spans, ended=rollup.ended),
             budgets=budgets,
             anomaly_detector=AnomalyDetector(
                 sigma=settings.anomaly_sigma,
                 min_samples=settings.anomaly_min_samples,
                 max_keys=settings.anomaly_max_keys,
+                max_spans=settings.rollup_max_open_spans,
             ),
             metrics=metrics_sink or DerivedMetrics(meter_provider),
             compute_usd_per_hour=settings.compute_usd_per_hour,
@@ -220,7 +236,8 @@ class Enricher:
         )
 
     def add_listener(self, listener: OutcomeListener) -> None:
-        """Call ``listener.on_outcome`` with a :class:`SpanOutcome` for every work span."""
+        """Call ``listener.on_outcome`` with a :class:`SpanOutcome` for every work span, once
+        its agent run is known."""
         self._listeners.append(listener)
 
     def overflow_counts(self) -> dict[str, int]:
@@ -230,11 +247,13 @@ class Enricher:
             "price_lookups": self.prices.lookups_deferred,
             "rollup_open_spans": self.rollup.evicted,
             "rollup_ended_spans": self.rollup.ended.evicted,
+            "agent_runs": self.agent_runs.evicted,
+            "agent_runs_expired": self.agent_runs.expired,
             **self.metrics.overflow_counts(),
         }
         detector = self.anomaly_detector
         if detector is not None:
-            counts["anomaly_baselines"] = detector.evicted
+            counts.update(detector.overflow_counts())
         return counts
 
     def late_children(self) -> dict[str, int]:
@@ -266,12 +285,20 @@ class Enricher:
                 self._end_batch()
 
     def shutdown(self) -> None:
+        """Count what still waits for an agent run (without one), then release the price book."""
+        with self._lock:
+            self.metrics.begin_batch()
+            try:
+                self._resolve(self.agent_runs.flush())
+            finally:
+                self._end_batch()
         self.prices.shutdown()
 
     def _begin_batch(self) -> None:
         with _GUARD_PRICING:
             self.prices.refresh()
         self.metrics.begin_batch()
+        self._resolve(self.agent_runs.expire(time.monotonic()))
 
     def _end_batch(self) -> None:
         with _GUARD_METRICS:
@@ -298,7 +325,7 @@ class Enricher:
         if work.llm_usd > 0.0 and self.budgets is not None:
             with _GUARD_BUDGETS:
                 self._budgets(work)
-        is_work = profile.op is not None or work.is_llm
+        is_work = rules.is_work(profile.op, work.is_llm)
         if is_work:
             if self.anomaly_detector is not None:
                 with _GUARD_ANOMALY:
@@ -310,8 +337,7 @@ class Enricher:
             view.set_attributes(work.new)
         for name, attributes, time_ns in work.events:
             view.add_event(name, attributes, time_ns)
-        if self._listeners and is_work:
-            self._notify(work)
+        self._attribute(work, is_work)
 
     def _profile(self, get: rules.Get) -> _Profile:
         """The :class:`_Profile` of a span's names, cached by their raw values (cleared when
@@ -332,17 +358,12 @@ class Enricher:
         without usage (a stream without include_usage) is marked unknown, not free."""
         get, profile = work.get, work.profile
         input_raw, output_raw = rules.input_tokens_raw(get), rules.output_tokens_raw(get)
-        work.is_llm = profile.is_llm_op or (profile.op is None and profile.model is not None and input_raw is not None)
-        if input_raw is None and output_raw is None:
-            if (
-                work.is_llm
-                and profile.model is not None
-                and work.error_type is None
-                and get(semconv.COST_SOURCE) is None
-            ):
+        work.has_usage = input_raw is not None or output_raw is not None
+        work.is_llm = rules.is_llm_call(profile.op, work.has_usage)
+        if not work.has_usage:
+            if rules.marks_no_usage(work.is_llm, profile.model, work.error_type is not None, get(semconv.COST_SOURCE)):
                 self._unpriced(work, semconv.UNPRICED_NO_USAGE)
             return
-        work.is_llm = True
         try:
             counts = _counts(
                 input_raw,
@@ -354,14 +375,14 @@ class Enricher:
             record_internal_error("processing.attributes", exc)
             counts = None
         if counts is not None:
-            work.input_tokens, work.output_tokens = counts[0], counts[1]
+            work.input_tokens, work.output_tokens, work.cache_read_tokens = counts[0], counts[1], counts[2]
             if input_raw is not None:
                 self.metrics.record(semconv.GEN_AI_CLIENT_TOKEN_USAGE, profile.tokens_input, counts[0])
             if output_raw is not None:
                 self.metrics.record(semconv.GEN_AI_CLIENT_TOKEN_USAGE, profile.tokens_output, counts[1])
         self._price(work, counts)
         if work.llm_usd:
-            self.metrics.add(semconv.METRIC_COST, profile.cost_dims(work.cost_source), work.llm_usd)
+            work.cost_dims = profile.cost_dims(work.cost_source)  # added once its agent run is known
 
     def _price(self, work: _Work, counts: tuple[int, int, int, int] | None) -> None:
         """The span's own LLM cost: from the price book, or as priced upstream (an app's
@@ -394,7 +415,6 @@ class Enricher:
 
     def _unpriced(self, work: _Work, reason: str) -> None:
         work.cost_source = work.new[semconv.COST_SOURCE] = semconv.COST_SOURCE_UNKNOWN
-        work.unpriced_reason = reason
         profile = work.profile
         values = (profile.provider, profile.request_model, profile.response_model, reason)
         self.metrics.add(semconv.METRIC_COST_UNPRICED, values, 1)
@@ -407,7 +427,7 @@ class Enricher:
         rate = self.compute_usd_per_hour
         profile = work.profile
         if profile.op == _STAGE and rate is not None:
-            compute = compute_usd(work.duration, rate)
+            compute = work.compute_usd = compute_usd(work.duration, rate)
             work.new[semconv.COST_COMPUTE_USD] = compute
             own += compute
             work.cost_known = True
@@ -431,6 +451,7 @@ class Enricher:
         values = (profile.gen_op, profile.span_op, source, profile.agent)
         try:
             volume, records = _counts(work.data_bytes, get(semconv.DATA_RECORDS))
+            work.data_records = records if get(semconv.DATA_RECORDS) is not None else None
         except (TypeError, ValueError) as exc:  # malformed volume: counted, the rest of the span stands
             record_internal_error("processing.attributes", exc)
             volume = records = 0
@@ -441,6 +462,8 @@ class Enricher:
             if work.per_gb is not None:
                 work.new[semconv.COST_PER_GB_USD] = work.per_gb
                 metrics.record(semconv.METRIC_COST_PER_GB, values, work.per_gb)
+                metrics.add(semconv.METRIC_DATA_COST, values, work.total_usd)
+                metrics.add(semconv.METRIC_DATA_PRICED, values, volume)
             if work.duration > 0:
                 work.throughput = volume / work.duration
         if records:
@@ -473,26 +496,44 @@ class Enricher:
                 log_crossing(crossing, context, end, self.logger_provider)
 
     def _anomalies(self, work: _Work) -> None:
-        """Baselines per (service, span name, model): a call that is slow, expensive or
-        token-hungry for what it is gets flagged on the span itself."""
-        values = {"latency": work.duration}
-        if work.priced:
-            values["cost"] = work.llm_usd
-        if work.input_tokens is not None:
-            values["tokens"] = float(work.input_tokens + work.output_tokens)
-        if work.throughput is not None:
-            values["throughput"] = work.throughput
-        view = work.view
-        baselines: dict[str, float] = {}
-        key = (view.service, view.name, work.profile.model)
-        reasons, score = self.anomaly_detector.observe(key, values, baselines)
+        """Baselines per (service, span name, model): a call that is slow, token-hungry or
+        loops for what it is gets flagged on the span itself (what is judged how:
+        :meth:`AnomalyDetector.observe_span`); a span whose key is still warming up says so."""
+        detector, view, profile = self.anomaly_detector, work.view, work.profile
+        calls, calls_s = detector.calls_below(*view.rollup_ids(), work.duration)
+        first_chunk = work.get(semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK) if work.is_llm else None
+        reasons, score, values = detector.observe_span(
+            (view.service, view.name, profile.model),
+            work.duration,
+            failed=work.error_type is not None,
+            output_tokens=work.output_tokens if work.is_llm else None,
+            first_chunk_s=first_chunk if type(first_chunk) in (int, float) else None,
+            input_tokens=work.input_tokens,
+            calls=calls,
+            calls_s=calls_s,
+            throughput=work.throughput,
+        )
         if reasons:
-            work.anomaly = (reasons, float(score), {reason: (values[reason], baselines[reason]) for reason in reasons})
-            work.new[semconv.ANOMALY] = True
-            work.new[semconv.ANOMALY_REASONS] = tuple(reasons)
-            work.new[semconv.ANOMALY_SCORE] = float(score)
-            for reason in reasons:
-                self.metrics.add(semconv.METRIC_ANOMALIES, (reason, work.profile.gen_op, work.profile.span_op), 1)
+            self._flag(work, reasons, score, values)
+        elif score < 0.0:
+            work.new[semconv.ANOMALY_WARMING_UP] = True
+
+    def _flag(self, work: _Work, reasons: tuple[str, ...], score: float, values: dict) -> None:
+        """The flag, its top reason's value and baseline on the span; spans counted per reason,
+        and the trace's first flagged span counted once as an incident."""
+        value, baseline = values[reasons[0]]
+        new, profile = work.new, work.profile
+        new[semconv.ANOMALY] = True
+        new[semconv.ANOMALY_REASONS] = reasons
+        new[semconv.ANOMALY_SCORE] = float(score)
+        new[semconv.ANOMALY_VALUE] = float(value)
+        new[semconv.ANOMALY_BASELINE] = float(baseline)
+        for reason in reasons:
+            self.metrics.add(semconv.METRIC_ANOMALIES, (reason, profile.gen_op, profile.span_op), 1)
+        incident = self.anomaly_detector.first_in_trace(work.view.ids()[0])
+        if incident:
+            self.metrics.add(semconv.METRIC_ANOMALY_INCIDENTS, (reasons[0], profile.gen_op, profile.span_op), 1)
+        work.anomaly = (reasons, float(score), values, incident)
 
     def _work_metrics(self, work: _Work) -> None:
         """Durations and errors of work: LLM calls into the GenAI convention's histogram,
@@ -521,9 +562,42 @@ class Enricher:
         start, end = view.start_ns, view.end_ns
         self.metrics.record(semconv.METRIC_SPAN_METRICS_DURATION, values, (end - start) / 1e6 if end > start else 0.0)
 
-    def _notify(self, work: _Work) -> None:
+    def _attribute(self, work: _Work, is_work: bool) -> None:
+        """Pass the span to the agent runs; what they resolve now (this span's outcome and LLM
+        cost, or those of spans that waited for this agent run) goes out with its agent."""
+        item = None
+        if is_work and (self._listeners or work.cost_dims is not None):
+            item = (_outcome(work) if self._listeners else None, work.cost_dims, work.llm_usd, work.view.service)
+        view, profile = work.view, work.profile
+        span_id, parent_id = view.rollup_ids()
+        agent = rules.run_agent(profile.kind, profile.agent, view.name)
+        self._resolve(self.agent_runs.span_ended(span_id, parent_id, agent, item))
+
+    def _resolve(self, resolved: list) -> None:
+        """Add the cost and hand on the outcome of each span whose agent run is now known (under the
+        service it came from: an expired entry resolves in another service's batch)."""
+        for (outcome, cost_dims, usd, service), run in resolved:
+            if service is not self._service:
+                self._service = service
+                self.metrics.resource(service)
+            if cost_dims is not None:
+                self.metrics.add(semconv.METRIC_COST, self._with_agent(cost_dims, run), usd)
+            if outcome is not None:
+                outcome.agent = run
+                self._notify(outcome)
+
+    def _with_agent(self, cost_dims: tuple, run: str | None) -> tuple:
+        """spanmeter.cost dimensions with the agent run's name, the same tuple each time (cleared when full)."""
+        key = (cost_dims, run)
+        found = self._cost_dims.get(key)
+        if found is None:
+            if len(self._cost_dims) >= _MAX_PROFILES:
+                self._cost_dims.clear()
+            found = self._cost_dims[key] = (*cost_dims[:_COST_AGENT], run, *cost_dims[_COST_AGENT + 1 :])
+        return found
+
+    def _notify(self, outcome: SpanOutcome) -> None:
         """Hand each listener what was concluded about this work span."""
-        outcome = _outcome(work)
         for listener in self._listeners:
             with _GUARD_LISTENER:
                 listener.on_outcome(outcome)
@@ -547,17 +621,18 @@ def _map_guarded(function: Callable[[Any], Any], items: Sequence[Any]) -> list[A
 def _outcome(work: _Work) -> SpanOutcome:
     view, get, profile = work.view, work.get, work.profile
     trace_id, span_id = view.ids()
-    reasons, score, values = work.anomaly or ((), 0.0, {})
-    kind = rules.kind_of(profile.op)
+    reasons, score, values, incident = work.anomaly or ((), 0.0, {}, False)
     return SpanOutcome(
-        service=view.service, span_name=view.name, kind="llm" if work.is_llm and kind == "other" else kind,
+        service=view.service, span_name=view.name, kind=rules.work_kind(profile.op, work.is_llm),
         operation=profile.op, trace_id=trace_id, span_id=span_id, end_time_ns=view.end_ns,
         duration_s=work.duration, error_type=work.error_type, provider=profile.provider, model=profile.model,
-        agent=profile.agent, tool=_text(get(semconv.GEN_AI_TOOL_NAME)),
+        tool=_text(get(semconv.GEN_AI_TOOL_NAME)),
         user=_text(get(semconv.USER_ID)), team=profile.team, source=_text(get(semconv.DATA_SOURCE)),
-        input_tokens=work.input_tokens, output_tokens=work.output_tokens,
-        cost_usd=work.llm_usd if work.priced else None, unpriced_reason=work.unpriced_reason,
+        input_tokens=work.input_tokens, output_tokens=work.output_tokens, cache_read_tokens=work.cache_read_tokens,
+        cost_usd=work.llm_usd if work.priced else None, compute_usd=work.compute_usd, cost_source=work.cost_source,
+        unpriced_reason=rules.unpriced_reason(work.cost_source, work.has_usage) if work.is_llm else None,
         total_usd=work.total_usd, data_bytes=work.data_bytes if type(work.data_bytes) is int else None,
-        per_gb_usd=work.per_gb, anomaly_reasons=reasons, anomaly_score=score, anomaly_values=values,
-        quality=work.quality or {}, freshness_s=work.freshness,
+        data_records=work.data_records, per_gb_usd=work.per_gb, anomaly_reasons=reasons, anomaly_score=score,
+        anomaly_values=values, anomaly_incident=incident, quality=work.quality or {}, freshness_s=work.freshness,
+        parent_span_id=view.parent_id(), start_time_ns=view.start_ns,
     )  # fmt: skip

@@ -16,7 +16,7 @@ Which override applies. Providers answer with a dated or versioned model name
 ``SPANMETER_PRICES_FILE`` is looked up, first match wins, by: the response model, the
 request model, then each of them without its date or version suffix
 (``-2024-07-18``, ``-20241022``, ``@20240620``, ``-0613``, ``-001``, ``-latest``,
-``-v2:0``). For each name the provider's entry comes before a ``*`` provider; a
+``-v2:0``: any provider's, see :mod:`spanmeter.providers`). For each name the provider's entry comes before a ``*`` provider; a
 provider's ``*`` model and then ``*.*`` come last. Only then genai-prices prices the
 response model (else the request model) with its own matching. A priced span says which in
 ``spanmeter.cost.source`` (``override`` or ``genai-prices``). An override whose provider
@@ -29,6 +29,8 @@ grow with every distinct model name. Each (provider, model) is resolved once int
 span is a dict hit and a few multiplications. Resolving new names is rate limited
 (a token bucket), so a flood of distinct model names cannot stall the worker: spans
 of a name not yet resolved are priced ``unknown`` and counted in ``lookups_deferred``.
+Names found unpriced are kept in a map of their own, so such a flood never evicts a
+model already priced.
 """
 
 from __future__ import annotations
@@ -36,7 +38,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 import threading
 import time
 import tomllib
@@ -48,19 +49,11 @@ from typing import Any
 
 import yaml
 
-from spanmeter import semconv
+from spanmeter import providers, semconv
 from spanmeter.internal_errors import guard
 from spanmeter.processing.bounded import BoundedMap
-from spanmeter.settings import ConfigError, Settings
+from spanmeter.settings import ConfigError, Settings, one_line
 
-# GenAI semconv provider names genai-prices spells differently (the rest match by id
-# or by genai-prices' own provider matching, e.g. aws.bedrock -> aws, gcp.gemini -> google).
-_GENAI_PRICES_PROVIDER = {
-    "x_ai": "x-ai",
-    "gcp.gen_ai": "google",
-    "azure.ai.inference": "azure",
-    "mistral_ai": "mistral",
-}
 # genai-prices price keys spanmeter prices itself, by the Rates field they fill.
 _TOKEN_PRICE_KEYS = {
     "input_mtok": "input",
@@ -70,24 +63,13 @@ _TOKEN_PRICE_KEYS = {
 }
 _FILE_KEYS = ("input", "output", "cache_read", "cache_write")
 ANY = "*"
-# A date or version a provider appends to a model's name; stripped repeatedly from the end.
-_VERSION_SUFFIX = re.compile(r"[-@](?:\d{4}-\d{2}-\d{2}|\d{8}|\d{3,4}|latest|v\d+(?::\d+)?)$")
 _logger = logging.getLogger("spanmeter")
-
-
-def without_version(model: str) -> str:
-    """``model`` without its date or version suffixes: ``claude-3-5-sonnet-20241022-v2:0`` -> ``claude-3-5-sonnet``."""
-    while True:
-        stripped = _VERSION_SUFFIX.sub("", model)
-        if stripped == model or not stripped:
-            return model
-        model = stripped
 
 
 def _override_models(request_model: str | None, response_model: str | None) -> list[str]:
     """Model names an override is looked up by, in the documented order, without repeats."""
     names = [response_model, request_model]
-    names += [without_version(name) for name in names if name]
+    names += [providers.without_version(name) for name in names if name]
     return list(dict.fromkeys(name for name in names if name))
 
 
@@ -273,7 +255,10 @@ class PriceBook:
         clock: Callable[[], float] = time.monotonic,
     ):
         self._overrides = {(p.lower(), m.lower()): r for (p, m), r in (overrides or {}).items()}
+        # Priced names and names nothing prices are kept apart, so a flood of never-seen names
+        # can only evict other such names: a known model stays resolved whatever else arrives.
         self._resolved: BoundedMap = BoundedMap(max_models)
+        self._unpriced: BoundedMap = BoundedMap(max_models)
         self._rate, self._burst, self._clock = lookups_per_second, float(lookup_burst), clock
         self._tokens, self._last = float(lookup_burst), clock()
         self._snapshot: Any = None
@@ -300,7 +285,7 @@ class PriceBook:
 
     @property
     def evicted(self) -> int:
-        return self._resolved.evicted
+        return self._resolved.evicted + self._unpriced.evicted
 
     @staticmethod
     def warm_up() -> None:
@@ -341,6 +326,7 @@ class PriceBook:
         if snapshot is not self._snapshot:
             self._snapshot = snapshot
             self._resolved.clear()
+            self._unpriced.clear()
 
     def price(
         self,
@@ -357,14 +343,17 @@ class PriceBook:
         key = (provider, request_model, response_model)
         hit = self._resolved.get(key)
         if hit is None:
+            if key in self._unpriced:
+                return None
             if not self._may_look_up():
                 self.lookups_deferred += 1
                 return None
             hit = self._resolve(provider, request_model, response_model)
+            if hit[0] is None:
+                self._unpriced.put(key, True)
+                return None
             self._resolved.put(key, hit)
         rates, source = hit
-        if rates is None:
-            return None
         input_usd, output_usd = rates.price(
             total_input(input_tokens, cache_read, cache_write),
             output_tokens,
@@ -405,14 +394,12 @@ class PriceBook:
         its unbounded per-name caches."""
         from genai_prices import data_snapshot
 
-        providers = data_snapshot.get_snapshot().providers
+        priced = data_snapshot.get_snapshot().providers
         if provider_key:
-            found = data_snapshot.find_provider_by_id(providers, _GENAI_PRICES_PROVIDER.get(provider_key, provider_key))
+            found = data_snapshot.find_provider_by_id(priced, providers.genai_prices_id(provider_key))
         else:
-            found = next(
-                (p for p in providers if p.model_match is not None and p.model_match.is_match(model_key)), None
-            )
-        info = found.find_model(model_key, all_providers=providers) if found is not None else None
+            found = next((p for p in priced if p.model_match is not None and p.model_match.is_match(model_key)), None)
+        info = found.find_model(model_key, all_providers=priced) if found is not None else None
         if info is None:
             return None
         if isinstance(info.prices, list):
@@ -426,14 +413,10 @@ class PriceBook:
 
 
 def _known_providers() -> frozenset[str]:
-    """Provider names spans carry: the GenAI semantic conventions' (current and older) and genai-prices' ids."""
+    """Provider names spans carry: the provider table's (semconv, current and older) and genai-prices' ids."""
     from genai_prices import data_snapshot
-    from opentelemetry.semconv._incubating.attributes import gen_ai_attributes
 
-    names = {value.value for value in gen_ai_attributes.GenAiProviderNameValues}
-    names |= {value.value for value in gen_ai_attributes.GenAiSystemValues}
-    names |= {provider.id for provider in data_snapshot.get_snapshot().providers}
-    return frozenset(names)
+    return providers.names() | {provider.id for provider in data_snapshot.get_snapshot().providers}
 
 
 def unknown_overrides(overrides: Mapping[tuple[str, str], Rates]) -> list[str]:
@@ -441,7 +424,7 @@ def unknown_overrides(overrides: Mapping[tuple[str, str], Rates]) -> list[str]:
     model (not ``*``) is one genai-prices does not know for that provider."""
     from genai_prices import data_snapshot
 
-    providers = data_snapshot.get_snapshot().providers
+    priced = data_snapshot.get_snapshot().providers
     known = _known_providers()
     unknown = []
     for provider, model in overrides:
@@ -451,10 +434,10 @@ def unknown_overrides(overrides: Mapping[tuple[str, str], Rates]) -> list[str]:
         if model == ANY:
             continue
         if provider == ANY:
-            found = [p for p in providers if p.find_model(model) is not None]
+            found = [p for p in priced if p.find_model(model) is not None]
         else:
-            entry = data_snapshot.find_provider_by_id(providers, _GENAI_PRICES_PROVIDER.get(provider, provider))
-            found = [entry] if entry is not None and entry.find_model(model, all_providers=providers) else []
+            entry = data_snapshot.find_provider_by_id(priced, providers.genai_prices_id(provider))
+            found = [entry] if entry is not None and entry.find_model(model, all_providers=priced) else []
         if not found:
             unknown.append(f"{provider}.{model}")
     return unknown
@@ -481,7 +464,7 @@ def load_price_file(path: str) -> dict[tuple[str, str], Rates]:
         else:
             raise ConfigError(f"{where}: must end in .yaml, .yml or .toml")
     except (tomllib.TOMLDecodeError, yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{where}: not valid {extension[1:].upper()} ({_one_line(exc)})") from None
+        raise ConfigError(f"{where}: not valid {extension[1:].upper()} ({one_line(exc)})") from None
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where}: top level must map provider names to models")
     table: dict[tuple[str, str], Rates] = {}
@@ -502,14 +485,6 @@ def load_price_file(path: str) -> dict[tuple[str, str], Rates]:
                 values["input"] or 0.0, values["output"] or 0.0, values["cache_read"], values["cache_write"]
             )
     return table
-
-
-def _one_line(exc: Exception) -> str:
-    """A parser's complaint on one line: PyYAML's spans several, with the source quoted."""
-    mark = getattr(exc, "problem_mark", None)
-    if isinstance(exc, yaml.YAMLError) and mark is not None:
-        return f"line {mark.line + 1}, column {mark.column + 1}: {getattr(exc, 'problem', None) or 'syntax error'}"
-    return " ".join(str(exc).split())
 
 
 def _file_price(where: str, key: str, value: Any) -> float | None:

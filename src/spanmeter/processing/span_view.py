@@ -26,12 +26,13 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from opentelemetry import trace
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import SpanContext, StatusCode, TraceFlags
 
 from spanmeter import sdk_internals
+from spanmeter.otlp.anyvalue import append_attributes, set_value, to_python
 
 # OTLP's names for span kinds and status codes (the Collector's spanmetrics dimensions).
 SPAN_KIND_NAMES = tuple(ProtoSpan.SpanKind.Name(i) for i in range(6))
@@ -72,6 +73,9 @@ class SpanView(Protocol):
 
     def ids(self) -> tuple[int, int]:
         """(trace id, span id) as integers."""
+
+    def parent_id(self) -> int:
+        """The parent's span id as an integer, local or remote; 0 for a root."""
 
     def span_context(self) -> SpanContext:
         """An OpenTelemetry SpanContext (links log records and exemplars to the span)."""
@@ -159,6 +163,10 @@ class SdkSpanView:
         context = self.context
         return (context.trace_id, context.span_id) if context is not None else (0, 0)
 
+    def parent_id(self) -> int:
+        parent = self.parent
+        return parent.span_id if parent is not None else 0
+
     def span_context(self) -> SpanContext | None:
         return self.context
 
@@ -187,44 +195,6 @@ class SdkSpanView:
 
 
 # -- OTLP protobuf spans (pipeline) -------------------------------------------------------------
-
-
-def decode_any(value: AnyValue) -> Any:
-    """An AnyValue as a Python value; arrays become tuples, maps dicts, empty values None."""
-    which = value.WhichOneof("value")
-    if which is None:
-        return None
-    if which == "array_value":
-        return tuple(decode_any(item) for item in value.array_value.values)
-    if which == "kvlist_value":
-        return {kv.key: decode_any(kv.value) for kv in value.kvlist_value.values}
-    return getattr(value, which)
-
-
-def _encode_into(target: AnyValue, value: Any) -> None:
-    """Write a Python attribute value (str, bool, int, float or a sequence of them) into ``target``."""
-    kind = type(value)
-    if kind is float:
-        target.double_value = value
-    elif kind is str:
-        target.string_value = value
-    elif kind is bool:
-        target.bool_value = value
-    elif kind is int:
-        target.int_value = value
-    elif isinstance(value, (tuple, list)):
-        values = target.array_value.values
-        for item in value:
-            _encode_into(values.add(), item)
-    else:
-        target.string_value = str(value)
-
-
-def append_attributes(repeated: Any, new: Mapping[str, Any]) -> None:
-    """Append ``new`` to a repeated KeyValue field (span attributes, event attributes)."""
-    for key, value in new.items():
-        kv = repeated.add(key=key)
-        _encode_into(kv.value, value)
 
 
 class ProtoSpanView:
@@ -257,12 +227,12 @@ class ProtoSpanView:
             return number
         which = value.WhichOneof("value")
         if which == "array_value" or which == "kvlist_value":
-            return decode_any(value)
+            return to_python(value)
         return getattr(value, which) if which is not None else None
 
     def items(self) -> Iterator[tuple[str, Any]]:
         for key, kv in self.raw.items():
-            yield key, decode_any(kv.value)
+            yield key, to_python(kv.value)
 
     @property
     def kind_name(self) -> str:
@@ -282,6 +252,9 @@ class ProtoSpanView:
 
     def ids(self) -> tuple[int, int]:
         return int.from_bytes(self.span.trace_id, "big"), int.from_bytes(self.span.span_id, "big")
+
+    def parent_id(self) -> int:
+        return int.from_bytes(self.span.parent_span_id, "big")
 
     def span_context(self) -> SpanContext:
         trace_id, span_id = self.ids()
@@ -308,7 +281,7 @@ class ProtoSpanView:
             elif kind is str:
                 target.string_value = value
             else:
-                _encode_into(target, value)
+                set_value(target, value)
 
     def add_event(self, name: str, attributes: Mapping[str, Any], time_ns: int) -> None:
         event = self.span.events.add(name=name, time_unix_nano=time_ns or 0)
@@ -319,6 +292,6 @@ def resource_service(resource_attributes: Iterable[KeyValue]) -> str | None:
     """``service.name`` among a protobuf resource's attributes."""
     for kv in resource_attributes:
         if kv.key == "service.name":
-            value = decode_any(kv.value)
+            value = to_python(kv.value)
             return value if type(value) is str else None
     return None

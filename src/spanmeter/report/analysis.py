@@ -1,16 +1,13 @@
 """The report's numbers, computed in one streaming pass with state per group, not per span.
 
-Each dimension groups its own unit of work:
+Every span is read once into the per-span fact record
+(:class:`~spanmeter.processing.outcome.SpanOutcome`, by
+:class:`~spanmeter.processing.enriched.OutcomeReader`, with the rules the enricher applies);
+the breakdowns are the shared group tables (:mod:`spanmeter.processing.groups`, which says
+what each dimension counts), so the report, the Insights API and ``spanmeter demo`` agree.
+An LLM call counts once its agent run is known (when the agent span is read, or at the end).
 
-* ``model``: LLM calls, by the model that answered (else the one requested);
-* ``agent``: agent runs; cost is the run's roll-up (``spanmeter.cost.total_usd``), so
-  an agent's row includes what the agents and tools it called spent;
-* ``tool``: tool calls; ``source``: spans naming a ``spanmeter.data.source`` (stages),
-  with roll-up cost, so cost per GB is what processing that source cost;
-* ``user``, ``team``, ``service``: every span attributed to them, with its own cost, so
-  their rows add up to the total spend.
-
-Latency percentiles come from :class:`~spanmeter.report.sketch.LatencySketch` (exact up
+Latency percentiles come from :class:`~spanmeter.processing.sketch.LatencySketch` (exact up
 to a few thousand calls per group, 1 % relative error beyond). Keys per dimension are
 bounded (:data:`MAX_KEYS`); later keys share the row :data:`OVERFLOW_KEY`. The slowest and
 most expensive traces are kept in top-k heaps of root spans (a root's cost is its roll-up
@@ -25,207 +22,31 @@ import heapq
 from collections.abc import Callable
 from typing import Any
 
-from spanmeter import rules, semconv
+from spanmeter import semconv
+from spanmeter.processing.enriched import OutcomeReader
+from spanmeter.processing.groups import (
+    DIMENSIONS,
+    MAX_KEYS,
+    OVERFLOW_KEY,
+    UNKNOWN_MODEL,
+    Group,
+    GroupTable,
+    add_outcome,
+    row_json,
+)  # fmt: skip
+from spanmeter.processing.outcome import SpanOutcome
+from spanmeter.processing.sketch import RELATIVE_ERROR
 from spanmeter.report.reader import SpanRecord
-from spanmeter.report.sketch import RELATIVE_ERROR, LatencySketch
 
-DIMENSIONS = ("model", "agent", "tool", "user", "team", "source", "service")
-PERCENTILES = (0.50, 0.90, 0.95, 0.99)
-MAX_KEYS = 1000
-OVERFLOW_KEY = "(other)"
+__all__ = ["DIMENSIONS", "MAX_KEYS", "OVERFLOW_KEY", "Analysis", "Group", "PromptRepeats"]
+
 TOP_TRACES = 10
 MAX_ANOMALY_EVENTS = 500
 MAX_TIME_BUCKETS = 240
 MAX_PROMPT_SIZES = 4096
 MIN_CACHEABLE_TOKENS = 1024
-UNPRICED_NO_USAGE = "no_usage"
-UNPRICED_NO_PRICE = "no_price"
-_ROLLUP_DIMENSIONS = frozenset({"agent", "source"})
-
-
-def _count(value: Any) -> int | None:
-    """A token or byte count: a non-negative int, else None."""
-    return value if type(value) is int and value >= 0 else None
-
-
-def _reasons(value: Any) -> list[str]:
-    """``spanmeter.anomaly.reasons`` as a list of strings (a producer may write one string)."""
-    if isinstance(value, str):
-        return [value]
-    return [str(item) for item in value] if isinstance(value, list) else []
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if type(value) in (int, float) else None
-
-
-@dataclasses.dataclass(slots=True)
-class SpanFacts:
-    """What the report reads from one span, read once."""
-
-    span: SpanRecord
-    kind: str
-    input_tokens: int | None
-    output_tokens: int | None
-    cache_read_tokens: int
-    own_cost: float | None
-    rollup_cost: float | None
-    data_bytes: int | None
-    unpriced: str | None = None  # for an LLM call without a price: no_usage or no_price
-
-    @classmethod
-    def of(cls, span: SpanRecord) -> SpanFacts:
-        get = span.attributes.get
-        cost, compute = _number(get(semconv.COST_USD)), _number(get(semconv.COST_COMPUTE_USD))
-        own = None if cost is None and compute is None else (cost or 0.0) + (compute or 0.0)
-        facts = cls(
-            span=span,
-            kind=rules.kind_of(rules.operation(get)),
-            input_tokens=_count(rules.input_tokens_raw(get)),
-            output_tokens=_count(rules.output_tokens_raw(get)),
-            cache_read_tokens=_count(get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)) or 0,
-            own_cost=own,
-            rollup_cost=_number(get(semconv.COST_TOTAL_USD)),
-            data_bytes=_count(get(semconv.DATA_BYTES)),
-        )
-        if facts.kind == "llm":
-            facts.unpriced = facts._unpriced_reason()
-        return facts
-
-    def _unpriced_reason(self) -> str | None:
-        source = self.span.attributes.get(semconv.COST_SOURCE)
-        if self.own_cost is not None and source != semconv.COST_SOURCE_UNKNOWN:
-            return None
-        if self.input_tokens is None and self.output_tokens is None:
-            return UNPRICED_NO_USAGE
-        return UNPRICED_NO_PRICE
-
-
-def _add(total: float | None, value: float | None) -> float | None:
-    if value is None:
-        return total
-    return value if total is None else total + value
-
-
-class Group:
-    """Running totals of one row (one key of one dimension)."""
-
-    __slots__ = (
-        "anomalies",
-        "cache_read_tokens",
-        "calls",
-        "cost_usd",
-        "data_bytes",
-        "error_cost_usd",
-        "errors",
-        "gb_cost_usd",
-        "input_tokens",
-        "latency",
-        "output_tokens",
-        "provider",
-        "unpriced",
-    )  # fmt: skip
-
-    def __init__(self) -> None:
-        self.calls = self.errors = self.anomalies = 0
-        self.input_tokens = self.output_tokens = self.cache_read_tokens = self.data_bytes = 0
-        self.latency = LatencySketch()
-        self.cost_usd: float | None = None
-        self.error_cost_usd = 0.0
-        self.gb_cost_usd: float | None = None
-        self.unpriced = {UNPRICED_NO_USAGE: 0, UNPRICED_NO_PRICE: 0}
-        self.provider: str | None = None
-
-    def add(self, facts: SpanFacts, cost: float | None) -> None:
-        span = facts.span
-        self.calls += 1
-        self.latency.add(span.duration_s)
-        self.input_tokens += facts.input_tokens or 0
-        self.output_tokens += facts.output_tokens or 0
-        self.cache_read_tokens += facts.cache_read_tokens
-        self.cost_usd = _add(self.cost_usd, cost)
-        if span.is_error:
-            self.errors += 1
-            self.error_cost_usd += cost or 0.0
-        if facts.data_bytes and cost is not None:
-            self.gb_cost_usd = _add(self.gb_cost_usd, cost)
-            self.data_bytes += facts.data_bytes
-        if span.attributes.get(semconv.ANOMALY) is True:
-            self.anomalies += 1
-        if facts.unpriced:
-            self.unpriced[facts.unpriced] += 1
-        if self.provider is None:
-            self.provider = rules.provider(span.attributes.get)
-
-    @property
-    def error_rate(self) -> float:
-        return self.errors / self.calls if self.calls else 0.0
-
-    @property
-    def cost_per_gb_usd(self) -> float | None:
-        return rules.per_gb_usd(self.gb_cost_usd, self.data_bytes)
-
-    def row(self, key: str) -> dict[str, Any]:
-        """The ``--json`` row of this group."""
-        p50, p90, p95, p99 = self.latency.quantiles(PERCENTILES)
-        return {
-            "key": key,
-            "calls": self.calls,
-            "error_rate": self.error_rate,
-            "p50_s": p50,
-            "p90_s": p90,
-            "p95_s": p95,
-            "p99_s": p99,
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "cost_usd": self.cost_usd,
-            "cost_per_gb_usd": self.cost_per_gb_usd,
-            "anomalies": self.anomalies,
-        }
-
-
-def _of_kind(kind: str, key: Callable[[SpanFacts], str | None]) -> Callable[[SpanFacts], str | None]:
-    return lambda facts: key(facts) if facts.kind == kind else None
-
-
-def _attribute(name: str) -> Callable[[SpanFacts], str | None]:
-    return lambda facts: rules.text(facts.span.attributes.get(name))
-
-
-KEYS: dict[str, Callable[[SpanFacts], str | None]] = {
-    "model": _of_kind("llm", lambda facts: rules.model(facts.span.attributes.get) or "?"),
-    "agent": _of_kind("agent", lambda facts: _attribute(semconv.GEN_AI_AGENT_NAME)(facts) or facts.span.name),
-    "tool": _of_kind("tool", lambda facts: _attribute(semconv.GEN_AI_TOOL_NAME)(facts) or facts.span.name),
-    "user": _attribute(semconv.USER_ID),
-    "team": _attribute(semconv.TEAM),
-    "source": _attribute(semconv.DATA_SOURCE),
-    "service": lambda facts: rules.text(facts.span.resource.get("service.name")) or "unknown_service",
-}
-"""Each dimension's key of a span, or None when the span is not that dimension's unit of work."""
-
-
-class Dimension:
-    """The groups of one dimension, at most MAX_KEYS of them plus the overflow row."""
-
-    def __init__(self, name: str, max_keys: int = MAX_KEYS):
-        self.name, self.max_keys = name, max_keys
-        self.groups: dict[str, Group] = {}
-        self.overflowed = 0
-
-    def group(self, key: str) -> Group:
-        found = self.groups.get(key)
-        if found is None:
-            if len(self.groups) >= self.max_keys:
-                self.overflowed += 1
-                key = OVERFLOW_KEY
-                found = self.groups.get(key)
-            if found is None:
-                found = self.groups[key] = Group()
-        return found
-
-    def rows(self) -> list[tuple[str, Group]]:
-        """Most expensive first, then most called."""
-        return sorted(self.groups.items(), key=lambda item: (-(item[1].cost_usd or 0.0), -item[1].calls, item[0]))
+UNPRICED_NO_USAGE = semconv.UNPRICED_NO_USAGE
+UNPRICED_NO_PRICE = semconv.UNPRICED_NO_PRICE
 
 
 class CostTimeline:
@@ -320,32 +141,38 @@ class Totals:
     start_unix_nano: int | None = None
     end_unix_nano: int | None = None
 
-    def add(self, facts: SpanFacts) -> None:
-        span = facts.span
+    def add_span(self, span: SpanRecord) -> None:
+        """What every span counts in: spans, traces, failures, the time range."""
         self.spans += 1
         self.errors += span.is_error
-        self.cost_usd += facts.own_cost or 0.0
-        self.anomalies += span.attributes.get(semconv.ANOMALY) is True
         if not span.parent_span_id:
             self.traces += 1
-        if facts.kind == "llm":
-            self.llm_calls += 1
-            self.input_tokens += facts.input_tokens or 0
-            self.output_tokens += facts.output_tokens or 0
-            if facts.unpriced:
-                self.unpriced[facts.unpriced] += 1
-        if facts.kind == "stage":
-            self.data_bytes += facts.data_bytes or 0
         start, end = span.start_unix_nano, span.end_unix_nano
         self.start_unix_nano = start if self.start_unix_nano is None else min(self.start_unix_nano, start)
         self.end_unix_nano = end if self.end_unix_nano is None else max(self.end_unix_nano, end)
 
+    def add(self, outcome: SpanOutcome) -> None:
+        """What a work span counts in: spend (its own cost), LLM calls, data volume, anomalies."""
+        self.cost_usd += outcome.own_usd or 0.0
+        self.anomalies += bool(outcome.anomaly_reasons)
+        if outcome.kind == "llm":
+            self.llm_calls += 1
+            self.input_tokens += outcome.input_tokens or 0
+            self.output_tokens += outcome.output_tokens or 0
+            if outcome.unpriced_reason in self.unpriced:
+                self.unpriced[outcome.unpriced_reason] += 1
+        if outcome.kind == "stage":
+            self.data_bytes += outcome.data_bytes or 0
+
 
 class Analysis:
-    """Feed spans with :meth:`add`; read the breakdowns, top traces, timeline and anomalies after."""
+    """Feed spans with :meth:`add`, then :meth:`finish`; read the breakdowns, top traces,
+    timeline and anomalies after."""
 
     def __init__(self, max_keys: int = MAX_KEYS):
-        self.dimensions = {name: Dimension(name, max_keys) for name in DIMENSIONS}
+        self.max_keys = max_keys
+        self.reader = OutcomeReader()
+        self.dimensions = {name: GroupTable(max_keys) for name in DIMENSIONS}
         self.totals = Totals()
         self.timeline = CostTimeline()
         self.slowest = TopK(TOP_TRACES)
@@ -362,35 +189,41 @@ class Analysis:
             self.problems.append(message)
 
     def add(self, span: SpanRecord) -> None:
-        facts = SpanFacts.of(span)
-        self.totals.add(facts)
-        for name, dimension in self.dimensions.items():
-            key = KEYS[name](facts)
-            if key is not None:
-                cost = (
-                    facts.rollup_cost
-                    if name in _ROLLUP_DIMENSIONS and facts.rollup_cost is not None
-                    else facts.own_cost
-                )
-                dimension.group(key).add(facts, cost)
-        if facts.kind == "llm":
-            model = rules.model(span.attributes.get) or "?"
-            if model in self.dimensions["model"].groups:
-                self.repeats.setdefault(model, PromptRepeats()).add(
-                    facts.input_tokens, span.attributes.get(semconv.GEN_AI_INPUT_MESSAGES)
-                )
-            else:  # past MAX_KEYS: the timeline shares the overflow row's key too
-                model = OVERFLOW_KEY
-            if facts.own_cost:
-                self.timeline.add(span.start_unix_nano, model, facts.own_cost)
+        self.totals.add_span(span)
+        outcome, resolved = self.reader.read(span)
+        if outcome.kind == "llm":
+            self._offer_prompt(outcome, span.attributes.get(semconv.GEN_AI_INPUT_MESSAGES))
         if not span.parent_span_id:
-            self._offer_trace(facts)
-        if span.attributes.get(semconv.ANOMALY) is True:
-            self._offer_anomaly(span)
+            self._offer_trace(span, outcome)
+        for each in resolved:
+            self.add_outcome(each)
 
-    def _offer_trace(self, facts: SpanFacts) -> None:
-        span = facts.span
+    def finish(self) -> None:
+        """Count the calls whose agent run was not in the input (idempotent)."""
+        for outcome in self.reader.flush():
+            self.add_outcome(outcome)
 
+    def add_outcome(self, outcome: SpanOutcome) -> None:
+        """One work span's facts, its agent run known."""
+        self.totals.add(outcome)
+        add_outcome(self.dimensions, outcome)
+        if outcome.kind == "llm" and outcome.cost_usd:
+            model = outcome.model or UNKNOWN_MODEL
+            if model not in self.dimensions["model"].groups:  # past MAX_KEYS: the timeline shares the overflow key
+                model = OVERFLOW_KEY
+            self.timeline.add(outcome.start_time_ns, model, outcome.cost_usd)
+        if outcome.anomaly_reasons:
+            self._offer_anomaly(outcome)
+
+    def _offer_prompt(self, outcome: SpanOutcome, messages: Any) -> None:
+        model = outcome.model or UNKNOWN_MODEL
+        repeats = self.repeats.get(model)
+        if repeats is None and len(self.repeats) < self.max_keys:
+            repeats = self.repeats[model] = PromptRepeats()
+        if repeats is not None:
+            repeats.add(outcome.input_tokens, messages)
+
+    def _offer_trace(self, span: SpanRecord, outcome: SpanOutcome) -> None:
         def payload() -> dict[str, Any]:
             return {
                 "trace_id": span.trace_id,
@@ -401,19 +234,18 @@ class Analysis:
                 "cost_usd": cost,
             }
 
-        cost = facts.rollup_cost if facts.rollup_cost is not None else facts.own_cost
+        cost = outcome.total_usd if outcome.total_usd is not None else outcome.own_usd
         self.slowest.offer(span.duration_s, payload)
         if cost:
             self.most_expensive.offer(cost, payload)
 
-    def _offer_anomaly(self, span: SpanRecord) -> None:
-        score = _number(span.attributes.get(semconv.ANOMALY_SCORE)) or 0.0
-        self.anomaly_events.offer(score, lambda: {
-            "time_unix_nano": span.start_unix_nano,
-            "span": span.name,
-            "trace_id": span.trace_id,
-            "score": score,
-            "reasons": _reasons(span.attributes.get(semconv.ANOMALY_REASONS)),
+    def _offer_anomaly(self, outcome: SpanOutcome) -> None:
+        self.anomaly_events.offer(outcome.anomaly_score, lambda: {
+            "time_unix_nano": outcome.start_time_ns,
+            "span": outcome.span_name,
+            "trace_id": f"{outcome.trace_id:032x}",
+            "score": outcome.anomaly_score,
+            "reasons": list(outcome.anomaly_reasons),
         })  # fmt: skip
 
     @property
@@ -426,7 +258,7 @@ class Analysis:
         return f"sketch: nearest rank within {RELATIVE_ERROR:.0%} relative error for groups over the exact limit"
 
     def groups_json(self) -> dict[str, list[dict[str, Any]]]:
-        return {name: [group.row(key) for key, group in d.rows()] for name, d in self.dimensions.items()}
+        return {name: [row_json(key, group) for key, group in d.rows()] for name, d in self.dimensions.items()}
 
     def totals_json(self) -> dict[str, Any]:
         totals = self.totals

@@ -13,6 +13,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
+from spanmeter.output_files import output_path_option, write_atomically
 from spanmeter.report.analysis import Analysis
 from spanmeter.report.html import html_report
 from spanmeter.report.jaeger import DEFAULT_SEARCH_DEPTH, JaegerError, read_jaeger
@@ -76,13 +77,14 @@ def _jaeger_batches(url: str, service: str, since_ns: int, until_ns: int, depth:
 
 def analyze(batches: Iterable[list[SpanRecord]], keep: Callable[[SpanRecord], bool], analysis: Analysis,
             progress: Progress) -> None:  # fmt: skip
-    """Feed every kept span of ``batches`` to ``analysis``."""
+    """Feed every kept span of ``batches`` to ``analysis``, then finish it."""
     for batch in batches:
         for span in batch:
             if keep(span):
                 analysis.add(span)
         for task in progress.task_ids:
             progress.update(task, spans=analysis.totals.spans)
+    analysis.finish()
 
 
 @click.command()
@@ -92,7 +94,7 @@ def analyze(batches: Iterable[list[SpanRecord]], keep: Callable[[SpanRecord], bo
 @click.option("--since", help="Only spans started since: 30m, 1h, 2d... or an ISO time (Jaeger: default 1h).")
 @click.option("--until", help="Only spans started until: a look-back or an ISO time.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object instead of tables.")
-@click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path), callback=output_path_option,
               help="Also write a self-contained HTML page with charts.")  # fmt: skip
 @click.option(
     "--search-depth", default=DEFAULT_SEARCH_DEPTH, show_default=True, help="Jaeger: at most this many traces."
@@ -132,7 +134,7 @@ def report(files: tuple[str, ...], jaeger_url: str | None, service: str | None, 
         raise click.ClickException("no spans to report on" + (" (after filters)" if service or since or until else ""))
     data = report_json(analysis, recommend(analysis))
     if html_file is not None:
-        html_file.write_text(html_report(analysis, data, title="spanmeter report"), encoding="utf-8")
+        write_atomically(html_file, html_report(analysis, data, title="spanmeter report"))
         err.print(f"wrote {html_file}")
     if as_json:
         click.echo(json.dumps(data, indent=2))

@@ -15,6 +15,7 @@ import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+from spanmeter.otlp.json_codec import MalformedJSON
 from spanmeter.report.reader import SpanRecord, spans_of_json
 
 TRACES_PATH = "/api/v3/traces"
@@ -75,8 +76,8 @@ def _batches(stream) -> Iterator[list[SpanRecord]]:
             raise JaegerError(f"not an api_v3 traces answer: {json.dumps(document)[:200]}")
         try:
             yield spans_of_json(result)
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise JaegerError(f"not OTLP/JSON spans in the answer ({exc!r})") from None
+        except MalformedJSON as exc:
+            raise JaegerError(f"not OTLP/JSON spans in the answer ({exc})") from None
 
 
 def read_jaeger(

@@ -4,11 +4,11 @@
 line by line; ``read_spans`` flattens traces into :class:`SpanRecord`, plain Python
 values that the report (and anyone scripting over the files) can use directly.
 
-``read_spans`` decodes the JSON tree itself (:func:`spans_of_json`) rather than through
-protobuf's ``json_format.ParseDict``: that pure-Python parser cost ~0.5 ms per span
-(profiled on 20k-span files), too slow for reports over millions of spans, while a
-read-only walk of the OTLP/JSON mapping is over ten times faster. Both read hex or base64
-ids and camelCase or snake_case field names; a test holds the two decoders equal.
+Every line goes through the one tolerant OTLP/JSON decoder (:mod:`spanmeter.otlp.json_codec`:
+hex or base64 ids, camelCase or snake_case keys, enums as numbers or names). ``read_spans``
+uses its read-only walk (:func:`spans_of_json`), which builds no protobuf messages: what
+makes reports over millions of spans fast (``tests/bench/bench_otlp_json.py`` prints it
+beside the other ways to read a line).
 
 Files may be gzip-compressed (``.gz``, or any file starting with gzip's magic bytes).
 A line that is not an OTLP/JSON export request — e.g. the last line of a file whose
@@ -18,40 +18,25 @@ writer was killed mid-write — raises ValueError naming ``file:line``, or, give
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import glob
 import gzip
-import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any, TypeVar
 
-from google.protobuf import json_format
 from google.protobuf.message import Message
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
-from spanmeter.export.otlp_json import parse_json_line
+from spanmeter.otlp import anyvalue, json_codec
 
 M = TypeVar("M", bound=Message)
 T = TypeVar("T")
-# What a malformed line raises: bad JSON (ValueError), a wrong shape (the rest), bad base64 ids.
-_MALFORMED = (ValueError, TypeError, KeyError, AttributeError, binascii.Error, json_format.ParseError)
 OnProblem = Callable[[str], None]
 _GZIP_MAGIC = b"\x1f\x8b"
-_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
-_SNAKE_TO_CAMEL = {"string_value": "stringValue", "int_value": "intValue", "double_value": "doubleValue",
-                   "bool_value": "boolValue", "array_value": "arrayValue", "kvlist_value": "kvlistValue",
-                   "bytes_value": "bytesValue"}  # fmt: skip
-
-
-def parse_request(line: str | bytes, message_type: type[M]) -> M:
-    """One OTLP/JSON document as ``message_type``: the one place reports use the OTLP/JSON codec."""
-    return parse_json_line(line, message_type)
 
 
 def open_text(path: str | os.PathLike[str]) -> IO[str]:
@@ -90,7 +75,7 @@ def _read_lines(
                     continue
                 try:
                     decoded = decode(line)
-                except _MALFORMED as exc:
+                except json_codec.MalformedJSON as exc:
                     cut = "" if line.endswith("\n") else ", truncated: the file ends inside this line"
                     message = f"{where}:{number}: not an OTLP/JSON {what} ({exc}{cut})"
                     if on_problem is None:
@@ -106,7 +91,7 @@ def _read_lines(
 
 
 def _read_requests(path: str | os.PathLike[str], message_type: type[M], on_problem: OnProblem | None) -> Iterator[M]:
-    return _read_lines(path, lambda line: parse_request(line, message_type), message_type.__name__, on_problem)
+    return _read_lines(path, lambda line: json_codec.decode(line, message_type), message_type.__name__, on_problem)
 
 
 def read_trace_requests(
@@ -123,18 +108,9 @@ def read_metric_requests(
     return _read_requests(path, ExportMetricsServiceRequest, on_problem)
 
 
-def _value(value: AnyValue) -> Any:
-    kind = value.WhichOneof("value")
-    if kind == "array_value":
-        return [_value(item) for item in value.array_value.values]
-    if kind == "kvlist_value":
-        return attributes(value.kvlist_value.values)
-    return getattr(value, kind) if kind else None
-
-
-def attributes(key_values: list[KeyValue]) -> dict[str, Any]:
+def attributes(key_values: Iterable[KeyValue]) -> dict[str, Any]:
     """OTLP attributes as a plain dict (arrays become lists)."""
-    return {item.key: _value(item.value) for item in key_values}
+    return anyvalue.attributes(key_values, list)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,82 +157,15 @@ def spans_of(request: ExportTraceServiceRequest) -> Iterator[SpanRecord]:
                 )
 
 
-_ERROR_CODES = (2, "STATUS_CODE_ERROR")
-
-
-def _hex_id(value: str | None) -> str:
-    """A trace/span id as lower-case hex, from hex or base64."""
-    if not value:
-        return ""
-    if len(value) in (16, 32) and _HEX_DIGITS.issuperset(value):
-        return value.lower()
-    return base64.b64decode(value, validate=True).hex()
-
-
-def _any_value(value: dict[str, Any]) -> Any:
-    """An OTLP/JSON AnyValue as Python, as protobuf's decoding gives it (ints, floats, lists, dicts, bytes)."""
-    for kind, item in value.items():
-        kind = _SNAKE_TO_CAMEL.get(kind, kind)
-        if kind == "stringValue":
-            return str(item)
-        if kind == "intValue":
-            return int(item)
-        if kind == "doubleValue":
-            return float(item)
-        if kind == "boolValue":
-            return bool(item)
-        if kind == "arrayValue":
-            return [_any_value(entry) for entry in item.get("values", ())]
-        if kind == "kvlistValue":
-            return _json_attributes(item.get("values", ()))
-        if kind == "bytesValue":
-            return base64.b64decode(item)
-    return None
-
-
-def _json_attributes(key_values: list[dict[str, Any]]) -> dict[str, Any]:
-    return {item["key"]: _any_value(item.get("value") or {}) for item in key_values}
-
-
-def _field(node: dict[str, Any], camel: str, snake: str, default: Any = None) -> Any:
-    value = node.get(camel)
-    return node.get(snake, default) if value is None else value
-
-
-def spans_of_json(tree: dict[str, Any]) -> list[SpanRecord]:
-    """Every span of one OTLP/JSON ExportTraceServiceRequest tree, in order (raises on a wrong shape)."""
-    records = []
-    for resource_spans in _field(tree, "resourceSpans", "resource_spans", ()):
-        resource = _json_attributes((resource_spans.get("resource") or {}).get("attributes", ()))
-        for scope_spans in _field(resource_spans, "scopeSpans", "scope_spans", ()):
-            scope = (scope_spans.get("scope") or {}).get("name", "")
-            for span in scope_spans.get("spans", ()):
-                status = span.get("status") or {}
-                records.append(SpanRecord(
-                    trace_id=_hex_id(_field(span, "traceId", "trace_id")),
-                    span_id=_hex_id(_field(span, "spanId", "span_id")),
-                    parent_span_id=_hex_id(_field(span, "parentSpanId", "parent_span_id")),
-                    name=span.get("name", ""),
-                    start_unix_nano=int(_field(span, "startTimeUnixNano", "start_time_unix_nano", 0)),
-                    end_unix_nano=int(_field(span, "endTimeUnixNano", "end_time_unix_nano", 0)),
-                    is_error=status.get("code") in _ERROR_CODES,
-                    attributes=_json_attributes(span.get("attributes", ())),
-                    resource=resource,
-                    scope=scope,
-                ))  # fmt: skip
-    return records
-
-
-def _decode_spans(line: str) -> list[SpanRecord]:
-    tree = json.loads(line)
-    if not isinstance(tree, dict):
-        raise TypeError(f"expected an object, got {type(tree).__name__}")
-    return spans_of_json(tree)
+def spans_of_json(tree: str | bytes | dict[str, Any]) -> list[SpanRecord]:
+    """Every span of one OTLP/JSON ExportTraceServiceRequest (its text or parsed tree), in order;
+    :class:`~spanmeter.otlp.json_codec.MalformedJSON` on a wrong shape."""
+    return json_codec.flat_spans(tree, SpanRecord, list)
 
 
 def read_span_batches(path: str | os.PathLike[str], on_problem: OnProblem | None = None) -> Iterator[list[SpanRecord]]:
     """The spans of each line of a traces file: a malformed line is skipped whole, never half-read."""
-    return _read_lines(path, _decode_spans, "ExportTraceServiceRequest", on_problem)
+    return _read_lines(path, spans_of_json, "ExportTraceServiceRequest", on_problem)
 
 
 def read_spans(path: str | os.PathLike[str], on_problem: OnProblem | None = None) -> Iterator[SpanRecord]:

@@ -6,8 +6,9 @@ The rules (thresholds from the recipes spanmeter grew out of, see SEED-NOTES):
 * ``latency_outliers``: p95 over 3 x the median (at least 20 calls): outliers, timeouts;
 * ``cheaper_model``: a model whose calls are small (average prompt <= 1,000 and answer <= 500
   tokens) while a cheaper model of the same family and provider exists; saving = observed
-  cost - the sibling's price for the same tokens. Siblings: the same name with a smaller
-  size suffix (``gpt-4o`` -> ``gpt-4o-mini``, ``-nano``) or a smaller tier word (``sonnet`` -> ``haiku``);
+  cost - the sibling's price for the same tokens. Siblings: the same name (without its version
+  suffix) with a smaller size suffix (``gpt-4o`` -> ``gpt-4o-mini``, ``-nano``) or a smaller tier
+  word (``sonnet`` -> ``haiku``), as :mod:`spanmeter.providers` lists them per provider;
 * ``prompt_caching``: over 40 % of a model's calls repeat a cacheable prompt already seen (see
   :class:`~spanmeter.report.analysis.PromptRepeats`) while cached input is under 30 % of its
   input; saving = those repeated tokens at the cache-read rate instead of the input rate;
@@ -21,9 +22,9 @@ The rules (thresholds from the recipes spanmeter grew out of, see SEED-NOTES):
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
+from spanmeter import providers
 from spanmeter.processing.pricing import PriceBook
 from spanmeter.report.analysis import UNPRICED_NO_PRICE, UNPRICED_NO_USAGE, Analysis, Group
 
@@ -37,16 +38,6 @@ LONG_PROMPT_TOKENS = 2000
 ERROR_RATE = 0.05
 ERROR_MIN_CALLS = 10
 DOMINANT_SHARE = 0.60
-_VERSION_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|latest)$")
-_SMALLER_VARIANTS = ("mini", "nano", "lite", "small")
-_SMALLER_TIERS = {
-    "opus": ("sonnet", "haiku"),
-    "sonnet": ("haiku",),
-    "pro": ("flash", "flash-lite"),
-    "flash": ("flash-lite",),
-    "large": ("medium", "small"),
-    "medium": ("small",),
-}
 
 
 def _recommendation(kind: str, message: str, saving: float | None, **numbers: Any) -> dict[str, Any]:
@@ -61,18 +52,19 @@ def _usd(value: float) -> str:
 
 
 def base_model(model: str) -> str:
-    """The model name without a date or ``latest`` suffix (``gpt-4o-2024-08-06`` -> ``gpt-4o``)."""
-    return _VERSION_SUFFIX.sub("", model.lower())
+    """The model name without its date or version suffixes (``gpt-4o-2024-08-06`` -> ``gpt-4o``)."""
+    return providers.without_version(model.lower())
 
 
 def is_sibling(base: str, candidate: str) -> bool:
-    """``candidate`` is a smaller variant of ``base``: a size suffix added, or a smaller tier word."""
+    """``candidate`` is a smaller variant of ``base``: a size suffix added, or a smaller tier word,
+    as the rows of :mod:`spanmeter.providers` name them."""
     candidate = base_model(candidate)
-    if any(candidate == f"{base}-{variant}" for variant in _SMALLER_VARIANTS):
+    if candidate.startswith(f"{base}-") and candidate[len(base) + 1 :] in providers.SMALLER_VARIANTS:
         return True
     parts = base.split("-")
     for index, part in enumerate(parts):
-        for smaller in _SMALLER_TIERS.get(part, ()):
+        for smaller in providers.SMALLER_TIERS.get(part, ()):
             if "-".join([*parts[:index], smaller, *parts[index + 1 :]]) == candidate:
                 return True
     return False
@@ -82,8 +74,8 @@ def sibling_models(provider: str, model: str) -> list[str]:
     """genai-prices' models of ``provider`` that are smaller variants of ``model``."""
     from genai_prices import data_snapshot
 
-    providers = data_snapshot.get_snapshot().providers
-    found = data_snapshot.find_provider_by_id(providers, provider)
+    providers_data = data_snapshot.get_snapshot().providers
+    found = data_snapshot.find_provider_by_id(providers_data, providers.genai_prices_id(provider))
     if found is None:
         return []
     base = base_model(model)

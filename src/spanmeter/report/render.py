@@ -13,12 +13,12 @@ from spanmeter.report.analysis import DIMENSIONS, Analysis
 TERMINAL_ROWS = 15
 UNITS = {
     "model": "LLM calls",
-    "agent": "agent runs, cost incl. what they called",
+    "agent": "LLM calls of its runs (innermost agent), their cost",
     "tool": "tool calls",
-    "user": "spans attributed, own cost",
-    "team": "spans attributed, own cost",
+    "user": "LLM calls attributed, their cost",
+    "team": "LLM calls attributed, their cost",
     "source": "spans of a data source, cost incl. children",
-    "service": "spans, own cost",
+    "service": "LLM calls, their cost",
 }
 
 
@@ -52,7 +52,7 @@ def dimension_table(name: str, rows: list[dict[str, Any]], limit: int = TERMINAL
         table.add_column(header, justify="left" if header == name else "right")
     for row in rows[:limit]:
         table.add_row(
-            row["key"],
+            row["key"] or "-",
             f"{row['calls']:,}",
             f"{row['error_rate']:.1%}",
             *(_num(row[k], "{:.3f}") for k in ("p50_s", "p90_s", "p95_s", "p99_s")),

@@ -1,9 +1,12 @@
-"""The summary tables of a traces file: spans by kind (latency, tokens, cost, cost per GB,
-anomalies), LLM cost by model, and the anomalies flagged by span name and reason.
+"""The summary ``spanmeter demo`` prints: spans by kind, then the report's own tables (LLM
+calls by model and by agent, :mod:`spanmeter.report.render`) and the anomalies flagged by
+span name and reason. Every figure comes from the per-span fact record
+(:func:`spanmeter.processing.enriched.outcome_of`), as in ``spanmeter report``.
 
-Kinds follow the span's operation: ``agent`` / ``tool`` / ``workflow`` from the GenAI
+Kinds follow :func:`spanmeter.rules.work_kind`: ``agent`` / ``tool`` / ``workflow`` from the GenAI
 ``gen_ai.operation.name``, ``stage`` from spanmeter's ``run_stage``, ``llm`` for model
-calls (chat, text_completion, generate_content, embeddings), ``other`` for the rest.
+calls (chat, text_completion, generate_content, embeddings, or any span reporting usage),
+``other`` for the rest.
 
 Cost answers "what did this kind of work cost":
 
@@ -14,42 +17,39 @@ Cost answers "what did this kind of work cost":
   called by an agent is not counted twice;
 * ``all``: every span's own cost once, i.e. the total spend in the file.
 
-Cost per GB is roll-up cost over data volume of the spans carrying
-``spanmeter.cost.per_gb_usd``. A column shows "-" when no span of the kind carries
-its attribute (e.g. tokens on agents, or cost before prices are known).
+Tokens are the LLM calls': for ``workflow``, ``agent`` and ``stage``, those of the calls inside
+them (what their roll-up cost paid for); cost per GB is the ratio of sums over the spans carrying ``spanmeter.cost.per_gb_usd``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Iterable
 
 from rich.table import Table
 
-from spanmeter import rules, semconv
+from spanmeter import rules
+from spanmeter.processing.enriched import outcome_of
+from spanmeter.processing.outcome import SpanOutcome
+from spanmeter.processing.sketch import LatencySketch
+from spanmeter.report.analysis import Analysis
 from spanmeter.report.reader import SpanRecord
+from spanmeter.report.render import dimension_table
 from spanmeter.settings import SETTINGS
 
 KINDS = rules.KINDS
 ROLLUP_KINDS = rules.ROLLUP_KINDS
-_OWN_COST = (semconv.COST_USD, semconv.COST_COMPUTE_USD)
 
 
 def span_kind(span: SpanRecord) -> str:
     """agent, tool, workflow, stage, llm or other."""
-    return rules.kind_of(rules.operation(span.attributes.get))
+    return outcome_of(span)[0].kind
 
 
-def _percentile(sorted_values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile of a non-empty sorted list."""
-    return sorted_values[max(0, math.ceil(fraction * len(sorted_values)) - 1)]
-
-
-def _total(spans: list[SpanRecord], *keys: str) -> float | None:
-    """Sum of ``keys`` over the spans carrying any of them; None when none does."""
-    values = [span.attributes[key] for span in spans for key in keys if key in span.attributes]
-    return sum(values) if values else None
+def _sum(values: Iterable[float | int | None]) -> float | None:
+    """Sum of the known values; None when none is known."""
+    known = [value for value in values if value is not None]
+    return sum(known) if known else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,57 +65,86 @@ class KindSummary:
     anomalies: int
 
 
-def _outermost(spans: list[SpanRecord], kind: str, kinds: dict[str, str]) -> list[SpanRecord]:
-    """The spans of ``kind`` with no ancestor of that kind in the file (``kinds``: span id -> kind)."""
-    parents = {span.span_id: span.parent_span_id for span in spans}
+def _outermost(outcomes: list[SpanOutcome], kind: str) -> list[SpanOutcome]:
+    """The spans of ``kind`` with no ancestor of that kind in the file."""
+    by_id = {outcome.span_id: outcome for outcome in outcomes}
 
-    def nested(span: SpanRecord) -> bool:
-        seen, parent = set(), span.parent_span_id
-        while parent in parents and parent not in seen:
-            if kinds[parent] == kind:
+    def nested(outcome: SpanOutcome) -> bool:
+        seen, parent = set(), outcome.parent_span_id
+        while parent in by_id and parent not in seen:
+            if by_id[parent].kind == kind:
                 return True
             seen.add(parent)
-            parent = parents[parent]
+            parent = by_id[parent].parent_span_id
         return False
 
-    return [span for span in spans if kinds[span.span_id] == kind and not nested(span)]
+    return [outcome for outcome in outcomes if outcome.kind == kind and not nested(outcome)]
 
 
-def _summarize_kind(kind: str, spans: list[SpanRecord], cost_usd: float | None) -> KindSummary:
-    durations = sorted(span.duration_ms for span in spans)
-    tokens = _total(spans, semconv.GEN_AI_USAGE_INPUT_TOKENS, semconv.GEN_AI_USAGE_OUTPUT_TOKENS)
-    priced = [span for span in spans if semconv.COST_PER_GB_USD in span.attributes]
-    data_bytes = _total(priced, semconv.DATA_BYTES)
+def _tokens(outcome: SpanOutcome) -> int | None:
+    if outcome.input_tokens is None and outcome.output_tokens is None:
+        return None
+    return (outcome.input_tokens or 0) + (outcome.output_tokens or 0)
+
+
+def _tokens_within(outcomes: list[SpanOutcome]) -> dict[str, int | None]:
+    """Per roll-up kind, the tokens of the LLM calls inside a span of that kind: what its roll-up
+    cost paid for (each call once per kind, however deeply nested)."""
+    by_id = {outcome.span_id: outcome for outcome in outcomes}
+    found: dict[str, int | None] = {}
+    for outcome in outcomes:
+        tokens = _tokens(outcome) if outcome.kind == "llm" else None
+        if tokens is None:
+            continue
+        seen, kinds, parent = set(), set(), outcome.parent_span_id
+        while parent in by_id and parent not in seen:
+            seen.add(parent)
+            kinds.add(by_id[parent].kind)
+            parent = by_id[parent].parent_span_id
+        for kind in kinds & ROLLUP_KINDS:
+            found[kind] = (found.get(kind) or 0) + tokens
+    return found
+
+
+def _summarize_kind(kind: str, outcomes: list[SpanOutcome], cost_usd: float | None, tokens: int | None) -> KindSummary:
+    latency = LatencySketch()
+    for outcome in outcomes:
+        latency.add(outcome.duration_s * 1e3)
+    priced = [outcome for outcome in outcomes if outcome.per_gb_usd is not None and outcome.data_bytes]
     return KindSummary(
         kind=kind,
-        spans=len(spans),
-        errors=sum(span.is_error for span in spans),
-        p50_ms=_percentile(durations, 0.50),
-        p95_ms=_percentile(durations, 0.95),
-        tokens=None if tokens is None else int(tokens),
+        spans=len(outcomes),
+        errors=sum(outcome.error_type is not None for outcome in outcomes),
+        p50_ms=latency.quantile(0.50),
+        p95_ms=latency.quantile(0.95),
+        tokens=tokens,
         cost_usd=cost_usd,
-        cost_per_gb_usd=(_total(priced, semconv.COST_TOTAL_USD) / (data_bytes / 1e9) if data_bytes else None),
-        anomalies=sum(bool(span.attributes.get(semconv.ANOMALY)) for span in spans),
+        cost_per_gb_usd=rules.per_gb_usd(_sum(o.total_usd for o in priced), sum(o.data_bytes for o in priced)),
+        anomalies=sum(bool(outcome.anomaly_reasons) for outcome in outcomes),
     )
 
 
 def summarize(spans: Iterable[SpanRecord]) -> list[KindSummary]:
-    """One row per kind present, in KINDS order, then an ``all`` row."""
-    spans = list(spans)
-    kinds = {span.span_id: span_kind(span) for span in spans}
-    by_kind: dict[str, list[SpanRecord]] = {}
-    for span in spans:
-        by_kind.setdefault(kinds[span.span_id], []).append(span)
+    """One row per kind present, in KINDS order, then an ``all`` row. Tokens of a roll-up kind
+    (workflow, agent, stage) are those of the LLM calls inside it, next to its roll-up cost."""
+    outcomes = [outcome_of(span)[0] for span in spans]
+    by_kind: dict[str, list[SpanOutcome]] = {}
+    for outcome in outcomes:
+        by_kind.setdefault(outcome.kind, []).append(outcome)
+    within = _tokens_within(outcomes)
     rows = []
     for kind in KINDS:
         if kind in by_kind:
             if kind in ROLLUP_KINDS:
-                cost = _total(_outermost(spans, kind, kinds), semconv.COST_TOTAL_USD)
+                cost = _sum(outcome.total_usd for outcome in _outermost(outcomes, kind))
+                tokens = within.get(kind)
             else:
-                cost = _total(by_kind[kind], *_OWN_COST)
-            rows.append(_summarize_kind(kind, by_kind[kind], cost))
-    if spans:
-        rows.append(_summarize_kind("all", spans, _total(spans, *_OWN_COST)))
+                cost = _sum(outcome.own_usd for outcome in by_kind[kind])
+                tokens = _sum(_tokens(outcome) for outcome in by_kind[kind] if outcome.kind == "llm")
+            rows.append(_summarize_kind(kind, by_kind[kind], cost, tokens))
+    if outcomes:
+        llm_tokens = _sum(_tokens(outcome) for outcome in outcomes if outcome.kind == "llm")
+        rows.append(_summarize_kind("all", outcomes, _sum(outcome.own_usd for outcome in outcomes), llm_tokens))
     return rows
 
 
@@ -155,28 +184,25 @@ class ModelSummary:
     calls: int
     tokens: int
     cost_usd: float | None  # None when no call of the model was priced
-    unpriced: int  # calls with spanmeter.cost.source = unknown
+    unpriced: int  # calls with spanmeter.cost.source = unknown (no_usage or no_price)
 
 
 def summarize_models(spans: Iterable[SpanRecord]) -> list[ModelSummary]:
-    """LLM calls by (response, else request) model, most expensive first."""
-    by_model: dict[str, list[SpanRecord]] = {}
+    """LLM calls by (response, else request) model, most expensive first: the report's model rows."""
+    analysis = _analysis(spans)
+    return [
+        ModelSummary(model=key, calls=group.calls, tokens=group.input_tokens + group.output_tokens,
+                     cost_usd=group.cost_usd, unpriced=group.unpriced_calls)
+        for key, group in analysis.dimensions["model"].rows()
+    ]  # fmt: skip
+
+
+def _analysis(spans: Iterable[SpanRecord]) -> Analysis:
+    analysis = Analysis()
     for span in spans:
-        if span_kind(span) == "llm":
-            attributes = span.attributes
-            model = attributes.get(semconv.GEN_AI_RESPONSE_MODEL) or attributes.get(semconv.GEN_AI_REQUEST_MODEL)
-            by_model.setdefault(str(model or "?"), []).append(span)
-    rows = [
-        ModelSummary(
-            model=model,
-            calls=len(calls),
-            tokens=int(_total(calls, semconv.GEN_AI_USAGE_INPUT_TOKENS, semconv.GEN_AI_USAGE_OUTPUT_TOKENS) or 0),
-            cost_usd=_total(calls, semconv.COST_USD),
-            unpriced=sum(c.attributes.get(semconv.COST_SOURCE) == semconv.COST_SOURCE_UNKNOWN for c in calls),
-        )
-        for model, calls in by_model.items()
-    ]
-    return sorted(rows, key=lambda row: (-(row.cost_usd or 0.0), row.model))
+        analysis.add(span)
+    analysis.finish()
+    return analysis
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,10 +217,9 @@ def summarize_anomalies(spans: Iterable[SpanRecord]) -> list[AnomalySummary]:
     """Flagged spans counted by (span name, reason), most frequent first."""
     counts: dict[tuple[str, str], list[float]] = {}
     for span in spans:
-        if span.attributes.get(semconv.ANOMALY):
-            score = float(span.attributes.get(semconv.ANOMALY_SCORE, 0.0))
-            for reason in span.attributes.get(semconv.ANOMALY_REASONS) or ["?"]:
-                counts.setdefault((span.name, reason), []).append(score)
+        outcome = outcome_of(span)[0]
+        for reason in outcome.anomaly_reasons:
+            counts.setdefault((span.name, reason), []).append(outcome.anomaly_score)
     rows = [AnomalySummary(name, reason, len(scores), max(scores)) for (name, reason), scores in counts.items()]
     return sorted(rows, key=lambda row: (-row.spans, row.name, row.reason))
 
@@ -218,11 +243,12 @@ def render_anomalies(rows: list[AnomalySummary]) -> Table:
 
 
 def render_report(spans: list[SpanRecord], title: str) -> list[Table | str]:
-    """What ``spanmeter report`` and ``spanmeter demo`` print: the kind table, cost by model, anomalies."""
+    """What ``spanmeter demo`` prints: the kind table, the report's model and agent tables, anomalies."""
     parts: list[Table | str] = [render_summary(summarize(spans), title=title)]
-    models = summarize_models(spans)
-    if models:
-        parts.append(render_models(models))
+    groups = _analysis(spans).groups_json()
+    for name in ("model", "agent"):
+        if groups[name]:
+            parts.append(dimension_table(name, groups[name]))
     anomalies = summarize_anomalies(spans)
     parts.append(
         render_anomalies(anomalies) if anomalies

@@ -53,7 +53,7 @@ class GetCostSummaryRequest(_message.Message):
     def __init__(self, window: _Optional[_Union[TimeWindow, _Mapping]] = ..., group_by: _Optional[_Union[GroupBy, str]] = ...) -> None: ...
 
 class CostRow(_message.Message):
-    __slots__ = ("key", "calls", "input_tokens", "output_tokens", "cost_usd", "unpriced_calls", "data_bytes", "cost_per_gb_usd")
+    __slots__ = ("key", "calls", "input_tokens", "output_tokens", "cost_usd", "unpriced_calls", "data_bytes", "cost_per_gb_usd", "errors")
     KEY_FIELD_NUMBER: _ClassVar[int]
     CALLS_FIELD_NUMBER: _ClassVar[int]
     INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
@@ -62,6 +62,7 @@ class CostRow(_message.Message):
     UNPRICED_CALLS_FIELD_NUMBER: _ClassVar[int]
     DATA_BYTES_FIELD_NUMBER: _ClassVar[int]
     COST_PER_GB_USD_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
     key: str
     calls: int
     input_tokens: int
@@ -70,7 +71,8 @@ class CostRow(_message.Message):
     unpriced_calls: int
     data_bytes: int
     cost_per_gb_usd: float
-    def __init__(self, key: _Optional[str] = ..., calls: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., unpriced_calls: _Optional[int] = ..., data_bytes: _Optional[int] = ..., cost_per_gb_usd: _Optional[float] = ...) -> None: ...
+    errors: int
+    def __init__(self, key: _Optional[str] = ..., calls: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., unpriced_calls: _Optional[int] = ..., data_bytes: _Optional[int] = ..., cost_per_gb_usd: _Optional[float] = ..., errors: _Optional[int] = ...) -> None: ...
 
 class GetCostSummaryResponse(_message.Message):
     __slots__ = ("rows", "total", "horizon", "group_by")
@@ -95,7 +97,7 @@ class AnomalyValue(_message.Message):
     def __init__(self, reason: _Optional[str] = ..., value: _Optional[float] = ..., baseline: _Optional[float] = ...) -> None: ...
 
 class Anomaly(_message.Message):
-    __slots__ = ("span_name", "service", "trace_id", "span_id", "reasons", "score", "values", "time_unix_nano", "model", "agent")
+    __slots__ = ("span_name", "service", "trace_id", "span_id", "reasons", "score", "values", "time_unix_nano", "model", "agent", "ancestors", "flagged_spans")
     SPAN_NAME_FIELD_NUMBER: _ClassVar[int]
     SERVICE_FIELD_NUMBER: _ClassVar[int]
     TRACE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -106,6 +108,8 @@ class Anomaly(_message.Message):
     TIME_UNIX_NANO_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     AGENT_FIELD_NUMBER: _ClassVar[int]
+    ANCESTORS_FIELD_NUMBER: _ClassVar[int]
+    FLAGGED_SPANS_FIELD_NUMBER: _ClassVar[int]
     span_name: str
     service: str
     trace_id: str
@@ -116,7 +120,21 @@ class Anomaly(_message.Message):
     time_unix_nano: int
     model: str
     agent: str
-    def __init__(self, span_name: _Optional[str] = ..., service: _Optional[str] = ..., trace_id: _Optional[str] = ..., span_id: _Optional[str] = ..., reasons: _Optional[_Iterable[str]] = ..., score: _Optional[float] = ..., values: _Optional[_Iterable[_Union[AnomalyValue, _Mapping]]] = ..., time_unix_nano: _Optional[int] = ..., model: _Optional[str] = ..., agent: _Optional[str] = ...) -> None: ...
+    ancestors: _containers.RepeatedCompositeFieldContainer[AnomalyContext]
+    flagged_spans: int
+    def __init__(self, span_name: _Optional[str] = ..., service: _Optional[str] = ..., trace_id: _Optional[str] = ..., span_id: _Optional[str] = ..., reasons: _Optional[_Iterable[str]] = ..., score: _Optional[float] = ..., values: _Optional[_Iterable[_Union[AnomalyValue, _Mapping]]] = ..., time_unix_nano: _Optional[int] = ..., model: _Optional[str] = ..., agent: _Optional[str] = ..., ancestors: _Optional[_Iterable[_Union[AnomalyContext, _Mapping]]] = ..., flagged_spans: _Optional[int] = ...) -> None: ...
+
+class AnomalyContext(_message.Message):
+    __slots__ = ("span_name", "span_id", "reasons", "score")
+    SPAN_NAME_FIELD_NUMBER: _ClassVar[int]
+    SPAN_ID_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    span_name: str
+    span_id: str
+    reasons: _containers.RepeatedScalarFieldContainer[str]
+    score: float
+    def __init__(self, span_name: _Optional[str] = ..., span_id: _Optional[str] = ..., reasons: _Optional[_Iterable[str]] = ..., score: _Optional[float] = ...) -> None: ...
 
 class ListAnomaliesRequest(_message.Message):
     __slots__ = ("since_unix_nano", "limit")

@@ -10,30 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from spanmeter import semconv
-
-_P = semconv.Provider
-PROVIDERS = {
-    "openai": _P.OPENAI.value,
-    "azure": _P.AZURE_AI_OPENAI.value,
-    "azure_openai": _P.AZURE_AI_OPENAI.value,
-    "anthropic": _P.ANTHROPIC.value,
-    "bedrock": _P.AWS_BEDROCK.value,
-    "amazon_bedrock": _P.AWS_BEDROCK.value,
-    "bedrock_converse": _P.AWS_BEDROCK.value,
-    "google_genai": _P.GCP_GEMINI.value,
-    "google_vertexai": _P.GCP_VERTEX_AI.value,
-    "vertexai": _P.GCP_VERTEX_AI.value,
-    "mistralai": _P.MISTRAL_AI.value,
-    "groq": _P.GROQ.value,
-    "deepseek": _P.DEEPSEEK.value,
-    "xai": _P.X_AI.value,
-    "cohere": _P.COHERE.value,
-    "perplexity": _P.PERPLEXITY.value,
-    "ibm": _P.IBM_WATSONX_AI.value,
-    "watsonx": _P.IBM_WATSONX_AI.value,
-}
-"""LangChain's provider ids (``ls_provider``, ``response_metadata["model_provider"]``) -> semconv names."""
+from spanmeter import providers, semconv
+from spanmeter.instrumentation.usage import add_usage
 
 REQUEST_PARAMS = {
     "temperature": semconv.GEN_AI_REQUEST_TEMPERATURE,
@@ -62,9 +40,9 @@ def mapping(value: Any) -> Mapping[str, Any]:
 
 
 def provider_name(raw: Any) -> str | None:
-    """The semconv name of a LangChain provider id; an unknown id passes through."""
+    """The semconv name of a LangChain provider id (:mod:`spanmeter.providers`); an unknown id passes through."""
     raw = text(raw)
-    return PROVIDERS.get(raw.lower(), raw) if raw else None
+    return providers.from_langchain(raw) if raw else None
 
 
 def request_attributes(params: Mapping[str, Any], metadata: Mapping[str, Any]) -> tuple[str | None, dict[str, Any]]:
@@ -94,24 +72,14 @@ def usage_attributes(usage: Any) -> dict[str, int]:
     ``ephemeral_*_input_tokens`` when only those are given; zero details are left out.
     """
     usage = mapping(usage)
-    attributes: dict[str, int] = {}
-    for key, name in (("input_tokens", semconv.GEN_AI_USAGE_INPUT_TOKENS),
-                      ("output_tokens", semconv.GEN_AI_USAGE_OUTPUT_TOKENS)):  # fmt: skip
-        value = count(usage.get(key))
-        if value is not None:
-            attributes[name] = value
     details = mapping(usage.get("input_token_details"))
-    cache_read = count(details.get("cache_read"))
     cache_creation = count(details.get("cache_creation"))
     if cache_creation is None:
         ephemeral = [count(v) for k, v in details.items() if isinstance(k, str) and k.startswith("ephemeral_")]
-        cache_creation = sum(v for v in ephemeral if v) or None
-    reasoning = count(mapping(usage.get("output_token_details")).get("reasoning"))
-    for name, value in ((semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, cache_read),
-                        (semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, cache_creation),
-                        (semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, reasoning)):  # fmt: skip
-        if value:
-            attributes[name] = value
+        cache_creation = sum(v for v in ephemeral if v)
+    attributes: dict[str, int] = {}
+    add_usage(attributes, usage.get("input_tokens"), usage.get("output_tokens"), details.get("cache_read"),
+              cache_creation, mapping(usage.get("output_token_details")).get("reasoning"))  # fmt: skip
     return attributes
 
 

@@ -14,20 +14,13 @@ import socket
 from concurrent import futures
 
 import grpc
-from google.protobuf import duration_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
+from google.rpc import code_pb2
 
+from spanmeter.otlp.protocol import GRPC_METHODS, RESPONSES, STATUS_DETAILS_KEY, rejected_field, retry_status
 from spanmeter.pipeline.config import Protocol
-from spanmeter.pipeline.exporters import GRPC_METHODS, RESPONSES, STATUS_DETAILS_KEY, rejected_field
 from spanmeter.pipeline.receivers import RETRY_AFTER_S, BadRequest, Consume, decode_protobuf, token_matches
 
 WORKERS = 16
-
-
-def _retry_details(message: str) -> bytes:
-    status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=message)
-    status.details.add().Pack(error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=RETRY_AFTER_S)))
-    return status.SerializeToString()
 
 
 def server_credentials(protocol: Protocol) -> grpc.ServerCredentials:
@@ -45,11 +38,17 @@ def server_credentials(protocol: Protocol) -> grpc.ServerCredentials:
 
 
 def _check_free(host: str, port: int) -> None:
-    """Bind the address once ourselves: a busy port is then one clear OSError, not grpc's log lines."""
+    """Bind the address once ourselves: a busy port is then one clear OSError, not grpc's log lines.
+
+    With SO_REUSEADDR, as grpc binds, so connections of a killed predecessor still in TIME_WAIT
+    do not stop a restart (a supervisor's restart loop would crash-loop for a minute); a socket
+    that listens there still does.
+    """
     if port == 0:
         return
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind((host, port))
 
 
@@ -71,9 +70,13 @@ class GrpcReceiver:
                 request = decode_protobuf(signal, body)
             except BadRequest as exc:
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-            outcome = self.consume(self.name, "grpc", signal, request, body)
+            included = metadata if self.protocol.include_metadata else None
+            outcome = self.consume(self.name, "grpc", signal, request, body, included)
+            if outcome.failed:
+                context.abort(grpc.StatusCode.INTERNAL, outcome.message)
             if outcome.refused:
-                context.set_trailing_metadata(((STATUS_DETAILS_KEY, _retry_details(outcome.message)),))
+                details = retry_status(code_pb2.UNAVAILABLE, outcome.message, RETRY_AFTER_S)
+                context.set_trailing_metadata(((STATUS_DETAILS_KEY, details),))
                 context.abort(grpc.StatusCode.UNAVAILABLE, outcome.message)
             response = response_type()
             if outcome.rejected:
@@ -85,7 +88,7 @@ class GrpcReceiver:
 
     def start(self) -> None:
         limit = self.protocol.max_request_bytes
-        options = [("grpc.max_receive_message_length", limit), ("grpc.so_reuseport", 0)]
+        options = [("grpc.max_receive_message_length", limit), ("grpc.so_reuseport", 0), *self.protocol.keepalive]
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="otlp-grpc"),
                                    options=options)  # fmt: skip
         for signal, method in GRPC_METHODS.items():
