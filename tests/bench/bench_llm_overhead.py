@@ -1,6 +1,6 @@
 """How many µs an instrumented LLM call adds over the bare SDK: spanmeter beside its peers.
 
-    python tests/bench/bench_llm_overhead.py [--quick] [--subjects a,b] [--pairs N] [--calls N]
+    python tests/bench/bench_llm_overhead.py [--quick] [--subjects a,b] [--pairs N] [--calls N] [--clock cpu]
 
 Each subject (an instrumentation and its span processor) runs in a fresh
 subprocess, so one that patches badly cannot touch the next. Inside it, blocks
@@ -15,6 +15,11 @@ time ``force_flush`` takes after a B block, per call: the batch worker's share
 (spanmeter's pricing and flags happen there), off the app's thread.
 Instrumentors whose ``uninstrument()`` leaves spans behind are reported and
 measured with all A blocks before the first ``instrument()``.
+
+``--clock cpu`` times each call in CPU time of the calling thread instead of wall
+time: on a shared machine, time other processes take does not land in either
+block. Below the table, spanmeter's added µs are divided by the peer's
+(:data:`PEERS`), per call kind, from this same run.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import argparse
 import dataclasses
 import gc
 import importlib
+import itertools
 import json
 import statistics
 import subprocess
@@ -37,6 +43,11 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 
 TARGETS_US = {"chat": 60, "stream": 100}
 """spanmeter's budget per call (issue 4): non-streaming, and a 15-chunk stream."""
+PEERS = {"spanmeter openai": ("official openai-v2", "official openai-v2 (SDK metrics)")}
+"""spanmeter's subject -> the best peer it is compared with (issue 19: at most 0.5x its added µs), bare
+and with its metrics recorded into an SDK MeterProvider."""
+TARGET_PEER_RATIO = 0.5
+CLOCKS = {"wall": time.perf_counter_ns, "cpu": time.thread_time_ns}
 
 KEY_ATTRIBUTES = (
     "gen_ai.operation.name",
@@ -121,6 +132,19 @@ def _span_with_five_attributes(tracer: trace.Tracer) -> None:
         })  # fmt: skip
 
 
+def _openai_v2_with_sdk_metrics(provider: TracerProvider) -> tuple[Switch, Switch]:
+    """The peer as deployed with metrics on: its duration and token histograms go to an SDK
+    MeterProvider on the app's thread (spanmeter records its own in the batch worker)."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    build = _instrumentor(
+        "openai", "opentelemetry.instrumentation.openai_v2", "OpenAIInstrumentor", meter_provider=meter_provider
+    )
+    return build(provider)
+
+
 _SPANMETER_OPENAI = ("openai", "spanmeter.instrumentation.openai", "OpenAIInstrumentor")
 _SPANMETER_ANTHROPIC = ("anthropic", "spanmeter.instrumentation.anthropic", "AnthropicInstrumentor")
 
@@ -131,6 +155,7 @@ SUBJECTS: dict[str, Subject] = {
     "official openai-v2": Subject(
         "openai", _instrumentor("openai", "opentelemetry.instrumentation.openai_v2", "OpenAIInstrumentor")
     ),
+    "official openai-v2 (SDK metrics)": Subject("openai", _openai_v2_with_sdk_metrics),
     "OpenInference openai": Subject(
         "openai", _instrumentor("openai", "openinference.instrumentation.openai", "OpenAIInstrumentor")
     ),
@@ -151,14 +176,16 @@ SUBJECTS: dict[str, Subject] = {
 CALLS = {**llm_fakes.CALLS, "span": {"span": _span_with_five_attributes}}
 
 
-def _block(call: Callable[[object], object], target: object, calls: int) -> float:
+def _block(
+    call: Callable[[object], object], target: object, calls: int, clock: Callable[[], int] = time.perf_counter_ns
+) -> float:
     """Median ns of one call over a block."""
     gc.collect()
     times = []
     for _ in range(calls):
-        start = time.perf_counter_ns()
+        start = clock()
         call(target)
-        times.append(time.perf_counter_ns() - start)
+        times.append(clock() - start)
     return statistics.median(times)
 
 
@@ -172,8 +199,9 @@ def _quartiles(values: list[float]) -> tuple[float, float, float]:
 class _Blocks:
     """Timed blocks of calls, uninstrumented (A) and instrumented (B), per call kind."""
 
-    def __init__(self, provider: TracerProvider, exporter: CountingExporter, kinds: dict[str, Callable], calls: int):
-        self.provider, self.exporter, self.kinds, self.calls = provider, exporter, kinds, calls
+    def __init__(self, provider: TracerProvider, exporter: CountingExporter, kinds: dict[str, Callable], calls: int,
+                 clock: Callable[[], int] = time.perf_counter_ns):  # fmt: skip
+        self.provider, self.exporter, self.kinds, self.calls, self.clock = provider, exporter, kinds, calls, clock
         self.a_ns: dict[str, list[float]] = {kind: [] for kind in kinds}
         self.b_ns: dict[str, list[float]] = {kind: [] for kind in kinds}
         self.flush_ns: dict[str, list[float]] = {kind: [] for kind in kinds}
@@ -191,14 +219,14 @@ class _Blocks:
 
     def block_a(self, target: object) -> None:
         for kind, call in self.kinds.items():
-            self.a_ns[kind].append(_block(call, target, self.calls))
+            self.a_ns[kind].append(_block(call, target, self.calls, self.clock))
 
     def block_b(self, target: object) -> None:
         """Also times the flush (the worker's share) and notes the spans' shape."""
         for kind, call in self.kinds.items():
             self.provider.force_flush()
             before = self.exporter.count
-            self.b_ns[kind].append(_block(call, target, self.calls))
+            self.b_ns[kind].append(_block(call, target, self.calls, self.clock))
             start = time.perf_counter_ns()
             self.provider.force_flush()
             self.flush_ns[kind].append((time.perf_counter_ns() - start) / self.calls)
@@ -243,7 +271,7 @@ class _Blocks:
         return rows
 
 
-def run_subject(name: str, pairs: int, calls: int, sequential: bool = False) -> dict:
+def run_subject(name: str, pairs: int, calls: int, sequential: bool = False, clock: str = "wall") -> dict:
     """Measure one subject in this process; returns a JSON-able result (``leaky`` aborts early)."""
     subject = SUBJECTS[name]
     exporter = CountingExporter()
@@ -255,7 +283,7 @@ def run_subject(name: str, pairs: int, calls: int, sequential: bool = False) -> 
     else:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     on, off = subject.build(provider)
-    blocks = _Blocks(provider, exporter, CALLS[subject.sdk], calls)
+    blocks = _Blocks(provider, exporter, CALLS[subject.sdk], calls, CLOCKS[clock])
     first = next(iter(blocks.kinds.values()))
     if not sequential:
         # Probe: does uninstrument() really stop the spans? If not, interleaving would lie.
@@ -274,7 +302,8 @@ def run_subject(name: str, pairs: int, calls: int, sequential: bool = False) -> 
 
 
 def _in_subprocess(name: str, args: argparse.Namespace, sequential: bool = False) -> dict:
-    command = [sys.executable, __file__, "--subject", name, "--pairs", str(args.pairs), "--calls", str(args.calls)]
+    command = [sys.executable, __file__, "--subject", name, "--pairs", str(args.pairs), "--calls", str(args.calls),
+               "--clock", args.clock]  # fmt: skip
     if sequential:
         command.append("--sequential")
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
@@ -290,7 +319,8 @@ def _in_subprocess(name: str, args: argparse.Namespace, sequential: bool = False
 def _table(results: list[dict], args: argparse.Namespace) -> str:
     head = f"{'instrumentation':<40} {'call':<7} {'added µs':>9} {'IQR':>7} {'bg µs':>6} {'base µs':>8} " \
            f"{'spans':>5} {'attrs':>5}  key attrs  note"  # fmt: skip
-    lines = [f"{args.pairs} A/B block pairs x {args.calls} calls per block; Python {sys.version.split()[0]}", head,
+    lines = [(f"{args.pairs} A/B block pairs x {args.calls} calls per block, {args.clock} time; "
+              f"Python {sys.version.split()[0]}"), head,
              "-" * len(head)]  # fmt: skip
     missing: dict[str, set[str]] = {}
     for result in results:
@@ -324,7 +354,28 @@ def _table(results: list[dict], args: argparse.Namespace) -> str:
     for name, keys in missing.items():
         if keys and not name.startswith("bare"):
             lines.append(f"  {name} lacks {', '.join(key for key in KEY_ATTRIBUTES if key in keys)}")
+    lines.extend(_peer_ratios(results))
     return "\n".join(lines)
+
+
+def _peer_ratios(results: list[dict]) -> list[str]:
+    """spanmeter's added µs / its peer's, per call kind, for the pairs measured in this run."""
+    rows = {(result["name"], row["call"]): row["added_us"] for result in results for row in result.get("rows", ())}
+    lines = []
+    for ours, peers in PEERS.items():
+        for peer, (name, call) in itertools.product(peers, list(rows)):
+            added = rows[(name, call)]
+            theirs = rows.get((peer, call))
+            if name != ours or theirs is None:
+                continue
+            if theirs <= 0:
+                lines.append(f"{ours} / {peer}, {call}: not measurable (the peer added {theirs:.1f} µs: noise)")
+                continue
+            ratio = added / theirs
+            verdict = "ok" if ratio <= TARGET_PEER_RATIO else "OVER"
+            lines.append(f"{ours} / {peer}, {call}: {ratio:.2f}x the peer's added µs "
+                         f"(target <= {TARGET_PEER_RATIO}: {verdict})")  # fmt: skip
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -332,6 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer, shorter blocks (under a minute)")
     parser.add_argument("--pairs", type=int, help="A/B block pairs per subject")
     parser.add_argument("--calls", type=int, help="calls per block")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                        help="time calls by wall clock or by the calling thread's CPU time")  # fmt: skip
     parser.add_argument("--subjects", help="comma-separated subset of: " + ", ".join(SUBJECTS))
     parser.add_argument("--subject", help=argparse.SUPPRESS)
     parser.add_argument("--sequential", action="store_true", help=argparse.SUPPRESS)
@@ -339,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     args.pairs = args.pairs or (6 if args.quick else 30)
     args.calls = args.calls or (20 if args.quick else 100)
     if args.subject:
-        print(json.dumps(run_subject(args.subject, args.pairs, args.calls, args.sequential)))
+        print(json.dumps(run_subject(args.subject, args.pairs, args.calls, args.sequential, args.clock)))
         return 0
     names = args.subjects.split(",") if args.subjects else list(SUBJECTS)
     unknown = set(names) - set(SUBJECTS)

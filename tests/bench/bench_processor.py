@@ -1,7 +1,8 @@
 """What SpanmeterProcessor costs: the app's thread, the batch worker, and memory.
 
-    python tests/bench/bench_processor.py [--only app,enrich,memory] [--pairs N]
-        [--block-spans N] [--enrich-spans N] [--memory-spans N] [--json]
+    python tests/bench/bench_processor.py [--only app,burst,enrich,memory] [--pairs N]
+        [--block-spans N] [--burst-spans N] [--burst-rounds N] [--enrich-spans N]
+        [--memory-spans N] [--json]
 
 app     App-thread cost per span (start + end of an LLM-shaped span) with
         SpanmeterProcessor vs the SDK's BatchSpanProcessor, both exporting to the
@@ -10,6 +11,13 @@ app     App-thread cost per span (start + end of an LLM-shaped span) with
         timed and drains it afterwards: the figure is what on_start/on_end add to
         the caller. The worker's share is reported apart (``worker µs``).
         Target: ratio <= 1.10.
+burst   Spans kept from a burst: one tight loop of 200,000 spans, as fast as the app's
+        thread can end them, LLM-shaped (priced, measured) and plain (HTTP-shaped),
+        into SpanmeterProcessor and into the SDK's BatchSpanProcessor, each with the
+        default batch settings (``OTEL_BSP_*`` unset) in a fresh subprocess, alternating over ``--burst-rounds`` rounds; the share
+        exported after shutdown (median per subject). spanmeter's exported + dropped
+        must equal the spans created (exact drop count). Target: spanmeter keeps at
+        least what the SDK keeps (retention ratio >= 1.0), with the ``app`` ratio above.
 enrich  Worker throughput: Enricher.enrich over finished LLM spans (pricing via
         genai-prices, roll-up, anomaly baselines, derived metrics into an SDK
         MeterProvider), in batches of 512 like the batcher's. Baseline in the same
@@ -33,6 +41,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -160,7 +169,53 @@ def _iqr(values: list[float]) -> float:
     return quartiles[2] - quartiles[0]
 
 
-# -- (b) worker throughput ---------------------------------------------------------------
+# -- (b) bursts ---------------------------------------------------------------------------
+BURST_SHAPES = ("llm", "plain")
+
+
+def _burst_child(subject: str, shape: str, spans: int) -> dict:
+    """In a fresh process with default batch settings: end ``spans`` spans in a tight loop."""
+    exporter = NoOpExporter()
+    processor = _spanmeter_processor(exporter) if subject == "spanmeter" else BatchSpanProcessor(exporter)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("bench")
+    if shape == "llm":
+        names = [f"chat {attributes['gen_ai.request.model']}" for attributes in ATTRIBUTES]
+        attributes = ATTRIBUTES
+    else:
+        names, attributes = ["GET /items"], [{"http.request.method": "GET", "http.route": "/items"}]
+    count = len(names)
+    for i in range(spans):
+        tracer.start_span(names[i % count], attributes=attributes[i % count]).end()
+    provider.shutdown()
+    return {"exported": exporter.count, "dropped": getattr(processor, "dropped", None)}
+
+
+def burst(spans: int, rounds: int) -> dict:
+    """Per span shape: median share kept per subject over ``rounds`` alternating subprocess runs."""
+    environ = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_BSP_")}
+    figures = {}
+    for shape in BURST_SHAPES:
+        kept: dict[str, list[float]] = {"bsp": [], "spanmeter": []}
+        exact = True
+        for _ in range(rounds):
+            for subject, values in kept.items():
+                command = [sys.executable, __file__, "--burst-child", subject, shape, str(spans)]
+                run = subprocess.run(command, capture_output=True, text=True, timeout=3600, check=False, env=environ)
+                if run.returncode != 0:
+                    raise RuntimeError(f"burst child {subject} failed:\n{run.stderr}")
+                child = json.loads(run.stdout.splitlines()[-1])
+                values.append(child["exported"] / spans)
+                if subject == "spanmeter":
+                    exact = exact and child["exported"] + child["dropped"] == spans
+        bsp, spanmeter = statistics.median(kept["bsp"]), statistics.median(kept["spanmeter"])
+        figures[shape] = {"bsp_kept": bsp, "spanmeter_kept": spanmeter, "kept_ratio": spanmeter / max(bsp, 1e-9),
+                          "rounds": kept, "drops_counted_exactly": exact}  # fmt: skip
+    return figures
+
+
+# -- (c) worker throughput ---------------------------------------------------------------
 def _finished_llm_spans(count: int) -> list[ReadableSpan]:
     """Finished chat spans under a few agent spans, as the batcher hands them over."""
     provider = TracerProvider(resource=Resource.create({"service.name": "bench"}))
@@ -232,7 +287,7 @@ def enrichment(spans: int, repeats: int = 5) -> dict:
     }
 
 
-# -- (c) memory --------------------------------------------------------------------------
+# -- (d) memory --------------------------------------------------------------------------
 def _rss_mb() -> float:
     with open("/proc/self/status") as status:
         for line in status:
@@ -293,18 +348,25 @@ def _verdict(ok: bool) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default="app,enrich,memory")
+    parser.add_argument("--only", default="app,burst,enrich,memory")
     parser.add_argument("--pairs", type=int, default=15)
     parser.add_argument("--block-spans", type=int, default=2000)
+    parser.add_argument("--burst-spans", type=int, default=200_000)
+    parser.add_argument("--burst-rounds", type=int, default=3)
     parser.add_argument("--enrich-spans", type=int, default=50_000)
     parser.add_argument("--memory-spans", type=int, default=1_000_000)
     parser.add_argument("--memory-warmup", type=int, default=50_000)
     parser.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
     parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--burst-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_child:
         subject, spans, warmup = args.memory_child
         print(json.dumps(_memory_child(subject, int(spans), int(warmup))))
+        return 0
+    if args.burst_child:
+        subject, shape, spans = args.burst_child
+        print(json.dumps(_burst_child(subject, shape, int(spans))))
         return 0
     parts = {part.strip() for part in args.only.split(",")}
     results = {}
@@ -315,6 +377,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  SpanmeterProcessor {r['spanmeter_us']:7.2f}   worker {r['spanmeter_worker_us']:6.2f}")
         print(f"  ratio {r['ratio']:.3f} (IQR {r['ratio_iqr']:.3f}), target <= {TARGET_RATIO}: "
               f"{_verdict(r['ratio'] <= TARGET_RATIO)}; dropped spans {r['dropped']}")  # fmt: skip
+    if "burst" in parts:
+        results["burst"] = burst(args.burst_spans, args.burst_rounds)
+        print(f"burst ({args.burst_spans:,} spans in a tight loop, default batch settings, "
+              f"median of {args.burst_rounds} rounds), share kept:")  # fmt: skip
+        for shape, r in results["burst"].items():
+            print(f"  {shape:<5} BatchSpanProcessor {r['bsp_kept']:6.1%}, SpanmeterProcessor {r['spanmeter_kept']:6.1%}; "
+                  f"ratio {r['kept_ratio']:.2f}, target >= 1.0: {_verdict(r['kept_ratio'] >= 1.0)}; "
+                  f"exported + dropped == created: {r['drops_counted_exactly']}")  # fmt: skip
     if "enrich" in parts:
         r = results["enrich"] = enrichment(args.enrich_spans)
         print(f"worker enrichment ({args.enrich_spans} LLM spans, priced by {r['priced_by']}, "

@@ -11,11 +11,11 @@ import bench_processor as bench
 
 def test_every_figure_is_a_finite_number(capsys):
     argv = ["--pairs", "2", "--block-spans", "50", "--enrich-spans", "600", "--memory-spans", "300",
-            "--memory-warmup", "100", "--json"]  # fmt: skip
+            "--memory-warmup", "100", "--burst-spans", "5000", "--burst-rounds", "1", "--json"]  # fmt: skip
     assert bench.main(argv) == 0
     out = capsys.readouterr().out
     results = json.loads(out.splitlines()[-1])
-    assert set(results) == {"app", "enrich", "memory"}
+    assert set(results) == {"app", "burst", "enrich", "memory"}
     for part, figures in results.items():
         for name, value in figures.items():
             if isinstance(value, float):
@@ -23,4 +23,5 @@ def test_every_figure_is_a_finite_number(capsys):
     assert results["app"]["dropped"] == 0
     assert results["enrich"]["priced_by"] == "genai-prices"
     assert results["memory"]["spanmeter_exported"] == results["memory"]["expected_exported"]
-    assert "ratio" in out and "spans/s" in out and "RSS growth" in out
+    assert all(shape["drops_counted_exactly"] for shape in results["burst"].values())
+    assert "ratio" in out and "kept:" in out and "spans/s" in out and "RSS growth" in out

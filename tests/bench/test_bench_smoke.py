@@ -31,6 +31,15 @@ def test_command_prints_a_row_per_subject(capsys):
     assert "bare SDK span (5 attrs)" in table and "not measured" not in table
 
 
+def test_command_divides_spanmeter_by_its_peer_in_cpu_time(capsys):
+    argv = ["--subjects", "spanmeter openai,official openai-v2", "--pairs", "2", "--calls", "2", "--clock", "cpu"]
+    assert bench.main(argv) == 0
+    table = capsys.readouterr().out
+    assert "cpu time" in table and "not measured" not in table
+    for call in ("chat", "stream"):
+        assert f"spanmeter openai / official openai-v2, {call}: " in table
+
+
 @pytest.mark.parametrize("sdk", ["openai", "anthropic"])
 def test_floor_bench_compares_spans_with_the_same_attributes(sdk):
     exporter = InMemorySpanExporter()

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 TESTS = Path(__file__).resolve().parents[1]
 SPANMETER = str(Path(sys.executable).with_name("spanmeter"))
 RESULT_FIELDS = {"requests", "errors", "timeouts", "error_rate", "timeout_rate", "requests_per_s", "latency_s",
-                 "tokens_per_s", "cost_usd", "cost_per_request_usd", "peak_rss_mb", "cpu_percent", "time_share",
+                 "tokens_per_s", "cost_usd", "cost_per_request_usd", "spans_dropped", "peak_rss_mb", "cpu_percent", "time_share",
                  "recommendations"}  # fmt: skip
 CALL_USD = float(calc_price(Usage(input_tokens=llm_fakes.INPUT_TOKENS, output_tokens=llm_fakes.OUTPUT_TOKENS),
                             model_ref=llm_fakes.OPENAI_RESPONSE_MODEL, provider_id="openai").total_price)  # fmt: skip
@@ -36,10 +36,12 @@ def environment() -> dict[str, str]:
     return env
 
 
-def bench(tmp_path, *args: str, check_exit: int | None = 0) -> tuple[subprocess.CompletedProcess, dict | None]:
+def bench(
+    tmp_path, *args: str, check_exit: int | None = 0, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess, dict | None]:
     out = tmp_path / f"result-{len(list(tmp_path.glob('result-*')))}.json"
     run = subprocess.run([SPANMETER, "bench", *args, "--json", str(out)], capture_output=True, text=True,
-                         cwd=tmp_path, env=environment(), timeout=120, check=False)  # fmt: skip
+                         cwd=tmp_path, env={**environment(), **(env or {})}, timeout=120, check=False)  # fmt: skip
     if check_exit is not None:
         assert run.returncode == check_exit, run.stdout + run.stderr
     assert "Traceback" not in run.stderr, run.stderr
@@ -79,9 +81,17 @@ def test_an_async_agent_for_a_duration(tmp_path):
     _, result = bench(tmp_path, "support.bench_agent:answer_async", "--users", "3", "--duration", "1",
                         "--ramp-up", "0.3")  # fmt: skip
     assert result["requests"] >= 3 and result["errors"] == result["timeouts"] == 0
+    assert result["spans_dropped"] == 0
     assert result["input_tokens"] == result["requests"] * llm_fakes.INPUT_TOKENS
     assert result["requests_per_s"] == pytest.approx(result["requests"] / 1.0, rel=0.3)
     assert result["scenario"]["duration_s"] == 1.0
+
+
+def test_spans_the_queue_dropped_are_reported_not_hidden_in_short_totals(tmp_path):
+    small_queue = {"OTEL_BSP_MAX_QUEUE_SIZE": "4", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "4"}  # 2,000 spans cannot fit
+    run, result = bench(tmp_path, "support.bench_agent:burst", "--requests", "1", "--users", "1", env=small_queue)
+    assert 0 < result["spans_dropped"] < 2000
+    assert f"spanmeter's span queue dropped {result['spans_dropped']} span(s)" in run.stderr
 
 
 def test_the_baseline_gate_passes_within_tolerance_and_fails_beyond_it(tmp_path):

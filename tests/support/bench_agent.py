@@ -13,6 +13,7 @@ import time
 
 import httpx2
 import openai
+from opentelemetry import trace
 
 import spanmeter
 from bench import llm_fakes
@@ -56,3 +57,10 @@ async def answer_async(request: dict | None = None) -> str:
             await asyncio.sleep(request.get("delay", 0.0))
         reply = await _async_client.chat.completions.create(model=MODEL, messages=_messages(request))
     return reply.choices[0].message.content
+
+
+def burst() -> None:
+    """Ends 2,000 spans in a tight loop: more than a small span queue can take."""
+    tracer = trace.get_tracer("bench-burst")
+    for _ in range(2000):
+        tracer.start_span("step").end()

@@ -108,3 +108,45 @@ def test_span_metrics_are_derived_for_every_span_only_when_turned_on(enabled):
     assert by_name["GET /"].sum == pytest.approx(3.0) and by_name["chat"].sum == pytest.approx(2000.0)
     assert tuple(by_name["GET /"].explicit_bounds) == SPAN_METRICS_DURATION_BUCKETS_MS
     assert by_name["GET /"].bucket_counts[1] == 1  # (2 ms, 4 ms]
+
+
+def test_deferred_histogram_values_are_recorded_later_exactly_and_stop_when_spans_wait():
+    with Pipeline() as p:
+        sink = p.processor.enricher.metrics
+        sink.defer(True)
+        for tokens in range(1, 1201):
+            sink.record("gen_ai.client.token.usage", ("chat", "openai", "m", "m", "input"), tokens)
+        assert "gen_ai.client.token.usage" not in p.collect()  # held back, nothing recorded yet
+        assert sink.exemplars is False  # no span context is built for a value held back
+
+        sink.defer(False)
+        sink.record_deferred(until=lambda: True)  # spans wait: the worker leaves the values for later
+        assert "gen_ai.client.token.usage" not in p.collect()
+        chunks = iter([False, True])
+        sink.record_deferred(until=lambda: next(chunks))  # one chunk, then spans wait again
+        (partial,) = p.points("gen_ai.client.token.usage")
+        assert partial.count == 512
+        sink.record_deferred()
+        (point,) = p.points("gen_ai.client.token.usage")
+    assert (point.count, point.sum, point.min, point.max) == (1200, 1200 * 1201 / 2, 1, 1200)
+
+
+def test_a_burst_that_backs_the_queue_up_loses_no_measurement_of_the_spans_it_exports(monkeypatch):
+    """While batches wait, histogram values are deferred; after the burst every exported span's
+    tokens and duration are in the histograms, exactly once."""
+    with Pipeline(max_queue_size=4096, max_export_batch_size=64, schedule_delay_millis=1) as p:
+        sink = p.processor.enricher.metrics
+        deferred = []
+        monkeypatch.setattr(sink, "defer", lambda on, defer=sink.defer: deferred.append(on) or defer(on))
+        for i in range(3000):
+            p.span(f"chat {i % 3}", llm_attributes("gpt-4o-mini", 100 + i % 7, 10 + i % 5), seconds=0.5)
+        p.processor.shutdown()
+        exported = p.exporter.get_finished_spans()
+        tokens = {point.attributes["gen_ai.token.type"]: point for point in p.points("gen_ai.client.token.usage")}
+        (duration,) = p.points("gen_ai.client.operation.duration")
+    assert True in deferred and deferred[-1] is False  # the burst was deferred, and the end was not
+    assert p.processor.dropped == 0 and len(exported) == 3000
+    assert tokens["input"].count == tokens["output"].count == duration.count == 3000
+    assert tokens["input"].sum == sum(span.attributes["gen_ai.usage.input_tokens"] for span in exported)
+    assert tokens["output"].sum == sum(span.attributes["gen_ai.usage.output_tokens"] for span in exported)
+    assert duration.sum == pytest.approx(3000 * 0.5)

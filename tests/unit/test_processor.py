@@ -3,7 +3,9 @@ or enricher, and shutdown/force_flush that export everything queued."""
 
 from __future__ import annotations
 
+import sys
 import threading
+import time
 
 import pytest
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -173,3 +175,38 @@ def test_spans_dropped_by_a_full_queue_are_counted_warned_once_and_summarised(ca
             "was full; raise OTEL_BSP_MAX_QUEUE_SIZE"
         ),
     ]
+
+
+class CountingExporter(SpanExporter):
+    """Counts what it exports; each export releases the GIL, so the batch worker and the app's
+    thread interleave as they do under a burst."""
+
+    def __init__(self) -> None:
+        self.exported = 0
+
+    def export(self, spans):
+        self.exported += len(spans)
+        time.sleep(0)
+        return SpanExportResult.SUCCESS
+
+
+def test_an_overfilled_queue_counts_every_span_exactly_once_as_exported_or_dropped():
+    """A burst far larger than the queue while the worker drains it: a span the queue could not
+    take is counted, and none is counted that the worker took after all."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads between any two steps of on_end
+    counting = CountingExporter()
+    created = 40_000
+    try:
+        with Pipeline(extra_exporters=[counting], max_queue_size=64, max_export_batch_size=16,
+                      schedule_delay_millis=1) as pipeline:  # fmt: skip
+            for _ in range(created):
+                pipeline.tracer.start_span("s").end()
+            pipeline.processor.shutdown()
+            dropped = pipeline.processor.dropped
+            counted = pipeline.value("spanmeter.spans.dropped")
+    finally:
+        sys.setswitchinterval(previous)
+    assert dropped > 0
+    assert counting.exported + dropped == created
+    assert counted == dropped

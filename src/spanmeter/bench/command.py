@@ -150,21 +150,29 @@ def bench(target: str, users: int, requests: int | None, duration: float | None,
                         warmup=warmup, ramp_up_s=ramp_up, timeout_s=timeout,
                         inputs=read_inputs(inputs) if inputs else ())  # fmt: skip
     stats = telemetry.SpanStats()
-    provider = telemetry.install(stats)
+    processor = telemetry.install(stats)
     err = Console(stderr=True)
+    dropped_in_warmup = 0
 
     def after_warmup() -> None:
-        if provider is not None:
-            provider.force_flush()
+        nonlocal dropped_in_warmup
+        if processor is not None:
+            processor.force_flush()
+            dropped_in_warmup = processor.dropped
         stats.reset()
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True, disable=not err.is_terminal) as progress:  # fmt: skip
         runner = Runner(function, scenario, _progress_callback(progress, scenario), after_warmup)
         tally = asyncio.run(_run(runner, err))
-    if provider is not None:
-        provider.force_flush()
-    result = bench_result(target, scenario, tally, stats, _peak_rss_mb())
+    spans_dropped = 0
+    if processor is not None:
+        processor.force_flush()
+        spans_dropped = processor.dropped - dropped_in_warmup
+    result = bench_result(target, scenario, tally, stats, _peak_rss_mb(), spans_dropped)
+    if spans_dropped:
+        err.print(f"spanmeter's span queue dropped {spans_dropped} span(s): tokens, cost and time share "
+                  "are short by their share; raise OTEL_BSP_MAX_QUEUE_SIZE")  # fmt: skip
     console = Console(width=max(Console().width, 110))
     for table in result_tables(result):
         console.print(table)

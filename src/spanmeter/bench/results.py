@@ -30,8 +30,10 @@ DEFAULT_FAIL_ON = "latency_s.p95:+10%,error_rate:+0.01"
 _TOLERANCE = re.compile(r"^\s*([A-Za-z0-9_.]+)\s*:\s*([+-])\s*(\d+(?:\.\d+)?)\s*(%?)\s*$")
 
 
-def bench_result(target: str, scenario: Scenario, tally: Tally, stats: SpanStats, peak_rss_mb: float) -> dict[str, Any]:
-    """The ``--json`` object (also what ``--baseline`` reads back)."""
+def bench_result(target: str, scenario: Scenario, tally: Tally, stats: SpanStats, peak_rss_mb: float,
+                 spans_dropped: int = 0) -> dict[str, Any]:  # fmt: skip
+    """The ``--json`` object (also what ``--baseline`` reads back). ``spans_dropped``: spans the queue
+    could not take, missing from the span totals (tokens, cost, time share)."""
     measured = tally.requests - tally.timeouts
     wall = tally.wall_s or 1e-9
     p50, p90, p95, p99 = tally.latency.quantiles((0.5, 0.9, 0.95, 0.99))
@@ -63,6 +65,7 @@ def bench_result(target: str, scenario: Scenario, tally: Tally, stats: SpanStats
         "llm_errors": stats.llm.errors,
         "unpriced_calls": stats.llm.unpriced_calls,
         "cost_per_gb_usd": stats.llm.cost_per_gb_usd,
+        "spans_dropped": spans_dropped,
         "peak_rss_mb": peak_rss_mb,
         "cpu_percent": 100.0 * tally.cpu_s / wall,
         "time_share": stats.time_share(tally.busy_s),

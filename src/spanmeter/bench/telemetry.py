@@ -7,6 +7,7 @@ what ``spanmeter report`` and the Insights API count.
 
 from __future__ import annotations
 
+import os
 import threading
 
 from opentelemetry import trace
@@ -19,6 +20,10 @@ from spanmeter.processing.groups import Group, data_keys
 from spanmeter.processing.outcome import SpanOutcome
 
 SERVICE_NAME = "spanmeter-bench"
+QUEUE_SIZE = 16_384
+"""The bench's span queue, unless ``OTEL_BSP_MAX_QUEUE_SIZE`` says otherwise: 8x the SDK's default,
+~55 MB if full (~3.3 KB per queued LLM span), so a worker that falls behind a fast target for a
+few seconds (e.g. its first batch waiting for price data on a busy machine) costs no span."""
 
 
 class SpanStats:
@@ -66,12 +71,13 @@ class SpanStats:
                 "other": (request_seconds - llm - tool) / request_seconds}  # fmt: skip
 
 
-def install(stats: SpanStats) -> TracerProvider | None:
+def install(stats: SpanStats) -> SpanmeterProcessor | None:
     """Enrich the process's spans with a SpanmeterProcessor whose outcomes go to ``stats``.
 
     The global SDK provider is used when one is set already (e.g. under ``opentelemetry-instrument``,
-    whose exporters keep receiving the spans); else one is created. Returns the provider, or None when
-    the global one is not the SDK's (nothing can be read back then).
+    whose exporters keep receiving the spans); else one is created. Returns the processor (flush it
+    before reading ``stats``; its ``dropped`` says how many spans ``stats`` never saw), or None when
+    the global provider is not the SDK's (nothing can be read back then).
     """
     provider = trace.get_tracer_provider()
     if isinstance(provider, trace.ProxyTracerProvider):
@@ -79,8 +85,20 @@ def install(stats: SpanStats) -> TracerProvider | None:
         trace.set_tracer_provider(provider)
     if not isinstance(provider, TracerProvider):
         return None
-    processor = SpanmeterProcessor([], schedule_delay_millis=200)
+    processor = SpanmeterProcessor(
+        [], schedule_delay_millis=200, max_queue_size=None if "OTEL_BSP_MAX_QUEUE_SIZE" in os.environ else QUEUE_SIZE
+    )
     processor.enricher.add_listener(stats)
     provider.add_span_processor(processor)
     on_import.instrument_libraries(tracer_provider=provider)
-    return provider
+    _load_prices()
+    return processor
+
+
+def _load_prices() -> None:
+    """Wait for genai-prices' data (~0.2 s) before the load starts: loaded on a thread while the target
+    keeps the interpreter busy, it can hold the worker's first batch up for seconds (spanmeter's
+    PriceBook.warm_up), and the queue fills meanwhile."""
+    from genai_prices import data_snapshot
+
+    data_snapshot.get_snapshot()

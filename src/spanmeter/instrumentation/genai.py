@@ -168,13 +168,16 @@ def server_attributes(resource: Any) -> dict[str, Any]:
     return attributes
 
 
-def enrichable_span(operation: str, request_model: str | None) -> Span | None:
-    """The current span if it is another producer's recording GenAI CLIENT span for this call.
+def enrichable_span(
+    operation: str, request_model: str | None, context: otel_context.Context | None = None
+) -> Span | None:
+    """The current span (of ``context``, default: the current one) if it is another producer's
+    recording GenAI CLIENT span for this call.
 
     "This call" means the same ``gen_ai.operation.name`` and (when both are known) the
     same ``gen_ai.request.model``; spanmeter's own spans never qualify.
     """
-    span = trace.get_current_span()
+    span = trace.get_current_span(context)
     if not span.is_recording() or getattr(span, "kind", None) is not SpanKind.CLIENT:
         return None
     scope = getattr(span, "instrumentation_scope", None)
@@ -252,25 +255,36 @@ class GenAITelemetry:
         self.defer_request_attributes = samples_without_attributes(self.tracer)
         self.active = True
 
-    def start(self, operation: str, request_model: str | None, attributes: Attributes) -> GenAICall:
+    def start(
+        self,
+        operation: str,
+        request_model: str | None,
+        attributes: Attributes,
+        context: otel_context.Context | None = None,
+    ) -> GenAICall:
         """Start ``{operation} {model}`` (CLIENT) with the request attributes, or enrich a foreign span.
 
         Under a framework's model span (:class:`FrameworkLLMCall`) the first SDK call claims
         it: in ``enrich`` mode that span becomes this call's span (one span per LLM call).
+        ``context`` is the current context when the caller has read it already.
         """
-        claimed = FrameworkLLMCall.claim()
+        if context is None:
+            context = otel_context.get_current()
+        claimed = FrameworkLLMCall.claim(context)
         if claimed is not None and self.enrich:
             claimed.set_attributes(attributes)
             return GenAICall(self, claimed, owned=False)
         if self.enrich:
-            foreign = enrichable_span(operation, request_model)
+            foreign = enrichable_span(operation, request_model, context)
             if foreign is not None:
                 foreign.set_attributes(attributes)
                 return GenAICall(self, foreign, owned=False)
         name = f"{operation} {request_model}" if request_model else operation
         if self.defer_request_attributes:
-            return GenAICall(self, self.tracer.start_span(name, kind=SpanKind.CLIENT), True, pending=attributes)
-        span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+            return GenAICall(
+                self, self.tracer.start_span(name, context=context, kind=SpanKind.CLIENT), True, pending=attributes
+            )
+        span = self.tracer.start_span(name, context=context, kind=SpanKind.CLIENT, attributes=attributes)
         return GenAICall(self, span, owned=True)
 
     def capture_into(self, attributes: Attributes, key: str, build: Callable[..., Any], *args: Any) -> None:
@@ -290,9 +304,10 @@ class GenAITelemetry:
         call = None
         with self.guard:
             operation, request_model, attributes = describe(instance, kwargs)
-            call = self.start(operation, request_model, attributes)
+            context = otel_context.get_current()  # read once: claim, enrich rule, new current span
+            call = self.start(operation, request_model, attributes, context)
             if call.owned:
-                call.token = otel_context.attach(trace.set_span_in_context(call.span))
+                call.token = otel_context.attach(trace.set_span_in_context(call.span, context))
         return call
 
 
@@ -320,10 +335,11 @@ class FrameworkLLMCall:
         return otel_context.set_value(_FRAMEWORK_CALL_KEY, self, trace.set_span_in_context(self.span, context))
 
     @staticmethod
-    def claim() -> Span | None:
-        """The current framework span if an SDK call may claim it (first come, and no span in between)."""
-        call = otel_context.get_value(_FRAMEWORK_CALL_KEY)
-        if call is None or call.claimed or trace.get_current_span() is not call.span:
+    def claim(context: otel_context.Context | None = None) -> Span | None:
+        """The framework span of ``context`` (default: the current one) if an SDK call may claim it
+        (first come, and no span in between)."""
+        call = otel_context.get_value(_FRAMEWORK_CALL_KEY, context)
+        if call is None or call.claimed or trace.get_current_span(context) is not call.span:
             return None
         call.claimed = True
         return call.span

@@ -89,6 +89,8 @@ def flush_all(timeout_s: float = CHILD_FLUSH_TIMEOUT_S) -> None:
 def _after_fork_in_child() -> None:
     global forked_at_ns
     forked_at_ns = time.time_ns()
+    for processor in list(_processors):
+        processor.reinit_after_fork()
     util = sys.modules.get("multiprocessing.util")
     if util is not None:  # a multiprocessing child: arm the exit flush once its Process has started
         util.register_after_fork(_ARM, _arm_exit_flush)

@@ -22,10 +22,20 @@ into the metric that owns the value: LLM calls' durations go to the standard
 ``spanmeter.span.duration``. Duration records carry the span's context, so the SDK's
 trace-based exemplar filter links buckets to traces. The SDK's cardinality limit caps
 each metric and shows the rest as ``otel.metric.overflow``.
+
+Bursts: three histogram measurements cost an LLM span's enrichment about twice what
+the rest of it does, and a batch worker that falls behind the app's thread drops spans.
+While :meth:`DerivedMetrics.defer` is on (the processor turns it on while a batch or
+more waits behind the one being enriched), histogram values are only appended to a
+compact per-series array (8 bytes each, at most :data:`MAX_DEFERRED`), and
+:meth:`DerivedMetrics.record_deferred` records them once no batch waits, a chunk at a
+time so a new burst finds the worker free: the same values, later, without exemplars (no
+span context is kept for them).
 """
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -77,6 +87,10 @@ FRESHNESS_DIMS = (semconv.DATA_SOURCE,)
 SPAN_METRICS_DIMS = ("service.name", "span.name", "span.kind", "status.code")
 
 COUNTER, HISTOGRAM, GAUGE, OBSERVED_GAUGE, OBSERVED_COUNTER = "counter", "histogram", "gauge", "ogauge", "ocounter"
+MAX_DEFERRED = 1 << 20
+"""Histogram values held back while deferring (8 MB): about 350,000 LLM spans' worth; past it,
+values are recorded at once again."""
+_CHUNK = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +174,9 @@ class DerivedMetrics:
         self._attr_cache = BoundedMap(max_attribute_sets)
         self._sums: dict[tuple[str, tuple], float] = {}
         self._sources: dict[str, Callable[[], dict[str, float]]] = {}
+        self._deferred: dict[tuple[str, tuple], array] = {}
+        self._deferred_count = 0
+        self.deferring = False
         self._instruments: dict[str, Any] = {}
         for spec in SPECS.values():
             options: dict[str, Any] = {"unit": spec.unit, "description": spec.description}
@@ -189,7 +206,36 @@ class DerivedMetrics:
         key = (metric, values)
         self._sums[key] = self._sums.get(key, 0.0) + amount
 
+    def defer(self, on: bool) -> None:
+        """Hold histogram values back from now on (on), or record new ones at once again (off);
+        :meth:`record_deferred` records what was held back."""
+        self.deferring = on
+        self.exemplars = not on  # the enricher builds no exemplar context for a deferred value
+
+    def record_deferred(self, until: Callable[[], bool] = lambda: False) -> None:
+        """Record the held-back values, :data:`_CHUNK` at a time, until ``until()`` says to stop
+        (spans wait again: the rest stays held back for the next call)."""
+        deferred = self._deferred
+        while deferred and not until():
+            key, amounts = next(iter(deferred.items()))
+            chunk = amounts[-_CHUNK:]  # from the end: O(chunk); the order of measurements is immaterial
+            del amounts[-_CHUNK:]
+            if not amounts:
+                del deferred[key]
+            self._deferred_count -= len(chunk)
+            record, attributes = self._instruments[key[0]].record, self.attributes(*key)
+            for amount in chunk:
+                record(amount, attributes)
+
     def record(self, metric: str, values: tuple, amount: float, context: Any = None) -> None:
+        if self.deferring and self._deferred_count < MAX_DEFERRED:
+            key = (metric, values)
+            amounts = self._deferred.get(key)
+            if amounts is None:
+                amounts = self._deferred[key] = array("d")
+            amounts.append(amount)
+            self._deferred_count += 1
+            return
         attributes = self._attr_cache.get((metric, values))  # attributes() inline: one call less per record
         if attributes is None:
             attributes = self.attributes(metric, values)

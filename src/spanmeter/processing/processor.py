@@ -4,7 +4,9 @@ The app thread pays what the SDK's BatchSpanProcessor costs (a deque append),
 because enrichment happens inside the batch worker: the exporter the batcher
 calls is an :class:`EnrichingExporter` that computes derived attributes for the
 whole batch, then hands the enriched copies to every downstream exporter. One
-enrichment serves all exporters, so budgets and metrics are counted once.
+enrichment serves all exporters, so budgets and metrics are counted once. Under a
+burst (batches waiting behind the one being enriched) the derived histograms' values
+are recorded after the worker has caught up, so it keeps pace with the app's thread.
 """
 
 from __future__ import annotations
@@ -24,26 +26,43 @@ from spanmeter import sdk_internals, semconv
 from spanmeter.attribution import apply_attribution
 from spanmeter.internal_errors import guard
 from spanmeter.processing import child_processes
+from spanmeter.processing.derived_metrics import DerivedMetrics
 from spanmeter.processing.enricher import Enricher
 from spanmeter.settings import Settings
 
 _GUARD_ENRICH = guard("processing.enrich")
 _GUARD_SHUTDOWN = guard("export.shutdown")
+_GUARD_METRICS = guard("processing.metrics")
 _logger = logging.getLogger("spanmeter")
 _QUEUE_SETTING = "OTEL_BSP_MAX_QUEUE_SIZE"
 
 
 class EnrichingExporter(SpanExporter):
-    """Enrich a batch once, then export it to each downstream exporter."""
+    """Enrich a batch once, then export it to each downstream exporter.
+
+    ``backlogged()`` (set by the processor) says whether a batch or more waits behind the
+    one being exported: then the in-process metric sink defers its histogram values
+    (:meth:`DerivedMetrics.defer`), so the worker takes spans off the queue faster under
+    a burst; after a batch with no backlog, it records them until spans wait again."""
 
     def __init__(self, enricher: Enricher, exporters: Sequence[SpanExporter]):
         self.enricher = enricher
         self.exporters = tuple(exporters)
+        self.backlogged: Callable[[], bool] = lambda: False
+        metrics = enricher.metrics
+        self._deferring = metrics if isinstance(metrics, DerivedMetrics) else None
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        backlog = self.backlogged()
+        deferring = self._deferring
+        if deferring is not None:
+            deferring.defer(backlog)
         with _GUARD_ENRICH:  # export the raw spans rather than lose them
             spans = self.enricher.enrich(spans)
         results = [self._export_one(exporter, spans) for exporter in self.exporters]
+        if deferring is not None and not backlog:
+            with _GUARD_METRICS:
+                deferring.record_deferred(until=self.backlogged)
         return SpanExportResult.SUCCESS if all(results) else SpanExportResult.FAILURE
 
     @staticmethod
@@ -81,9 +100,10 @@ class SpanmeterProcessor(BatchSpanProcessor):
     the derived metrics and the budget log records; ``clock`` (epoch seconds)
     drives budget windows, for tests; ``enricher`` replaces the whole enrichment stage.
 
-    Spans the full batch queue drops are counted (``dropped``, the
-    ``spanmeter.spans.dropped`` metric), with one warning when dropping starts and one
-    summary line at shutdown, both naming ``OTEL_BSP_MAX_QUEUE_SIZE``. In child
+    A span the full batch queue cannot take is dropped (the new one; the SDK would
+    evict the oldest) and counted exactly (``dropped``, the ``spanmeter.spans.dropped``
+    metric), with one warning when dropping starts and one summary line at shutdown,
+    both naming ``OTEL_BSP_MAX_QUEUE_SIZE``. In child
     processes it flushes before the child's work ends, and never exports a span the
     parent started (:mod:`spanmeter.processing.child_processes`).
     """
@@ -111,6 +131,10 @@ class SpanmeterProcessor(BatchSpanProcessor):
         self._fan_out = EnrichingExporter(self.enricher, self.exporters)
         super().__init__(self._fan_out, **batch_options)
         self._queue = sdk_internals.batch_queue(self)
+        self._emit = sdk_internals.batch_emit(self)
+        batch_size = sdk_internals.batch_size(self)
+        self._fan_out.backlogged = lambda: len(self._queue) >= batch_size
+        self._offer_lock = threading.Lock()
         self.dropped = self._dropped_reported = 0
         self._drop_lock = threading.Lock()
         (meter_provider or metrics.get_meter_provider()).get_meter(
@@ -127,13 +151,27 @@ class SpanmeterProcessor(BatchSpanProcessor):
         apply_attribution(span, parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
-        """Queue the span as BatchSpanProcessor does; count it when the full queue drops one."""
+        """Queue the span as BatchSpanProcessor does, or count it when the queue is full.
+
+        spanmeter decides the drop itself, under a lock only the app's threads take: the
+        worker only ever takes spans out, so a queue found below its bound still has room
+        when the span is offered, and every span is either queued or counted, exactly
+        (the SDK checks before it offers, so it counts spans the worker made room for)."""
         if child_processes.forked_at_ns and child_processes.started_in_parent(span.start_time):
             return  # the parent exports it
+        context = span.context
+        if context is None or not context.trace_flags.sampled:
+            return
         queue = self._queue
-        if len(queue) == queue.maxlen and span.context is not None and span.context.trace_flags.sampled:
-            self._count_drop(queue.maxlen)
-        super().on_end(span)
+        with self._offer_lock:
+            if len(queue) < queue.maxlen:
+                self._emit(span)
+                return
+        self._count_drop(queue.maxlen)
+
+    def reinit_after_fork(self) -> None:
+        """In a fork child: a lock another thread of the parent held stays held in the child."""
+        self._offer_lock = threading.Lock()
 
     def holds_spans(self) -> bool:
         """True while spans wait in the batch queue or are being exported."""
