@@ -50,7 +50,9 @@ def check_trace_url(template: str | None) -> str | None:
     try:
         template.format(trace_id="0")
     except (IndexError, KeyError, ValueError):
-        raise click.BadParameter(f"{template!r}: only {{trace_id}} may appear in braces", param_hint="--trace-url") from None
+        raise click.BadParameter(
+            f"{template!r}: only {{trace_id}} may appear in braces", param_hint="--trace-url"
+        ) from None
     if not re.match(r"^https?://", template):
         raise click.BadParameter(f"{template!r} is not an http(s) URL", param_hint="--trace-url")
     return template
