@@ -290,7 +290,7 @@ class Totals:
             self.llm_calls += 1
             self.input_tokens += outcome.input_tokens or 0
             self.output_tokens += outcome.output_tokens or 0
-            if outcome.unpriced_reason in self.unpriced and outcome.error_type is None:  # a failed call billed nothing
+            if outcome.unpriced_reason in self.unpriced:
                 self.unpriced[outcome.unpriced_reason] += 1
         if outcome.kind == "stage":
             self.data_bytes += outcome.data_bytes or 0
