@@ -125,10 +125,12 @@ def conversations_table(rows: list[dict[str, Any]], limit: int = TERMINAL_ROWS) 
 
 def recommendations_table(recommendations: list[dict[str, Any]]) -> Table:
     table = Table(title="recommendations")
-    for header in ("kind", "what the data says", "est. saving USD"):
+    for header in ("kind", "recommendation", "evidence", "impact", "est. saving USD"):
         table.add_column(header, justify="right" if header.startswith("est.") else "left")
     for item in recommendations:
-        table.add_row(item["kind"], item["message"], _num(item["saving_usd"], "{:.6f}"))
+        table.add_row(
+            item["kind"], item["message"], item["evidence"], item["impact"], _num(item["saving_usd"], "{:.6f}")
+        )
     return table
 
 
@@ -145,5 +147,5 @@ def terminal_report(data: dict[str, Any]) -> RichGroup:
     if data["most_expensive_traces"]:
         parts.append(traces_table("most expensive traces", data["most_expensive_traces"]))
     parts.append(recommendations_table(data["recommendations"]) if data["recommendations"]
-                 else "no recommendations: everything is within the thresholds")  # fmt: skip
+                 else "no recommendations: every figure is within its threshold, or too little data to judge")  # fmt: skip
     return RichGroup(*parts)
