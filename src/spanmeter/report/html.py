@@ -37,6 +37,8 @@ SMALL_WIDTH, SMALL_HEIGHT = 340, 170
 MAX_LATENCY_MODELS = 6
 HISTOGRAM_BINS = 20
 MIN_TICK_GAP_PX = 110
+TIME_STEPS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800,
+                604800, 2592000)  # fmt: skip
 PALETTE = ("#4269d0", "#efb118", "#ff725c", "#6cc5b0", "#3ca951", "#ff8ab7", "#a463f2", "#97bbf5", "#9c6b4e", "#9498a0")
 NOTHING_TO_RECOMMEND = "<p>Nothing to recommend: every figure is within its threshold, or too little data to judge.</p>"
 FAILED, SUCCEEDED = "#d62728", "#b8c4d6"
@@ -135,15 +137,22 @@ class _Frame:
                              f"{_e(text)}</text>")  # fmt: skip
 
     def time_axis(self, first_ns: int, end_ns: int) -> None:
-        """Up to 6 time labels, at least MIN_TICK_GAP_PX apart; a label equal to the one before is left out."""
-        pattern = _time_format(end_ns - first_ns)
-        count = max(2, min(6, int(self.plot_width // MIN_TICK_GAP_PX)))
-        labels: list[tuple[float, str]] = []
-        for i in range(count):
-            text = _clock(first_ns + (end_ns - first_ns) * i / (count - 1), pattern)
-            if not labels or labels[-1][1] != text:
-                labels.append((self.plot_width * i / (count - 1), text))
-        self.x_labels(labels)
+        """Time labels at round times (multiples of a step from TIME_STEPS_S), at least MIN_TICK_GAP_PX apart."""
+        span_ns = max(end_ns - first_ns, 1)
+        room = max(1, int(self.plot_width // MIN_TICK_GAP_PX))
+        step_ns = next((step * 10**9 for step in TIME_STEPS_S if step * 10**9 * room >= span_ns), span_ns)
+        pattern = _time_format(span_ns)
+        tick = -(-first_ns // step_ns) * step_ns
+        labels = []
+        while tick <= end_ns:
+            labels.append(((tick - first_ns) / span_ns * self.plot_width, _clock(tick, pattern)))
+            tick += step_ns
+        labels = labels or [(0.0, _clock(first_ns, pattern))]
+        for offset, text in labels:
+            anchor = "start" if offset < 30 else "end" if offset > self.plot_width - 30 else "middle"
+            self.body.append(f'<line x1="{self.left + offset:.1f}" y1="{self.bottom}" x2="{self.left + offset:.1f}" '
+                             f'y2="{self.bottom + 4}" stroke="#999"/><text x="{self.left + offset:.1f}" '
+                             f'y="{self.height - 8}" text-anchor="{anchor}">{_e(text)}</text>')  # fmt: skip
 
     def svg(self, label: str) -> str:
         return _svg(self.body, self.width, self.height, label)
@@ -269,14 +278,18 @@ def horizontal_bars(rows: Sequence[tuple[str, float]], unit: str, label: str) ->
     return _svg(body, WIDTH, height, label)
 
 
-def time_scatter(points: Sequence[tuple[int, float, str, str]], unit: str, label: str) -> str | None:
-    """Dots over time: (unix ns, value, series, tooltip); one color per series."""
+def time_scatter(points: Sequence[tuple[int, float, str, str]], unit: str, label: str,
+                 time_range: tuple[int, int] | None = None) -> str | None:  # fmt: skip
+    """Dots over time: (unix ns, value, series, tooltip); one color per series; x over ``time_range``
+    (unix ns; e.g. the other charts' range) or the points' own."""
     if not points:
         return None
     series = sorted({point[2] for point in points})
     colors = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(series)}
     first, last = min(point[0] for point in points), max(point[0] for point in points)
     end = last + max((last - first) // 50, 10**9)
+    if time_range is not None:
+        first, end = min(first, time_range[0]), max(end, time_range[1])
     frame = _Frame(WIDTH, HEIGHT, max(point[1] for point in points), unit, label)
     for time_ns, value, name, title in points:
         x = frame.left + 4 + (time_ns - first) / (end - first) * (frame.plot_width - 8)
@@ -318,9 +331,17 @@ def _report_charts(analysis: Analysis, data: dict[str, Any]) -> list[str]:
                 "no LLM calls"),
         _figure("cost-per-gb", "Cost per GB per data source", horizontal_bars(per_gb, "usd_per_gb", "cost per GB"),
                 "no span carries both data volume and a cost"),
-        _figure("anomalies", "Anomalies on a timeline (score)", time_scatter(anomalies, "count", "score"),
+        _figure("anomalies", "Anomalies on a timeline (score)", time_scatter(anomalies, "count", "score", _time_range(timeline)),
                 "no anomalies flagged"),
     ]  # fmt: skip
+
+
+def _time_range(timeline: dict[str, Any]) -> tuple[int, int] | None:
+    """The time charts' x range: from the first bucket's start to the last one's end."""
+    buckets = timeline["buckets"]
+    if not buckets:
+        return None
+    return buckets[0]["start_unix_nano"], buckets[-1]["start_unix_nano"] + timeline["bucket_s"] * 10**9
 
 
 def latency_histograms(analysis: Analysis) -> str | None:
