@@ -7,6 +7,13 @@ the breakdowns are the shared group tables (:mod:`spanmeter.processing.groups`, 
 what each dimension counts), so the report, the Insights API and ``spanmeter demo`` agree.
 An LLM call counts once its agent run is known (when the agent span is read, or at the end).
 
+The timeline counts LLM calls, failures, p95 latency and cost per time bucket, its width the
+narrowest that keeps the run within :data:`MAX_TIME_BUCKETS` (:class:`Timeline`). Spans are
+remembered per trace (:data:`RECENT_TRACES` traces, :data:`MAX_TREE_SPANS` spans each) until the
+trace's root is read, which in a file comes after its children: the root then counts the trace
+for its conversation (``gen_ai.conversation.id`` on any of its spans) and, when it makes a top-k
+list, carries the span tree (spans read after the root still join it).
+
 Latency percentiles come from :class:`~spanmeter.processing.sketch.LatencySketch` (exact up
 to a few thousand calls per group, 1 % relative error beyond). Keys per dimension are
 bounded (:data:`MAX_KEYS`); later keys share the row :data:`OVERFLOW_KEY`. The slowest and
@@ -80,6 +87,9 @@ class Timeline:
     def __init__(self) -> None:
         self.width_index = 0
         self.buckets: dict[int, TimeBucket] = {}
+        self.first: int | None = None
+        self.last: int | None = None
+        """The first and last bucket index with data (the range the width is chosen for)."""
 
     @property
     def width_ns(self) -> int:
@@ -95,7 +105,9 @@ class Timeline:
         bucket.latency.add(outcome.duration_s)
         if outcome.cost_usd:
             bucket.cost[model] = bucket.cost.get(model, 0.0) + outcome.cost_usd
-        while max(self.buckets) - min(self.buckets) >= MAX_TIME_BUCKETS and self.width_index < len(TIME_WIDTHS_S) - 1:
+        self.first = index if self.first is None else min(self.first, index)
+        self.last = index if self.last is None else max(self.last, index)
+        while self.last - self.first >= MAX_TIME_BUCKETS and self.width_index < len(TIME_WIDTHS_S) - 1:
             self._widen()
 
     def _widen(self) -> None:
@@ -108,22 +120,15 @@ class Timeline:
             else:
                 target.merge(bucket)
         self.buckets, self.width_index = merged, self.width_index + 1
-
-    def series(self) -> dict[str, list[tuple[int, float]]]:
-        """model -> [(bucket start, unix ns; cost)] in time order."""
-        out: dict[str, list[tuple[int, float]]] = {}
-        for index in sorted(self.buckets):
-            for model, cost in sorted(self.buckets[index].cost.items()):
-                out.setdefault(model, []).append((index * self.width_ns, cost))
-        return out
+        self.first, self.last = min(merged), max(merged)
 
     def to_json(self) -> dict[str, Any]:
         """The ``timeline`` of ``--json``: every bucket from the first to the last, empty ones included,
         so a chart's x axis is time."""
-        if not self.buckets:
+        if self.first is None or self.last is None:
             return {"bucket_s": TIME_WIDTHS_S[self.width_index], "buckets": []}
         rows = []
-        for index in range(min(self.buckets), max(self.buckets) + 1):
+        for index in range(self.first, self.last + 1):
             bucket = self.buckets.get(index) or TimeBucket()
             rows.append({
                 "start_unix_nano": index * self.width_ns, "calls": bucket.calls, "errors": bucket.errors,
