@@ -30,11 +30,13 @@ def _bucket_value(index: int) -> float:
 
 
 class LatencySketch:
-    """Percentiles of non-negative values: exact up to EXACT_LIMIT values, else within RELATIVE_ERROR."""
+    """Percentiles of non-negative values: exact up to ``exact_limit`` values (EXACT_LIMIT), else
+    within RELATIVE_ERROR. Many small sketches (one per time bucket) take a lower limit to stay small."""
 
-    __slots__ = ("_buckets", "_exact", "_zeros", "count")
+    __slots__ = ("_buckets", "_exact", "_zeros", "count", "exact_limit")
 
-    def __init__(self) -> None:
+    def __init__(self, exact_limit: int = EXACT_LIMIT) -> None:
+        self.exact_limit = exact_limit
         self.count = 0
         self._exact: list[float] | None = []
         self._buckets: dict[int, int] = {}
@@ -48,7 +50,7 @@ class LatencySketch:
         self.count += 1
         if self._exact is not None:
             self._exact.append(value)
-            if len(self._exact) > EXACT_LIMIT:
+            if len(self._exact) > self.exact_limit:
                 values, self._exact = self._exact, None
                 for item in values:
                     self._add_bucketed(item)

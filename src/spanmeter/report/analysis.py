@@ -61,6 +61,10 @@ TIME_WIDTHS_S = (1, 2, 10, 30, 60, 120, 600, 1800, 3600, 7200, 21600, 43200, 864
 """Bucket widths of the timeline, each a multiple of the one before, so buckets merge exactly when they widen."""
 
 
+BUCKET_EXACT_LIMIT = 256
+"""Latencies kept exactly per time bucket; past it a bucket's p95 is within the sketch's 1 %."""
+
+
 class TimeBucket:
     """One time bucket's LLM calls: how many, how many failed, their latency, their cost by model."""
 
@@ -68,7 +72,7 @@ class TimeBucket:
 
     def __init__(self) -> None:
         self.calls = self.errors = 0
-        self.latency = LatencySketch()
+        self.latency = LatencySketch(BUCKET_EXACT_LIMIT)
         self.cost: dict[str, float] = {}
 
     def merge(self, other: TimeBucket) -> None:
