@@ -33,7 +33,8 @@ const charts = [...document.querySelectorAll('svg.chart')].map(svg => ({
   marks: [...svg.querySelectorAll('rect,circle')].map(box)}));
 document.getElementById('boxes').textContent = JSON.stringify({
   width: window.innerWidth, scroll_width: document.documentElement.scrollWidth, charts,
-  links: [...document.querySelectorAll('a.trace')].map(a => a.getAttribute('href'))});
+  links: [...document.querySelectorAll('a.trace')].map(a => a.getAttribute('href')),
+  cells: [...document.querySelectorAll('td')].map(td => [td.textContent, getComputedStyle(td).textAlign])});
 </script></body>"""
 
 
@@ -79,8 +80,13 @@ def overlap(a: list[float], b: list[float]) -> bool:
     return min(a[2], b[2]) - max(a[0], b[0]) > 0.5 and min(a[3], b[3]) - max(a[1], b[1]) > 0.5
 
 
+NUMBER = re.compile(r"^-?\$?\d{1,3}(,\d{3})*(\.\d+)?(%| ms| s|/GB)?$")  # as fmt_value writes them
+
+
 def assert_readable(layout: dict) -> None:
     assert layout["scroll_width"] <= layout["width"], layout["scroll_width"]  # nothing wider than the window
+    for text, align in layout["cells"]:  # numbers right, text left ("-", no value, sits in its column's way)
+        assert text in ("-", "") or align == ("right" if NUMBER.match(text) else "left"), (text, align)
     for chart in layout["charts"]:
         left, top, right, bottom = chart["box"]
         assert right - left > 200 and bottom - top > 40 and right <= layout["width"], chart["figure"]
