@@ -451,9 +451,17 @@ def _recommendations(items: list[dict[str, Any]]) -> list[str]:
              for r in items], "ttttn")]  # fmt: skip
 
 
+def _length(seconds: float) -> str:
+    """How long a run lasted: seconds below 2 minutes, else hours and minutes."""
+    if seconds < 120:
+        return fmt_value(seconds, "s")
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+
+
 def _summary(totals: dict[str, Any]) -> str:
     start, end = totals["start_unix_nano"], totals["end_unix_nano"]
-    when = f"{_clock(start)} to {_clock(end)} UTC ({fmt_value((end - start) / 1e9, 's')}); " if start else ""
+    when = f"{_clock(start)} to {_clock(end)} UTC ({_length((end - start) / 1e9)}); " if start else ""
     return (f"{when}{totals['spans']:,} spans, {totals['traces']:,} traces, {totals['llm_calls']:,} LLM calls "
             f"({totals['error_rate']:.1%} of spans failed), {fmt_value(totals['cost_usd'], 'usd')} spent, "
             f"{totals['unpriced_calls']:,} calls unpriced; percentiles: {totals['percentiles']}")  # fmt: skip
