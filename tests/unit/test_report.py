@@ -469,3 +469,15 @@ def test_a_trace_url_without_the_placeholder_is_a_usage_error(tmp_path, url):
     write_lines(path, [request_line([chat(1, 1, 0, S)])])
     result = CliRunner().invoke(main, ["report", str(path), "--trace-url", url])
     assert result.exit_code == 2 and "--trace-url" in result.output, result.output
+
+
+def test_the_terminal_shows_the_timeline_merged_to_a_dozen_rows(tmp_path):
+    path = tmp_path / "run.jsonl"
+    write_short_run(path, seconds=40)
+    result = CliRunner().invoke(main, ["report", str(path)])
+    assert result.exit_code == 0, result.output
+    table = result.stdout[result.stdout.index("LLM calls over time (per 4 s)") :]
+    rows = [line.split("│") for line in table.splitlines()[3:] if line.startswith("│")][:11]
+    assert len(rows) == 11  # 41 one-second buckets, 4 to a row
+    assert sum(int(row[3]) for row in rows) == 4 and sum(int(row[2]) for row in rows) == 80
+    assert max(float(row[4]) for row in rows) == 2.4  # the slow phase's p95, from the merged sketches

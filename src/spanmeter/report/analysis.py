@@ -126,20 +126,26 @@ class Timeline:
         self.buckets, self.width_index = merged, self.width_index + 1
         self.first, self.last = min(merged), max(merged)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, max_rows: int | None = None) -> dict[str, Any]:
         """The ``timeline`` of ``--json``: every bucket from the first to the last, empty ones included,
-        so a chart's x axis is time."""
+        so a chart's x axis is time; with ``max_rows``, consecutive buckets merged (sketches and all)
+        into at most that many rows (the terminal's table)."""
+        width_s = TIME_WIDTHS_S[self.width_index]
         if self.first is None or self.last is None:
-            return {"bucket_s": TIME_WIDTHS_S[self.width_index], "buckets": []}
+            return {"bucket_s": width_s, "buckets": []}
+        step = -(-(self.last - self.first + 1) // max_rows) if max_rows else 1
         rows = []
-        for index in range(self.first, self.last + 1):
-            bucket = self.buckets.get(index) or TimeBucket()
+        for index in range(self.first, self.last + 1, step):
+            bucket = TimeBucket()
+            for part in range(index, min(index + step, self.last + 1)):
+                if part in self.buckets:
+                    bucket.merge(self.buckets[part])
             rows.append({
                 "start_unix_nano": index * self.width_ns, "calls": bucket.calls, "errors": bucket.errors,
                 "p95_s": bucket.latency.quantile(0.95), "cost_usd": sum(bucket.cost.values()),
                 "cost_by_model": dict(sorted(bucket.cost.items())),
             })  # fmt: skip
-        return {"bucket_s": TIME_WIDTHS_S[self.width_index], "buckets": rows}
+        return {"bucket_s": width_s * step, "buckets": rows}
 
 
 class TopK:
