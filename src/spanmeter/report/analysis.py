@@ -85,7 +85,7 @@ class TimeBucket:
 
 class Timeline:
     """LLM calls per time bucket, buckets sized to the data: the narrowest of TIME_WIDTHS_S that
-    keeps the observed range within MAX_TIME_BUCKETS (a 40 s run gets 1 s buckets, a day 10 min
+    keeps the observed range within MAX_TIME_BUCKETS (a 40 s run gets 1 s buckets, a day 30 min
     ones). Buckets start at multiples of their width since the epoch."""
 
     def __init__(self) -> None:
