@@ -481,3 +481,32 @@ def test_the_terminal_shows_the_timeline_merged_to_a_dozen_rows(tmp_path):
     assert len(rows) == 11  # 41 one-second buckets, 4 to a row
     assert sum(int(row[3]) for row in rows) == 4 and sum(int(row[2]) for row in rows) == 80
     assert max(float(row[4]) for row in rows) == 2.4  # the slow phase's p95, from the merged sketches
+
+
+def test_a_trace_read_root_first_still_counts_its_calls_for_its_conversation(tmp_path):
+    """Jaeger hands a trace over whole, root first: the conversation and the tree wait for all its spans."""
+    path = tmp_path / "t.jsonl"
+    spans = []
+    for trace in (1, 2):
+        spans += [
+            otlp_span(trace, 1, None, "invoke_workflow graph", trace * 10 * S, 3 * S,
+                      {semconv.GEN_AI_OPERATION_NAME: "invoke_workflow"}),
+            otlp_span(trace, 2, 1, "invoke_agent helper", trace * 10 * S, 2 * S, {
+                semconv.GEN_AI_OPERATION_NAME: "invoke_agent", semconv.GEN_AI_CONVERSATION_ID: "thread-7"}),
+            otlp_span(trace, 3, 2, "chat gpt-4o", trace * 10 * S + 1, S, {
+                semconv.GEN_AI_OPERATION_NAME: "chat", semconv.GEN_AI_REQUEST_MODEL: "gpt-4o",
+                semconv.COST_USD: 0.5}, error=trace == 2),
+        ]  # fmt: skip
+    write_lines(path, [request_line(spans)])
+    data, _ = run_report(str(path))
+    assert data["conversations"] == [{
+        "conversation": "thread-7", "traces": 2, "llm_calls": 2, "errors": 1, "cost_usd": None,
+        "duration_s": 6.0, "first_start_unix_nano": BASE_NS + 10 * S, "last_start_unix_nano": BASE_NS + 20 * S,
+    }]  # fmt: skip
+    slowest = data["slowest_traces"][0]
+    assert slowest["conversation"] == "thread-7"
+    assert [(s["depth"], s["name"], s["rolled_up_usd"]) for s in slowest["tree"]["spans"]] == [
+        (0, "invoke_workflow graph", 0.5),
+        (1, "invoke_agent helper", 0.5),
+        (2, "chat gpt-4o", 0.5),
+    ]

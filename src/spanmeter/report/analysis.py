@@ -9,10 +9,11 @@ An LLM call counts once its agent run is known (when the agent span is read, or 
 
 The timeline counts LLM calls, failures, p95 latency and cost per time bucket, its width the
 narrowest that keeps the run within :data:`MAX_TIME_BUCKETS` (:class:`Timeline`). Spans are
-remembered per trace (:data:`RECENT_TRACES` traces, :data:`MAX_TREE_SPANS` spans each) until the
-trace's root is read, which in a file comes after its children: the root then counts the trace
-for its conversation (``gen_ai.conversation.id`` on any of its spans) and, when it makes a top-k
-list, carries the span tree (spans read after the root still join it).
+remembered per trace (the latest :data:`RECENT_TRACES` traces, :data:`MAX_TREE_SPANS` spans each,
+in any order: a file has a trace's spans close together, Jaeger a whole trace at once); when a
+trace leaves memory (or at :meth:`Analysis.finish`) it counts for its conversation
+(``gen_ai.conversation.id`` on any of its spans), and a trace in a top-k list keeps its spans for
+its span tree.
 
 Latency percentiles come from :class:`~spanmeter.processing.sketch.LatencySketch` (exact up
 to a few thousand calls per group, 1 % relative error beyond). Keys per dimension are
@@ -26,11 +27,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import heapq
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 from spanmeter import semconv
-from spanmeter.processing.bounded import BoundedMap
 from spanmeter.processing.enriched import OutcomeReader
 from spanmeter.processing.groups import (
     DIMENSIONS,
@@ -202,13 +203,15 @@ MAX_TREE_SPANS = 100
 
 
 class TraceSoFar:
-    """What the report remembers of a trace until its root span is read: its conversation, its LLM
-    calls, and its spans in a compact form (for the span tree of the top traces)."""
+    """What the report remembers of a recent trace: its conversation, its LLM calls and failures,
+    its root's start, duration and cost once read, and its spans in a compact form (for the span
+    tree of the top traces)."""
 
-    __slots__ = ("conversation", "errors", "llm_calls", "nodes", "untracked")
+    __slots__ = ("conversation", "errors", "llm_calls", "nodes", "root", "untracked")
 
     def __init__(self) -> None:
         self.conversation: str | None = None
+        self.root: tuple[int, float, float | None] | None = None
         self.llm_calls = self.errors = self.untracked = 0
         self.nodes: list[tuple[str, str, str, str, int, float, float | None, float | None, bool]] = []
 
@@ -260,14 +263,13 @@ class ConversationRow:
     first_start_unix_nano: int = 0
     last_start_unix_nano: int = 0
 
-    def add(self, trace: TraceSoFar, root: SpanRecord, cost: float | None) -> None:
-        start = root.start_unix_nano
+    def add(self, trace: TraceSoFar, start: int, duration_s: float, cost: float | None) -> None:
         self.first_start_unix_nano = min(self.first_start_unix_nano, start) if self.traces else start
         self.last_start_unix_nano = max(self.last_start_unix_nano, start)
         self.traces += 1
         self.llm_calls += trace.llm_calls
         self.errors += trace.errors
-        self.duration_s += root.duration_s
+        self.duration_s += duration_s
         if cost is not None:
             self.cost_usd = (self.cost_usd or 0.0) + cost
 
@@ -325,7 +327,7 @@ class Analysis:
         self.most_expensive = TopK(TOP_TRACES)
         self.anomaly_events = TopK(MAX_ANOMALY_EVENTS)
         self.repeats: dict[str, PromptRepeats] = {}
-        self.traces: BoundedMap = BoundedMap(RECENT_TRACES)
+        self.traces: OrderedDict[str, TraceSoFar] = OrderedDict()
         self.conversations: dict[str, ConversationRow] = {}
         self.conversations_overflowed = 0
         self.problems: list[str] = []
@@ -344,8 +346,9 @@ class Analysis:
             self._offer_prompt(outcome, span.attributes.get(semconv.GEN_AI_INPUT_MESSAGES))
         trace = self.traces.get(span.trace_id)
         if trace is None:
-            trace = TraceSoFar()
-            self.traces.put(span.trace_id, trace)
+            if len(self.traces) >= RECENT_TRACES:
+                self._close(self.traces.popitem(last=False)[1])
+            trace = self.traces[span.trace_id] = TraceSoFar()
         trace.add(span, outcome)
         if not span.parent_span_id:
             self._offer_trace(span, outcome, trace)
@@ -353,9 +356,12 @@ class Analysis:
             self.add_outcome(each)
 
     def finish(self) -> None:
-        """Count the calls whose agent run was not in the input (idempotent)."""
+        """Count the calls whose agent run was not in the input, and the traces still in memory
+        for their conversations (idempotent)."""
         for outcome in self.reader.flush():
             self.add_outcome(outcome)
+        while self.traces:
+            self._close(self.traces.popitem(last=False)[1])
 
     def add_outcome(self, outcome: SpanOutcome) -> None:
         """One work span's facts, its agent run known."""
@@ -386,16 +392,19 @@ class Analysis:
                 "start_unix_nano": span.start_unix_nano,
                 "duration_s": span.duration_s,
                 "cost_usd": cost,
-                "conversation": trace.conversation,
-                "tree": trace,  # the trace's spans read after its root still join it; made JSON by traces_json
+                "trace": trace,  # spans read after the root still join it; traces_json reads it at the end
             }
 
         cost = outcome.total_usd if outcome.total_usd is not None else outcome.own_usd
         self.slowest.offer(span.duration_s, payload)
         if cost:
             self.most_expensive.offer(cost, payload)
-        if trace.conversation is not None:
-            self._conversation(trace.conversation).add(trace, span, cost)
+        trace.root = (span.start_unix_nano, span.duration_s, cost)
+
+    def _close(self, trace: TraceSoFar) -> None:
+        """A trace leaves memory: it counts for its conversation (when its root was read)."""
+        if trace.root is not None and trace.conversation is not None:
+            self._conversation(trace.conversation).add(trace, *trace.root)
 
     def _conversation(self, key: str) -> ConversationRow:
         row = self.conversations.get(key)
@@ -408,7 +417,9 @@ class Analysis:
 
     def traces_json(self, top: TopK) -> list[dict[str, Any]]:
         """The top traces, each with its span tree (the drill-down)."""
-        return [payload | {"tree": payload["tree"].tree()} for payload in top.items()]
+        return [{key: value for key, value in payload.items() if key != "trace"}
+                | {"conversation": payload["trace"].conversation, "tree": payload["trace"].tree()}
+                for payload in top.items()]  # fmt: skip
 
     def conversations_json(self) -> list[dict[str, Any]]:
         """Conversations, most expensive first, then the most recent."""
