@@ -30,11 +30,13 @@ def _bucket_value(index: int) -> float:
 
 
 class LatencySketch:
-    """Percentiles of non-negative values: exact up to EXACT_LIMIT values, else within RELATIVE_ERROR."""
+    """Percentiles of non-negative values: exact up to ``exact_limit`` values (EXACT_LIMIT), else
+    within RELATIVE_ERROR. Many small sketches (one per time bucket) take a lower limit to stay small."""
 
-    __slots__ = ("_buckets", "_exact", "_zeros", "count")
+    __slots__ = ("_buckets", "_exact", "_zeros", "count", "exact_limit")
 
-    def __init__(self) -> None:
+    def __init__(self, exact_limit: int = EXACT_LIMIT) -> None:
+        self.exact_limit = exact_limit
         self.count = 0
         self._exact: list[float] | None = []
         self._buckets: dict[int, int] = {}
@@ -48,7 +50,7 @@ class LatencySketch:
         self.count += 1
         if self._exact is not None:
             self._exact.append(value)
-            if len(self._exact) > EXACT_LIMIT:
+            if len(self._exact) > self.exact_limit:
                 values, self._exact = self._exact, None
                 for item in values:
                     self._add_bucketed(item)
@@ -103,13 +105,19 @@ class LatencySketch:
     def quantiles(self, fractions: tuple[float, ...]) -> list[float | None]:
         return [self.quantile(fraction) for fraction in fractions]
 
-    def histogram(self, bins: int = 20) -> list[tuple[float, float, int]]:
-        """(low, high, count) over ``bins`` log-spaced ranges from the smallest to the largest value."""
+    def bounds(self) -> tuple[float, float] | None:
+        """(smallest, largest) positive value; None when there is none."""
+        positive = [value for value, _ in self._weighted() if value > 0]
+        return (min(positive), max(positive)) if positive else None
+
+    def histogram(self, bins: int = 20, bounds: tuple[float, float] | None = None) -> list[tuple[float, float, int]]:
+        """(low, high, count) over ``bins`` log-spaced ranges from the smallest to the largest value, or
+        over ``bounds`` (so histograms side by side share their x range; values outside count at the ends)."""
         pairs = list(self._weighted())
-        positive = [value for value, _ in pairs if value > 0]
-        if not positive:
+        own = self.bounds()
+        if own is None:
             return []
-        low, high = min(positive), max(positive)
+        low, high = bounds or own
         if high <= low:
             return [(low, high, sum(count for _, count in pairs))]
         step = math.log(high / low) / bins
