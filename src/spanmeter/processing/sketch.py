@@ -30,13 +30,15 @@ def _bucket_value(index: int) -> float:
 
 
 class LatencySketch:
-    """Percentiles of non-negative values: exact up to EXACT_LIMIT values, else within RELATIVE_ERROR."""
+    """Percentiles of non-negative values: exact up to ``exact_limit`` values, else within RELATIVE_ERROR
+    (``exact_limit=0``: bucketed from the first value, for the many small sketches of a long-lived store)."""
 
-    __slots__ = ("_buckets", "_exact", "_zeros", "count")
+    __slots__ = ("_buckets", "_exact", "_exact_limit", "_zeros", "count")
 
-    def __init__(self) -> None:
+    def __init__(self, exact_limit: int = EXACT_LIMIT) -> None:
         self.count = 0
-        self._exact: list[float] | None = []
+        self._exact_limit = exact_limit
+        self._exact: list[float] | None = [] if exact_limit > 0 else None
         self._buckets: dict[int, int] = {}
         self._zeros = 0
 
@@ -48,7 +50,7 @@ class LatencySketch:
         self.count += 1
         if self._exact is not None:
             self._exact.append(value)
-            if len(self._exact) > EXACT_LIMIT:
+            if len(self._exact) > self._exact_limit:
                 values, self._exact = self._exact, None
                 for item in values:
                     self._add_bucketed(item)
