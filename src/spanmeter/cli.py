@@ -42,13 +42,33 @@ PEER_LLM_INSTRUMENTATIONS = ("openai", "anthropic", "langchain")
 DEMO_COMPUTE_USD_PER_HOUR = "0.20"
 
 
-@click.group()
+HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
+"""``-h`` as well as ``--help``, on the group and every subcommand (click passes it down)."""
+
+
+@click.group(context_settings=HELP_OPTIONS)
 @click.version_option(__version__, prog_name="spanmeter")
 def main() -> None:
     """spanmeter: OpenTelemetry for LLM agents and data pipelines."""
 
 
 main.add_command(pipeline)
+
+
+@main.command("help")
+@click.argument("command", nargs=-1)
+@click.pass_context
+def help_command(ctx: click.Context, command: tuple[str, ...]) -> None:
+    """Show the help of spanmeter, or of COMMAND (``help report``, ``help pipeline validate``)."""
+    target_ctx = ctx.find_root()
+    target = target_ctx.command
+    for name in command:
+        found = target.get_command(target_ctx, name) if isinstance(target, click.Group) else None
+        if found is None:
+            raise click.UsageError(f"no such command: {' '.join(command)}", ctx)
+        target_ctx = click.Context(found, info_name=name, parent=target_ctx)
+        target = found
+    click.echo(target.get_help(target_ctx))
 
 
 def example_path() -> Path:

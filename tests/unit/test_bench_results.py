@@ -33,9 +33,10 @@ def test_compare_fails_beyond_tolerance_only_and_on_missing_metrics():
 
 def result(**overrides) -> dict:
     base = {"latency_s": {"avg": 1.0, "p95": 1.5}, "requests": 100, "requests_per_s": 5.0, "error_rate": 0.0,
-            "peak_rss_mb": 200.0, "input_tokens": 1000, "output_tokens": 100, "tokens_per_s": 500.0,
-            "cpu_percent": 20.0}  # fmt: skip
-    return base | overrides
+            "errors": 0, "timeouts": 0, "peak_rss_mb": 200.0, "input_tokens": 1000, "output_tokens": 100,
+            "tokens_per_s": 500.0, "cpu_percent": 20.0}  # fmt: skip
+    merged = base | overrides
+    return merged | {"errors": overrides.get("errors", round(merged["error_rate"] * merged["requests"]))}
 
 
 @pytest.mark.parametrize(("overrides", "kind"), [

@@ -1,8 +1,7 @@
 """A benchmark's result object, its recommendations, and the regression gate against a saved result.
 
-Recommendations are the load-test recipe's rules spanmeter grew out of: average latency over 5 s;
-p95 over 2 x the average; under 1 request/s; error rate over 5 %; peak memory over 1,000 MB; under
-10 tokens/s (when the target made LLM calls); CPU over 80 %. Otherwise "within range".
+Recommendations come from :func:`spanmeter.report.recommend.bench_recommendations`, the module the
+report's come from (the rules, their thresholds and the minimum data each needs are documented there).
 
 The gate (``--fail-on latency_s.p95:+10%,error_rate:+0.01``): each item names a metric by its
 dotted path in the result, the direction that counts as a regression (``+``: rising, ``-``:
@@ -18,14 +17,8 @@ from typing import Any
 
 from spanmeter.bench.runner import Scenario, Tally
 from spanmeter.bench.telemetry import SpanStats
+from spanmeter.report.recommend import bench_recommendations
 
-SLOW_AVG_S = 5.0
-P95_OVER_AVG = 2.0
-LOW_REQUESTS_PER_S = 1.0
-HIGH_ERROR_RATE = 0.05
-HIGH_MEMORY_MB = 1000.0
-LOW_TOKENS_PER_S = 10.0
-HIGH_CPU_PERCENT = 80.0
 DEFAULT_FAIL_ON = "latency_s.p95:+10%,error_rate:+0.01"
 _TOLERANCE = re.compile(r"^\s*([A-Za-z0-9_.]+)\s*:\s*([+-])\s*(\d+(?:\.\d+)?)\s*(%?)\s*$")
 
@@ -72,34 +65,8 @@ def bench_result(target: str, scenario: Scenario, tally: Tally, stats: SpanStats
     return result
 
 
-def recommendations(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """The recipe's rules over a result; one "within_range" item when none fires."""
-    found = []
-    avg, p95 = result["latency_s"]["avg"], result["latency_s"]["p95"]
-
-    def add(kind: str, message: str) -> None:
-        found.append({"kind": kind, "message": message})
-
-    if avg is not None and avg > SLOW_AVG_S:
-        add("slow_average", f"average response {avg:.2f} s is over {SLOW_AVG_S:g} s: add caching or shorten prompts")
-    if avg and p95 is not None and p95 > P95_OVER_AVG * avg:
-        add("latency_outliers", f"p95 {p95:.2f} s is over {P95_OVER_AVG:g} x the average {avg:.2f} s: "
-                                "look for outliers and timeouts")  # fmt: skip
-    if result["requests"] and result["requests_per_s"] < LOW_REQUESTS_PER_S:
-        add("low_throughput", f"{result['requests_per_s']:.2f} requests/s is under {LOW_REQUESTS_PER_S:g}: "
-                              "use connection pooling or async calls")  # fmt: skip
-    if result["error_rate"] > HIGH_ERROR_RATE:
-        add("error_rate", f"{result['error_rate']:.1%} of requests failed (over {HIGH_ERROR_RATE:.0%}): "
-                          "add retries and error handling")  # fmt: skip
-    if result["peak_rss_mb"] > HIGH_MEMORY_MB:
-        add("high_memory", f"peak memory {result['peak_rss_mb']:.0f} MB is over {HIGH_MEMORY_MB:.0f} MB")
-    tokens = result["input_tokens"] + result["output_tokens"]
-    if tokens and result["tokens_per_s"] < LOW_TOKENS_PER_S:
-        add("low_tokens_per_s", f"{result['tokens_per_s']:.1f} tokens/s is under {LOW_TOKENS_PER_S:g}: "
-                                "try a faster model or shorter prompts")  # fmt: skip
-    if result["cpu_percent"] > HIGH_CPU_PERCENT:
-        add("high_cpu", f"CPU {result['cpu_percent']:.0f} % is over {HIGH_CPU_PERCENT:g} %: scale out")
-    return found or [{"kind": "within_range", "message": "all figures within range: keep monitoring"}]
+recommendations = bench_recommendations
+"""The load-test rules, in :mod:`spanmeter.report.recommend` with the report's (one module, one shape)."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -65,6 +65,14 @@ def _own_llm_cost(cost: float | None, source: str | None) -> float | None:
     return 0.0 if cost is None and source is not None else cost
 
 
+def _unpriced_reason(is_llm: bool, source: str | None, has_usage: bool, failed: bool) -> str | None:
+    """As the enricher judges it (:func:`spanmeter.rules.marks_no_usage`): a failed call that reported
+    no usage billed nothing, so it is not unpriced, whatever an older enricher wrote on it."""
+    if not is_llm or (failed and not has_usage):
+        return None
+    return rules.unpriced_reason(source, has_usage)
+
+
 def outcome_of(span: EnrichedSpan) -> tuple[SpanOutcome, bool]:
     """(the span's facts, whether it is a work span); ``agent`` is the run it names itself."""
     get = span.attributes.get
@@ -85,7 +93,7 @@ def outcome_of(span: EnrichedSpan) -> tuple[SpanOutcome, bool]:
         cache_read_tokens=_count(get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)),
         cost_usd=_own_llm_cost(_number(get(semconv.COST_USD)), source),
         compute_usd=_number(get(semconv.COST_COMPUTE_USD)), cost_source=source,
-        unpriced_reason=rules.unpriced_reason(source, has_usage) if is_llm else None,
+        unpriced_reason=_unpriced_reason(is_llm, source, has_usage, span.is_error or get(semconv.ERROR_TYPE) is not None),
         total_usd=_number(get(semconv.COST_TOTAL_USD)), data_bytes=_count(get(semconv.DATA_BYTES)),
         data_records=_count(get(semconv.DATA_RECORDS)), per_gb_usd=_number(get(semconv.COST_PER_GB_USD)),
         anomaly_reasons=_reasons(get(semconv.ANOMALY_REASONS)) if get(semconv.ANOMALY) is True else (),

@@ -105,13 +105,19 @@ class LatencySketch:
     def quantiles(self, fractions: tuple[float, ...]) -> list[float | None]:
         return [self.quantile(fraction) for fraction in fractions]
 
-    def histogram(self, bins: int = 20) -> list[tuple[float, float, int]]:
-        """(low, high, count) over ``bins`` log-spaced ranges from the smallest to the largest value."""
+    def bounds(self) -> tuple[float, float] | None:
+        """(smallest, largest) positive value; None when there is none."""
+        positive = [value for value, _ in self._weighted() if value > 0]
+        return (min(positive), max(positive)) if positive else None
+
+    def histogram(self, bins: int = 20, bounds: tuple[float, float] | None = None) -> list[tuple[float, float, int]]:
+        """(low, high, count) over ``bins`` log-spaced ranges from the smallest to the largest value, or
+        over ``bounds`` (so histograms side by side share their x range; values outside count at the ends)."""
         pairs = list(self._weighted())
-        positive = [value for value, _ in pairs if value > 0]
-        if not positive:
+        own = self.bounds()
+        if own is None:
             return []
-        low, high = min(positive), max(positive)
+        low, high = bounds or own
         if high <= low:
             return [(low, high, sum(count for _, count in pairs))]
         step = math.log(high / low) / bins

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from spanmeter import semconv
+from spanmeter.processing.bounded import BoundedMap
 from spanmeter.processing.enriched import OutcomeReader
 from spanmeter.processing.groups import (
     DIMENSIONS,
@@ -35,48 +36,101 @@ from spanmeter.processing.groups import (
     row_json,
 )  # fmt: skip
 from spanmeter.processing.outcome import SpanOutcome
-from spanmeter.processing.sketch import RELATIVE_ERROR
+from spanmeter.processing.sketch import RELATIVE_ERROR, LatencySketch
 from spanmeter.report.reader import SpanRecord
 
 __all__ = ["DIMENSIONS", "MAX_KEYS", "OVERFLOW_KEY", "Analysis", "Group", "PromptRepeats"]
 
 TOP_TRACES = 10
 MAX_ANOMALY_EVENTS = 500
-MAX_TIME_BUCKETS = 240
+MAX_TIME_BUCKETS = 120
 MAX_PROMPT_SIZES = 4096
 MIN_CACHEABLE_TOKENS = 1024
 UNPRICED_NO_USAGE = semconv.UNPRICED_NO_USAGE
 UNPRICED_NO_PRICE = semconv.UNPRICED_NO_PRICE
 
 
-class CostTimeline:
-    """Cost per (time bucket, model); buckets widen (doubling) to stay under MAX_TIME_BUCKETS."""
+TIME_WIDTHS_S = (1, 2, 10, 30, 60, 120, 600, 1800, 3600, 7200, 21600, 43200, 86400, 604800)
+"""Bucket widths of the timeline, each a multiple of the one before, so buckets merge exactly when they widen."""
 
-    def __init__(self, width_ns: int = 60 * 10**9):
-        self.width_ns = width_ns
-        self.cost: dict[tuple[int, str], float] = {}
-        self._buckets: set[int] = set()
 
-    def add(self, time_ns: int, model: str, cost: float) -> None:
-        bucket = time_ns // self.width_ns
-        self.cost[(bucket, model)] = self.cost.get((bucket, model), 0.0) + cost
-        self._buckets.add(bucket)
-        while len(self._buckets) > MAX_TIME_BUCKETS:
+class TimeBucket:
+    """One time bucket's LLM calls: how many, how many failed, their latency, their cost by model."""
+
+    __slots__ = ("calls", "cost", "errors", "latency")
+
+    def __init__(self) -> None:
+        self.calls = self.errors = 0
+        self.latency = LatencySketch()
+        self.cost: dict[str, float] = {}
+
+    def merge(self, other: TimeBucket) -> None:
+        self.calls += other.calls
+        self.errors += other.errors
+        self.latency.merge(other.latency)
+        for model, cost in other.cost.items():
+            self.cost[model] = self.cost.get(model, 0.0) + cost
+
+
+class Timeline:
+    """LLM calls per time bucket, buckets sized to the data: the narrowest of TIME_WIDTHS_S that
+    keeps the observed range within MAX_TIME_BUCKETS (a 40 s run gets 1 s buckets, a day 10 min
+    ones). Buckets start at multiples of their width since the epoch."""
+
+    def __init__(self) -> None:
+        self.width_index = 0
+        self.buckets: dict[int, TimeBucket] = {}
+
+    @property
+    def width_ns(self) -> int:
+        return TIME_WIDTHS_S[self.width_index] * 10**9
+
+    def add(self, outcome: SpanOutcome, model: str) -> None:
+        index = outcome.start_time_ns // self.width_ns
+        bucket = self.buckets.get(index)
+        if bucket is None:
+            bucket = self.buckets[index] = TimeBucket()
+        bucket.calls += 1
+        bucket.errors += outcome.error_type is not None
+        bucket.latency.add(outcome.duration_s)
+        if outcome.cost_usd:
+            bucket.cost[model] = bucket.cost.get(model, 0.0) + outcome.cost_usd
+        while max(self.buckets) - min(self.buckets) >= MAX_TIME_BUCKETS and self.width_index < len(TIME_WIDTHS_S) - 1:
             self._widen()
 
     def _widen(self) -> None:
-        merged: dict[tuple[int, str], float] = {}
-        for (bucket, model), cost in self.cost.items():
-            merged[(bucket // 2, model)] = merged.get((bucket // 2, model), 0.0) + cost
-        self.cost, self.width_ns = merged, self.width_ns * 2
-        self._buckets = {bucket for bucket, _ in merged}
+        ratio = TIME_WIDTHS_S[self.width_index + 1] // TIME_WIDTHS_S[self.width_index]
+        merged: dict[int, TimeBucket] = {}
+        for index, bucket in self.buckets.items():
+            target = merged.get(index // ratio)
+            if target is None:
+                merged[index // ratio] = bucket
+            else:
+                target.merge(bucket)
+        self.buckets, self.width_index = merged, self.width_index + 1
 
     def series(self) -> dict[str, list[tuple[int, float]]]:
         """model -> [(bucket start, unix ns; cost)] in time order."""
         out: dict[str, list[tuple[int, float]]] = {}
-        for (bucket, model), cost in sorted(self.cost.items()):
-            out.setdefault(model, []).append((bucket * self.width_ns, cost))
+        for index in sorted(self.buckets):
+            for model, cost in sorted(self.buckets[index].cost.items()):
+                out.setdefault(model, []).append((index * self.width_ns, cost))
         return out
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``timeline`` of ``--json``: every bucket from the first to the last, empty ones included,
+        so a chart's x axis is time."""
+        if not self.buckets:
+            return {"bucket_s": TIME_WIDTHS_S[self.width_index], "buckets": []}
+        rows = []
+        for index in range(min(self.buckets), max(self.buckets) + 1):
+            bucket = self.buckets.get(index) or TimeBucket()
+            rows.append({
+                "start_unix_nano": index * self.width_ns, "calls": bucket.calls, "errors": bucket.errors,
+                "p95_s": bucket.latency.quantile(0.95), "cost_usd": sum(bucket.cost.values()),
+                "cost_by_model": dict(sorted(bucket.cost.items())),
+            })  # fmt: skip
+        return {"bucket_s": TIME_WIDTHS_S[self.width_index], "buckets": rows}
 
 
 class TopK:
@@ -124,6 +178,83 @@ class PromptRepeats:
             self.repeated_input_tokens += input_tokens
         elif len(self.seen) < MAX_PROMPT_SIZES:
             self.seen.add(prompt)
+
+
+RECENT_TRACES = 1000
+"""Traces whose spans are remembered until their root span is read (a file holds a trace's spans close together)."""
+MAX_TREE_SPANS = 100
+"""Spans remembered per trace for its drill-down; more are counted, not kept."""
+
+
+class TraceSoFar:
+    """What the report remembers of a trace until its root span is read: its conversation, its LLM
+    calls, and its spans in a compact form (for the span tree of the top traces)."""
+
+    __slots__ = ("conversation", "errors", "llm_calls", "nodes", "untracked")
+
+    def __init__(self) -> None:
+        self.conversation: str | None = None
+        self.llm_calls = self.errors = self.untracked = 0
+        self.nodes: list[tuple[str, str, str, str, int, float, float | None, float | None, bool]] = []
+
+    def add(self, span: SpanRecord, outcome: SpanOutcome) -> None:
+        conversation = span.attributes.get(semconv.GEN_AI_CONVERSATION_ID)
+        if self.conversation is None and conversation is not None and conversation != "":
+            self.conversation = str(conversation)
+        self.llm_calls += outcome.kind == "llm"
+        self.errors += outcome.error_type is not None
+        if len(self.nodes) < MAX_TREE_SPANS:
+            self.nodes.append((span.span_id, span.parent_span_id, span.name, outcome.kind, span.start_unix_nano,
+                               span.duration_s, outcome.own_usd, outcome.total_usd, outcome.error_type is not None))  # fmt: skip
+        else:
+            self.untracked += 1
+
+    def tree(self) -> dict[str, Any]:
+        """The spans depth first from the root, each with its own cost and its roll-up (its own plus
+        its descendants'; the enricher's ``spanmeter.cost.total_usd`` where the span carries one)."""
+        children: dict[str, list[tuple]] = {}
+        ids = {node[0] for node in self.nodes}
+        for node in sorted(self.nodes, key=lambda node: node[4]):
+            children.setdefault(node[1] if node[1] in ids else "", []).append(node)
+        rows: list[dict[str, Any]] = []
+
+        def visit(node: tuple, depth: int) -> float | None:
+            span_id, _, name, kind, start, duration, own, total, failed = node
+            row = {"span_id": span_id, "name": name, "kind": kind, "depth": depth, "start_unix_nano": start,
+                   "duration_s": duration, "own_usd": own, "rolled_up_usd": None, "error": failed}  # fmt: skip
+            rows.append(row)
+            below = [visit(child, depth + 1) for child in children.get(span_id, ())]
+            known = [value for value in (own, *below) if value is not None]
+            row["rolled_up_usd"] = total if total is not None else (sum(known) if known else None)
+            return row["rolled_up_usd"]
+
+        for root in children.get("", ()):
+            visit(root, 0)
+        return {"spans": rows, "spans_not_shown": self.untracked}
+
+
+@dataclasses.dataclass
+class ConversationRow:
+    """One ``gen_ai.conversation.id``: the traces (turns) that carried it and the LLM calls in them."""
+
+    traces: int = 0
+    llm_calls: int = 0
+    errors: int = 0
+    cost_usd: float | None = None
+    duration_s: float = 0.0
+    first_start_unix_nano: int = 0
+    last_start_unix_nano: int = 0
+
+    def add(self, trace: TraceSoFar, root: SpanRecord, cost: float | None) -> None:
+        start = root.start_unix_nano
+        self.first_start_unix_nano = min(self.first_start_unix_nano, start) if self.traces else start
+        self.last_start_unix_nano = max(self.last_start_unix_nano, start)
+        self.traces += 1
+        self.llm_calls += trace.llm_calls
+        self.errors += trace.errors
+        self.duration_s += root.duration_s
+        if cost is not None:
+            self.cost_usd = (self.cost_usd or 0.0) + cost
 
 
 @dataclasses.dataclass
@@ -174,11 +305,14 @@ class Analysis:
         self.reader = OutcomeReader()
         self.dimensions = {name: GroupTable(max_keys) for name in DIMENSIONS}
         self.totals = Totals()
-        self.timeline = CostTimeline()
+        self.timeline = Timeline()
         self.slowest = TopK(TOP_TRACES)
         self.most_expensive = TopK(TOP_TRACES)
         self.anomaly_events = TopK(MAX_ANOMALY_EVENTS)
         self.repeats: dict[str, PromptRepeats] = {}
+        self.traces: BoundedMap = BoundedMap(RECENT_TRACES)
+        self.conversations: dict[str, ConversationRow] = {}
+        self.conversations_overflowed = 0
         self.problems: list[str] = []
         self.problem_count = 0
 
@@ -193,8 +327,13 @@ class Analysis:
         outcome, resolved = self.reader.read(span)
         if outcome.kind == "llm":
             self._offer_prompt(outcome, span.attributes.get(semconv.GEN_AI_INPUT_MESSAGES))
+        trace = self.traces.get(span.trace_id)
+        if trace is None:
+            trace = TraceSoFar()
+            self.traces.put(span.trace_id, trace)
+        trace.add(span, outcome)
         if not span.parent_span_id:
-            self._offer_trace(span, outcome)
+            self._offer_trace(span, outcome, trace)
         for each in resolved:
             self.add_outcome(each)
 
@@ -207,11 +346,11 @@ class Analysis:
         """One work span's facts, its agent run known."""
         self.totals.add(outcome)
         add_outcome(self.dimensions, outcome)
-        if outcome.kind == "llm" and outcome.cost_usd:
+        if outcome.kind == "llm":
             model = outcome.model or UNKNOWN_MODEL
             if model not in self.dimensions["model"].groups:  # past MAX_KEYS: the timeline shares the overflow key
                 model = OVERFLOW_KEY
-            self.timeline.add(outcome.start_time_ns, model, outcome.cost_usd)
+            self.timeline.add(outcome, model)
         if outcome.anomaly_reasons:
             self._offer_anomaly(outcome)
 
@@ -223,7 +362,7 @@ class Analysis:
         if repeats is not None:
             repeats.add(outcome.input_tokens, messages)
 
-    def _offer_trace(self, span: SpanRecord, outcome: SpanOutcome) -> None:
+    def _offer_trace(self, span: SpanRecord, outcome: SpanOutcome, trace: TraceSoFar) -> None:
         def payload() -> dict[str, Any]:
             return {
                 "trace_id": span.trace_id,
@@ -232,12 +371,35 @@ class Analysis:
                 "start_unix_nano": span.start_unix_nano,
                 "duration_s": span.duration_s,
                 "cost_usd": cost,
+                "conversation": trace.conversation,
+                "tree": trace,  # the trace's spans read after its root still join it; made JSON by traces_json
             }
 
         cost = outcome.total_usd if outcome.total_usd is not None else outcome.own_usd
         self.slowest.offer(span.duration_s, payload)
         if cost:
             self.most_expensive.offer(cost, payload)
+        if trace.conversation is not None:
+            self._conversation(trace.conversation).add(trace, span, cost)
+
+    def _conversation(self, key: str) -> ConversationRow:
+        row = self.conversations.get(key)
+        if row is None:
+            if len(self.conversations) >= self.max_keys:
+                self.conversations_overflowed += 1
+                key = OVERFLOW_KEY
+            row = self.conversations.setdefault(key, ConversationRow())
+        return row
+
+    def traces_json(self, top: TopK) -> list[dict[str, Any]]:
+        """The top traces, each with its span tree (the drill-down)."""
+        return [payload | {"tree": payload["tree"].tree()} for payload in top.items()]
+
+    def conversations_json(self) -> list[dict[str, Any]]:
+        """Conversations, most expensive first, then the most recent."""
+        rows = sorted(self.conversations.items(),
+                      key=lambda item: (-(item[1].cost_usd or 0.0), -item[1].last_start_unix_nano, item[0]))  # fmt: skip
+        return [{"conversation": key, **dataclasses.asdict(row)} for key, row in rows]
 
     def _offer_anomaly(self, outcome: SpanOutcome) -> None:
         self.anomaly_events.offer(outcome.anomaly_score, lambda: {

@@ -40,6 +40,24 @@ def parse_when(text: str, now_ns: int) -> int:
     return int(moment.timestamp() * 1e9)
 
 
+def check_trace_url(template: str | None) -> str | None:
+    """``--trace-url``: an http(s) URL with exactly the ``{trace_id}`` placeholder."""
+    if template is None:
+        return None
+    if "{trace_id}" not in template:
+        raise click.BadParameter(f"{template!r} has no {{trace_id}} placeholder, e.g. "
+                                 "'http://localhost:16686/trace/{trace_id}'", param_hint="--trace-url")  # fmt: skip
+    try:
+        template.format(trace_id="0")
+    except (IndexError, KeyError, ValueError):
+        raise click.BadParameter(
+            f"{template!r}: only {{trace_id}} may appear in braces", param_hint="--trace-url"
+        ) from None
+    if not re.match(r"^https?://", template):
+        raise click.BadParameter(f"{template!r} is not an http(s) URL", param_hint="--trace-url")
+    return template
+
+
 def span_filter(service: str | None, since_ns: int | None, until_ns: int | None) -> Callable[[SpanRecord], bool]:
     def keep(span: SpanRecord) -> bool:
         if service is not None and span.resource.get("service.name") != service:
@@ -96,11 +114,14 @@ def analyze(batches: Iterable[list[SpanRecord]], keep: Callable[[SpanRecord], bo
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object instead of tables.")
 @click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path), callback=output_path_option,
               help="Also write a self-contained HTML page with charts.")  # fmt: skip
+@click.option("--trace-url", metavar="TEMPLATE", callback=lambda _ctx, _param, value: check_trace_url(value),
+              help="Link trace ids to a trace viewer: a URL with {trace_id}, e.g. "
+                   "'http://localhost:16686/trace/{trace_id}' (Jaeger).")  # fmt: skip
 @click.option(
     "--search-depth", default=DEFAULT_SEARCH_DEPTH, show_default=True, help="Jaeger: at most this many traces."
 )
 def report(files: tuple[str, ...], jaeger_url: str | None, service: str | None, since: str | None, until: str | None,
-           as_json: bool, html_file: Path | None, search_depth: int) -> None:  # fmt: skip
+           as_json: bool, html_file: Path | None, trace_url: str | None, search_depth: int) -> None:  # fmt: skip
     """Where the money and the time go: breakdowns by model, agent, tool, user, team, data source and service.
 
     FILES are OTLP/JSON-lines traces files (spanmeter_file's or the Collector file
@@ -130,9 +151,9 @@ def report(files: tuple[str, ...], jaeger_url: str | None, service: str | None, 
         # Jaeger selected the traces already (whole traces, with the other services' spans in them).
         keep = (lambda span: True) if jaeger_url else span_filter(service, since_ns, until_ns)
         analyze(batches, keep, analysis, progress)
-    if not analysis.totals.spans and not as_json:
+    if not analysis.totals.spans:  # the same exit status with --json: a script sees the failure too
         raise click.ClickException("no spans to report on" + (" (after filters)" if service or since or until else ""))
-    data = report_json(analysis, recommend(analysis))
+    data = report_json(analysis, recommend(analysis), trace_url)
     if html_file is not None:
         write_atomically(html_file, html_report(analysis, data, title="spanmeter report"))
         err.print(f"wrote {html_file}")

@@ -11,6 +11,8 @@ from rich.table import Table
 from spanmeter.report.analysis import DIMENSIONS, Analysis
 
 TERMINAL_ROWS = 15
+CONVERSATION_HEADERS = ("conversation", "traces", "LLM calls", "errors", "cost USD", "duration s",
+                        "first start (UTC)", "last start (UTC)")  # fmt: skip
 UNITS = {
     "model": "LLM calls",
     "agent": "LLM calls of its runs (innermost agent), their cost",
@@ -22,16 +24,27 @@ UNITS = {
 }
 
 
-def report_json(analysis: Analysis, recommendations: list[dict[str, Any]]) -> dict[str, Any]:
-    """The ``--json`` object: ``groups`` by dimension, ``totals``, ``recommendations``, top traces, skipped lines."""
+def report_json(analysis: Analysis, recommendations: list[dict[str, Any]],
+                trace_url: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """The ``--json`` object: ``groups`` by dimension, ``totals``, ``recommendations``, ``timeline``
+    (LLM calls, failures, p95 and cost per time bucket), ``conversations``, top traces with their
+    span trees (and ``url`` when ``trace_url`` is given), skipped lines."""
     return {
         "groups": analysis.groups_json(),
         "totals": analysis.totals_json(),
         "recommendations": recommendations,
-        "slowest_traces": analysis.slowest.items(),
-        "most_expensive_traces": analysis.most_expensive.items(),
+        "timeline": analysis.timeline.to_json(),
+        "conversations": analysis.conversations_json(),
+        "slowest_traces": _linked(analysis.traces_json(analysis.slowest), trace_url),
+        "most_expensive_traces": _linked(analysis.traces_json(analysis.most_expensive), trace_url),
         "skipped": analysis.problems,
     }
+
+
+def _linked(traces: list[dict[str, Any]], trace_url: str | None) -> list[dict[str, Any]]:
+    if trace_url is None:
+        return traces
+    return [trace | {"url": trace_url.replace("{trace_id}", trace["trace_id"])} for trace in traces]
 
 
 def _num(value: float | None, template: str) -> str:
@@ -97,12 +110,27 @@ def traces_table(title: str, traces: list[dict[str, Any]]) -> Table:
     return table
 
 
+def conversations_table(rows: list[dict[str, Any]], limit: int = TERMINAL_ROWS) -> Table:
+    caption = f"{len(rows) - limit} more rows in --json" if len(rows) > limit else None
+    table = Table(title="conversations (gen_ai.conversation.id; traces that carry it)", caption=caption)
+    for header in CONVERSATION_HEADERS:
+        table.add_column(header, justify="left" if header in ("conversation", "first start (UTC)", "last start (UTC)")
+                         else "right")  # fmt: skip
+    for row in rows[:limit]:
+        table.add_row(row["conversation"], f"{row['traces']:,}", f"{row['llm_calls']:,}", f"{row['errors']:,}",
+                      _num(row["cost_usd"], "{:.6f}"), f"{row['duration_s']:.3f}",
+                      _time(row["first_start_unix_nano"]), _time(row["last_start_unix_nano"]))  # fmt: skip
+    return table
+
+
 def recommendations_table(recommendations: list[dict[str, Any]]) -> Table:
     table = Table(title="recommendations")
-    for header in ("kind", "what the data says", "est. saving USD"):
+    for header in ("kind", "recommendation", "evidence", "impact", "est. saving USD"):
         table.add_column(header, justify="right" if header.startswith("est.") else "left")
     for item in recommendations:
-        table.add_row(item["kind"], item["message"], _num(item["saving_usd"], "{:.6f}"))
+        table.add_row(
+            item["kind"], item["message"], item["evidence"], item["impact"], _num(item["saving_usd"], "{:.6f}")
+        )
     return table
 
 
@@ -112,10 +140,12 @@ def terminal_report(data: dict[str, Any]) -> RichGroup:
     for name in DIMENSIONS:
         if data["groups"][name]:
             parts.append(dimension_table(name, data["groups"][name]))
+    if data["conversations"]:
+        parts.append(conversations_table(data["conversations"]))
     if data["slowest_traces"]:
         parts.append(traces_table("slowest traces", data["slowest_traces"]))
     if data["most_expensive_traces"]:
         parts.append(traces_table("most expensive traces", data["most_expensive_traces"]))
     parts.append(recommendations_table(data["recommendations"]) if data["recommendations"]
-                 else "no recommendations: everything is within the thresholds")  # fmt: skip
+                 else "no recommendations: every figure is within its threshold, or too little data to judge")  # fmt: skip
     return RichGroup(*parts)
