@@ -35,13 +35,8 @@ def _e(value: Any) -> str:
     return html.escape(str(value))
 
 
-def _figure(chart_id: str, caption: str, content: str | None, legend: dict[str, str] | None = None) -> str:
-    keys = "".join(
-        f'<span><i style="background:{color}"></i>{_e(name)}</span>' for name, color in (legend or {}).items()
-    )
-    if not content:
-        return f'<figure id="{chart_id}"><figcaption>{_e(caption)}</figcaption><p class="empty">no data</p></figure>'
-    inner = (f'<div class="legend">{keys}</div>' if keys else "") + content
+def _figure(chart_id: str, caption: str, content: str | None) -> str:
+    inner = content or '<p class="empty">no data</p>'
     return f'<figure id="{chart_id}"><figcaption>{_e(caption)}</figcaption>{inner}</figure>'
 
 
@@ -60,7 +55,7 @@ def charts(result: dict[str, Any]) -> list[str]:
             f"latency over time ({bucket_s} s buckets): p95, then p50",
             (p95 or "") + (p50 or "") or None,
         ),
-        _figure("requests-over-time", "requests over time", requests, _OUTCOMES),
+        _figure("requests-over-time", "requests over time", requests),  # time_bars draws its legend
     ]
 
 
