@@ -124,11 +124,13 @@ def test_rows_carry_error_rate_and_latency_percentiles_and_the_window_observed()
     divides by (a 40 s burst is 40 s, not the 5 minutes asked for)."""
     store = InsightsStore(clock=Clock(NOW))
     for n in range(20):
-        store.on_outcome(llm_outcome(model="gpt-4o", duration_s=1.0 + n, end_time_ns=NOW - 40 * 10**9 + 2 * n * 10**9,
+        store.on_outcome(llm_outcome(model="gpt-4o", user="alice", duration_s=1.0 + n, end_time_ns=NOW - 40 * 10**9 + 2 * n * 10**9,
                                      error_type="RateLimitError" if n < 5 else None))  # fmt: skip
     with served(store) as (stub, _):
         window = pb.TimeWindow(start_time_unix_nano=NOW - 5 * MINUTE)
         response = stub.GetCostSummary(pb.GetCostSummaryRequest(window=window))
+        by_user = stub.GetCostSummary(pb.GetCostSummaryRequest(window=window, group_by=pb.GROUP_BY_USER))
+    assert not by_user.rows[0].HasField("p95_s")  # one sketch per user per bucket would not stay small
     row = response.rows[0]
     assert (row.key, row.calls, row.errors) == ("gpt-4o", 20, 5)
     assert row.p95_s == pytest.approx(19.0, rel=0.01) and row.p50_s == pytest.approx(10.0, rel=0.01)

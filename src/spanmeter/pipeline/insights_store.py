@@ -6,7 +6,7 @@ Everything it keeps is bounded, because a pipeline runs for months:
 
 * cost: a ring of fixed time buckets (default 360 x 60 s = the last 6 hours), each holding
   one bounded group table per dimension (model, agent, user, team, data source, service;
-  with a bucketed latency sketch per row, so p95 over a window merges exactly;
+  rows of model, agent and service with a bucketed latency sketch, so p95 over a window merges exactly;
   :mod:`spanmeter.processing.groups`, the report's tables, which say what each dimension
   counts) and the bucket's total. One table per dimension keeps a breakdown by one dimension
   exact whatever the cardinality of the others (unique user ids overflow the user table
@@ -42,6 +42,9 @@ __all__ = ["DIMENSIONS", "OVERFLOW_KEY", "AnomalyRecord", "CostSummary", "Group"
 
 DIMENSIONS = ("model", "agent", "user", "team", "source", "service")
 """Group-by choices."""
+LATENCY_DIMENSIONS = ("model", "agent", "service")
+"""Dimensions whose rows keep a latency sketch (few keys, where p95 is read); unique user ids
+would make one sketch per user per bucket."""
 MAX_ANCESTORS = 16
 """Ancestors kept per incident (its agent, workflow...): a deeper trace keeps the innermost."""
 _NS = 1_000_000_000
@@ -91,7 +94,9 @@ class _Bucket:
 
     def reset(self, start_ns: int) -> None:
         self.start_ns = start_ns
-        self.tables = {name: GroupTable(self.max_keys, exact_limit=0) for name in DIMENSIONS}
+        self.tables = {
+            name: GroupTable(self.max_keys, latency=name in LATENCY_DIMENSIONS, exact_limit=0) for name in DIMENSIONS
+        }
         self.total = _summed()
         self.first_ns = self.last_ns = 0
 
