@@ -203,7 +203,10 @@ def demo(directory: Path) -> None:
 @click.option("--token-file", type=click.Path(exists=True, dir_okay=False), help="Bearer token for the API.")
 @click.option("--ca-file", type=click.Path(exists=True, dir_okay=False), help="CA certificate: connect over TLS.")
 def top(target: str, interval: float, token_file: str | None, ca_file: str | None) -> None:
-    """Live view of a running pipeline: cost rate, top spenders, budgets, anomalies (q quits)."""
+    """Live view of a running pipeline: cost rate, groups with error rate and p95, budgets, anomalies.
+
+    Keys: m/a/s group by model/agent/service, c/e/l sort by cost/errors/latency, / filter, q quit.
+    """
     from spanmeter.pipeline import top as live_view
 
     token = Path(token_file).read_text().strip() if token_file else None
