@@ -16,12 +16,14 @@ from pathlib import Path
 import pexpect
 import pytest
 from click.testing import CliRunner
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
 from spanmeter.cli import main
-from spanmeter.pipeline.insights_api import serve_insights
 from spanmeter.pipeline.insights_store import InsightsStore
 from spanmeter.pipeline.top import read_snapshot
+from support.binaries import free_port
 from support.insights import llm_outcome, served
+from support.pipeline import basic_config, otlp_sink, running_pipeline, send_llm_spans
 
 pytestmark = pytest.mark.integration
 TRACE_ID = 0x4BF92F3577B34DA6A3CE929D0E0E4736
@@ -108,25 +110,42 @@ def test_keys_switch_the_grouping_sort_and_filter():
     assert child.exitstatus == 0
 
 
-def test_reconnects_when_the_pipeline_restarts_on_the_same_port():
-    store = InsightsStore()
-    store.on_outcome(llm_outcome(model="before-restart", cost_usd=1.0))
-    server, port = serve_insights(store, "127.0.0.1:0")
-    child = _spawn(f"127.0.0.1:{port}", 30, 120)
-    try:
-        child.expect("before-restart")
-        server.stop(grace=None).wait()
-        child.expect(f"reconnecting to 127.0.0.1:{port}")
-        child.expect("before-restart")  # the last data stays on screen meanwhile
-        restarted = InsightsStore()
-        restarted.on_outcome(llm_outcome(model="after-restart", cost_usd=2.0))
-        server, _ = serve_insights(restarted, f"127.0.0.1:{port}")
-        child.expect("after-restart")
-        child.send("q")
-        child.expect(pexpect.EOF)
-    finally:
-        child.close(force=True)
-        server.stop(grace=None)
+def _pipeline_config(sink_endpoint: str, insights_port: int) -> str:
+    """The checked-in shape: OTLP in, spanmeter with its Insights API on a fixed port, a sink out."""
+    return basic_config(sink_endpoint).replace(
+        "spanmeter: {}", f"spanmeter:\n    insights:\n      endpoint: 127.0.0.1:{insights_port}"
+    )
+
+
+def test_reconnects_when_the_pipeline_restarts_on_the_same_port(tmp_path):
+    """A real pipeline (OTLP in, Insights API out) stopped and started again: "reconnecting" while it is
+    down, the last data kept on screen, the new pipeline's data once it answers again."""
+    port = free_port()
+    with otlp_sink() as sink:
+        with running_pipeline(tmp_path, _pipeline_config(sink.endpoint, port)) as service:
+            send_llm_spans(
+                OTLPSpanExporter(endpoint=service.endpoints["otlp/grpc"], insecure=True), 2, "before-restart"
+            )
+            child = _spawn(f"127.0.0.1:{port}", 30, 120)
+            try:
+                child.expect("s group")  # the view is up
+                child.send("s")
+                child.expect("before-restart")
+            except BaseException:
+                child.close(force=True)
+                raise
+        try:
+            child.expect(f"reconnecting to 127.0.0.1:{port}")
+            child.expect("before-restart")  # the last data stays on screen meanwhile
+            with running_pipeline(tmp_path, _pipeline_config(sink.endpoint, port)) as service:
+                send_llm_spans(
+                    OTLPSpanExporter(endpoint=service.endpoints["otlp/grpc"], insecure=True), 1, "after-restart"
+                )
+                child.expect("after-restart")
+                child.send("q")
+                child.expect(pexpect.EOF)
+        finally:
+            child.close(force=True)
     assert child.exitstatus == 0
 
 
