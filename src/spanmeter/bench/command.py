@@ -206,20 +206,21 @@ def bench(target: str, users: int, requests: int | None, duration: float | None,
     if provider is not None:
         provider.force_flush()
     result = bench_result(target, scenario, tally, stats, _peak_rss_mb())
-    _report(result, json_out == _TO_STDOUT, output_file, html_file, err)
+    as_json = json_out == _TO_STDOUT
+    tables = err if as_json else Console(width=max(Console().width, 110))  # with --json, stdout is the JSON alone
+    _report(result, as_json, output_file, html_file, tables, err)
     if tally.interrupted:
         err.print(f"interrupted: {tally.requests} request(s) ran")
         raise SystemExit(EXIT_INTERRUPTED)
     if previous is not None:
-        _gate(result, previous, tolerances, err if json_out == _TO_STDOUT else None, err)
+        _gate(result, previous, tolerances, tables, err)
 
 
 def _report(result: dict[str, Any], as_json: bool, output_file: Path | None, html_file: Path | None,
-            err: Console) -> None:  # fmt: skip
-    """Tables (on stderr with --json, whose stdout is the JSON alone), then the files asked for."""
-    console = err if as_json else Console(width=max(Console().width, 110))
+            tables: Console, err: Console) -> None:  # fmt: skip
+    """The tables, the JSON on stdout with --json, then the files asked for."""
     for table in result_tables(result):
-        console.print(table)
+        tables.print(table)
     if as_json:
         click.echo(json.dumps(result, indent=2))
     if output_file is not None:
@@ -229,10 +230,9 @@ def _report(result: dict[str, Any], as_json: bool, output_file: Path | None, htm
         err.print(f"wrote {html_file}")
 
 
-def _gate(result: dict[str, Any], previous: dict[str, Any], tolerances: list, console: Console | None,
-          err: Console) -> None:  # fmt: skip
+def _gate(result: dict[str, Any], previous: dict[str, Any], tolerances: list, tables: Console, err: Console) -> None:
     checks = compare(result, previous, tolerances)
-    (console or Console(width=max(Console().width, 110))).print(gate_table(checks))
+    tables.print(gate_table(checks))
     failed = [check for check in checks if check.failed]
     if failed:
         err.print(f"regression: {', '.join(check.tolerance.metric for check in failed)} beyond tolerance")

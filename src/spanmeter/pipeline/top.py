@@ -309,7 +309,11 @@ def header(target: str, snapshot: Snapshot, state: ViewState) -> Text:
         status = (f"reconnecting to {target} (no answer since {since}; data as of then)", "bold yellow")
     else:
         status = (target, "")
-    observed = f"over the last {_duration(snapshot.observed_s)}" if snapshot.observed_s else "nothing in the last 5 min"
+    observed = (
+        f"over the last {_duration(snapshot.observed_s)}"
+        if snapshot.observed_s
+        else f"nothing in the last {RATE_WINDOW_S // 60} min"
+    )
     recent_p95 = f"  p95 {_seconds(recent)}" if recent.calls else ""
     return Text.assemble(
         ("spanmeter top ", "bold"), status,
