@@ -12,6 +12,9 @@ S = 10**9
 MS = 10**6
 
 
+TOOL = {semconv.GEN_AI_OPERATION_NAME: "execute_tool", semconv.GEN_AI_TOOL_NAME: "search"}
+
+
 def chat(model: str, start_ns: int, duration_ns: int, tokens: tuple[int, int], *, error: bool = False) -> Call:
     return Call(f"chat {model}", start_ns, duration_ns, {
         semconv.GEN_AI_OPERATION_NAME: "chat", semconv.GEN_AI_PROVIDER_NAME: "openai",
@@ -31,8 +34,7 @@ def short_run(seconds: int = 40) -> list[Call]:
         plan_ns = (2400 if slow else 300 + 13 * (second % 7)) * MS
         children = [
             chat("gpt-4o", start + MS, plan_ns, (600 + 7 * second, 120), error=burst and second % 2 == 0),
-            Call("execute_tool search", start + plan_ns + 2 * MS, 40 * MS, {
-                semconv.GEN_AI_OPERATION_NAME: "execute_tool", semconv.GEN_AI_TOOL_NAME: "search"}),  # fmt: skip
+            Call("execute_tool search", start + plan_ns + 2 * MS, 40 * MS, TOOL),
             chat("gpt-4o-mini", start + plan_ns + 50 * MS, 200 * MS, (900 + second, 300)),
         ]
         roots.append(Call("invoke_agent planner", start, plan_ns + 300 * MS, {

@@ -221,3 +221,18 @@ def test_config_reads_a_pipeline_file_as_the_pipeline_does(tmp_path):
     assert result.exit_code == 0, result.output
     rows = {line.split()[0]: line.split(None, 2)[1:] for line in result.output.splitlines()[1:-1]}
     assert rows["SPANMETER_ANOMALY_SIGMA"] == ["4.5", f"{pipeline}: processors.spanmeter: key 'anomaly_sigma'"]
+
+
+@pytest.mark.parametrize("command", [[], ["report"], ["bench"], ["pipeline"], ["pipeline", "validate"], ["config"]])
+def test_dash_h_and_help_show_the_same_help_as_dash_dash_help(command):
+    runner = CliRunner()
+    expected = runner.invoke(main, [*command, "--help"], prog_name="spanmeter")
+    assert expected.exit_code == 0 and expected.output.startswith("Usage: spanmeter")
+    for args in ([*command, "-h"], ["help", *command]):
+        result = runner.invoke(main, args, prog_name="spanmeter")
+        assert (result.exit_code, result.output) == (0, expected.output), args
+
+
+def test_help_of_an_unknown_command_is_a_usage_error():
+    result = CliRunner().invoke(main, ["help", "nope"])
+    assert result.exit_code == 2 and "no such command: nope" in result.output

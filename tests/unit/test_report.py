@@ -21,6 +21,7 @@ from spanmeter.cli import main
 from spanmeter.processing.sketch import EXACT_LIMIT, RELATIVE_ERROR, LatencySketch
 from spanmeter.report.analysis import Analysis
 from spanmeter.report.recommend import is_sibling, recommend, sibling_models
+from support.report_runs import write_short_run
 from support.traces import BASE_NS, Call, nearest_rank, otlp_span, request_line, write_with_sdk
 
 S = 10**9
@@ -371,7 +372,8 @@ def test_keys_past_the_bound_share_one_overflow_row_which_is_counted():
     assert models[OVERFLOW_KEY]["calls"] == 3
     assert models[OVERFLOW_KEY]["cost_usd"] == pytest.approx(0.03)
     assert analysis.totals_json()["overflowed_keys"] == {"model": 3}
-    assert set(analysis.timeline.series()) == {"model-1", "model-2", OVERFLOW_KEY}
+    timeline = analysis.timeline.to_json()["buckets"]
+    assert {model for bucket in timeline for model in bucket["cost_by_model"]} == {"model-1", "model-2", OVERFLOW_KEY}
 
 
 def test_repeated_prompts_are_the_captured_messages_when_there_are_some_else_the_size():
@@ -408,3 +410,74 @@ def test_failed_calls_and_calls_without_an_operation_count_where_the_enricher_co
     from spanmeter.report.analysis import OVERFLOW_KEY
 
     assert OVERFLOW_KEY == "otel.metric.overflow"
+
+
+@pytest.mark.parametrize(("seconds", "bucket_s", "at_least"), [(40, 1, 40), (600, 10, 55), (2 * 3600, 60, 110)])
+def test_time_buckets_are_sized_to_the_data(tmp_path, seconds, bucket_s, at_least):
+    path = tmp_path / "t.jsonl"
+    step = max(1, seconds // 40)
+    write_lines(path, [request_line([chat(i + 1, 1, i * step * S, S, **{semconv.COST_USD: 0.01})])
+                       for i in range(seconds // step)])  # fmt: skip
+    data, _ = run_report(str(path))
+    timeline = data["timeline"]
+    assert timeline["bucket_s"] == bucket_s
+    assert at_least <= len(timeline["buckets"]) <= 120
+    assert sum(bucket["calls"] for bucket in timeline["buckets"]) == seconds // step
+    assert sum(bucket["cost_usd"] for bucket in timeline["buckets"]) == pytest.approx(0.01 * (seconds // step))
+
+
+def test_a_short_agent_run_has_errors_p95_conversations_and_span_trees(tmp_path):
+    path = tmp_path / "run.jsonl"
+    write_short_run(path, seconds=40)
+    data, _ = run_report(str(path), "--trace-url", "http://127.0.0.1:16686/trace/{trace_id}")
+    buckets = data["timeline"]["buckets"]
+    assert len(buckets) >= 10
+    assert sum(bucket["errors"] for bucket in buckets) == 4  # the error burst
+    assert max(bucket["p95_s"] or 0 for bucket in buckets) == pytest.approx(2.4)  # the slow phase
+    conversations = {row["conversation"]: row for row in data["conversations"]}
+    assert set(conversations) == {f"conversation-{n}" for n in range(4)}
+    assert all(row["traces"] == 10 and row["llm_calls"] == 20 for row in conversations.values())
+    assert sum(row["cost_usd"] for row in conversations.values()) == pytest.approx(data["totals"]["cost_usd"])
+    top = data["most_expensive_traces"][0]
+    assert top["url"] == f"http://127.0.0.1:16686/trace/{top['trace_id']}"
+    tree = top["tree"]["spans"]
+    assert [(span["depth"], span["name"]) for span in tree] == [
+        (0, "invoke_agent planner"),
+        (1, "chat gpt-4o"),
+        (1, "execute_tool search"),
+        (1, "chat gpt-4o-mini"),
+    ]
+    root, calls = tree[0], [span for span in tree if span["kind"] == "llm"]
+    assert (
+        root["rolled_up_usd"] == pytest.approx(sum(span["own_usd"] for span in calls)) == pytest.approx(top["cost_usd"])
+    )
+    assert all(span["rolled_up_usd"] == span["own_usd"] for span in calls)
+
+
+def test_no_spans_fails_with_and_without_json(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_text("")
+    for args in ([], ["--json"]):
+        result = CliRunner().invoke(main, ["report", str(path), *args])
+        assert result.exit_code == 1 and "no spans to report on" in result.output, args
+
+
+@pytest.mark.parametrize("url", ["http://jaeger:16686/trace/", "http://jaeger/{trace}", "jaeger/{trace_id}",
+                                 "http://jaeger/{trace_id}/{0}"])  # fmt: skip
+def test_a_trace_url_without_the_placeholder_is_a_usage_error(tmp_path, url):
+    path = tmp_path / "t.jsonl"
+    write_lines(path, [request_line([chat(1, 1, 0, S)])])
+    result = CliRunner().invoke(main, ["report", str(path), "--trace-url", url])
+    assert result.exit_code == 2 and "--trace-url" in result.output, result.output
+
+
+def test_the_terminal_shows_the_timeline_merged_to_a_dozen_rows(tmp_path):
+    path = tmp_path / "run.jsonl"
+    write_short_run(path, seconds=40)
+    result = CliRunner().invoke(main, ["report", str(path)])
+    assert result.exit_code == 0, result.output
+    table = result.stdout[result.stdout.index("LLM calls over time (per 4 s)") :]
+    rows = [line.split("│") for line in table.splitlines()[3:] if line.startswith("│")][:11]
+    assert len(rows) == 11  # 41 one-second buckets, 4 to a row
+    assert sum(int(row[3]) for row in rows) == 4 and sum(int(row[2]) for row in rows) == 80
+    assert max(float(row[4]) for row in rows) == 2.4  # the slow phase's p95, from the merged sketches

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from spanmeter.processing.sketch import LatencySketch
-from spanmeter.report.analysis import MAX_TIME_BUCKETS, TIME_WIDTHS_S
+from spanmeter.report.analysis import BUCKET_EXACT_LIMIT, MAX_TIME_BUCKETS, TIME_WIDTHS_S
 
 DEFAULT_TIMEOUT_S = 30.0
 _NO_INPUT = object()
@@ -49,7 +49,7 @@ class TimeBucket:
     requests: int = 0
     errors: int = 0
     timeouts: int = 0
-    latency: LatencySketch = dataclasses.field(default_factory=LatencySketch)
+    latency: LatencySketch = dataclasses.field(default_factory=lambda: LatencySketch(BUCKET_EXACT_LIMIT))
 
     def merge(self, other: TimeBucket) -> None:
         self.requests += other.requests

@@ -65,10 +65,11 @@ def _own_llm_cost(cost: float | None, source: str | None) -> float | None:
     return 0.0 if cost is None and source is not None else cost
 
 
-def _unpriced_reason(is_llm: bool, source: str | None, has_usage: bool, failed: bool) -> str | None:
-    """As the enricher judges it (:func:`spanmeter.rules.marks_no_usage`): a failed call that reported
-    no usage billed nothing, so it is not unpriced, whatever an older enricher wrote on it."""
-    if not is_llm or (failed and not has_usage):
+def _unpriced_reason(is_llm: bool, source: str | None, has_usage: bool, model: str | None, failed: bool) -> str | None:
+    """As the enricher judges it: a call without usage is ``no_usage`` only where
+    :func:`spanmeter.rules.marks_no_usage` says so (a failed call billed nothing), whatever an
+    older enricher wrote on the span."""
+    if not is_llm or (not has_usage and not rules.marks_no_usage(is_llm, model, failed, None)):
         return None
     return rules.unpriced_reason(source, has_usage)
 
@@ -93,7 +94,7 @@ def outcome_of(span: EnrichedSpan) -> tuple[SpanOutcome, bool]:
         cache_read_tokens=_count(get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)),
         cost_usd=_own_llm_cost(_number(get(semconv.COST_USD)), source),
         compute_usd=_number(get(semconv.COST_COMPUTE_USD)), cost_source=source,
-        unpriced_reason=_unpriced_reason(is_llm, source, has_usage, span.is_error or get(semconv.ERROR_TYPE) is not None),
+        unpriced_reason=_unpriced_reason(is_llm, source, has_usage, rules.model(get), span.is_error or get(semconv.ERROR_TYPE) is not None),
         total_usd=_number(get(semconv.COST_TOTAL_USD)), data_bytes=_count(get(semconv.DATA_BYTES)),
         data_records=_count(get(semconv.DATA_RECORDS)), per_gb_usd=_number(get(semconv.COST_PER_GB_USD)),
         anomaly_reasons=_reasons(get(semconv.ANOMALY_REASONS)) if get(semconv.ANOMALY) is True else (),

@@ -30,14 +30,15 @@ def _bucket_value(index: int) -> float:
 
 
 class LatencySketch:
-    """Percentiles of non-negative values: exact up to ``exact_limit`` values, else within RELATIVE_ERROR
-    (``exact_limit=0``: bucketed from the first value, for the many small sketches of a long-lived store)."""
+    """Percentiles of non-negative values: exact up to ``exact_limit`` values (EXACT_LIMIT), else
+    within RELATIVE_ERROR. Many small sketches (one per time bucket) take a lower limit to stay small
+    (0: bucketed from the first value, as the long-lived Insights store's)."""
 
-    __slots__ = ("_buckets", "_exact", "_exact_limit", "_zeros", "count")
+    __slots__ = ("_buckets", "_exact", "_zeros", "count", "exact_limit")
 
     def __init__(self, exact_limit: int = EXACT_LIMIT) -> None:
+        self.exact_limit = exact_limit
         self.count = 0
-        self._exact_limit = exact_limit
         self._exact: list[float] | None = [] if exact_limit > 0 else None
         self._buckets: dict[int, int] = {}
         self._zeros = 0
@@ -50,7 +51,7 @@ class LatencySketch:
         self.count += 1
         if self._exact is not None:
             self._exact.append(value)
-            if len(self._exact) > self._exact_limit:
+            if len(self._exact) > self.exact_limit:
                 values, self._exact = self._exact, None
                 for item in values:
                     self._add_bucketed(item)

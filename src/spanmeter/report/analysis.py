@@ -7,6 +7,13 @@ the breakdowns are the shared group tables (:mod:`spanmeter.processing.groups`, 
 what each dimension counts), so the report, the Insights API and ``spanmeter demo`` agree.
 An LLM call counts once its agent run is known (when the agent span is read, or at the end).
 
+The timeline counts LLM calls, failures, p95 latency and cost per time bucket, its width the
+narrowest that keeps the run within :data:`MAX_TIME_BUCKETS` (:class:`Timeline`). Spans are
+remembered per trace (:data:`RECENT_TRACES` traces, :data:`MAX_TREE_SPANS` spans each) until the
+trace's root is read, which in a file comes after its children: the root then counts the trace
+for its conversation (``gen_ai.conversation.id`` on any of its spans) and, when it makes a top-k
+list, carries the span tree (spans read after the root still join it).
+
 Latency percentiles come from :class:`~spanmeter.processing.sketch.LatencySketch` (exact up
 to a few thousand calls per group, 1 % relative error beyond). Keys per dimension are
 bounded (:data:`MAX_KEYS`); later keys share the row :data:`OVERFLOW_KEY`. The slowest and
@@ -54,6 +61,10 @@ TIME_WIDTHS_S = (1, 2, 10, 30, 60, 120, 600, 1800, 3600, 7200, 21600, 43200, 864
 """Bucket widths of the timeline, each a multiple of the one before, so buckets merge exactly when they widen."""
 
 
+BUCKET_EXACT_LIMIT = 256
+"""Latencies kept exactly per time bucket; past it a bucket's p95 is within the sketch's 1 %."""
+
+
 class TimeBucket:
     """One time bucket's LLM calls: how many, how many failed, their latency, their cost by model."""
 
@@ -61,7 +72,7 @@ class TimeBucket:
 
     def __init__(self) -> None:
         self.calls = self.errors = 0
-        self.latency = LatencySketch()
+        self.latency = LatencySketch(BUCKET_EXACT_LIMIT)
         self.cost: dict[str, float] = {}
 
     def merge(self, other: TimeBucket) -> None:
@@ -74,12 +85,15 @@ class TimeBucket:
 
 class Timeline:
     """LLM calls per time bucket, buckets sized to the data: the narrowest of TIME_WIDTHS_S that
-    keeps the observed range within MAX_TIME_BUCKETS (a 40 s run gets 1 s buckets, a day 10 min
+    keeps the observed range within MAX_TIME_BUCKETS (a 40 s run gets 1 s buckets, a day 30 min
     ones). Buckets start at multiples of their width since the epoch."""
 
     def __init__(self) -> None:
         self.width_index = 0
         self.buckets: dict[int, TimeBucket] = {}
+        self.first: int | None = None
+        self.last: int | None = None
+        """The first and last bucket index with data (the range the width is chosen for)."""
 
     @property
     def width_ns(self) -> int:
@@ -95,7 +109,9 @@ class Timeline:
         bucket.latency.add(outcome.duration_s)
         if outcome.cost_usd:
             bucket.cost[model] = bucket.cost.get(model, 0.0) + outcome.cost_usd
-        while max(self.buckets) - min(self.buckets) >= MAX_TIME_BUCKETS and self.width_index < len(TIME_WIDTHS_S) - 1:
+        self.first = index if self.first is None else min(self.first, index)
+        self.last = index if self.last is None else max(self.last, index)
+        while self.last - self.first >= MAX_TIME_BUCKETS and self.width_index < len(TIME_WIDTHS_S) - 1:
             self._widen()
 
     def _widen(self) -> None:
@@ -108,29 +124,28 @@ class Timeline:
             else:
                 target.merge(bucket)
         self.buckets, self.width_index = merged, self.width_index + 1
+        self.first, self.last = min(merged), max(merged)
 
-    def series(self) -> dict[str, list[tuple[int, float]]]:
-        """model -> [(bucket start, unix ns; cost)] in time order."""
-        out: dict[str, list[tuple[int, float]]] = {}
-        for index in sorted(self.buckets):
-            for model, cost in sorted(self.buckets[index].cost.items()):
-                out.setdefault(model, []).append((index * self.width_ns, cost))
-        return out
-
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, max_rows: int | None = None) -> dict[str, Any]:
         """The ``timeline`` of ``--json``: every bucket from the first to the last, empty ones included,
-        so a chart's x axis is time."""
-        if not self.buckets:
-            return {"bucket_s": TIME_WIDTHS_S[self.width_index], "buckets": []}
+        so a chart's x axis is time; with ``max_rows``, consecutive buckets merged (sketches and all)
+        into at most that many rows (the terminal's table)."""
+        width_s = TIME_WIDTHS_S[self.width_index]
+        if self.first is None or self.last is None:
+            return {"bucket_s": width_s, "buckets": []}
+        step = -(-(self.last - self.first + 1) // max_rows) if max_rows else 1
         rows = []
-        for index in range(min(self.buckets), max(self.buckets) + 1):
-            bucket = self.buckets.get(index) or TimeBucket()
+        for index in range(self.first, self.last + 1, step):
+            bucket = TimeBucket()
+            for part in range(index, min(index + step, self.last + 1)):
+                if part in self.buckets:
+                    bucket.merge(self.buckets[part])
             rows.append({
                 "start_unix_nano": index * self.width_ns, "calls": bucket.calls, "errors": bucket.errors,
                 "p95_s": bucket.latency.quantile(0.95), "cost_usd": sum(bucket.cost.values()),
                 "cost_by_model": dict(sorted(bucket.cost.items())),
             })  # fmt: skip
-        return {"bucket_s": TIME_WIDTHS_S[self.width_index], "buckets": rows}
+        return {"bucket_s": width_s * step, "buckets": rows}
 
 
 class TopK:

@@ -19,7 +19,7 @@ from spanmeter.report.html import html_report
 from spanmeter.report.jaeger import DEFAULT_SEARCH_DEPTH, JaegerError, read_jaeger
 from spanmeter.report.reader import SpanRecord, expand_paths, read_span_batches
 from spanmeter.report.recommend import recommend
-from spanmeter.report.render import report_json, terminal_report
+from spanmeter.report.render import TERMINAL_TIME_ROWS, report_json, terminal_report
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -160,7 +160,9 @@ def report(files: tuple[str, ...], jaeger_url: str | None, service: str | None, 
     if as_json:
         click.echo(json.dumps(data, indent=2))
     else:
-        Console(width=max(Console().width, 140)).print(terminal_report(data))
+        Console(width=max(Console().width, 140)).print(
+            terminal_report(data, analysis.timeline.to_json(TERMINAL_TIME_ROWS))
+        )
 
 
 def _warn_and_count(analysis: Analysis, err: Console) -> Callable[[str], None]:

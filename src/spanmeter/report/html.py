@@ -37,6 +37,8 @@ SMALL_WIDTH, SMALL_HEIGHT = 340, 170
 MAX_LATENCY_MODELS = 6
 HISTOGRAM_BINS = 20
 MIN_TICK_GAP_PX = 110
+TIME_STEPS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800,
+                604800, 2592000)  # fmt: skip
 PALETTE = ("#4269d0", "#efb118", "#ff725c", "#6cc5b0", "#3ca951", "#ff8ab7", "#a463f2", "#97bbf5", "#9c6b4e", "#9498a0")
 NOTHING_TO_RECOMMEND = "<p>Nothing to recommend: every figure is within its threshold, or too little data to judge.</p>"
 FAILED, SUCCEEDED = "#d62728", "#b8c4d6"
@@ -44,13 +46,13 @@ _STYLE = """
 body{font:14px system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}
 h1{font-size:20px}h2{font-size:16px;margin-top:28px}h3{font-size:14px;margin:12px 0 4px}
 .scroll{overflow-x:auto;max-width:100%}
-table{border-collapse:collapse;margin:8px 0 16px}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
-th{background:#f4f4f4}td:first-child{white-space:nowrap}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+table{border-collapse:collapse;margin:8px 0 16px}td,th{border:1px solid #ddd;padding:3px 6px;font-size:13px;text-align:left;vertical-align:top}
+th{background:#f4f4f4}td:first-child{white-space:nowrap}td.d{white-space:nowrap}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 figure{margin:12px 0}figcaption{font-weight:600;margin-bottom:4px}
 svg.chart{max-width:100%;height:auto;display:block}
 .legend span{display:inline-block;margin-right:12px}.legend i{display:inline-block;width:10px;height:10px;margin-right:4px}
 .small{display:inline-block;margin-right:16px;vertical-align:top;max-width:100%}.empty{color:#888}
-svg text{font-size:11px;fill:#555}details{margin:4px 0}summary{cursor:pointer}
+svg text{font-size:11px;fill:#555}code{font-size:12px}details{margin:4px 0}summary{cursor:pointer}
 """
 
 
@@ -135,15 +137,22 @@ class _Frame:
                              f"{_e(text)}</text>")  # fmt: skip
 
     def time_axis(self, first_ns: int, end_ns: int) -> None:
-        """Up to 6 time labels, at least MIN_TICK_GAP_PX apart; a label equal to the one before is left out."""
-        pattern = _time_format(end_ns - first_ns)
-        count = max(2, min(6, int(self.plot_width // MIN_TICK_GAP_PX)))
-        labels: list[tuple[float, str]] = []
-        for i in range(count):
-            text = _clock(first_ns + (end_ns - first_ns) * i / (count - 1), pattern)
-            if not labels or labels[-1][1] != text:
-                labels.append((self.plot_width * i / (count - 1), text))
-        self.x_labels(labels)
+        """Time labels at round times (multiples of a step from TIME_STEPS_S), at least MIN_TICK_GAP_PX apart."""
+        span_ns = max(end_ns - first_ns, 1)
+        room = max(1, int(self.plot_width // MIN_TICK_GAP_PX))
+        step_ns = next((step * 10**9 for step in TIME_STEPS_S if step * 10**9 * room >= span_ns), span_ns)
+        pattern = _time_format(span_ns)
+        tick = -(-first_ns // step_ns) * step_ns
+        labels = []
+        while tick <= end_ns:
+            labels.append(((tick - first_ns) / span_ns * self.plot_width, _clock(tick, pattern)))
+            tick += step_ns
+        labels = labels or [(0.0, _clock(first_ns, pattern))]
+        for offset, text in labels:
+            anchor = "start" if offset < 30 else "end" if offset > self.plot_width - 30 else "middle"
+            self.body.append(f'<line x1="{self.left + offset:.1f}" y1="{self.bottom}" x2="{self.left + offset:.1f}" '
+                             f'y2="{self.bottom + 4}" stroke="#999"/><text x="{self.left + offset:.1f}" '
+                             f'y="{self.height - 8}" text-anchor="{anchor}">{_e(text)}</text>')  # fmt: skip
 
     def svg(self, label: str) -> str:
         return _svg(self.body, self.width, self.height, label)
@@ -269,14 +278,18 @@ def horizontal_bars(rows: Sequence[tuple[str, float]], unit: str, label: str) ->
     return _svg(body, WIDTH, height, label)
 
 
-def time_scatter(points: Sequence[tuple[int, float, str, str]], unit: str, label: str) -> str | None:
-    """Dots over time: (unix ns, value, series, tooltip); one color per series."""
+def time_scatter(points: Sequence[tuple[int, float, str, str]], unit: str, label: str,
+                 time_range: tuple[int, int] | None = None) -> str | None:  # fmt: skip
+    """Dots over time: (unix ns, value, series, tooltip); one color per series; x over ``time_range``
+    (unix ns; e.g. the other charts' range) or the points' own."""
     if not points:
         return None
     series = sorted({point[2] for point in points})
     colors = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(series)}
     first, last = min(point[0] for point in points), max(point[0] for point in points)
     end = last + max((last - first) // 50, 10**9)
+    if time_range is not None:
+        first, end = min(first, time_range[0]), max(end, time_range[1])
     frame = _Frame(WIDTH, HEIGHT, max(point[1] for point in points), unit, label)
     for time_ns, value, name, title in points:
         x = frame.left + 4 + (time_ns - first) / (end - first) * (frame.plot_width - 8)
@@ -318,9 +331,17 @@ def _report_charts(analysis: Analysis, data: dict[str, Any]) -> list[str]:
                 "no LLM calls"),
         _figure("cost-per-gb", "Cost per GB per data source", horizontal_bars(per_gb, "usd_per_gb", "cost per GB"),
                 "no span carries both data volume and a cost"),
-        _figure("anomalies", "Anomalies on a timeline (score)", time_scatter(anomalies, "count", "score"),
+        _figure("anomalies", "Anomalies on a timeline (score)", time_scatter(anomalies, "count", "score", _time_range(timeline)),
                 "no anomalies flagged"),
     ]  # fmt: skip
+
+
+def _time_range(timeline: dict[str, Any]) -> tuple[int, int] | None:
+    """The time charts' x range: from the first bucket's start to the last one's end."""
+    buckets = timeline["buckets"]
+    if not buckets:
+        return None
+    return buckets[0]["start_unix_nano"], buckets[-1]["start_unix_nano"] + timeline["bucket_s"] * 10**9
 
 
 def latency_histograms(analysis: Analysis) -> str | None:
@@ -334,14 +355,15 @@ def latency_histograms(analysis: Analysis) -> str | None:
     return histograms([(model, sketch.histogram(HISTOGRAM_BINS, shared)) for model, sketch in sketches])
 
 
-def _cell(value: Any, numeric: bool) -> str:
-    return f'<td class="n">{_e(value)}</td>' if numeric else f"<td>{value}</td>"
+def _cell(value: Any, column: str) -> str:
+    return f'<td class="n">{_e(value)}</td>' if column == "n" else f'<td class="{column}">{value}</td>'
 
 
-def _table(headers: Sequence[str], rows: list[list[Any]], numeric: Sequence[bool]) -> str:
-    """Text cells (already escaped HTML) left-aligned, numeric ones right-aligned."""
-    head = "".join(f'<th class="{"n" if n else ""}">{_e(h)}</th>' for h, n in zip(headers, numeric, strict=True))
-    body = "".join("<tr>" + "".join(_cell(cell, n) for cell, n in zip(row, numeric, strict=True)) + "</tr>"
+def _table(headers: Sequence[str], rows: list[list[Any]], columns: str) -> str:
+    """``columns`` has one letter per column: ``t`` text (cells already escaped HTML, left-aligned),
+    ``d`` a time (left, unbroken), ``n`` a number (right-aligned)."""
+    head = "".join(f'<th class="{c}">{_e(h)}</th>' for h, c in zip(headers, columns, strict=True))
+    body = "".join("<tr>" + "".join(_cell(cell, c) for cell, c in zip(row, columns, strict=True)) + "</tr>"
                    for row in rows)  # fmt: skip
     return f'<div class="scroll"><table><tr>{head}</tr>{body}</table></div>'
 
@@ -354,26 +376,37 @@ def _trace_link(trace: dict[str, Any]) -> str:
 
 def _dimension_tables(data: dict[str, Any]) -> list[str]:
     parts = []
-    headers = ["calls", "errors", "p50", "p90", "p95", "p99", "input tok", "output tok", "cost", "cost/GB", "anomalies"]
+    headers = ["calls", "errors", "p50", "p95", "p99", "in tokens", "out tokens", "cost", "cost/GB", "anomalies"]
     for name in DIMENSIONS:
         rows = data["groups"][name]
         if rows:
             parts.append(f"<h2>By {_e(name)} <small>({_e(UNITS[name])})</small></h2>")
             parts.append(_table([name, *headers], [[_e(r["key"] or "-"), fmt_value(r["calls"], "count"),
-                f"{r['error_rate']:.1%}", *(fmt_value(r[k], "s") for k in ("p50_s", "p90_s", "p95_s", "p99_s")),
+                f"{r['error_rate']:.1%}", *(fmt_value(r[k], "s") for k in ("p50_s", "p95_s", "p99_s")),
                 fmt_value(r["input_tokens"], "count"), fmt_value(r["output_tokens"], "count"),
                 fmt_value(r["cost_usd"], "usd"), fmt_value(r["cost_per_gb_usd"], "usd_per_gb"),
-                fmt_value(r["anomalies"], "count")] for r in rows], [False] + [True] * len(headers)))  # fmt: skip
+                fmt_value(r["anomalies"], "count")] for r in rows], "t" + "n" * len(headers)))  # fmt: skip
     return parts
 
 
-def _conversations(rows: list[dict[str, Any]]) -> list[str]:
+def _start_times(totals: dict[str, Any]) -> tuple[str, str]:
+    """(strftime pattern, column note) for start times: the time of day when the data spans one UTC day
+    (its date goes in the column header), else date and time."""
+    start, end = totals["start_unix_nano"], totals["end_unix_nano"]
+    if start and _clock(start, "%Y-%m-%d") == _clock(end, "%Y-%m-%d"):
+        return "%H:%M:%S", f"UTC, {_clock(start, '%Y-%m-%d')}"
+    return "%Y-%m-%d %H:%M:%S", "UTC"
+
+
+def _conversations(rows: list[dict[str, Any]], times: tuple[str, str]) -> list[str]:
     if not rows:
         return []
-    table = _table(CONVERSATION_HEADERS, [[_e(r["conversation"]), fmt_value(r["traces"], "count"),
+    pattern, note = times
+    headers = [*CONVERSATION_HEADERS[:-2], f"first start ({note})", f"last start ({note})"]
+    table = _table(headers, [[_e(r["conversation"]), fmt_value(r["traces"], "count"),
         fmt_value(r["llm_calls"], "count"), fmt_value(r["errors"], "count"), fmt_value(r["cost_usd"], "usd"),
-        fmt_value(r["duration_s"], "s"), _e(_clock(r["first_start_unix_nano"])), _e(_clock(r["last_start_unix_nano"]))]
-        for r in rows], [False, True, True, True, True, True, False, False])  # fmt: skip
+        fmt_value(r["duration_s"], "s"), _e(_clock(r["first_start_unix_nano"], pattern)), _e(_clock(r["last_start_unix_nano"], pattern))]
+        for r in rows], "tnnnnndd")  # fmt: skip
     return ["<h2>Conversations <small>(gen_ai.conversation.id; the traces that carry it)</small></h2>", table]
 
 
@@ -385,22 +418,22 @@ def _span_tree(trace: dict[str, Any]) -> str:
             for s in tree["spans"]]  # fmt: skip
     more = f"<p>{tree['spans_not_shown']:,} more spans not kept</p>" if tree["spans_not_shown"] else ""
     return _table(["span", "kind", "starts at", "duration", "own cost", "rolled-up cost", "status"], rows,
-                  [False, False, True, True, True, True, False]) + more  # fmt: skip
+                  "ttnnnnt") + more  # fmt: skip
 
 
-def _traces(data: dict[str, Any]) -> list[str]:
-    parts = []
+def _traces(data: dict[str, Any], times: tuple[str, str]) -> list[str]:
+    parts, (pattern, note) = [], times
     for title, key, anchor in (("Slowest traces", "slowest_traces", "slowest"),
                                ("Most expensive traces", "most_expensive_traces", "most-expensive")):  # fmt: skip
         traces = data[key]
         if not traces:
             continue
         parts.append(f'<h2 id="{anchor}">{title}</h2>')
-        parts.append(_table(["trace id", "root span", "service", "conversation", "start (UTC)", "duration", "cost"],
+        parts.append(_table(["trace id", "root span", "service", "conversation", f"start ({note})", "duration", "cost"],
                             [[_trace_link(t), _e(t["root"]), _e(t["service"] or "-"), _e(t["conversation"] or "-"),
-                              _e(_clock(t["start_unix_nano"])), fmt_value(t["duration_s"], "s"),
+                              _e(_clock(t["start_unix_nano"], pattern)), fmt_value(t["duration_s"], "s"),
                               fmt_value(t["cost_usd"], "usd")] for t in traces],
-                            [False, False, False, False, False, True, True]))  # fmt: skip
+                            "ttttdnn"))  # fmt: skip
         parts.append("<h3>Span trees: own and rolled-up cost per span</h3>")
         for index, trace in enumerate(traces):
             summary = (f"{_trace_link(trace)} {_e(trace['root'])}: {_e(fmt_value(trace['duration_s'], 's'))}, "
@@ -415,12 +448,20 @@ def _recommendations(items: list[dict[str, Any]]) -> list[str]:
         return ["<h2>Recommendations</h2>", NOTHING_TO_RECOMMEND]
     return ["<h2>Recommendations</h2>", _table(["kind", "recommendation", "evidence", "impact", "est. saving"],
             [[_e(r["kind"]), _e(r["message"]), _e(r["evidence"]), _e(r["impact"]), fmt_value(r["saving_usd"], "usd")]
-             for r in items], [False, False, False, False, True])]  # fmt: skip
+             for r in items], "ttttn")]  # fmt: skip
+
+
+def _length(seconds: float) -> str:
+    """How long a run lasted: seconds below 2 minutes, else hours and minutes."""
+    if seconds < 120:
+        return fmt_value(seconds, "s")
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
 def _summary(totals: dict[str, Any]) -> str:
     start, end = totals["start_unix_nano"], totals["end_unix_nano"]
-    when = f"{_clock(start)} to {_clock(end)} UTC ({fmt_value((end - start) / 1e9, 's')}); " if start else ""
+    when = f"{_clock(start)} to {_clock(end)} UTC ({_length((end - start) / 1e9)}); " if start else ""
     return (f"{when}{totals['spans']:,} spans, {totals['traces']:,} traces, {totals['llm_calls']:,} LLM calls "
             f"({totals['error_rate']:.1%} of spans failed), {fmt_value(totals['cost_usd'], 'usd')} spent, "
             f"{totals['unpriced_calls']:,} calls unpriced; percentiles: {totals['percentiles']}")  # fmt: skip
@@ -432,8 +473,9 @@ def html_report(analysis: Analysis, data: dict[str, Any], title: str) -> str:
     measure = ("for(const svg of document.querySelectorAll('svg.chart')){const box=svg.getBoundingClientRect();"
                "svg.dataset.rendered=Math.round(box.width)+'x'+Math.round(box.height);"
                "svg.dataset.marks=svg.querySelectorAll('rect,circle').length}")  # fmt: skip
+    times = _start_times(data["totals"])
     sections = [*_report_charts(analysis, data), *_recommendations(data["recommendations"]),
-                *_dimension_tables(data), *_conversations(data["conversations"]), *_traces(data)]  # fmt: skip
+                *_dimension_tables(data), *_conversations(data["conversations"], times), *_traces(data, times)]  # fmt: skip
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><meta name='viewport' content='width=device-width'>"
         f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body><h1>{_e(title)}</h1>"

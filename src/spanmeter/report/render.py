@@ -11,6 +11,7 @@ from rich.table import Table
 from spanmeter.report.analysis import DIMENSIONS, Analysis
 
 TERMINAL_ROWS = 15
+TERMINAL_TIME_ROWS = 12
 CONVERSATION_HEADERS = ("conversation", "traces", "LLM calls", "errors", "cost USD", "duration s",
                         "first start (UTC)", "last start (UTC)")  # fmt: skip
 UNITS = {
@@ -134,9 +135,23 @@ def recommendations_table(recommendations: list[dict[str, Any]]) -> Table:
     return table
 
 
-def terminal_report(data: dict[str, Any]) -> RichGroup:
-    """Every table of the report, for ``Console.print``."""
+def timeline_table(timeline: dict[str, Any]) -> Table:
+    """LLM calls over time, a row per (merged) time bucket."""
+    table = Table(title=f"LLM calls over time (per {timeline['bucket_s']:g} s)")
+    for header in ("from (UTC)", "calls", "failed", "p95 s", "cost USD"):
+        table.add_column(header, justify="left" if header.startswith("from") else "right")
+    for row in timeline["buckets"]:
+        table.add_row(_time(row["start_unix_nano"]), f"{row['calls']:,}", f"{row['errors']:,}",
+                      _num(row["p95_s"], "{:.3f}"), f"{row['cost_usd']:.6f}")  # fmt: skip
+    return table
+
+
+def terminal_report(data: dict[str, Any], timeline: dict[str, Any] | None = None) -> RichGroup:
+    """Every table of the report, for ``Console.print``; ``timeline``: the time buckets to show
+    (fewer than ``--json``'s: :meth:`~spanmeter.report.analysis.Timeline.to_json` with ``max_rows``)."""
     parts: list[Any] = [totals_table(data["totals"])]
+    if timeline and timeline["buckets"]:
+        parts.append(timeline_table(timeline))
     for name in DIMENSIONS:
         if data["groups"][name]:
             parts.append(dimension_table(name, data["groups"][name]))
