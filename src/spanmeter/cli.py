@@ -23,6 +23,7 @@ from opentelemetry.instrumentation.environment_variables import (
 from opentelemetry.sdk.environment_variables import OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME
 from rich.console import Console
 
+from spanmeter.bench.command import EXIT_INTERRUPTED
 from spanmeter.bench.command import bench as bench_command
 from spanmeter.pipeline.cli import pipeline
 from spanmeter.report import read_metric_requests, read_spans, render_report
@@ -197,11 +198,15 @@ def demo(directory: Path) -> None:
 
 @main.command()
 @click.option("--target", default="127.0.0.1:4319", show_default=True, help="The pipeline's Insights API.")
-@click.option("--interval", default=2.0, show_default=True, help="Seconds between refreshes.")
+@click.option("--interval", default=2.0, show_default=True, type=click.FloatRange(min=0.1, max=3600),
+              help="Seconds between refreshes.")  # fmt: skip
 @click.option("--token-file", type=click.Path(exists=True, dir_okay=False), help="Bearer token for the API.")
 @click.option("--ca-file", type=click.Path(exists=True, dir_okay=False), help="CA certificate: connect over TLS.")
 def top(target: str, interval: float, token_file: str | None, ca_file: str | None) -> None:
-    """Live view of a running pipeline: cost rate, top spenders, budgets, anomalies (q quits)."""
+    """Live view of a running pipeline: cost rate, groups with error rate and p95, budgets, anomalies.
+
+    Keys: m/a/s group by model/agent/service, c/e/l sort by cost/errors/latency, / filter, q quit.
+    """
     from spanmeter.pipeline import top as live_view
 
     token = Path(token_file).read_text().strip() if token_file else None
@@ -209,6 +214,8 @@ def top(target: str, interval: float, token_file: str | None, ca_file: str | Non
         live_view.run(target, interval_s=interval, token=token, ca_file=ca_file)
     except live_view.Unreachable as exc:
         raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)  # as bench does, and as a shell reports a command ended by Ctrl-C
 
 
 @main.command("config")

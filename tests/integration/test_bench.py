@@ -1,22 +1,27 @@
 """``spanmeter bench`` end to end, in its own process: an example agent (real openai SDK over an
-in-memory transport, spanmeter's agent/tool spans) under load, with errors, timeouts, Ctrl-C and the
-baseline gate passing and failing.
+in-memory transport, spanmeter's agent/tool spans) under load, with errors, timeouts, Ctrl-C, the
+baseline gate passing, failing and refusing an unknown metric, the live figures in a terminal, the
+output options (``--json`` on stdout, ``--output``, the deprecated ``--json FILE``) and the HTML page
+in headless Chromium.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pexpect
 import pytest
 from genai_prices import Usage, calc_price
 
 from bench import llm_fakes
+from support.browser import chromium
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +45,7 @@ def bench(
     tmp_path, *args: str, check_exit: int | None = 0, env: dict[str, str] | None = None
 ) -> tuple[subprocess.CompletedProcess, dict | None]:
     out = tmp_path / f"result-{len(list(tmp_path.glob('result-*')))}.json"
-    run = subprocess.run([SPANMETER, "bench", *args, "--json", str(out)], capture_output=True, text=True,
+    run = subprocess.run([SPANMETER, "bench", *args, "--output", str(out)], capture_output=True, text=True,
                          cwd=tmp_path, env={**environment(), **(env or {})}, timeout=120, check=False)  # fmt: skip
     if check_exit is not None:
         assert run.returncode == check_exit, run.stdout + run.stderr
@@ -129,7 +134,7 @@ def test_ctrl_c_stops_the_load_and_reports_what_ran(tmp_path):
     inputs = write_inputs(tmp_path, {"delay": 0.05})
     out = tmp_path / "result.json"
     process = subprocess.Popen([SPANMETER, "bench", "support.bench_agent:answer", "--users", "2", "--duration", "60",
-                                "--inputs", inputs, "--json", str(out)], stdout=subprocess.PIPE,
+                                "--inputs", inputs, "--output", str(out)], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=environment())  # fmt: skip
     for line in process.stderr:
         if line.startswith("load started"):
@@ -148,3 +153,63 @@ def test_ctrl_c_stops_the_load_and_reports_what_ran(tmp_path):
     assert result["interrupted"] is True
     assert 2 <= result["requests"] < 2 * 60 / 0.05 and result["timeouts"] == 0
     assert "(interrupted)" in stdout
+
+
+def test_an_unknown_gate_metric_is_a_usage_error_naming_the_known_ones(tmp_path):
+    base = tmp_path / "base.json"
+    base.write_text("{}")
+    run, result = bench(tmp_path, "support.bench_agent:answer", "--requests", "2", "--baseline", str(base),
+                        "--fail-on", "latency_s.p96:+10%", check_exit=2)  # fmt: skip
+    assert "unknown metric 'latency_s.p96'" in run.stderr and "latency_s.p95" in run.stderr
+    assert "regression" not in run.stderr and result is None  # refused before the load ran
+
+
+def test_json_prints_the_result_on_stdout_as_report_does_and_json_file_still_writes_with_a_warning(tmp_path):
+    run = subprocess.run([SPANMETER, "bench", "support.bench_agent:answer", "--requests", "3", "--json"],
+                         capture_output=True, text=True, cwd=tmp_path, env=environment(), timeout=120, check=False)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)  # stdout is the JSON alone; the tables went to stderr
+    assert result["requests"] == 3 and "requests/s" in run.stderr
+    assert "deprecated" not in run.stderr
+
+    old = tmp_path / "old.json"
+    run = subprocess.run([SPANMETER, "bench", "support.bench_agent:answer", "--requests", "2", "--json", str(old)],
+                         capture_output=True, text=True, cwd=tmp_path, env=environment(), timeout=120, check=False)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "--json FILE is deprecated: use --output FILE" in run.stderr
+    assert json.loads(old.read_text())["requests"] == 2 and "spanmeter bench" in run.stdout
+
+
+def test_live_figures_show_while_the_load_runs(tmp_path):
+    inputs = write_inputs(tmp_path, {"delay": 0.02}, {"fail": True})
+    child = pexpect.spawn(SPANMETER, ["bench", "support.bench_agent:answer", "--duration", "3", "--inputs", inputs],
+                          cwd=str(tmp_path), env={**environment(), "COLUMNS": "160", "LINES": "40", "TERM": "xterm"},
+                          dimensions=(40, 160), encoding="utf-8", timeout=60)  # fmt: skip
+    try:
+        child.expect(r"(\d+\.\d) req/s  p95 (\d+\.\d+) s  errors ([1-9]\d*)  timeouts 0")
+        assert float(child.match.group(1)) > 0 and float(child.match.group(2)) > 0
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
+
+
+def test_the_html_page_draws_latency_and_requests_over_time_in_headless_chromium(tmp_path):
+    page = tmp_path / "bench.html"
+    inputs = write_inputs(tmp_path, {"delay": 0.05}, {"delay": 0.2}, {"fail": True})
+    _, result = bench(tmp_path, "support.bench_agent:answer", "--duration", "3", "--inputs", inputs,
+                        "--html", str(page))  # fmt: skip
+    assert len(result["timeline"]["buckets"]) >= 3 and result["timeline"]["bucket_s"] == 1
+    text = page.read_text()
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", text)  # nothing fetched at view time
+    for width in (800, 1400):
+        dom = chromium(f"--window-size={width},2000", "--dump-dom", page.as_uri(), profile=tmp_path / f"p{width}")
+        assert "Uncaught" not in dom.stderr
+        for chart, charts in (("latency-over-time", 2), ("requests-over-time", 1)):
+            figure = dom.stdout[dom.stdout.index(f'<figure id="{chart}"') :]
+            figure = figure[: figure.index("</figure>")]
+            svgs = re.findall(r'<svg class="chart"[^>]*data-rendered="(\d+)x(\d+)"[^>]*data-marks="(\d+)"', figure)
+            assert len(svgs) == charts, (chart, figure[:300])
+            for drawn_width, height, marks in svgs:
+                assert 0 < int(drawn_width) <= width and int(height) > 0 and int(marks) >= 3, (chart, svgs)
+    assert "failed" in text and "p95 latency" in text

@@ -90,7 +90,7 @@ def test_spans_older_than_the_horizon_are_counted_not_kept():
     store = InsightsStore(horizon_s=600, bucket_s=60, clock=Clock())
     store.on_outcome(llm_outcome(end_time_ns=NOW - 11 * MINUTE))
     store.on_outcome(llm_outcome(end_time_ns=NOW - 9 * MINUTE))
-    _rows, total = store.cost_summary()
+    total = store.cost_summary().total
     assert (total.calls, store.too_old) == (1, 1)
 
 
@@ -98,7 +98,8 @@ def test_groups_per_bucket_are_bounded_with_an_overflow_group():
     store = InsightsStore(max_groups_per_bucket=2, clock=Clock())
     for model in ("a", "b", "c", "d"):
         store.on_outcome(llm_outcome(model=model, cost_usd=1.0))
-    rows, total = store.cost_summary()
+    summary = store.cost_summary()
+    rows, total = summary.rows, summary.total
     assert [(key, cell.calls) for key, cell in rows] == [(OVERFLOW_KEY, 2), ("a", 1), ("b", 1)]
     assert (total.calls, store.overflowed) == (4, 2)
 
@@ -108,13 +109,51 @@ def test_a_breakdown_by_one_dimension_stays_exact_whatever_the_cardinality_of_th
     store = InsightsStore(max_groups_per_bucket=4, clock=Clock())
     for n in range(60):
         store.on_outcome(llm_outcome(model=("gpt-4o", "gpt-4o-mini")[n % 2], user=f"user-{n}", cost_usd=1.0))
-    by_model, total = store.cost_summary("model")
+    summary = store.cost_summary("model")
+    by_model, total = summary.rows, summary.total
     assert [(key, group.calls, group.cost_usd) for key, group in by_model] == [
         ("gpt-4o", 30, 30.0), ("gpt-4o-mini", 30, 30.0),
     ]  # fmt: skip
-    by_user, _ = store.cost_summary("user")
+    by_user = store.cost_summary("user").rows
     assert {key: group.calls for key, group in by_user}[OVERFLOW_KEY] == 56
     assert total.calls == 60 and store.overflowed == 56
+
+
+def test_rows_carry_error_rate_and_latency_percentiles_and_the_window_observed():
+    """What ``spanmeter top`` shows beside cost: errors and p95 per group, and the span ends a rate
+    divides by (a 40 s burst is 40 s, not the 5 minutes asked for)."""
+    store = InsightsStore(clock=Clock(NOW))
+    for n in range(20):
+        store.on_outcome(llm_outcome(model="gpt-4o", user="alice", duration_s=1.0 + n, end_time_ns=NOW - 40 * 10**9 + 2 * n * 10**9,
+                                     error_type="RateLimitError" if n < 5 else None))  # fmt: skip
+    with served(store) as (stub, _):
+        window = pb.TimeWindow(start_time_unix_nano=NOW - 5 * MINUTE)
+        response = stub.GetCostSummary(pb.GetCostSummaryRequest(window=window))
+        by_user = stub.GetCostSummary(pb.GetCostSummaryRequest(window=window, group_by=pb.GROUP_BY_USER))
+    assert not by_user.rows[0].HasField("p95_s")  # one sketch per user per bucket would not stay small
+    row = response.rows[0]
+    assert (row.key, row.calls, row.errors) == ("gpt-4o", 20, 5)
+    assert row.p95_s == pytest.approx(19.0, rel=0.01) and row.p50_s == pytest.approx(10.0, rel=0.01)
+    assert response.total.HasField("p95_s") and response.total.p99_s == pytest.approx(20.0, rel=0.01)
+    observed = response.observed
+    assert (observed.end_time_unix_nano - observed.start_time_unix_nano) / 1e9 == pytest.approx(38.0)
+
+
+def test_an_empty_window_leaves_latency_and_observed_unset():
+    with served(InsightsStore(clock=Clock())) as (stub, _):
+        response = stub.GetCostSummary(pb.GetCostSummaryRequest())
+    assert not response.total.HasField("p95_s") and not response.HasField("observed")
+
+
+def test_an_inverted_time_window_is_refused():
+    store = InsightsStore(clock=Clock())
+    store.on_outcome(llm_outcome(end_time_ns=NOW - MINUTE))
+    with served(store) as (stub, _):
+        window = pb.TimeWindow(start_time_unix_nano=NOW, end_time_unix_nano=NOW - 5 * MINUTE)
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.GetCostSummary(pb.GetCostSummaryRequest(window=window))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "after its end" in refused.value.details()
 
 
 def _flagged(n: int, **fields) -> SpanOutcome:

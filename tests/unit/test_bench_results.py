@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from spanmeter.bench.results import Check, compare, parse_fail_on, recommendations
-from spanmeter.bench.runner import Runner, Scenario
+from spanmeter.bench.results import Check, compare, known_metrics, parse_fail_on, recommendations
+from spanmeter.bench.runner import Runner, Scenario, Tally, Timeline
 
 
 def test_tolerances_are_relative_or_absolute_and_have_a_direction():
@@ -21,8 +21,38 @@ def test_tolerances_are_relative_or_absolute_and_have_a_direction():
         parse_fail_on("latency_s.p95:ten")
 
 
+def test_an_unknown_metric_is_refused_with_the_known_ones_not_gated_as_a_regression():
+    with pytest.raises(ValueError) as refused:
+        parse_fail_on("error_rate:+0.01,latency_s.p96:+10%")
+    message = str(refused.value)
+    assert "unknown metric 'latency_s.p96'" in message
+    assert "latency_s.p95" in message and "requests_per_s" in message and "time_share.llm" in message
+    assert {"latency_s.p99", "cost_per_request_usd", "timeouts"} <= set(known_metrics())
+    assert not {"scenario.users", "interrupted", "timestamp"} & set(known_metrics())  # inputs, not figures
+
+
+def test_the_timeline_buckets_requests_by_end_and_widens_to_stay_bounded():
+    tally = Tally()
+    start = 1_800_000_000 * 10**9
+    for second in range(40):
+        tally.record(0.1 * (second + 1), ValueError() if second % 10 == 0 else None, False, start + second * 10**9)
+    tally.record(30.0, None, True, start + 39 * 10**9)
+    timeline = tally.timeline.to_json()
+    assert timeline["bucket_s"] == 1 and len(timeline["buckets"]) == 40  # a 40 s run: 40 one-second buckets
+    last = timeline["buckets"][-1]
+    assert (last["requests"], last["timeouts"], last["errors"], last["p95_s"]) == (2, 1, 0, pytest.approx(4.0))
+    assert sum(bucket["errors"] for bucket in timeline["buckets"]) == 4
+
+    long_run = Timeline()
+    for minute in range(24 * 60):
+        long_run.bucket(start + minute * 60 * 10**9).requests += 1
+    widened = long_run.to_json()
+    assert len(widened["buckets"]) <= 120 and widened["bucket_s"] >= 720
+    assert sum(bucket["requests"] for bucket in widened["buckets"]) == 24 * 60
+
+
 def test_compare_fails_beyond_tolerance_only_and_on_missing_metrics():
-    tolerances = parse_fail_on("latency_s.p95:+10%,requests_per_s:-20%,cost_usd:+0.5")
+    tolerances = parse_fail_on("latency_s.p95:+10%,requests_per_s:-20%,cost_usd:+0.5")  # known metrics
     baseline = {"latency_s": {"p95": 1.0}, "requests_per_s": 10.0}
     within = compare({"latency_s": {"p95": 1.1}, "requests_per_s": 8.0, "cost_usd": 0.1}, baseline, tolerances)
     assert [check.failed for check in within] == [False, False, True]  # no baseline cost: not comparable

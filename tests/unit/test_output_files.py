@@ -46,13 +46,14 @@ def test_report_html_into_a_missing_folder_is_a_usage_error_before_reading(tmp_p
     assert "not OTLP" not in result.output and result.exception.__class__ is SystemExit
 
 
-def test_bench_json_into_a_missing_folder_is_a_usage_error_before_the_load(tmp_path):
+@pytest.mark.parametrize("option", ["--output", "--html", "--json"])  # --json FILE: the deprecated form
+def test_bench_output_into_a_missing_folder_is_a_usage_error_before_the_load(tmp_path, option):
     out = tmp_path / "no" / "result.json"
 
-    result = CliRunner().invoke(main, ["bench", "support.bench_agent:answer", "--requests", "1", "--json", str(out)])
+    result = CliRunner().invoke(main, ["bench", "support.bench_agent:answer", "--requests", "1", option, str(out)])
 
     assert result.exit_code == 2, result.output
-    assert f"Invalid value for '--json': cannot write {out}: no directory {out.parent}" in result.output
+    assert f"Invalid value for '{option}': cannot write {out}: no directory {out.parent}" in result.output
     assert "load started" not in result.output
 
 

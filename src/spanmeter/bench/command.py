@@ -7,6 +7,7 @@ import json
 import resource
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from spanmeter.bench import telemetry
+from spanmeter.bench.html import bench_page
 from spanmeter.bench.results import DEFAULT_FAIL_ON, Check, bench_result, compare, parse_fail_on
 from spanmeter.bench.runner import DEFAULT_TIMEOUT_S, Runner, Scenario, Tally, load_target
 from spanmeter.output_files import output_path_option, write_atomically
 
 EXIT_REGRESSION = 1
 EXIT_INTERRUPTED = 130  # what a shell reports for a command ended by Ctrl-C
+LIVE_EVERY_S = 0.25
+"""How often the live figures (requests/s, p95, errors) are recomputed while the load runs."""
+_TO_STDOUT = "-"
 
 
 def read_inputs(path: Path) -> tuple[Any, ...]:
@@ -61,13 +66,32 @@ async def _run(runner: Runner, err: Console) -> Tally:
         loop.remove_signal_handler(signal.SIGINT)
 
 
-def _progress_callback(progress: Progress, scenario: Scenario):
-    if scenario.requests is not None and scenario.duration_s is None:
-        task = progress.add_task("requests", total=scenario.users * scenario.requests)
-        return lambda tally: progress.update(task, completed=tally.requests)
-    task = progress.add_task(f"{scenario.duration_s:g} s", total=scenario.duration_s)
+def live_figures(tally: Tally, elapsed_s: float) -> str:
+    """What the load has done so far: requests/s, p95, errors and timeouts."""
+    p95 = tally.latency.quantile(0.95)
+    rate = tally.requests / elapsed_s if elapsed_s > 0 else 0.0
+    return (f"{rate:.1f} req/s  p95 {_fmt(p95, '{:.3f} s')}  errors {tally.errors:,}  "
+            f"timeouts {tally.timeouts:,}")  # fmt: skip
+
+
+def _progress_callback(progress: Progress, scenario: Scenario) -> Callable[[Tally], None]:
+    """After each request: the bar now, the live figures every LIVE_EVERY_S (a percentile is not free)."""
+    by_requests = scenario.requests is not None and scenario.duration_s is None
+    total = scenario.users * scenario.requests if by_requests else scenario.duration_s
+    task = progress.add_task("requests" if by_requests else f"{scenario.duration_s:g} s", total=total, live="")
     started = time.monotonic()
-    return lambda tally: progress.update(task, completed=min(time.monotonic() - started, scenario.duration_s))
+    shown = [0.0]
+
+    def update(tally: Tally) -> None:
+        now = time.monotonic()
+        done = tally.requests if by_requests else min(now - started, scenario.duration_s)
+        if now - shown[0] >= LIVE_EVERY_S:
+            shown[0] = now
+            progress.update(task, completed=done, live=live_figures(tally, now - started))
+        else:
+            progress.update(task, completed=done)
+
+    return update
 
 
 def _fmt(value: float | None, template: str) -> str:
@@ -111,6 +135,15 @@ def gate_table(checks: list[Check]) -> Table:
     return table
 
 
+def _json_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | Path | None:
+    """``--json`` alone: the flag (stdout). ``--json FILE``, its old form: still written, with a warning."""
+    if value is None or value == _TO_STDOUT:
+        return value
+    click.echo("spanmeter bench: --json FILE is deprecated: use --output FILE (--json alone prints to stdout)",
+               err=True)  # fmt: skip
+    return output_path_option(ctx, param, Path(value))
+
+
 @click.command()
 @click.argument("target")
 @click.option("--users", default=1, show_default=True, type=click.IntRange(min=1), help="Concurrent users.")
@@ -123,20 +156,27 @@ def gate_table(checks: list[Check]) -> Table:
               help="Seconds per request before it counts as a timeout.")  # fmt: skip
 @click.option("--inputs", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="JSON lines: one argument per request, cycled.")  # fmt: skip
-@click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), callback=output_path_option,
-              help="Write the result here.")  # fmt: skip
+@click.option("--json", "json_out", is_flag=False, flag_value=_TO_STDOUT, metavar="", callback=_json_option,
+              help="Print the result as one JSON object on stdout (as `report --json`); tables go to stderr.")  # fmt: skip
+@click.option("--output", "output_file", type=click.Path(dir_okay=False, path_type=Path), callback=output_path_option,
+              help="Write the JSON result to this file (what --baseline reads).")  # fmt: skip
+@click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path), callback=output_path_option,
+              help="Write a self-contained HTML page: latency and requests over time, figures, recommendations.")  # fmt: skip
 @click.option("--baseline", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A previous --json result to compare with.")  # fmt: skip
+              help="A previous --output (or --json) result to compare with.")  # fmt: skip
 @click.option("--fail-on", default=DEFAULT_FAIL_ON, show_default=True,
               help="With --baseline: metric:+N% / metric:+N items; exit 1 when one regresses beyond it.")  # fmt: skip
 def bench(target: str, users: int, requests: int | None, duration: float | None, warmup: int, ramp_up: float,
-          timeout: float, inputs: Path | None, json_file: Path | None, baseline: Path | None, fail_on: str) -> None:  # fmt: skip
+          timeout: float, inputs: Path | None, json_out: str | Path | None, output_file: Path | None,
+          html_file: Path | None, baseline: Path | None, fail_on: str) -> None:  # fmt: skip
     """Load-test TARGET (module:function, sync or async) under spanmeter's instrumentation.
 
     Each request calls TARGET with no argument, or with the next --inputs value. Its spans
     (LLM calls through spanmeter's instrumentors, spanmeter.agent/tool/stage) are read back
-    for tokens, cost and where the time went. Ctrl-C stops the load and reports what ran.
+    for tokens, cost and where the time went. Ctrl-C stops the load and reports what ran (exit 130).
     """
+    if isinstance(json_out, Path):  # the deprecated --json FILE
+        output_file = output_file or json_out
     try:
         tolerances = parse_fail_on(fail_on)
         function = load_target(target)
@@ -162,7 +202,8 @@ def bench(target: str, users: int, requests: int | None, duration: float | None,
         stats.reset()
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=True, disable=not err.is_terminal) as progress:  # fmt: skip
+                  TextColumn("{task.fields[live]}"), console=err, transient=True,
+                  disable=not err.is_terminal) as progress:  # fmt: skip
         runner = Runner(function, scenario, _progress_callback(progress, scenario), after_warmup)
         tally = asyncio.run(_run(runner, err))
     spans_dropped = 0
@@ -173,18 +214,34 @@ def bench(target: str, users: int, requests: int | None, duration: float | None,
     if spans_dropped:
         err.print(f"spanmeter's span queue dropped {spans_dropped} span(s): tokens, cost and time share "
                   "are short by their share; raise OTEL_BSP_MAX_QUEUE_SIZE")  # fmt: skip
-    console = Console(width=max(Console().width, 110))
-    for table in result_tables(result):
-        console.print(table)
-    if json_file is not None:
-        write_atomically(json_file, json.dumps(result, indent=2) + "\n")
+    as_json = json_out == _TO_STDOUT
+    tables = err if as_json else Console(width=max(Console().width, 110))  # with --json, stdout is the JSON alone
+    _report(result, as_json, output_file, html_file, tables, err)
     if tally.interrupted:
         err.print(f"interrupted: {tally.requests} request(s) ran")
         raise SystemExit(EXIT_INTERRUPTED)
     if previous is not None:
-        checks = compare(result, previous, tolerances)
-        console.print(gate_table(checks))
-        failed = [check for check in checks if check.failed]
-        if failed:
-            err.print(f"regression: {', '.join(check.tolerance.metric for check in failed)} beyond tolerance")
-            raise SystemExit(EXIT_REGRESSION)
+        _gate(result, previous, tolerances, tables, err)
+
+
+def _report(result: dict[str, Any], as_json: bool, output_file: Path | None, html_file: Path | None,
+            tables: Console, err: Console) -> None:  # fmt: skip
+    """The tables, the JSON on stdout with --json, then the files asked for."""
+    for table in result_tables(result):
+        tables.print(table)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    if output_file is not None:
+        write_atomically(output_file, json.dumps(result, indent=2) + "\n")
+    if html_file is not None:
+        write_atomically(html_file, bench_page(result))
+        err.print(f"wrote {html_file}")
+
+
+def _gate(result: dict[str, Any], previous: dict[str, Any], tolerances: list, tables: Console, err: Console) -> None:
+    checks = compare(result, previous, tolerances)
+    tables.print(gate_table(checks))
+    failed = [check for check in checks if check.failed]
+    if failed:
+        err.print(f"regression: {', '.join(check.tolerance.metric for check in failed)} beyond tolerance")
+        raise SystemExit(EXIT_REGRESSION)

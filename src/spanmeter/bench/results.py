@@ -5,7 +5,8 @@ report's come from (the rules, their thresholds and the minimum data each needs 
 
 The gate (``--fail-on latency_s.p95:+10%,error_rate:+0.01``): each item names a metric by its
 dotted path in the result, the direction that counts as a regression (``+``: rising, ``-``:
-falling, e.g. ``requests_per_s:-20%``) and a tolerance, relative (``%``) or absolute.
+falling, e.g. ``requests_per_s:-20%``) and a tolerance, relative (``%``) or absolute. A path that
+is not one of the result's figures (:func:`known_metrics`) is refused before the load runs.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def bench_result(target: str, scenario: Scenario, tally: Tally, stats: SpanStats
         "cpu_percent": 100.0 * tally.cpu_s / wall,
         "time_share": stats.time_share(tally.busy_s),
         "error_types": tally.error_types,
+        "timeline": tally.timeline.to_json(),
     }
     result["recommendations"] = recommendations(result)
     return result
@@ -89,14 +91,34 @@ class Tolerance:
         )
 
 
+_NOT_GATED = ("scenario", "error_types", "timeline", "recommendations")
+"""Parts of a result that are its inputs or its detail, not figures to hold steady."""
+
+
+def known_metrics() -> list[str]:
+    """The dotted paths the gate can compare: every number of a result (read off an empty one)."""
+    empty = bench_result("", Scenario(), Tally(), SpanStats(), 0.0)
+
+    def paths(value: Any, prefix: str) -> list[str]:
+        if isinstance(value, dict):
+            return [path for key, item in value.items() for path in paths(item, f"{prefix}{key}.")]
+        return [prefix[:-1]] if value is None or type(value) in (int, float) else []
+
+    return sorted(paths({key: value for key, value in empty.items() if key not in _NOT_GATED}, ""))
+
+
 def parse_fail_on(text: str) -> list[Tolerance]:
-    """``metric:+10%,other:+0.01`` as tolerances; ValueError naming the item it cannot read."""
+    """``metric:+10%,other:+0.01`` as tolerances; ValueError naming the item it cannot read, or the
+    metric it does not know (with the known ones: a typo is not a regression)."""
     tolerances = []
+    known = known_metrics()
     for item in text.split(","):
         match = _TOLERANCE.match(item)
         if not match:
             raise ValueError(f"{item.strip()!r}: expected metric:+N% or metric:-N (e.g. latency_s.p95:+10%)")
         metric, sign, amount, percent = match.groups()
+        if metric not in known:
+            raise ValueError(f"--fail-on: unknown metric {metric!r}; known metrics: {', '.join(known)}")
         tolerances.append(Tolerance(metric, sign == "+", float(amount) / (100 if percent else 1), bool(percent)))
     return tolerances
 

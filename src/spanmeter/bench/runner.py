@@ -6,7 +6,8 @@ that outlives ``timeout_s`` is counted as a timeout and abandoned (an async one 
 thread cannot be, so it finishes in the background). A target's exception is an error, never the
 runner's: outcomes are read from the finished future, no exception is caught around the target.
 Latencies go into the report's :class:`~spanmeter.processing.sketch.LatencySketch` (exact up to a few
-thousand requests), so long runs stay small.
+thousand requests), so long runs stay small; each request also lands in a :class:`Timeline` bucket (by its
+end), sized as the report sizes its time buckets, for the live progress and the HTML page's charts.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from spanmeter.processing.sketch import LatencySketch
+from spanmeter.report.analysis import BUCKET_EXACT_LIMIT, MAX_TIME_BUCKETS, TIME_WIDTHS_S
 
 DEFAULT_TIMEOUT_S = 30.0
 _NO_INPUT = object()
@@ -41,6 +43,66 @@ class Scenario:
 
 
 @dataclasses.dataclass
+class TimeBucket:
+    """The requests that ended in one time bucket."""
+
+    requests: int = 0
+    errors: int = 0
+    timeouts: int = 0
+    latency: LatencySketch = dataclasses.field(default_factory=lambda: LatencySketch(BUCKET_EXACT_LIMIT))
+
+    def merge(self, other: TimeBucket) -> None:
+        self.requests += other.requests
+        self.errors += other.errors
+        self.timeouts += other.timeouts
+        self.latency.merge(other.latency)
+
+
+class Timeline:
+    """Requests per time bucket (by end time, buckets at multiples of their width since the epoch):
+    the narrowest of the report's widths that keeps the run within its MAX_TIME_BUCKETS, so a 40 s
+    run gets 1 s buckets and an hour 30 s ones, and a long run stays small."""
+
+    def __init__(self) -> None:
+        self.width_index = 0
+        self.buckets: dict[int, TimeBucket] = {}
+
+    @property
+    def bucket_s(self) -> int:
+        return TIME_WIDTHS_S[self.width_index]
+
+    def bucket(self, end_ns: int) -> TimeBucket:
+        index = end_ns // (self.bucket_s * 10**9)
+        found = self.buckets.get(index)
+        if found is None:
+            found = self.buckets[index] = TimeBucket()
+            if max(self.buckets) - min(self.buckets) >= MAX_TIME_BUCKETS and self.width_index < len(TIME_WIDTHS_S) - 1:
+                self._widen()
+                return self.bucket(end_ns)
+        return found
+
+    def _widen(self) -> None:
+        ratio = TIME_WIDTHS_S[self.width_index + 1] // TIME_WIDTHS_S[self.width_index]
+        merged: dict[int, TimeBucket] = {}
+        for index, bucket in self.buckets.items():
+            if index // ratio in merged:
+                merged[index // ratio].merge(bucket)
+            else:
+                merged[index // ratio] = bucket
+        self.buckets, self.width_index = merged, self.width_index + 1
+
+    def to_json(self) -> dict[str, Any]:
+        """Every bucket from the first to the last (empty ones included, so a chart's x axis is time)."""
+        rows = []
+        for index in range(min(self.buckets, default=0), max(self.buckets, default=-1) + 1):
+            bucket = self.buckets.get(index) or TimeBucket()
+            p50, p95 = bucket.latency.quantiles((0.5, 0.95))
+            rows.append({"start_unix_nano": index * self.bucket_s * 10**9, "requests": bucket.requests,
+                         "errors": bucket.errors, "timeouts": bucket.timeouts, "p50_s": p50, "p95_s": p95})  # fmt: skip
+        return {"bucket_s": self.bucket_s, "buckets": rows}
+
+
+@dataclasses.dataclass
 class Tally:
     """What the measured requests did."""
 
@@ -51,20 +113,27 @@ class Tally:
     latency_sum_s: float = 0.0
     busy_s: float = 0.0  # request time including timeouts' (up to the timeout): the time_share denominator
     error_types: dict[str, int] = dataclasses.field(default_factory=dict)
+    timeline: Timeline = dataclasses.field(default_factory=Timeline)
     wall_s: float = 0.0
     cpu_s: float = 0.0
     interrupted: bool = False
 
-    def record(self, seconds: float, error: BaseException | None, timed_out: bool) -> None:
+    def record(self, seconds: float, error: BaseException | None, timed_out: bool, end_ns: int | None = None) -> None:
+        """One measured request, ended at ``end_ns`` (epoch ns; now when not given)."""
         self.requests += 1
         self.busy_s += seconds
+        bucket = self.timeline.bucket(time.time_ns() if end_ns is None else end_ns)
+        bucket.requests += 1
         if timed_out:
             self.timeouts += 1
+            bucket.timeouts += 1
             return
         self.latency.add(seconds)
+        bucket.latency.add(seconds)
         self.latency_sum_s += seconds
         if error is not None:
             self.errors += 1
+            bucket.errors += 1
             name = type(error).__qualname__
             self.error_types[name] = self.error_types.get(name, 0) + 1
 

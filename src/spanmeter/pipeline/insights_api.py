@@ -37,6 +37,7 @@ assert set(_GROUP_BY.values()) == set(DIMENSIONS)
 MAX_WATCHERS = 8
 """Concurrent WatchAnomalies streams; each holds a server thread while it is open."""
 _WATCH_POLL_S = 0.25
+_PERCENTILES = (0.50, 0.95, 0.99)
 
 
 def _cost_row(key: str, group: Group) -> pb.CostRow:
@@ -53,6 +54,8 @@ def _cost_row(key: str, group: Group) -> pb.CostRow:
     per_gb = group.cost_per_gb_usd
     if per_gb is not None:
         row.cost_per_gb_usd = per_gb
+    if group.latency is not None and group.latency.count:
+        row.p50_s, row.p95_s, row.p99_s = group.latency.quantiles(_PERCENTILES)
     return row
 
 
@@ -133,14 +136,21 @@ class InsightsServicer(pb_grpc.InsightsServicer):
         group_by = _GROUP_BY.get(request.group_by)
         if group_by is None:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"unknown group_by {request.group_by}")
-        window = request.window
-        rows, total = self.store.cost_summary(group_by, window.start_time_unix_nano, window.end_time_unix_nano)
-        return pb.GetCostSummaryResponse(
-            rows=[_cost_row(key, cell) for key, cell in rows],
-            total=_cost_row("", total),
+        start, end = request.window.start_time_unix_nano, request.window.end_time_unix_nano
+        if start and end and start > end:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"window start {start} is after its end {end}")
+        summary = self.store.cost_summary(group_by, start, end)
+        response = pb.GetCostSummaryResponse(
+            rows=[_cost_row(key, cell) for key, cell in summary.rows],
+            total=_cost_row("", summary.total),
             horizon=self._horizon(),
             group_by=request.group_by or pb.GROUP_BY_MODEL,
         )
+        if summary.first_ns:
+            response.observed.CopyFrom(
+                pb.TimeWindow(start_time_unix_nano=summary.first_ns, end_time_unix_nano=summary.last_ns)
+            )
+        return response
 
     def ListAnomalies(self, request: pb.ListAnomaliesRequest, context: grpc.ServicerContext):
         found = self.store.anomalies(request.since_unix_nano, request.limit)

@@ -6,6 +6,7 @@ Everything it keeps is bounded, because a pipeline runs for months:
 
 * cost: a ring of fixed time buckets (default 360 x 60 s = the last 6 hours), each holding
   one bounded group table per dimension (model, agent, user, team, data source, service;
+  rows of model, agent and service with a bucketed latency sketch, so p95 over a window merges exactly;
   :mod:`spanmeter.processing.groups`, the report's tables, which say what each dimension
   counts) and the bucket's total. One table per dimension keeps a breakdown by one dimension
   exact whatever the cardinality of the others (unique user ids overflow the user table
@@ -19,7 +20,8 @@ Everything it keeps is bounded, because a pipeline runs for months:
 * watchers: each ``WatchAnomalies`` stream gets a bounded queue; a slow client loses its
   oldest undelivered anomalies (counted in ``watch_dropped``), never the pipeline's time.
 
-A query merges one dimension's tables over the buckets of a window.
+A query merges one dimension's tables over the buckets of a window, and says which span ends
+it actually counted (a rate over a 40 s burst divides by 40 s, not by the window asked for).
 """
 
 from __future__ import annotations
@@ -36,10 +38,13 @@ from typing import Any
 from spanmeter.processing.groups import OVERFLOW_KEY, Group, GroupTable, add_outcome, data_keys, sorted_rows
 from spanmeter.processing.outcome import SpanOutcome
 
-__all__ = ["DIMENSIONS", "OVERFLOW_KEY", "AnomalyRecord", "Group", "InsightsStore"]
+__all__ = ["DIMENSIONS", "OVERFLOW_KEY", "AnomalyRecord", "CostSummary", "Group", "InsightsStore"]
 
 DIMENSIONS = ("model", "agent", "user", "team", "source", "service")
 """Group-by choices."""
+LATENCY_DIMENSIONS = ("model", "agent", "service")
+"""Dimensions whose rows keep a latency sketch (few keys, where p95 is read); unique user ids
+would make one sketch per user per bucket."""
 MAX_ANCESTORS = 16
 """Ancestors kept per incident (its agent, workflow...): a deeper trace keeps the innermost."""
 _NS = 1_000_000_000
@@ -74,17 +79,40 @@ class AnomalyRecord:
     flagged_spans: int = 1
 
 
+def _summed() -> Group:
+    return Group(exact_limit=0)
+
+
 @dataclass(slots=True)
 class _Bucket:
     max_keys: int
     start_ns: int = -1
     tables: dict[str, GroupTable] = field(default_factory=dict)
-    total: Group = field(default_factory=lambda: Group(latency=False))
+    total: Group = field(default_factory=_summed)
+    first_ns: int = 0  # the earliest and latest span end counted in it
+    last_ns: int = 0
 
     def reset(self, start_ns: int) -> None:
         self.start_ns = start_ns
-        self.tables = {name: GroupTable(self.max_keys, latency=False) for name in DIMENSIONS}
-        self.total = Group(latency=False)
+        self.tables = {
+            name: GroupTable(self.max_keys, latency=name in LATENCY_DIMENSIONS, exact_limit=0) for name in DIMENSIONS
+        }
+        self.total = _summed()
+        self.first_ns = self.last_ns = 0
+
+    def saw(self, when_ns: int) -> None:
+        self.first_ns = min(self.first_ns, when_ns) if self.first_ns else when_ns
+        self.last_ns = max(self.last_ns, when_ns)
+
+
+@dataclass(slots=True)
+class CostSummary:
+    """A window's rows (most expensive first), their total, and the span ends actually counted."""
+
+    rows: list[tuple[str, Group]]
+    total: Group
+    first_ns: int = 0  # 0: nothing counted
+    last_ns: int = 0
 
 
 class InsightsStore:
@@ -136,6 +164,7 @@ class InsightsStore:
         if bucket is None:
             self.too_old += 1
             return
+        bucket.saw(when)
         tables = bucket.tables
         before = sum(table.overflowed for table in tables.values())
         add_outcome(tables, outcome)
@@ -184,15 +213,15 @@ class InsightsStore:
         end = now - now % self.bucket_ns + self.bucket_ns
         return end - len(self._buckets) * self.bucket_ns, end
 
-    def cost_summary(
-        self, group_by: str = "model", start_ns: int = 0, end_ns: int = 0
-    ) -> tuple[list[tuple[str, Group]], Group]:
-        """Rows ``(key, sums)`` of ``group_by`` over buckets starting in [start, end), most
-        expensive first, and the total (LLM calls and data of every span). 0 leaves a side open."""
+    def cost_summary(self, group_by: str = "model", start_ns: int = 0, end_ns: int = 0) -> CostSummary:
+        """Rows of ``group_by`` over buckets starting in [start, end), most expensive first, the total
+        (LLM calls and data of every span), and the first and last span end counted. 0 leaves a side open."""
         if group_by not in DIMENSIONS:
             raise ValueError(f"group_by must be one of {DIMENSIONS}")
+        if start_ns and end_ns and start_ns > end_ns:
+            raise ValueError("the window starts after it ends")
         rows: dict[str, Group] = {}
-        total = Group(latency=False)
+        summary = CostSummary([], _summed())
         with self._lock:
             low, _ = self.horizon()
             for bucket in self._buckets:
@@ -202,8 +231,10 @@ class InsightsStore:
                     continue
                 if bucket.tables:
                     bucket.tables[group_by].merge_into(rows)
-                    total.merge(bucket.total)
-        return sorted_rows(rows), total
+                    summary.total.merge(bucket.total)
+                    _observe(summary, bucket)
+        summary.rows = sorted_rows(rows)
+        return summary
 
     def anomalies(self, since_ns: int = 0, limit: int = 0) -> list[AnomalyRecord]:
         """Anomalies of spans that ended at or after ``since_ns``, newest first."""
@@ -229,6 +260,12 @@ class InsightsStore:
         with self._lock:
             if watcher in self._watchers:
                 self._watchers.remove(watcher)
+
+
+def _observe(summary: CostSummary, bucket: _Bucket) -> None:
+    if bucket.first_ns:
+        summary.first_ns = min(summary.first_ns, bucket.first_ns) if summary.first_ns else bucket.first_ns
+        summary.last_ns = max(summary.last_ns, bucket.last_ns)
 
 
 def _add_context(incident: AnomalyRecord, outcome: SpanOutcome) -> None:

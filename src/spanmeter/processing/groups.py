@@ -27,7 +27,7 @@ from typing import Any
 
 from spanmeter import rules, semconv
 from spanmeter.processing.outcome import SpanOutcome
-from spanmeter.processing.sketch import LatencySketch
+from spanmeter.processing.sketch import EXACT_LIMIT, LatencySketch
 
 DIMENSIONS = ("model", "agent", "tool", "user", "team", "source", "service")
 OVERFLOW_KEY = "otel.metric.overflow"
@@ -55,10 +55,10 @@ class Group:
         "errors", "input_tokens", "latency", "output_tokens", "provider", "unpriced",
     )  # fmt: skip
 
-    def __init__(self, latency: bool = True) -> None:
+    def __init__(self, latency: bool = True, *, exact_limit: int = EXACT_LIMIT) -> None:
         self.calls = self.errors = self.anomalies = 0
         self.input_tokens = self.output_tokens = self.cache_read_tokens = self.data_bytes = 0
-        self.latency = LatencySketch() if latency else None
+        self.latency = LatencySketch(exact_limit) if latency else None
         self.cost_usd: float | None = None
         """None until a unit with a known cost is added (unknown is not free)."""
         self.error_cost_usd = 0.0
@@ -124,9 +124,10 @@ class Group:
 class GroupTable:
     """The rows of one dimension: at most ``max_keys`` plus the overflow row."""
 
-    def __init__(self, max_keys: int = MAX_KEYS, *, latency: bool = True):
+    def __init__(self, max_keys: int = MAX_KEYS, *, latency: bool = True, exact_limit: int = EXACT_LIMIT):
         self.max_keys = max_keys
         self.latency = latency
+        self.exact_limit = exact_limit
         self.groups: dict[str, Group] = {}
         self.overflowed = 0
 
@@ -138,7 +139,7 @@ class GroupTable:
                 key = OVERFLOW_KEY
                 found = self.groups.get(key)
             if found is None:
-                found = self.groups[key] = Group(self.latency)
+                found = self.groups[key] = Group(self.latency, exact_limit=self.exact_limit)
         return found
 
     def merge_into(self, rows: dict[str, Group]) -> None:
@@ -146,7 +147,7 @@ class GroupTable:
         for key, group in self.groups.items():
             target = rows.get(key)
             if target is None:
-                target = rows[key] = Group(latency=False)
+                target = rows[key] = Group(self.latency, exact_limit=self.exact_limit)
             target.merge(group)
 
     def rows(self) -> list[tuple[str, Group]]:

@@ -31,14 +31,15 @@ def _bucket_value(index: int) -> float:
 
 class LatencySketch:
     """Percentiles of non-negative values: exact up to ``exact_limit`` values (EXACT_LIMIT), else
-    within RELATIVE_ERROR. Many small sketches (one per time bucket) take a lower limit to stay small."""
+    within RELATIVE_ERROR. Many small sketches (one per time bucket) take a lower limit to stay small
+    (0: bucketed from the first value, as the long-lived Insights store's)."""
 
     __slots__ = ("_buckets", "_exact", "_zeros", "count", "exact_limit")
 
     def __init__(self, exact_limit: int = EXACT_LIMIT) -> None:
         self.exact_limit = exact_limit
         self.count = 0
-        self._exact: list[float] | None = []
+        self._exact: list[float] | None = [] if exact_limit > 0 else None
         self._buckets: dict[int, int] = {}
         self._zeros = 0
 

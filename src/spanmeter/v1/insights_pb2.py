@@ -24,15 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bspanmeter/v1/insights.proto\x12\x0cspanmeter.v1\"F\n\nTimeWindow\x12\x1c\n\x14start_time_unix_nano\x18\x01 \x01(\x06\x12\x1a\n\x12\x65nd_time_unix_nano\x18\x02 \x01(\x06\"p\n\x07Horizon\x12\x1c\n\x14start_time_unix_nano\x18\x01 \x01(\x06\x12\x1a\n\x12\x65nd_time_unix_nano\x18\x02 \x01(\x06\x12\x16\n\x0e\x62ucket_seconds\x18\x03 \x01(\r\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\"j\n\x15GetCostSummaryRequest\x12(\n\x06window\x18\x01 \x01(\x0b\x32\x18.spanmeter.v1.TimeWindow\x12\'\n\x08group_by\x18\x02 \x01(\x0e\x32\x15.spanmeter.v1.GroupBy\"\xd2\x01\n\x07\x43ostRow\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05\x63\x61lls\x18\x02 \x01(\x04\x12\x14\n\x0cinput_tokens\x18\x03 \x01(\x04\x12\x15\n\routput_tokens\x18\x04 \x01(\x04\x12\x10\n\x08\x63ost_usd\x18\x05 \x01(\x01\x12\x16\n\x0eunpriced_calls\x18\x06 \x01(\x04\x12\x12\n\ndata_bytes\x18\x07 \x01(\x04\x12\x1c\n\x0f\x63ost_per_gb_usd\x18\x08 \x01(\x01H\x00\x88\x01\x01\x12\x0e\n\x06\x65rrors\x18\t \x01(\x04\x42\x12\n\x10_cost_per_gb_usd\"\xb4\x01\n\x16GetCostSummaryResponse\x12#\n\x04rows\x18\x01 \x03(\x0b\x32\x15.spanmeter.v1.CostRow\x12$\n\x05total\x18\x02 \x01(\x0b\x32\x15.spanmeter.v1.CostRow\x12&\n\x07horizon\x18\x03 \x01(\x0b\x32\x15.spanmeter.v1.Horizon\x12\'\n\x08group_by\x18\x04 \x01(\x0e\x32\x15.spanmeter.v1.GroupBy\"?\n\x0c\x41nomalyValue\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\x12\x10\n\x08\x62\x61seline\x18\x03 \x01(\x01\"\x9a\x02\n\x07\x41nomaly\x12\x11\n\tspan_name\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x10\n\x08trace_id\x18\x03 \x01(\t\x12\x0f\n\x07span_id\x18\x04 \x01(\t\x12\x0f\n\x07reasons\x18\x05 \x03(\t\x12\r\n\x05score\x18\x06 \x01(\x01\x12*\n\x06values\x18\x07 \x03(\x0b\x32\x1a.spanmeter.v1.AnomalyValue\x12\x16\n\x0etime_unix_nano\x18\x08 \x01(\x06\x12\r\n\x05model\x18\t \x01(\t\x12\r\n\x05\x61gent\x18\n \x01(\t\x12/\n\tancestors\x18\x0b \x03(\x0b\x32\x1c.spanmeter.v1.AnomalyContext\x12\x15\n\rflagged_spans\x18\x0c \x01(\r\"T\n\x0e\x41nomalyContext\x12\x11\n\tspan_name\x18\x01 \x01(\t\x12\x0f\n\x07span_id\x18\x02 \x01(\t\x12\x0f\n\x07reasons\x18\x03 \x03(\t\x12\r\n\x05score\x18\x04 \x01(\x01\">\n\x14ListAnomaliesRequest\x12\x17\n\x0fsince_unix_nano\x18\x01 \x01(\x06\x12\r\n\x05limit\x18\x02 \x01(\r\"z\n\x15ListAnomaliesResponse\x12(\n\tanomalies\x18\x01 \x03(\x0b\x32\x15.spanmeter.v1.Anomaly\x12&\n\x07horizon\x18\x02 \x01(\x0b\x32\x15.spanmeter.v1.Horizon\x12\x0f\n\x07\x65victed\x18\x03 \x01(\x04\"\x18\n\x16GetBudgetStatusRequest\"\xab\x01\n\x0c\x42udgetWindow\x12\x0e\n\x06window\x18\x01 \x01(\t\x12\x11\n\tspend_usd\x18\x02 \x01(\x01\x12\x12\n\nbudget_usd\x18\x03 \x01(\x01\x12\x13\n\x0butilization\x18\x04 \x01(\x01\x12\x15\n\rprojected_usd\x18\x05 \x01(\x01\x12\x1c\n\x14start_time_unix_nano\x18\x06 \x01(\x06\x12\x1a\n\x12\x65nd_time_unix_nano\x18\x07 \x01(\x06\"F\n\x17GetBudgetStatusResponse\x12+\n\x07windows\x18\x01 \x03(\x0b\x32\x1a.spanmeter.v1.BudgetWindow\"\x17\n\x15WatchAnomaliesRequest*\xa1\x01\n\x07GroupBy\x12\x18\n\x14GROUP_BY_UNSPECIFIED\x10\x00\x12\x12\n\x0eGROUP_BY_MODEL\x10\x01\x12\x12\n\x0eGROUP_BY_AGENT\x10\x02\x12\x11\n\rGROUP_BY_USER\x10\x03\x12\x11\n\rGROUP_BY_TEAM\x10\x04\x12\x18\n\x14GROUP_BY_DATA_SOURCE\x10\x05\x12\x14\n\x10GROUP_BY_SERVICE\x10\x06\x32\xf1\x02\n\x08Insights\x12[\n\x0eGetCostSummary\x12#.spanmeter.v1.GetCostSummaryRequest\x1a$.spanmeter.v1.GetCostSummaryResponse\x12X\n\rListAnomalies\x12\".spanmeter.v1.ListAnomaliesRequest\x1a#.spanmeter.v1.ListAnomaliesResponse\x12^\n\x0fGetBudgetStatus\x12$.spanmeter.v1.GetBudgetStatusRequest\x1a%.spanmeter.v1.GetBudgetStatusResponse\x12N\n\x0eWatchAnomalies\x12#.spanmeter.v1.WatchAnomaliesRequest\x1a\x15.spanmeter.v1.Anomaly0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bspanmeter/v1/insights.proto\x12\x0cspanmeter.v1\"F\n\nTimeWindow\x12\x1c\n\x14start_time_unix_nano\x18\x01 \x01(\x06\x12\x1a\n\x12\x65nd_time_unix_nano\x18\x02 \x01(\x06\"p\n\x07Horizon\x12\x1c\n\x14start_time_unix_nano\x18\x01 \x01(\x06\x12\x1a\n\x12\x65nd_time_unix_nano\x18\x02 \x01(\x06\x12\x16\n\x0e\x62ucket_seconds\x18\x03 \x01(\r\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\"j\n\x15GetCostSummaryRequest\x12(\n\x06window\x18\x01 \x01(\x0b\x32\x18.spanmeter.v1.TimeWindow\x12\'\n\x08group_by\x18\x02 \x01(\x0e\x32\x15.spanmeter.v1.GroupBy\"\xac\x02\n\x07\x43ostRow\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05\x63\x61lls\x18\x02 \x01(\x04\x12\x14\n\x0cinput_tokens\x18\x03 \x01(\x04\x12\x15\n\routput_tokens\x18\x04 \x01(\x04\x12\x10\n\x08\x63ost_usd\x18\x05 \x01(\x01\x12\x16\n\x0eunpriced_calls\x18\x06 \x01(\x04\x12\x12\n\ndata_bytes\x18\x07 \x01(\x04\x12\x1c\n\x0f\x63ost_per_gb_usd\x18\x08 \x01(\x01H\x00\x88\x01\x01\x12\x0e\n\x06\x65rrors\x18\t \x01(\x04\x12\x12\n\x05p50_s\x18\n \x01(\x01H\x01\x88\x01\x01\x12\x12\n\x05p95_s\x18\x0b \x01(\x01H\x02\x88\x01\x01\x12\x12\n\x05p99_s\x18\x0c \x01(\x01H\x03\x88\x01\x01\x42\x12\n\x10_cost_per_gb_usdB\x08\n\x06_p50_sB\x08\n\x06_p95_sB\x08\n\x06_p99_s\"\xe0\x01\n\x16GetCostSummaryResponse\x12#\n\x04rows\x18\x01 \x03(\x0b\x32\x15.spanmeter.v1.CostRow\x12$\n\x05total\x18\x02 \x01(\x0b\x32\x15.spanmeter.v1.CostRow\x12&\n\x07horizon\x18\x03 \x01(\x0b\x32\x15.spanmeter.v1.Horizon\x12\'\n\x08group_by\x18\x04 \x01(\x0e\x32\x15.spanmeter.v1.GroupBy\x12*\n\x08observed\x18\x05 \x01(\x0b\x32\x18.spanmeter.v1.TimeWindow\"?\n\x0c\x41nomalyValue\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\x12\x10\n\x08\x62\x61seline\x18\x03 \x01(\x01\"\x9a\x02\n\x07\x41nomaly\x12\x11\n\tspan_name\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x10\n\x08trace_id\x18\x03 \x01(\t\x12\x0f\n\x07span_id\x18\x04 \x01(\t\x12\x0f\n\x07reasons\x18\x05 \x03(\t\x12\r\n\x05score\x18\x06 \x01(\x01\x12*\n\x06values\x18\x07 \x03(\x0b\x32\x1a.spanmeter.v1.AnomalyValue\x12\x16\n\x0etime_unix_nano\x18\x08 \x01(\x06\x12\r\n\x05model\x18\t \x01(\t\x12\r\n\x05\x61gent\x18\n \x01(\t\x12/\n\tancestors\x18\x0b \x03(\x0b\x32\x1c.spanmeter.v1.AnomalyContext\x12\x15\n\rflagged_spans\x18\x0c \x01(\r\"T\n\x0e\x41nomalyContext\x12\x11\n\tspan_name\x18\x01 \x01(\t\x12\x0f\n\x07span_id\x18\x02 \x01(\t\x12\x0f\n\x07reasons\x18\x03 \x03(\t\x12\r\n\x05score\x18\x04 \x01(\x01\">\n\x14ListAnomaliesRequest\x12\x17\n\x0fsince_unix_nano\x18\x01 \x01(\x06\x12\r\n\x05limit\x18\x02 \x01(\r\"z\n\x15ListAnomaliesResponse\x12(\n\tanomalies\x18\x01 \x03(\x0b\x32\x15.spanmeter.v1.Anomaly\x12&\n\x07horizon\x18\x02 \x01(\x0b\x32\x15.spanmeter.v1.Horizon\x12\x0f\n\x07\x65victed\x18\x03 \x01(\x04\"\x18\n\x16GetBudgetStatusRequest\"\xab\x01\n\x0c\x42udgetWindow\x12\x0e\n\x06window\x18\x01 \x01(\t\x12\x11\n\tspend_usd\x18\x02 \x01(\x01\x12\x12\n\nbudget_usd\x18\x03 \x01(\x01\x12\x13\n\x0butilization\x18\x04 \x01(\x01\x12\x15\n\rprojected_usd\x18\x05 \x01(\x01\x12\x1c\n\x14start_time_unix_nano\x18\x06 \x01(\x06\x12\x1a\n\x12\x65nd_time_unix_nano\x18\x07 \x01(\x06\"F\n\x17GetBudgetStatusResponse\x12+\n\x07windows\x18\x01 \x03(\x0b\x32\x1a.spanmeter.v1.BudgetWindow\"\x17\n\x15WatchAnomaliesRequest*\xa1\x01\n\x07GroupBy\x12\x18\n\x14GROUP_BY_UNSPECIFIED\x10\x00\x12\x12\n\x0eGROUP_BY_MODEL\x10\x01\x12\x12\n\x0eGROUP_BY_AGENT\x10\x02\x12\x11\n\rGROUP_BY_USER\x10\x03\x12\x11\n\rGROUP_BY_TEAM\x10\x04\x12\x18\n\x14GROUP_BY_DATA_SOURCE\x10\x05\x12\x14\n\x10GROUP_BY_SERVICE\x10\x06\x32\xf1\x02\n\x08Insights\x12[\n\x0eGetCostSummary\x12#.spanmeter.v1.GetCostSummaryRequest\x1a$.spanmeter.v1.GetCostSummaryResponse\x12X\n\rListAnomalies\x12\".spanmeter.v1.ListAnomaliesRequest\x1a#.spanmeter.v1.ListAnomaliesResponse\x12^\n\x0fGetBudgetStatus\x12$.spanmeter.v1.GetBudgetStatusRequest\x1a%.spanmeter.v1.GetBudgetStatusResponse\x12N\n\x0eWatchAnomalies\x12#.spanmeter.v1.WatchAnomaliesRequest\x1a\x15.spanmeter.v1.Anomaly0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'spanmeter.v1.insights_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GROUPBY']._serialized_start=1657
-  _globals['_GROUPBY']._serialized_end=1818
+  _globals['_GROUPBY']._serialized_start=1791
+  _globals['_GROUPBY']._serialized_end=1952
   _globals['_TIMEWINDOW']._serialized_start=45
   _globals['_TIMEWINDOW']._serialized_end=115
   _globals['_HORIZON']._serialized_start=117
@@ -40,27 +40,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETCOSTSUMMARYREQUEST']._serialized_start=231
   _globals['_GETCOSTSUMMARYREQUEST']._serialized_end=337
   _globals['_COSTROW']._serialized_start=340
-  _globals['_COSTROW']._serialized_end=550
-  _globals['_GETCOSTSUMMARYRESPONSE']._serialized_start=553
-  _globals['_GETCOSTSUMMARYRESPONSE']._serialized_end=733
-  _globals['_ANOMALYVALUE']._serialized_start=735
-  _globals['_ANOMALYVALUE']._serialized_end=798
-  _globals['_ANOMALY']._serialized_start=801
-  _globals['_ANOMALY']._serialized_end=1083
-  _globals['_ANOMALYCONTEXT']._serialized_start=1085
-  _globals['_ANOMALYCONTEXT']._serialized_end=1169
-  _globals['_LISTANOMALIESREQUEST']._serialized_start=1171
-  _globals['_LISTANOMALIESREQUEST']._serialized_end=1233
-  _globals['_LISTANOMALIESRESPONSE']._serialized_start=1235
-  _globals['_LISTANOMALIESRESPONSE']._serialized_end=1357
-  _globals['_GETBUDGETSTATUSREQUEST']._serialized_start=1359
-  _globals['_GETBUDGETSTATUSREQUEST']._serialized_end=1383
-  _globals['_BUDGETWINDOW']._serialized_start=1386
-  _globals['_BUDGETWINDOW']._serialized_end=1557
-  _globals['_GETBUDGETSTATUSRESPONSE']._serialized_start=1559
-  _globals['_GETBUDGETSTATUSRESPONSE']._serialized_end=1629
-  _globals['_WATCHANOMALIESREQUEST']._serialized_start=1631
-  _globals['_WATCHANOMALIESREQUEST']._serialized_end=1654
-  _globals['_INSIGHTS']._serialized_start=1821
-  _globals['_INSIGHTS']._serialized_end=2190
+  _globals['_COSTROW']._serialized_end=640
+  _globals['_GETCOSTSUMMARYRESPONSE']._serialized_start=643
+  _globals['_GETCOSTSUMMARYRESPONSE']._serialized_end=867
+  _globals['_ANOMALYVALUE']._serialized_start=869
+  _globals['_ANOMALYVALUE']._serialized_end=932
+  _globals['_ANOMALY']._serialized_start=935
+  _globals['_ANOMALY']._serialized_end=1217
+  _globals['_ANOMALYCONTEXT']._serialized_start=1219
+  _globals['_ANOMALYCONTEXT']._serialized_end=1303
+  _globals['_LISTANOMALIESREQUEST']._serialized_start=1305
+  _globals['_LISTANOMALIESREQUEST']._serialized_end=1367
+  _globals['_LISTANOMALIESRESPONSE']._serialized_start=1369
+  _globals['_LISTANOMALIESRESPONSE']._serialized_end=1491
+  _globals['_GETBUDGETSTATUSREQUEST']._serialized_start=1493
+  _globals['_GETBUDGETSTATUSREQUEST']._serialized_end=1517
+  _globals['_BUDGETWINDOW']._serialized_start=1520
+  _globals['_BUDGETWINDOW']._serialized_end=1691
+  _globals['_GETBUDGETSTATUSRESPONSE']._serialized_start=1693
+  _globals['_GETBUDGETSTATUSRESPONSE']._serialized_end=1763
+  _globals['_WATCHANOMALIESREQUEST']._serialized_start=1765
+  _globals['_WATCHANOMALIESREQUEST']._serialized_end=1788
+  _globals['_INSIGHTS']._serialized_start=1955
+  _globals['_INSIGHTS']._serialized_end=2324
 # @@protoc_insertion_point(module_scope)

@@ -53,7 +53,7 @@ class GetCostSummaryRequest(_message.Message):
     def __init__(self, window: _Optional[_Union[TimeWindow, _Mapping]] = ..., group_by: _Optional[_Union[GroupBy, str]] = ...) -> None: ...
 
 class CostRow(_message.Message):
-    __slots__ = ("key", "calls", "input_tokens", "output_tokens", "cost_usd", "unpriced_calls", "data_bytes", "cost_per_gb_usd", "errors")
+    __slots__ = ("key", "calls", "input_tokens", "output_tokens", "cost_usd", "unpriced_calls", "data_bytes", "cost_per_gb_usd", "errors", "p50_s", "p95_s", "p99_s")
     KEY_FIELD_NUMBER: _ClassVar[int]
     CALLS_FIELD_NUMBER: _ClassVar[int]
     INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
@@ -63,6 +63,9 @@ class CostRow(_message.Message):
     DATA_BYTES_FIELD_NUMBER: _ClassVar[int]
     COST_PER_GB_USD_FIELD_NUMBER: _ClassVar[int]
     ERRORS_FIELD_NUMBER: _ClassVar[int]
+    P50_S_FIELD_NUMBER: _ClassVar[int]
+    P95_S_FIELD_NUMBER: _ClassVar[int]
+    P99_S_FIELD_NUMBER: _ClassVar[int]
     key: str
     calls: int
     input_tokens: int
@@ -72,19 +75,24 @@ class CostRow(_message.Message):
     data_bytes: int
     cost_per_gb_usd: float
     errors: int
-    def __init__(self, key: _Optional[str] = ..., calls: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., unpriced_calls: _Optional[int] = ..., data_bytes: _Optional[int] = ..., cost_per_gb_usd: _Optional[float] = ..., errors: _Optional[int] = ...) -> None: ...
+    p50_s: float
+    p95_s: float
+    p99_s: float
+    def __init__(self, key: _Optional[str] = ..., calls: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., unpriced_calls: _Optional[int] = ..., data_bytes: _Optional[int] = ..., cost_per_gb_usd: _Optional[float] = ..., errors: _Optional[int] = ..., p50_s: _Optional[float] = ..., p95_s: _Optional[float] = ..., p99_s: _Optional[float] = ...) -> None: ...
 
 class GetCostSummaryResponse(_message.Message):
-    __slots__ = ("rows", "total", "horizon", "group_by")
+    __slots__ = ("rows", "total", "horizon", "group_by", "observed")
     ROWS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
     HORIZON_FIELD_NUMBER: _ClassVar[int]
     GROUP_BY_FIELD_NUMBER: _ClassVar[int]
+    OBSERVED_FIELD_NUMBER: _ClassVar[int]
     rows: _containers.RepeatedCompositeFieldContainer[CostRow]
     total: CostRow
     horizon: Horizon
     group_by: GroupBy
-    def __init__(self, rows: _Optional[_Iterable[_Union[CostRow, _Mapping]]] = ..., total: _Optional[_Union[CostRow, _Mapping]] = ..., horizon: _Optional[_Union[Horizon, _Mapping]] = ..., group_by: _Optional[_Union[GroupBy, str]] = ...) -> None: ...
+    observed: TimeWindow
+    def __init__(self, rows: _Optional[_Iterable[_Union[CostRow, _Mapping]]] = ..., total: _Optional[_Union[CostRow, _Mapping]] = ..., horizon: _Optional[_Union[Horizon, _Mapping]] = ..., group_by: _Optional[_Union[GroupBy, str]] = ..., observed: _Optional[_Union[TimeWindow, _Mapping]] = ...) -> None: ...
 
 class AnomalyValue(_message.Message):
     __slots__ = ("reason", "value", "baseline")

@@ -5,7 +5,7 @@ import warnings
 
 from spanmeter.v1 import insights_pb2 as spanmeter_dot_v1_dot_insights__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.85.4'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
