@@ -31,6 +31,7 @@ IDLE_TIMEOUT_S = 30.0  # between requests on a keep-alive connection
 READ_TIMEOUT_S = 30.0  # from a request's first line to its last body byte
 MAX_CONNECTIONS = 256  # open at once, each holding a thread
 _WATCH_INTERVAL_S = 0.25
+_LINGER_S, _LINGER_BYTES = 1.0, 1 << 20  # how long and how much a closing connection's input is drained
 
 
 class Server(ThreadingHTTPServer):
@@ -62,9 +63,20 @@ class Server(ThreadingHTTPServer):
                 self._deadlines[connection] = time.monotonic() + seconds
 
     def shutdown_request(self, request) -> None:
+        """Close a connection gracefully: after the answer and our FIN, read and drop what the client
+        still sends (a body we refused, at most ``_LINGER_BYTES`` for ``_LINGER_S``), so closing with
+        unread data does not reset the connection and destroy the answer before the client reads it."""
         with self._deadlines_lock:
             self._deadlines.pop(request, None)
-        super().shutdown_request(request)
+        try:
+            request.shutdown(socket.SHUT_WR)
+            request.settimeout(_LINGER_S)
+            left = _LINGER_BYTES
+            while left > 0 and (piece := request.recv(min(left, 65536))):
+                left -= len(piece)
+        except OSError:
+            pass  # reset, timed out, or already shut by the watchdog: close now
+        self.close_request(request)
 
     def _watch(self) -> None:
         """Shut the sockets whose deadline passed: the blocked read in their handler then ends."""
