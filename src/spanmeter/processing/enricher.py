@@ -44,7 +44,7 @@ from spanmeter.processing.budgets import BudgetTracker, log_crossing
 from spanmeter.processing.derived_metrics import COST_DIMS, DerivedMetrics
 from spanmeter.processing.outcome import OutcomeListener, SpanOutcome
 from spanmeter.processing.pricing import PriceBook
-from spanmeter.processing.rollup import CostRollup, compute_usd
+from spanmeter.processing.rollup import TRACE_FAILED, TRACE_FLAGGED, CostRollup, compute_usd
 from spanmeter.processing.sinks import MetricSink
 from spanmeter.processing.span_view import (
     EnrichedSpan,
@@ -138,8 +138,8 @@ class _Work:
     __slots__ = (
         "anomaly", "cache_read_tokens", "compute_usd", "cost_dims", "cost_known", "cost_source", "data_bytes",
         "data_records", "duration", "error_type", "events", "freshness", "get", "has_usage", "input_tokens", "is_llm",
-        "llm_usd", "new", "output_tokens", "per_gb", "priced", "profile", "quality", "throughput", "total_usd",
-        "view",
+        "llm_usd", "new", "output_tokens", "per_gb", "priced", "profile", "quality", "rolled_usd", "throughput",
+        "total_usd", "trace_flags", "view",
     )  # fmt: skip
 
     def __init__(self, view: SpanView, profile: _Profile):
@@ -154,7 +154,8 @@ class _Work:
         self.is_llm = self.has_usage = False
         self.input_tokens = self.output_tokens = self.cache_read_tokens = self.data_records = None
         self.cost_source = self.cost_dims = self.compute_usd = None
-        self.llm_usd = 0.0
+        self.llm_usd = self.rolled_usd = 0.0
+        self.trace_flags = 0
         self.priced = self.cost_known = False
         self.total_usd = self.per_gb = self.throughput = self.freshness = None
         self.quality: dict[str, float] | None = None
@@ -333,6 +334,7 @@ class Enricher:
             self._work_metrics(work)
         if self.span_metrics:
             self._span_metrics(work)
+        self._trace_facts(work)
         if work.new:
             view.set_attributes(work.new)
         for name, attributes, time_ns in work.events:
@@ -437,10 +439,32 @@ class Enricher:
                     semconv.COST_KIND_COMPUTE,
                 )  # fmt: skip
                 self.metrics.add(semconv.METRIC_COST, values, compute)
-        total = self.rollup.span_ended(*work.view.rollup_ids(), own)
+        below_usd, work.trace_flags = self.rollup.take(work.view.rollup_ids()[0])
+        total = work.rolled_usd = own + below_usd
         work.cost_known = work.cost_known or total > 0.0
         if profile.rollup_op or work.data_bytes is not None:
             work.new[semconv.COST_TOTAL_USD] = work.total_usd = total
+
+    def _trace_facts(self, work: _Work) -> None:
+        """Hand the span's total and trace flags (its own failure and flag or-ed in) on to its
+        parent; a root writes them: the trace's cost and whether some span failed or was
+        flagged, which the Collector's tail_sampling reads (a root's facts cover the spans that
+        ended before it: :mod:`.rollup`)."""
+        flags = work.trace_flags
+        if work.error_type is not None:
+            flags |= TRACE_FAILED
+        if work.anomaly is not None:
+            flags |= TRACE_FLAGGED
+        span_id, parent_id = work.view.rollup_ids()
+        self.rollup.span_ended(span_id, parent_id, work.rolled_usd, flags)
+        if parent_id is None:
+            new = work.new
+            if work.total_usd is None and work.rolled_usd > 0.0:
+                new[semconv.COST_TOTAL_USD] = work.total_usd = work.rolled_usd
+            if flags & TRACE_FAILED:
+                new[semconv.TRACE_ERROR] = True
+            if flags & TRACE_FLAGGED:
+                new[semconv.TRACE_ANOMALY] = True
 
     def _data(self, work: _Work) -> None:
         """Data volume, cost per GB, quality and freshness of a stage: what a pipeline's
