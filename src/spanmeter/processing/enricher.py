@@ -47,10 +47,14 @@ from spanmeter.processing.pricing import PriceBook
 from spanmeter.processing.rollup import TRACE_FAILED, TRACE_FLAGGED, CostRollup, compute_usd
 from spanmeter.processing.sinks import MetricSink
 from spanmeter.processing.span_view import (
+    PROTO_STATUS_ERROR,
     EnrichedSpan,
     ProtoSpanView,
     SdkSpanView,
     SpanView,
+    proto_kind_name,
+    proto_rollup_ids,
+    proto_status_name,
     resource_service,
 )
 from spanmeter.settings import Settings
@@ -66,6 +70,9 @@ _GUARD_ANOMALY = guard("processing.anomaly")
 _GUARD_METRICS = guard("processing.metrics")
 _GUARD_LISTENER = guard("processing.listener")
 _COST_AGENT = COST_DIMS.index(semconv.GEN_AI_AGENT_NAME)
+_WORK_MARKERS = rules.WORK_MARKERS
+_MARKER_PREFIXES = tuple(sorted({key.split(".", 1)[0].encode() + b"." for key in rules.WORK_MARKERS}))
+"""Bytes one of which a serialized request holds if any span in it carries a work marker."""
 
 
 def _counts(*values: Any) -> tuple[int, ...]:
@@ -200,6 +207,7 @@ class Enricher:
         self._service: Any = object()  # the service last handed to the sink
         self._profiles: dict[tuple, _Profile] = {}
         self._cost_dims: dict[tuple, tuple] = {}
+        self._changed = 0  # spans written to (enrich_request: whether the request's bytes still hold)
         if self.budgets is not None:
             self.metrics.observe(semconv.METRIC_BUDGET_UTILIZATION, self.budgets.utilization)
         self.metrics.observe(semconv.METRIC_PROCESSING_OVERFLOW, self.overflow_counts)
@@ -271,19 +279,23 @@ class Enricher:
             finally:
                 self._end_batch()
 
-    def enrich_request(self, request: ExportTraceServiceRequest) -> None:
-        """Enrich every span of a decoded OTLP request in place; never raises for a bad span."""
+    def enrich_request(self, request: ExportTraceServiceRequest, raw: bytes | None = None) -> bool:
+        """Enrich every span of a decoded OTLP request in place; never raises for a bad span.
+        ``raw``: the request's protobuf bytes, when it came as protobuf: a request whose bytes hold
+        no work marker has only ordinary spans, whose attributes are then not read. Returns
+        whether any span changed (if not, the request can be sent on as the bytes it came as)."""
         with self._lock:
             self._begin_batch()
+            changed = self._changed
             try:
+                one = self._ordinary_span if raw is not None and not _may_mark_work(raw) else self._proto_span
                 for resource_spans in request.resource_spans:
                     service = resource_service(resource_spans.resource.attributes)
                     for scope_spans in resource_spans.scope_spans:
-                        _map_guarded(
-                            lambda span, service=service: self._run(ProtoSpanView(span, service)), scope_spans.spans
-                        )
+                        _map_guarded(lambda span, service=service: one(span, service), scope_spans.spans)
             finally:
                 self._end_batch()
+            return self._changed != changed
 
     def shutdown(self) -> None:
         """Count what still waits for an agent run (without one), then release the price book."""
@@ -311,6 +323,39 @@ class Enricher:
         self._run(view)
         return view.result()
 
+    # -- one protobuf span: the stages, or the ordinary path -----------------------------------
+    def _proto_span(self, span: Any, service: str | None) -> None:
+        """The stages over a view of the span, or :meth:`_ordinary_span` when it carries none of
+        :data:`rules.WORK_MARKERS` (its attributes are read once, for both)."""
+        raw = {kv.key: kv for kv in span.attributes}
+        if _WORK_MARKERS.isdisjoint(raw):
+            self._ordinary_span(span, service)
+        else:
+            self._run(ProtoSpanView(span, service, raw))
+
+    def _ordinary_span(self, span: Any, service: str | None) -> None:
+        """What the stages do for a span without work markers, without a view: pass its roll-up
+        and failure on, write a root's trace facts, count it in span metrics, and resolve the
+        agent-run items that waited on it (``tests/unit/test_ordinary_spans.py`` holds it equal)."""
+        if service is not self._service:
+            self._service = service
+            self.metrics.resource(service)
+        span_id, parent_id = proto_rollup_ids(span)
+        code = span.status.code
+        below_usd, flags = self.rollup.take(span_id)
+        if code == PROTO_STATUS_ERROR:
+            flags |= TRACE_FAILED
+        self.rollup.span_ended(span_id, parent_id, below_usd, flags)
+        if self.span_metrics:
+            self._count_span(
+                service, span.name, proto_kind_name(span.kind), proto_status_name(code),
+                span.start_time_unix_nano, span.end_time_unix_nano,
+            )  # fmt: skip
+        if parent_id is None and (below_usd > 0.0 or flags):
+            self._changed += 1
+            ProtoSpanView(span, service).set_attributes(_trace_facts_of(below_usd, flags))
+        self._resolve(self.agent_runs.span_ended(span_id, parent_id, None))
+
     # -- one span: the stages --------------------------------------------------------------------
     def _run(self, view: SpanView) -> None:
         """The stages in order; each reads what the earlier ones learnt from ``work``."""
@@ -335,6 +380,8 @@ class Enricher:
         if self.span_metrics:
             self._span_metrics(work)
         self._trace_facts(work)
+        if work.new or work.events:
+            self._changed += 1
         if work.new:
             view.set_attributes(work.new)
         for name, attributes, time_ns in work.events:
@@ -458,13 +505,9 @@ class Enricher:
         span_id, parent_id = work.view.rollup_ids()
         self.rollup.span_ended(span_id, parent_id, work.rolled_usd, flags)
         if parent_id is None:
-            new = work.new
             if work.total_usd is None and work.rolled_usd > 0.0:
-                new[semconv.COST_TOTAL_USD] = work.total_usd = work.rolled_usd
-            if flags & TRACE_FAILED:
-                new[semconv.TRACE_ERROR] = True
-            if flags & TRACE_FLAGGED:
-                new[semconv.TRACE_ANOMALY] = True
+                work.total_usd = work.rolled_usd
+            work.new.update(_trace_facts_of(work.total_usd, flags))
 
     def _data(self, work: _Work) -> None:
         """Data volume, cost per GB, quality and freshness of a stage: what a pipeline's
@@ -578,12 +621,14 @@ class Enricher:
                 metrics.add(semconv.METRIC_SPAN_ERRORS, values, 1)
 
     def _span_metrics(self, work: _Work) -> None:
+        view = work.view
+        self._count_span(view.service, view.name, view.kind_name, view.status_name, view.start_ns, view.end_ns)
+
+    def _count_span(self, service: str | None, name: str, kind: str, status: str, start: int, end: int) -> None:
         """Calls and duration of every span, named and shaped as the Collector's spanmetrics
         connector makes them, so Jaeger's Monitor tab works without a Collector."""
-        view = work.view
-        values = (view.service, view.name, view.kind_name, view.status_name)
+        values = (service, name, kind, status)
         self.metrics.add(semconv.METRIC_SPAN_METRICS_CALLS, values, 1)
-        start, end = view.start_ns, view.end_ns
         self.metrics.record(semconv.METRIC_SPAN_METRICS_DURATION, values, (end - start) / 1e6 if end > start else 0.0)
 
     def _attribute(self, work: _Work, is_work: bool) -> None:
@@ -625,6 +670,23 @@ class Enricher:
         for listener in self._listeners:
             with _GUARD_LISTENER:
                 listener.on_outcome(outcome)
+
+
+def _may_mark_work(raw: bytes) -> bool:
+    """Whether a serialized request may hold a span with a work marker (False: it surely does not)."""
+    return any(prefix in raw for prefix in _MARKER_PREFIXES)
+
+
+def _trace_facts_of(total_usd: float | None, flags: int) -> dict[str, Any]:
+    """A root span's trace facts: the trace's cost when it has one, the flags when true."""
+    facts: dict[str, Any] = {}
+    if total_usd:
+        facts[semconv.COST_TOTAL_USD] = total_usd
+    if flags & TRACE_FAILED:
+        facts[semconv.TRACE_ERROR] = True
+    if flags & TRACE_FLAGGED:
+        facts[semconv.TRACE_ANOMALY] = True
+    return facts
 
 
 def _map_guarded(function: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
