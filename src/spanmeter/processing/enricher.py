@@ -30,7 +30,7 @@ import itertools
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -38,6 +38,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from spanmeter import rules, semconv
 from spanmeter.internal_errors import guard, record_internal_error
+from spanmeter.otlp.span_bytes import spans_holding
 from spanmeter.processing.agent_runs import AgentRuns
 from spanmeter.processing.anomaly import AnomalyDetector
 from spanmeter.processing.budgets import BudgetTracker, log_crossing
@@ -281,18 +282,23 @@ class Enricher:
 
     def enrich_request(self, request: ExportTraceServiceRequest, raw: bytes | None = None) -> bool:
         """Enrich every span of a decoded OTLP request in place; never raises for a bad span.
-        ``raw``: the request's protobuf bytes, when it came as protobuf: a request whose bytes hold
-        no work marker has only ordinary spans, whose attributes are then not read. Returns
+        ``raw``: the request's protobuf bytes, when it came as protobuf: spans whose bytes hold
+        no work marker take the ordinary path without their attributes being read. Returns
         whether any span changed (if not, the request can be sent on as the bytes it came as)."""
         with self._lock:
             self._begin_batch()
             changed = self._changed
             try:
-                one = self._ordinary_span if raw is not None and not _may_mark_work(raw) else self._proto_span
+                marks = _work_marks(request, raw)
                 for resource_spans in request.resource_spans:
                     service = resource_service(resource_spans.resource.attributes)
                     for scope_spans in resource_spans.scope_spans:
-                        _map_guarded(lambda span, service=service: one(span, service), scope_spans.spans)
+                        spans = scope_spans.spans
+                        if marks is None:
+                            _map_guarded(lambda span, service=service: self._proto_span(span, service), spans)
+                            continue
+                        routed = list(zip(spans, itertools.islice(marks, len(spans))))
+                        _map_guarded(lambda pair, service=service: self._route_span(*pair, service), routed)
             finally:
                 self._end_batch()
             return self._changed != changed
@@ -332,6 +338,12 @@ class Enricher:
             self._ordinary_span(span, service)
         else:
             self._run(ProtoSpanView(span, service, raw))
+
+    def _route_span(self, span: Any, may_mark_work: bool, service: str | None) -> None:
+        if may_mark_work:
+            self._proto_span(span, service)
+        else:
+            self._ordinary_span(span, service)
 
     def _ordinary_span(self, span: Any, service: str | None) -> None:
         """What the stages do for a span without work markers, without a view: pass its roll-up
@@ -672,9 +684,16 @@ class Enricher:
                 listener.on_outcome(outcome)
 
 
-def _may_mark_work(raw: bytes) -> bool:
-    """Whether a serialized request may hold a span with a work marker (False: it surely does not)."""
-    return any(prefix in raw for prefix in _MARKER_PREFIXES)
+def _work_marks(request: ExportTraceServiceRequest, raw: bytes | None) -> Iterator[bool] | None:
+    """Per span, in order: False when its bytes surely hold no work marker (it takes the ordinary
+    path unread), True when they may; None without usable bytes (every span's attributes are read)."""
+    if raw is None:
+        return None
+    if not any(prefix in raw for prefix in _MARKER_PREFIXES):  # the common whole request of ordinary spans
+        return itertools.repeat(False)
+    marks = spans_holding(raw, _MARKER_PREFIXES)
+    total = sum(len(scope.spans) for resource in request.resource_spans for scope in resource.scope_spans)
+    return iter(marks) if marks is not None and len(marks) == total else None
 
 
 def _trace_facts_of(total_usd: float | None, flags: int) -> dict[str, Any]:
