@@ -11,7 +11,9 @@ Which spans are "work": those with ``gen_ai.operation.name`` or
 ``spanmeter.operation.name`` (agents, tools, workflows, LLM calls, stages) or with
 token usage. Only work spans feed the anomaly baselines, work metrics and outcome
 listeners; every span takes part in the cost roll-up, so cost climbs through plain
-spans in between, and in span metrics when they are on.
+spans in between, and in span metrics when they are on. In the pipeline a span with none of
+:data:`rules.WORK_MARKERS` takes a short path that does only that (roll-up, span metrics, a
+root's trace facts) without reading its attributes (:meth:`Enricher._ordinary_span`).
 
 Which agent a call's cost belongs to: the innermost enclosing agent run
 (:class:`~spanmeter.processing.agent_runs.AgentRuns`), known when that run ends. So an LLM
