@@ -202,3 +202,15 @@ def cache_write_tokens_raw(get: Get) -> Any:
     """Cache creation tokens under the semconv name or the anthropic SDK's own."""
     value = get(semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)
     return get(semconv.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS) if value is None else value
+
+
+WORK_MARKERS = frozenset((
+    semconv.GEN_AI_OPERATION_NAME, semconv.SPANMETER_OPERATION_NAME, semconv.GEN_AI_USAGE_INPUT_TOKENS,
+    semconv.GEN_AI_USAGE_PROMPT_TOKENS, semconv.GEN_AI_USAGE_OUTPUT_TOKENS, semconv.GEN_AI_USAGE_COMPLETION_TOKENS,
+    semconv.DATA_BYTES, semconv.ERROR_TYPE, semconv.GEN_AI_AGENT_NAME,
+))  # fmt: skip
+"""The attributes that make a span more than an ordinary one (an HTTP or database span): an
+operation, token usage under any name the readers above accept, data volume, ``error.type``,
+or the agent run it names. Every rule above needs one of them to apply, so a span with none
+is not priced, metered as work or judged: the pipeline passes its roll-up on and counts it in
+span metrics without reading anything else. A reader of new attribute names adds them here."""

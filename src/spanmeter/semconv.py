@@ -120,6 +120,10 @@ ANOMALY_REASONS = "spanmeter.anomaly.reasons"
 ANOMALY_SCORE = "spanmeter.anomaly.score"
 ANOMALY_VALUE = "spanmeter.anomaly.value"
 ANOMALY_BASELINE = "spanmeter.anomaly.baseline"
+# On a root span (of the trace, or of this process's part of it): some span below failed / was
+# flagged. Written only when true; the Collector's tail_sampling reads them (boolean_attribute).
+TRACE_ERROR = "spanmeter.trace.error"
+TRACE_ANOMALY = "spanmeter.trace.anomaly"
 # True on a work span that was judged on nothing because its key has too few samples yet.
 ANOMALY_WARMING_UP = "spanmeter.anomaly.warming_up"
 

@@ -1,6 +1,6 @@
 """End-to-end figures of ``spanmeter pipeline`` on loopback: throughput, floor ratio, added latency, soak.
 
-    python tests/bench/bench_pipeline.py                 # throughput (gRPC, HTTP protobuf, HTTP JSON) + latency
+    python tests/bench/bench_pipeline.py                 # CPU per span by shape, throughput, latency
     python tests/bench/bench_pipeline.py --soak          # 2 minutes, downstream down then up
 
 Three processes: a sender (another process; ``--client official`` uses the OpenTelemetry
@@ -8,7 +8,11 @@ SDK's OTLPSpanExporter on pre-built ReadableSpans, ``--client raw`` sends the sa
 requests pre-encoded over the same OTLP/gRPC method so the sender's encoding does not eat
 the shared cores), the pipeline (``spanmeter pipeline`` as a subprocess, spanmeter
 processor on, span metrics on) and an OTLP/gRPC sink (this process, counting requests).
-Beside the end-to-end rate it prints the FLOOR: the rate at which one core merely parses
+First, CPU per span of the pipeline process (user + system time over the spans it
+delivered) for three shapes of traffic -- plain HTTP/DB spans, a mix with 10 % LLM calls,
+all LLM calls -- with the spanmeter processor and, in the same run, without it (the
+pipeline's own path: receive, queue, export); the ratio is what the processor costs, and
+its target is printed beside it. Beside the end-to-end rate it prints the FLOOR: the rate at which one core merely parses
 the same requests, reads every attribute key and value and re-serializes them, measured
 in the same run; the ratio is the figure that survives a noisy machine.
 """
@@ -46,8 +50,15 @@ def _attribute(span, key: str, **value) -> None:
     span.attributes.add(key=key, value=common_pb2.AnyValue(**value))
 
 
-def build_request(index: int, spans: int = SPANS_PER_BATCH) -> ExportTraceServiceRequest:
-    """``spans`` LLM spans of ~10 attributes each, from 4 services, as an app's SDK would send them."""
+SHAPES = {"plain HTTP/DB": 0, "10 % LLM": 10, "all LLM": 1}
+"""Shape -> one span in how many is an LLM call (0: none)."""
+SHAPE_TARGETS = {"plain HTTP/DB": 2.0, "10 % LLM": 2.5, "all LLM": 5.0}
+"""Pipeline CPU per span with the processor / without it, at most (issue 22)."""
+
+
+def build_request(index: int, spans: int = SPANS_PER_BATCH, llm_every: int = 1) -> ExportTraceServiceRequest:
+    """``spans`` spans of ~10 attributes each, from 4 services, as an app's SDK would send them:
+    every ``llm_every``-th an LLM call, the others HTTP server and database client spans (0: none)."""
     request = ExportTraceServiceRequest()
     resource_spans = request.resource_spans.add()
     _attribute(resource_spans.resource, "service.name", string_value=f"svc-{index % 4}")
@@ -59,6 +70,9 @@ def build_request(index: int, spans: int = SPANS_PER_BATCH) -> ExportTraceServic
                                      end_time_unix_nano=start + number + 250_000_000)  # fmt: skip
         span.trace_id = (index * 100_000 + number + 1).to_bytes(16, "big")
         span.span_id = (number + 1).to_bytes(8, "big")
+        if not llm_every or number % llm_every:
+            _plain_span(span, number)
+            continue
         model = MODELS[number % len(MODELS)]
         provider = "anthropic" if model.startswith("claude") else "openai"
         span.name = f"chat {model}"
@@ -77,6 +91,26 @@ def build_request(index: int, spans: int = SPANS_PER_BATCH) -> ExportTraceServic
         _attribute(span, "server.port", int_value=443)
         _attribute(span, "gen_ai.request.temperature", double_value=0.2)
     return request
+
+
+def _plain_span(span, number: int) -> None:
+    """An HTTP server span or a database client span, attributes as the semantic conventions name them."""
+    if number % 2:
+        span.name, span.kind = "GET /api/orders/{id}", 2
+        texts = {"http.request.method": "GET", "http.route": "/api/orders/{id}", "url.path": f"/api/orders/{number}",
+                 "url.scheme": "https", "server.address": "shop.example.com", "user_agent.original": "curl/8.5",
+                 "network.protocol.version": "1.1"}  # fmt: skip
+        numbers = {"http.response.status_code": 200, "server.port": 443, "http.response.body.size": 1200 + number}
+    else:
+        span.name = "SELECT orders"
+        texts = {"db.system.name": "postgresql", "db.namespace": "shop", "db.operation.name": "SELECT",
+                 "db.collection.name": "orders", "db.query.text": "SELECT * FROM orders WHERE id = $1",
+                 "server.address": "db.internal", "network.peer.address": "10.0.0.7"}  # fmt: skip
+        numbers = {"server.port": 5432, "db.response.returned_rows": 1 + number % 5}
+    for key, text in texts.items():
+        _attribute(span, key, string_value=text)
+    for key, value in numbers.items():
+        _attribute(span, key, int_value=value)
 
 
 def floor_rate(payloads: list[bytes], seconds: float = 2.0) -> float:
@@ -188,6 +222,20 @@ def _send_grpc(endpoint: str, client: str, batches: int, concurrency: int, warmu
     for future in in_flight:
         future.result()
     return {"started": started, "finished": time.monotonic()}
+
+
+def _send_shape(endpoint: str, llm_every: int, batches: int, concurrency: int) -> dict:
+    """``batches`` requests of one shape over OTLP/gRPC, pre-encoded, ``concurrency`` in flight."""
+    payloads = [build_request(i, llm_every=llm_every).SerializeToString() for i in range(8)]
+    call = grpc.insecure_channel(endpoint).unary_unary(TRACES_METHOD)
+    in_flight = []
+    for index in range(batches):
+        in_flight.append(call.future(payloads[index % len(payloads)], timeout=30))
+        if len(in_flight) >= concurrency:
+            in_flight.pop(0).result()
+    for future in in_flight:
+        future.result()
+    return {}
 
 
 def _send_one_at_a_time(endpoints: list[str], batches: int) -> list[list[float]]:
@@ -374,6 +422,55 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used (all its threads)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_span(sender_process: SenderProcess, sink: Sink, pipeline, llm_every: int, args) -> float:
+    """µs of pipeline CPU per span delivered, for ``args.shape_batches`` batches of one shape (after a warm-up)."""
+    endpoint = pipeline.endpoints["otlp/grpc"]
+    for batches in (4, args.shape_batches):  # the first run warms up: prices, profiles, connections
+        before = sink.requests
+        used = cpu_seconds(pipeline.process.pid)
+        sender_process.run(_send_shape, endpoint, llm_every, batches, args.concurrency)
+        assert sink.wait_for(before + batches, 120), f"only {sink.requests - before} of {batches} delivered"
+        used = cpu_seconds(pipeline.process.pid) - used
+    return used / (batches * SPANS_PER_BATCH) * 1e6
+
+
+def run_shapes(args: argparse.Namespace, directory: Path) -> None:
+    """Pipeline CPU per span for each shape, with the processor and without it, in one run."""
+    sink = Sink()
+    sender_process = SenderProcess()
+    pipelines = {}
+    try:
+        for processors in ("spanmeter", ""):
+            (directory / processors).mkdir(exist_ok=True)
+            pipelines[processors] = start_pipeline(directory / processors, sink, processors=processors)
+        print(f"pipeline CPU per span (µs; {args.shape_batches} batches x {SPANS_PER_BATCH} spans over OTLP/gRPC):")
+        for shape, llm_every in SHAPES.items():
+            with_processor = cpu_per_span(sender_process, sink, pipelines["spanmeter"], llm_every, args)
+            without = cpu_per_span(sender_process, sink, pipelines[""], llm_every, args)
+            target = SHAPE_TARGETS[shape]
+            if without:
+                ratio = with_processor / without
+                verdict = (
+                    f"{ratio:4.2f}x  (target <= {target}x: {'meets target' if ratio <= target else 'MISSES target'})"
+                )
+            else:
+                verdict = f"n/a  (target <= {target}x; too few spans for the CPU clock)"
+            print(f"  {shape:14s} with spanmeter {with_processor:6.1f}  without {without:6.1f}  ratio {verdict}")
+    finally:
+        sender_process.close()
+        for pipeline in pipelines.values():
+            pipeline.process.terminate()
+            pipeline.process.wait(30)
+        sink.server.stop(None)
+
+
 def run_throughput(args: argparse.Namespace, directory: Path) -> None:
     payloads = [build_request(i).SerializeToString() for i in range(8)]
     floor = floor_rate(payloads, seconds=args.floor_seconds)
@@ -460,6 +557,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--client", choices=("raw", "official"), default="raw")
     parser.add_argument("--no-processor", action="store_true", help="without the spanmeter processor: transport only")
     parser.add_argument("--latency-batches", type=int, default=200)
+    parser.add_argument("--shape-batches", type=int, default=100, help="batches of 512 spans per shape and pipeline")
+    parser.add_argument("--shapes-only", action="store_true", help="only CPU per span by shape")
     parser.add_argument("--floor-seconds", type=float, default=2.0)
     parser.add_argument("--soak", action="store_true", help="2 minutes, downstream down for the first half")
     parser.add_argument("--soak-seconds", type=float, default=120.0)
@@ -472,7 +571,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"cpus: {os.cpu_count()}, python {sys.version.split()[0]}")
         if args.soak:
             run_soak(args, Path(directory))
-        else:
+            return
+        run_shapes(args, Path(directory))
+        if not args.shapes_only:
             run_throughput(args, Path(directory))
 
 

@@ -11,8 +11,14 @@ pytestmark = pytest.mark.integration
 
 
 def test_throughput_and_latency_figures_are_printed(capsys):
-    bench_pipeline.main(["--batches", "3", "--concurrency", "2", "--latency-batches", "3", "--floor-seconds", "0.2"])
+    bench_pipeline.main(["--batches", "3", "--concurrency", "2", "--latency-batches", "3", "--floor-seconds", "0.2",
+                         "--shape-batches", "2"])  # fmt: skip
     out = capsys.readouterr().out
+    for shape, target in (("plain HTTP/DB", "2.0"), ("10 % LLM", "2.5"), ("all LLM", "5.0")):
+        assert re.search(
+            rf"{shape} +with spanmeter +[\d.]+ +without +[\d.]+ +ratio (\d+\.\d\dx +)?(n/a +)?\(target <= {target}x",
+            out,
+        )
     assert re.search(r"floor .*: [\d,]+ spans/s", out)
     for transport in ("OTLP/gRPC", "OTLP/HTTP protobuf", "OTLP/HTTP JSON"):
         assert re.search(rf"{transport} +end-to-end +[\d,]+ spans/s +ratio to floor \d+\.\d\d", out), out

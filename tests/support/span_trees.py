@@ -234,3 +234,56 @@ def reader_points(reader: InMemoryMetricReader, skip: Iterable[str] = ()) -> set
                         value = point.value
                     found.add((metric.name, frozenset(point.attributes.items()), value))
     return found
+
+
+def sampling_mix(tracer: trace.Tracer, warm_up: int = 10) -> None:
+    """Traces as a web app with an agent makes them, for tail sampling: each under a SERVER root
+    without spanmeter attributes of its own. ``warm_up`` cheap searches (a tool call and a
+    database query) teach the anomaly baseline; then an expensive report (an agent with two
+    LLM calls), a cheap greeting (one small LLM call), a refund whose tool fails and a search
+    whose tool call takes 30 s (a latency anomaly). LLM calls use model ``m`` of provider
+    ``test``: price it with :data:`SAMPLING_PRICES`."""
+    start = T0
+
+    def span(name: str, attributes: dict, parent: Any, seconds: float, *, error: bool = False, kind=None):
+        context = trace.set_span_in_context(parent) if parent is not None else None
+        options = {"kind": kind} if kind is not None else {}
+        opened = tracer.start_span(name, context=context, attributes=attributes, start_time=start, **options)
+        if error:
+            opened.set_attribute("error.type", "RefundRejected")
+            opened.set_status(Status(StatusCode.ERROR, "refund rejected"))
+        return opened, start + int(seconds * SECOND)
+
+    def request(name: str, children: list[tuple[str, dict, float, bool]], *, agent: bool = False) -> None:
+        nonlocal start
+        root, root_end = span(name, {"http.request.method": name.split()[0]}, None, 40.0, kind=trace.SpanKind.SERVER)
+        parent, parent_end = span("invoke_agent writer", _agent("writer"), root, 39.0) if agent else (root, None)
+        for child_name, attributes, seconds, error in children:
+            child, child_end = span(child_name, attributes, parent, seconds, error=error)
+            child.end(end_time=child_end)
+        if parent_end is not None:
+            parent.end(end_time=parent_end)
+        root.end(end_time=root_end)
+        start += 60 * SECOND
+
+    search = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search"}
+    for i in range(warm_up):
+        request("GET /search", [("execute_tool search", search, 0.10 + 0.01 * (i % 3), False),
+                                ("SELECT orders", {"db.system.name": "postgresql"}, 0.02, False)])  # fmt: skip
+    request("POST /report", [("chat m", _test_llm(200_000, 10_000), 2.0, False),
+                             ("chat m", _test_llm(100_000, 5_000), 1.0, False)], agent=True)  # fmt: skip
+    request("POST /hello", [("chat m", _test_llm(1_000, 100), 0.5, False)])
+    refund = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "refund"}
+    request("POST /refund", [("execute_tool refund", refund, 0.2, True)])
+    request("GET /slow-search", [("execute_tool search", search, 30.0, False)])
+
+
+SAMPLING_PRICES = "test:\n  m: {input: 1, output: 2}\n"
+"""Model ``m`` of provider ``test`` at $1 per million input tokens and $2 per million output tokens."""
+SAMPLING_ROOT_COSTS = {"POST /report": 0.3 + 0.03, "POST /hello": 0.001 + 0.0002}
+"""The roll-up each priced root of :func:`sampling_mix` must carry."""
+
+
+def _test_llm(input_tokens: int, output_tokens: int) -> dict:
+    return {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "test", "gen_ai.request.model": "m",
+            "gen_ai.usage.input_tokens": input_tokens, "gen_ai.usage.output_tokens": output_tokens}  # fmt: skip

@@ -26,6 +26,7 @@ CONFIG = ROOT / "collector-config"
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 GATEWAY = yaml.safe_load((CONFIG / "otel-collector-gateway.yaml").read_text())
+SAMPLER = yaml.safe_load((CONFIG / "otel-collector-sampling.yaml").read_text())
 JAEGER = yaml.safe_load((CONFIG / "jaeger.yaml").read_text())
 PROMETHEUS = yaml.safe_load((CONFIG / "prometheus.yml").read_text())
 DASHBOARD = json.loads((CONFIG / "grafana" / "dashboards" / "spanmeter.json").read_text())
@@ -129,6 +130,21 @@ def _check_collector_config(config: dict, known: dict[str, set[str]], what: str)
 
 def test_gateway_config_is_well_formed_for_otelcol_contrib_0_136():
     _check_collector_config(GATEWAY, OTELCOL_CONTRIB_0_136, "otel-collector-gateway.yaml")
+
+
+def test_sampling_gateway_config_is_well_formed_for_otelcol_contrib_0_136():
+    _check_collector_config(SAMPLER, OTELCOL_CONTRIB_0_136, "otel-collector-sampling.yaml")
+
+
+def test_sampling_happens_after_every_metric_is_derived():
+    """The sampler only samples: it receives spans the pipeline replicas already metered and
+    derives nothing itself, so dropping a trace there never changes a metric."""
+    (pipeline,) = SAMPLER["service"]["pipelines"].values()
+    assert pipeline["processors"] == ["memory_limiter", "tail_sampling", "batch"]
+    assert "connectors" not in SAMPLER and set(SAMPLER["exporters"]) == {"otlp/jaeger"}
+    assert _host_port(SAMPLER["exporters"]["otlp/jaeger"]["endpoint"]) == ("jaeger", 4317)
+    assert "spanmeter" not in GATEWAY["service"]["pipelines"]["traces"]["processors"]
+    assert "tail_sampling" not in GATEWAY["processors"]  # never before the replicas
 
 
 def test_gateway_load_balances_traces_by_service_over_every_pipeline_replica():

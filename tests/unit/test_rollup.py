@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import spanmeter
-from spanmeter.processing.rollup import CostRollup
+from spanmeter.processing.rollup import TRACE_FAILED, CostRollup
 from support.metrics import points_by_metric
 from support.processing import Pipeline, llm_attributes
 
@@ -86,10 +86,10 @@ def test_a_child_ending_after_the_whole_trace_is_lost_visibly(prices):
 def test_open_parents_are_bounded_and_evictions_counted():
     rollup = CostRollup(max_open_spans=2)
     for parent in (1, 2, 3):  # three parents still open, room for two
-        rollup.span_ended(100 + parent, parent, 1.0)
+        rollup.span_ended(100 + parent, parent, 1.0, TRACE_FAILED)
     assert rollup.evicted == 1 and len(rollup.open) == 2
-    assert rollup.span_ended(1, None, 0.0) == 0.0  # the oldest parent's children were evicted
-    assert rollup.span_ended(3, None, 0.0) == 1.0
+    assert rollup.take(1) == (0.0, 0)  # the oldest parent's children were evicted
+    assert rollup.take(3) == (1.0, TRACE_FAILED)
 
 
 def test_evictions_show_in_the_overflow_metric(prices):

@@ -211,8 +211,8 @@ class PipelineService:
             if isinstance(step, Batcher):
                 step.add(request, items)
                 return None
-            step.process(request, metadata)
-            raw = None
+            if step.process(request, metadata, raw):
+                raw = None
         payload = raw if raw is not None else request.SerializeToString()
         problem = None
         for target in route.targets:

@@ -35,13 +35,20 @@ class SpanmeterStage:
             self.insights = InsightsStore(budget_status=budgets.status if budgets is not None else None)
             self.enricher.add_listener(self.insights)
 
-    def process(self, request: ExportTraceServiceRequest, metadata: Mapping[str, str] | None = None) -> None:
+    def process(
+        self, request: ExportTraceServiceRequest, metadata: Mapping[str, str] | None = None, raw: bytes | None = None
+    ) -> bool:
         """Enrich in place; ``metadata`` (request headers, when the receiver has ``include_metadata``)
-        first fills the attributes ``metadata_attributes`` maps headers to, on spans that lack them."""
+        first fills the attributes ``metadata_attributes`` maps headers to, on spans that lack them.
+        ``raw``: the request's protobuf bytes, if it came so. Returns whether the request changed
+        (if not, those bytes can be sent on as they are); True when unsure."""
+        changed = True
         with _guard:
             if metadata and self._from_metadata:
                 _stamp(request, {attr: metadata[header] for header, attr in self._from_metadata if header in metadata})
-            self.enricher.enrich_request(request)
+                raw = None
+            changed = self.enricher.enrich_request(request, raw) or raw is None
+        return changed
 
 
 def _stamp(request: ExportTraceServiceRequest, values: dict[str, str]) -> None:

@@ -11,7 +11,9 @@ Which spans are "work": those with ``gen_ai.operation.name`` or
 ``spanmeter.operation.name`` (agents, tools, workflows, LLM calls, stages) or with
 token usage. Only work spans feed the anomaly baselines, work metrics and outcome
 listeners; every span takes part in the cost roll-up, so cost climbs through plain
-spans in between, and in span metrics when they are on.
+spans in between, and in span metrics when they are on. In the pipeline a span with none of
+:data:`rules.WORK_MARKERS` takes a short path that does only that (roll-up, span metrics, a
+root's trace facts) without reading its attributes (:meth:`Enricher._ordinary_span`).
 
 Which agent a call's cost belongs to: the innermost enclosing agent run
 (:class:`~spanmeter.processing.agent_runs.AgentRuns`), known when that run ends. So an LLM
@@ -30,7 +32,7 @@ import itertools
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -38,19 +40,24 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from spanmeter import rules, semconv
 from spanmeter.internal_errors import guard, record_internal_error
+from spanmeter.otlp.span_bytes import spans_holding
 from spanmeter.processing.agent_runs import AgentRuns
 from spanmeter.processing.anomaly import AnomalyDetector
 from spanmeter.processing.budgets import BudgetTracker, log_crossing
 from spanmeter.processing.derived_metrics import COST_DIMS, DerivedMetrics
 from spanmeter.processing.outcome import OutcomeListener, SpanOutcome
 from spanmeter.processing.pricing import PriceBook
-from spanmeter.processing.rollup import CostRollup, compute_usd
+from spanmeter.processing.rollup import TRACE_FAILED, TRACE_FLAGGED, CostRollup, compute_usd
 from spanmeter.processing.sinks import MetricSink
 from spanmeter.processing.span_view import (
+    PROTO_STATUS_ERROR,
     EnrichedSpan,
     ProtoSpanView,
     SdkSpanView,
     SpanView,
+    proto_kind_name,
+    proto_rollup_ids,
+    proto_status_name,
     resource_service,
 )
 from spanmeter.settings import Settings
@@ -66,6 +73,9 @@ _GUARD_ANOMALY = guard("processing.anomaly")
 _GUARD_METRICS = guard("processing.metrics")
 _GUARD_LISTENER = guard("processing.listener")
 _COST_AGENT = COST_DIMS.index(semconv.GEN_AI_AGENT_NAME)
+_WORK_MARKERS = rules.WORK_MARKERS
+_MARKER_PREFIXES = tuple(sorted({key.split(".", 1)[0].encode() + b"." for key in rules.WORK_MARKERS}))
+"""Bytes one of which a serialized request holds if any span in it carries a work marker."""
 
 
 def _counts(*values: Any) -> tuple[int, ...]:
@@ -138,8 +148,8 @@ class _Work:
     __slots__ = (
         "anomaly", "cache_read_tokens", "compute_usd", "cost_dims", "cost_known", "cost_source", "data_bytes",
         "data_records", "duration", "error_type", "events", "freshness", "get", "has_usage", "input_tokens", "is_llm",
-        "llm_usd", "new", "output_tokens", "per_gb", "priced", "profile", "quality", "throughput", "total_usd",
-        "view",
+        "llm_usd", "new", "output_tokens", "per_gb", "priced", "profile", "quality", "rolled_usd", "throughput",
+        "total_usd", "trace_flags", "view",
     )  # fmt: skip
 
     def __init__(self, view: SpanView, profile: _Profile):
@@ -154,7 +164,8 @@ class _Work:
         self.is_llm = self.has_usage = False
         self.input_tokens = self.output_tokens = self.cache_read_tokens = self.data_records = None
         self.cost_source = self.cost_dims = self.compute_usd = None
-        self.llm_usd = 0.0
+        self.llm_usd = self.rolled_usd = 0.0
+        self.trace_flags = 0
         self.priced = self.cost_known = False
         self.total_usd = self.per_gb = self.throughput = self.freshness = None
         self.quality: dict[str, float] | None = None
@@ -199,6 +210,7 @@ class Enricher:
         self._service: Any = object()  # the service last handed to the sink
         self._profiles: dict[tuple, _Profile] = {}
         self._cost_dims: dict[tuple, tuple] = {}
+        self._changed = 0  # spans written to (enrich_request: whether the request's bytes still hold)
         if self.budgets is not None:
             self.metrics.observe(semconv.METRIC_BUDGET_UTILIZATION, self.budgets.utilization)
         self.metrics.observe(semconv.METRIC_PROCESSING_OVERFLOW, self.overflow_counts)
@@ -270,19 +282,28 @@ class Enricher:
             finally:
                 self._end_batch()
 
-    def enrich_request(self, request: ExportTraceServiceRequest) -> None:
-        """Enrich every span of a decoded OTLP request in place; never raises for a bad span."""
+    def enrich_request(self, request: ExportTraceServiceRequest, raw: bytes | None = None) -> bool:
+        """Enrich every span of a decoded OTLP request in place; never raises for a bad span.
+        ``raw``: the request's protobuf bytes, when it came as protobuf: spans whose bytes hold
+        no work marker take the ordinary path without their attributes being read. Returns
+        whether any span changed (if not, the request can be sent on as the bytes it came as)."""
         with self._lock:
             self._begin_batch()
+            changed = self._changed
             try:
+                marks = _work_marks(request, raw)
                 for resource_spans in request.resource_spans:
                     service = resource_service(resource_spans.resource.attributes)
                     for scope_spans in resource_spans.scope_spans:
-                        _map_guarded(
-                            lambda span, service=service: self._run(ProtoSpanView(span, service)), scope_spans.spans
-                        )
+                        spans = scope_spans.spans
+                        if marks is None:
+                            _map_guarded(lambda span, service=service: self._proto_span(span, service), spans)
+                            continue
+                        routed = list(zip(spans, itertools.islice(marks, len(spans))))
+                        _map_guarded(lambda pair, service=service: self._route_span(*pair, service), routed)
             finally:
                 self._end_batch()
+            return self._changed != changed
 
     def shutdown(self) -> None:
         """Count what still waits for an agent run (without one), then release the price book."""
@@ -310,6 +331,45 @@ class Enricher:
         self._run(view)
         return view.result()
 
+    # -- one protobuf span: the stages, or the ordinary path -----------------------------------
+    def _proto_span(self, span: Any, service: str | None) -> None:
+        """The stages over a view of the span, or :meth:`_ordinary_span` when it carries none of
+        :data:`rules.WORK_MARKERS` (its attributes are read once, for both)."""
+        raw = {kv.key: kv for kv in span.attributes}
+        if _WORK_MARKERS.isdisjoint(raw):
+            self._ordinary_span(span, service)
+        else:
+            self._run(ProtoSpanView(span, service, raw))
+
+    def _route_span(self, span: Any, may_mark_work: bool, service: str | None) -> None:
+        if may_mark_work:
+            self._proto_span(span, service)
+        else:
+            self._ordinary_span(span, service)
+
+    def _ordinary_span(self, span: Any, service: str | None) -> None:
+        """What the stages do for a span without work markers, without a view: pass its roll-up
+        and failure on, write a root's trace facts, count it in span metrics, and resolve the
+        agent-run items that waited on it (``tests/unit/test_ordinary_spans.py`` holds it equal)."""
+        if service is not self._service:
+            self._service = service
+            self.metrics.resource(service)
+        span_id, parent_id = proto_rollup_ids(span)
+        code = span.status.code
+        below_usd, flags = self.rollup.take(span_id)
+        if code == PROTO_STATUS_ERROR:
+            flags |= TRACE_FAILED
+        self.rollup.span_ended(span_id, parent_id, below_usd, flags)
+        if self.span_metrics:
+            self._count_span(
+                service, span.name, proto_kind_name(span.kind), proto_status_name(code),
+                span.start_time_unix_nano, span.end_time_unix_nano,
+            )  # fmt: skip
+        if parent_id is None and (below_usd > 0.0 or flags):
+            self._changed += 1
+            ProtoSpanView(span, service).set_attributes(_trace_facts_of(below_usd, flags))
+        self._resolve(self.agent_runs.span_ended(span_id, parent_id, None))
+
     # -- one span: the stages --------------------------------------------------------------------
     def _run(self, view: SpanView) -> None:
         """The stages in order; each reads what the earlier ones learnt from ``work``."""
@@ -333,6 +393,9 @@ class Enricher:
             self._work_metrics(work)
         if self.span_metrics:
             self._span_metrics(work)
+        self._trace_facts(work)
+        if work.new or work.events:
+            self._changed += 1
         if work.new:
             view.set_attributes(work.new)
         for name, attributes, time_ns in work.events:
@@ -437,10 +500,28 @@ class Enricher:
                     semconv.COST_KIND_COMPUTE,
                 )  # fmt: skip
                 self.metrics.add(semconv.METRIC_COST, values, compute)
-        total = self.rollup.span_ended(*work.view.rollup_ids(), own)
+        below_usd, work.trace_flags = self.rollup.take(work.view.rollup_ids()[0])
+        total = work.rolled_usd = own + below_usd
         work.cost_known = work.cost_known or total > 0.0
         if profile.rollup_op or work.data_bytes is not None:
             work.new[semconv.COST_TOTAL_USD] = work.total_usd = total
+
+    def _trace_facts(self, work: _Work) -> None:
+        """Hand the span's total and trace flags (its own failure and flag or-ed in) on to its
+        parent; a root writes them: the trace's cost and whether some span failed or was
+        flagged, which the Collector's tail_sampling reads (a root's facts cover the spans that
+        ended before it: :mod:`.rollup`)."""
+        flags = work.trace_flags
+        if work.error_type is not None:
+            flags |= TRACE_FAILED
+        if work.anomaly is not None:
+            flags |= TRACE_FLAGGED
+        span_id, parent_id = work.view.rollup_ids()
+        self.rollup.span_ended(span_id, parent_id, work.rolled_usd, flags)
+        if parent_id is None:
+            if work.total_usd is None and work.rolled_usd > 0.0:
+                work.total_usd = work.rolled_usd
+            work.new.update(_trace_facts_of(work.total_usd, flags))
 
     def _data(self, work: _Work) -> None:
         """Data volume, cost per GB, quality and freshness of a stage: what a pipeline's
@@ -554,12 +635,14 @@ class Enricher:
                 metrics.add(semconv.METRIC_SPAN_ERRORS, values, 1)
 
     def _span_metrics(self, work: _Work) -> None:
+        view = work.view
+        self._count_span(view.service, view.name, view.kind_name, view.status_name, view.start_ns, view.end_ns)
+
+    def _count_span(self, service: str | None, name: str, kind: str, status: str, start: int, end: int) -> None:
         """Calls and duration of every span, named and shaped as the Collector's spanmetrics
         connector makes them, so Jaeger's Monitor tab works without a Collector."""
-        view = work.view
-        values = (view.service, view.name, view.kind_name, view.status_name)
+        values = (service, name, kind, status)
         self.metrics.add(semconv.METRIC_SPAN_METRICS_CALLS, values, 1)
-        start, end = view.start_ns, view.end_ns
         self.metrics.record(semconv.METRIC_SPAN_METRICS_DURATION, values, (end - start) / 1e6 if end > start else 0.0)
 
     def _attribute(self, work: _Work, is_work: bool) -> None:
@@ -601,6 +684,30 @@ class Enricher:
         for listener in self._listeners:
             with _GUARD_LISTENER:
                 listener.on_outcome(outcome)
+
+
+def _work_marks(request: ExportTraceServiceRequest, raw: bytes | None) -> Iterator[bool] | None:
+    """Per span, in order: False when its bytes surely hold no work marker (it takes the ordinary
+    path unread), True when they may; None without usable bytes (every span's attributes are read)."""
+    if raw is None:
+        return None
+    if not any(prefix in raw for prefix in _MARKER_PREFIXES):  # the common whole request of ordinary spans
+        return itertools.repeat(False)
+    marks = spans_holding(raw, _MARKER_PREFIXES)
+    total = sum(len(scope.spans) for resource in request.resource_spans for scope in resource.scope_spans)
+    return iter(marks) if marks is not None and len(marks) == total else None
+
+
+def _trace_facts_of(total_usd: float | None, flags: int) -> dict[str, Any]:
+    """A root span's trace facts: the trace's cost when it has one, the flags when true."""
+    facts: dict[str, Any] = {}
+    if total_usd:
+        facts[semconv.COST_TOTAL_USD] = total_usd
+    if flags & TRACE_FAILED:
+        facts[semconv.TRACE_ERROR] = True
+    if flags & TRACE_FLAGGED:
+        facts[semconv.TRACE_ANOMALY] = True
+    return facts
 
 
 def _map_guarded(function: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:

@@ -1,24 +1,29 @@
-"""Cost roll-up: each span's cost plus everything its descendants cost; compute cost.
+"""Roll-up: each span's cost plus everything its descendants cost, and whether some span
+below it failed or was flagged (the trace facts a root span carries for tail sampling);
+compute cost.
 
 Children usually end (and reach the worker) before their parent, so when a span
-ends its total is added to an *open-parent* entry keyed by the parent's span id;
-when the parent ends it takes that sum as its descendants' cost. Both tables are
-bounded (``SPANMETER_ROLLUP_MAX_OPEN_SPANS``):
+ends its total and trace flags are added to an *open-parent* entry keyed by the parent's
+span id; when the parent ends it takes that sum (and the flags, or-ed) as its
+descendants'. Both tables are bounded (``SPANMETER_ROLLUP_MAX_OPEN_SPANS``):
 
-* ``open``: parent span id -> descendants' cost so far. Entries of parents that never
+* ``open``: parent span id -> (descendants' cost so far, their flags). Entries of parents that never
   end here (dropped, unsampled, still running for hours) are the least recently
   touched and are evicted first, counted in ``evicted``.
 * ``ended``: span id -> parent span id of spans that already ended, so a child that
   ends *after* its parent was exported (out of order) can still be attributed.
 
-Out-of-order rule: a late child's total goes to the nearest ancestor that has not
-ended yet, found by walking ``ended`` upwards, and is counted in ``late_attributed``.
-If every known ancestor has ended (the trace root was exported already), the cost
-cannot be rolled up anywhere: it is counted in ``late_lost``; the child still carries
-its own cost, and the ``spanmeter.cost`` metric still counts it.
+Out-of-order rule: a late child's total and flags go to the nearest ancestor that has
+not ended yet, found by walking ``ended`` upwards, and are counted in ``late_attributed``.
+If every known ancestor has ended (the trace root was exported already), they cannot be
+rolled up anywhere: counted in ``late_lost``; the child still carries its own cost and
+flags, and the metrics still count them. So a root carries what its descendants
+reported before it ended: in process every child of a finished trace (they end first);
+in the pipeline, the children that arrived before it (same request or earlier ones).
 
 Costs never cross process boundaries: a span whose parent is remote starts a new
-roll-up here (the remote parent's process rolls up its own spans).
+roll-up here (the remote parent's process rolls up its own spans), and is the root that
+carries the trace facts of this process's part of the trace.
 """
 
 from __future__ import annotations
@@ -26,6 +31,11 @@ from __future__ import annotations
 from spanmeter.processing.bounded import BoundedMap
 
 _MAX_WALK = 64  # ancestors followed for a late child; deeper trees stop here
+TRACE_FAILED = 1
+"""Flag: some span of the subtree failed (error status or error.type)."""
+TRACE_FLAGGED = 2
+"""Flag: some span of the subtree was flagged anomalous."""
+_NOTHING = (0.0, 0)
 
 
 class CostRollup:
@@ -42,12 +52,15 @@ class CostRollup:
         """Open parents whose descendants' cost was dropped because the table was full."""
         return self.open.evicted
 
-    def span_ended(self, span_id: int, parent_id: int | None, own_usd: float) -> float:
-        """Record an ended span; return its total (own cost + descendants' so far)."""
-        descendants = self.open.pop(span_id, 0.0)
-        total = own_usd + descendants
+    def take(self, span_id: object) -> tuple[float, int]:
+        """(descendants' cost, their flags) rolled up to an ending span so far; its entry is
+        removed (the span hands its own total on with :meth:`span_ended`)."""
+        return self.open.pop(span_id, _NOTHING)
+
+    def span_ended(self, span_id: object, parent_id: object | None, total_usd: float, flags: int = 0) -> None:
+        """Record an ended span; add its total (own cost + :meth:`take`'s) and flags to its parent."""
         self.ended.put(span_id, parent_id)
-        if parent_id and total > 0.0:
+        if parent_id and (total_usd > 0.0 or flags):
             ended = self.ended
             target = parent_id
             if target in ended:
@@ -57,10 +70,10 @@ class CostRollup:
                         break
                 if not target or target in ended:
                     self.late_lost += 1
-                    return total
+                    return
                 self.late_attributed += 1
-            self.open.put(target, self.open.get(target, 0.0) + total)
-        return total
+            found = self.open.get(target)
+            self.open.put(target, (found[0] + total_usd, found[1] | flags) if found else (total_usd, flags))
 
 
 def compute_usd(duration_s: float, usd_per_hour: float | None) -> float | None:

@@ -38,7 +38,7 @@ from spanmeter.otlp.anyvalue import append_attributes, set_value, to_python
 SPAN_KIND_NAMES = tuple(ProtoSpan.SpanKind.Name(i) for i in range(6))
 """Index = OTLP enum value: SPAN_KIND_UNSPECIFIED, _INTERNAL, _SERVER, _CLIENT, _PRODUCER, _CONSUMER."""
 STATUS_CODE_NAMES = ("STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR")
-_PROTO_ERROR = 2
+PROTO_STATUS_ERROR = 2
 # Span.flags bits (trace.proto): whether the parent's is_remote is known, and its value.
 _FLAG_HAS_IS_REMOTE = 0x100
 _FLAG_IS_REMOTE = 0x200
@@ -202,14 +202,15 @@ class ProtoSpanView:
 
     __slots__ = ("end_ns", "is_error", "name", "raw", "service", "span", "start_ns", "status_code")
 
-    def __init__(self, span: ProtoSpan, service: str | None):
+    def __init__(self, span: ProtoSpan, service: str | None, raw: dict[str, KeyValue] | None = None):
+        """``raw``: the span's attributes by key, when the caller has read them already."""
         self.span = span
-        self.raw = {kv.key: kv for kv in span.attributes}
+        self.raw = {kv.key: kv for kv in span.attributes} if raw is None else raw
         self.name = span.name
         self.start_ns = span.start_time_unix_nano
         self.end_ns = span.end_time_unix_nano
         self.status_code = code = span.status.code
-        self.is_error = code == _PROTO_ERROR
+        self.is_error = code == PROTO_STATUS_ERROR
         self.service = service
 
     def get(self, key: str) -> Any:
@@ -236,19 +237,14 @@ class ProtoSpanView:
 
     @property
     def kind_name(self) -> str:
-        kind = self.span.kind
-        return SPAN_KIND_NAMES[kind] if 0 <= kind < len(SPAN_KIND_NAMES) else SPAN_KIND_NAMES[0]
+        return proto_kind_name(self.span.kind)
 
     @property
     def status_name(self) -> str:
-        code = self.status_code
-        return STATUS_CODE_NAMES[code] if 0 <= code < len(STATUS_CODE_NAMES) else STATUS_CODE_NAMES[0]
+        return proto_status_name(self.status_code)
 
     def rollup_ids(self) -> tuple[bytes, bytes | None]:
-        span = self.span
-        flags = span.flags
-        remote = flags & _FLAG_HAS_IS_REMOTE and flags & _FLAG_IS_REMOTE
-        return span.span_id, (None if remote else span.parent_span_id or None)
+        return proto_rollup_ids(self.span)
 
     def ids(self) -> tuple[int, int]:
         return int.from_bytes(self.span.trace_id, "big"), int.from_bytes(self.span.span_id, "big")
@@ -286,6 +282,23 @@ class ProtoSpanView:
     def add_event(self, name: str, attributes: Mapping[str, Any], time_ns: int) -> None:
         event = self.span.events.add(name=name, time_unix_nano=time_ns or 0)
         append_attributes(event.attributes, attributes)
+
+
+def proto_kind_name(kind: int) -> str:
+    """``SPAN_KIND_*`` of an OTLP kind value (unknown values: unspecified)."""
+    return SPAN_KIND_NAMES[kind] if 0 <= kind < len(SPAN_KIND_NAMES) else SPAN_KIND_NAMES[0]
+
+
+def proto_status_name(code: int) -> str:
+    """``STATUS_CODE_*`` of an OTLP status code value (unknown values: unset)."""
+    return STATUS_CODE_NAMES[code] if 0 <= code < len(STATUS_CODE_NAMES) else STATUS_CODE_NAMES[0]
+
+
+def proto_rollup_ids(span: ProtoSpan) -> tuple[bytes, bytes | None]:
+    """:meth:`SpanView.rollup_ids` of a protobuf span: a parent flagged remote starts a new roll-up."""
+    flags = span.flags
+    remote = flags & _FLAG_HAS_IS_REMOTE and flags & _FLAG_IS_REMOTE
+    return span.span_id, (None if remote else span.parent_span_id or None)
 
 
 def resource_service(resource_attributes: Iterable[KeyValue]) -> str | None:
