@@ -23,7 +23,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from spanmeter import semconv
+from spanmeter import conventions, semconv
 
 _Op = semconv.Operation
 
@@ -78,9 +78,11 @@ ROLLUP_KINDS = frozenset(_KIND_BY_OPERATION[op] for op in ROLLUP_OPERATIONS)
 
 
 def is_llm_call(op: str | None, has_usage: bool) -> bool:
-    """An LLM call: an LLM operation, or any span reporting token usage (other SDKs' call
-    spans often name no operation)."""
-    return has_usage or op in LLM_OPERATIONS
+    """An LLM call: an LLM operation, or a span of no other kind of work reporting token usage
+    (other SDKs' call spans often name no operation). Agent, workflow and tool spans that carry
+    usage summed over their calls (Pydantic AI's agent run, Vercel's ``ai.generateText``) are
+    not calls."""
+    return op in LLM_OPERATIONS or (has_usage and (op is None or op not in _KIND_BY_OPERATION))
 
 
 def work_kind(op: str | None, is_llm: bool) -> str:
@@ -186,6 +188,9 @@ def served_model(requested: str | None, responded: str | None) -> str | None:
     return responded or requested
 
 
+_NAMES = conventions.GENAI.names
+
+
 def input_tokens_raw(get: Get) -> Any:
     """``gen_ai.usage.input_tokens``, else the older ``gen_ai.usage.prompt_tokens`` (unvalidated)."""
     value = get(semconv.GEN_AI_USAGE_INPUT_TOKENS)
@@ -198,7 +203,32 @@ def output_tokens_raw(get: Get) -> Any:
     return get(semconv.GEN_AI_USAGE_COMPLETION_TOKENS) if value is None else value
 
 
+def cache_read_tokens_raw(get: Get) -> Any:
+    """Cache read tokens under the semconv name or OpenLLMetry's older one."""
+    return conventions.first(get, _NAMES[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS])
+
+
 def cache_write_tokens_raw(get: Get) -> Any:
-    """Cache creation tokens under the semconv name or the anthropic SDK's own."""
-    value = get(semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)
-    return get(semconv.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS) if value is None else value
+    """Cache creation tokens under the semconv name, its newer ``cache_write`` spelling or
+    OpenLLMetry's older one."""
+    return conventions.first(get, _NAMES[semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS])
+
+
+def upstream_cost(get: Get) -> float | None:
+    """The cost the span's own library put on it (``gen_ai.usage.cost``, ``operation.cost``,
+    ``llm.cost.total``), None when it names none or not as a number >= 0."""
+    value = conventions.first(get, _NAMES[conventions.UPSTREAM_COST])
+    if type(value) in (int, float) and math.isfinite(value) and value >= 0:
+        return float(value)
+    return None
+
+
+def response_id(get: Get) -> str | None:
+    """The provider's id of the response (``gen_ai.response.id`` or the convention's own)."""
+    value = get(semconv.GEN_AI_RESPONSE_ID)
+    return value if type(value) is str and value else None
+
+
+def costs_drift(upstream_usd: float, priced_usd: float) -> bool:
+    """Whether an upstream cost and spanmeter's price of the same usage differ by more than 1 %."""
+    return abs(upstream_usd - priced_usd) > 0.01 * max(abs(upstream_usd), abs(priced_usd))

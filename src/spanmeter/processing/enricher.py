@@ -36,10 +36,11 @@ from typing import Any
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan
 
-from spanmeter import rules, semconv
+from spanmeter import conventions, rules, semconv
 from spanmeter.internal_errors import guard, record_internal_error
 from spanmeter.processing.agent_runs import AgentRuns
 from spanmeter.processing.anomaly import AnomalyDetector
+from spanmeter.processing.bounded import BoundedMap
 from spanmeter.processing.budgets import BudgetTracker, log_crossing
 from spanmeter.processing.derived_metrics import COST_DIMS, DerivedMetrics
 from spanmeter.processing.outcome import OutcomeListener, SpanOutcome
@@ -142,11 +143,12 @@ class _Work:
         "view",
     )  # fmt: skip
 
-    def __init__(self, view: SpanView, profile: _Profile):
-        """Reads the per-span attributes every stage needs, once (a protobuf lookup decodes a value)."""
+    def __init__(self, view: SpanView, get: rules.Get, profile: _Profile):
+        """Reads the per-span attributes every stage needs, once (a protobuf lookup decodes a value).
+        ``get`` reads the span in GenAI names, whatever convention it was written in."""
         self.view = view
         self.profile = profile
-        self.get = get = view.get
+        self.get = get
         start, end = view.start_ns, view.end_ns
         self.duration = (end - start) * 1e-9 if start and end and end >= start else 0.0
         self.error_type = rules.span_error_type(get(semconv.ERROR_TYPE), view.is_error)
@@ -183,6 +185,9 @@ class Enricher:
         meter_provider: Any = None,
         logger_provider: Any = None,
         span_metrics: bool = False,
+        reprice: bool = False,
+        extra_cost_attributes: Sequence[str] = (),
+        max_response_ids: int = 100_000,
     ):
         self.prices = prices or PriceBook()
         self.rollup = rollup or CostRollup()
@@ -193,6 +198,9 @@ class Enricher:
         self.compute_usd_per_hour = compute_usd_per_hour
         self.logger_provider = logger_provider
         self.span_metrics = span_metrics
+        self.reprice = reprice
+        self.extra_cost_attributes = frozenset(extra_cost_attributes)
+        self._responses = BoundedMap(max_response_ids)  # provider response ids of calls priced lately
         self._listeners: list[OutcomeListener] = []
         self._lock = threading.Lock()
         self._resource_cache: list[Any] = [object(), None]
@@ -233,6 +241,9 @@ class Enricher:
             compute_usd_per_hour=settings.compute_usd_per_hour,
             logger_provider=logger_provider,
             span_metrics=settings.span_metrics,
+            reprice=settings.reprice,
+            extra_cost_attributes=settings.extra_cost_attributes or (),
+            max_response_ids=settings.rollup_max_open_spans,
         )
 
     def add_listener(self, listener: OutcomeListener) -> None:
@@ -249,6 +260,8 @@ class Enricher:
             "rollup_ended_spans": self.rollup.ended.evicted,
             "agent_runs": self.agent_runs.evicted,
             "agent_runs_expired": self.agent_runs.expired,
+            "calls_below": self.rollup.calls_below.evicted,
+            "response_ids": self._responses.evicted,
             **self.metrics.overflow_counts(),
         }
         detector = self.anomaly_detector
@@ -278,8 +291,10 @@ class Enricher:
                 for resource_spans in request.resource_spans:
                     service = resource_service(resource_spans.resource.attributes)
                     for scope_spans in resource_spans.scope_spans:
+                        scope = scope_spans.scope.name
                         _map_guarded(
-                            lambda span, service=service: self._run(ProtoSpanView(span, service)), scope_spans.spans
+                            lambda span, service=service, scope=scope: self._run(ProtoSpanView(span, service, scope)),
+                            scope_spans.spans,
                         )
             finally:
                 self._end_batch()
@@ -316,7 +331,8 @@ class Enricher:
         if view.service is not self._service:
             self._service = view.service
             self.metrics.resource(view.service)
-        work = _Work(view, self._profile(view.get))
+        get = conventions.reader(view.get)
+        work = _Work(view, get, self._profile(get))
         self._usage_and_price(work)
         self._compute_and_rollup(work)
         profile = work.profile
@@ -360,6 +376,8 @@ class Enricher:
         input_raw, output_raw = rules.input_tokens_raw(get), rules.output_tokens_raw(get)
         work.has_usage = input_raw is not None or output_raw is not None
         work.is_llm = rules.is_llm_call(profile.op, work.has_usage)
+        if self._priced_below(work) or not work.is_llm:
+            return
         if not work.has_usage:
             if rules.marks_no_usage(work.is_llm, profile.model, work.error_type is not None, get(semconv.COST_SOURCE)):
                 self._unpriced(work, semconv.UNPRICED_NO_USAGE)
@@ -368,7 +386,7 @@ class Enricher:
             counts = _counts(
                 input_raw,
                 output_raw,
-                get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS),
+                rules.cache_read_tokens_raw(get),
                 rules.cache_write_tokens_raw(get),
             )
         except (TypeError, ValueError) as exc:  # a malformed count: the span keeps its other results
@@ -384,9 +402,40 @@ class Enricher:
         if work.llm_usd:
             work.cost_dims = profile.cost_dims(work.cost_source)  # added once its agent run is known
 
+    def _priced_below(self, work: _Work) -> bool:
+        """Whether this span's LLM call is priced on another span: an LLM span beneath it (a
+        framework's model span over a provider SDK's), or a span of another trace with the same
+        provider response id that came first. Such a span says so (``descendant``) and counts
+        no cost, tokens or call of its own."""
+        view = work.view
+        below = self.rollup.call_below(*view.rollup_ids(), view.scope() if work.is_llm else None)
+        if not work.is_llm or _text(work.get(semconv.COST_SOURCE)) is not None:
+            return False
+        if not below and work.has_usage:
+            below = self._same_response_elsewhere(view, rules.response_id(work.get))
+        if below:
+            work.cost_source = work.new[semconv.COST_SOURCE] = semconv.COST_SOURCE_DESCENDANT
+            work.priced = True
+        return below
+
+    def _same_response_elsewhere(self, view: SpanView, response: str | None) -> bool:
+        """Whether a span of another trace reported this provider response id over the same time
+        (one within the other): the same call seen by two libraries whose spans are not parent
+        and child (OpenInference's and OpenLLMetry's LangChain spans). The first one priced keeps it."""
+        if response is None:
+            return False
+        here = (view.ids()[0], view.start_ns, view.end_ns)
+        seen = self._responses.get(response)
+        if seen is None:
+            self._responses.put(response, here)
+            return False
+        trace, start, end = seen
+        return trace != here[0] and (start <= here[1] <= here[2] <= end or here[1] <= start <= end <= here[2])
+
     def _price(self, work: _Work, counts: tuple[int, int, int, int] | None) -> None:
-        """The span's own LLM cost: from the price book, or as priced upstream (an app's
-        spanmeter in front of the pipeline) without pricing it twice."""
+        """The span's own LLM cost: as priced upstream (an app's spanmeter in front of the
+        pipeline, or the cost the span's own library put on it) without pricing it twice, else
+        from the price book."""
         get = work.get
         work.cost_source = _text(get(semconv.COST_SOURCE))
         if work.cost_source is not None:
@@ -401,6 +450,9 @@ class Enricher:
                 priced = self.prices.price(
                     profile.provider, profile.request_model, profile.response_model, *counts, work.view.end_ns
                 )
+        upstream = rules.upstream_cost(get)
+        if upstream is not None and self._keep_upstream(work, upstream, priced):
+            return
         if priced is None:
             self._unpriced(work, semconv.UNPRICED_NO_PRICE)
             return
@@ -412,6 +464,34 @@ class Enricher:
         new[semconv.COST_INPUT_USD] = input_usd
         new[semconv.COST_OUTPUT_USD] = output_usd
         new[semconv.COST_SOURCE] = work.cost_source
+        if self.extra_cost_attributes:
+            self._extra_costs(work, input_usd, output_usd)
+
+    def _keep_upstream(self, work: _Work, upstream: float, priced: tuple | None) -> bool:
+        """A cost from the span's own library: drift from spanmeter's price counted, and kept
+        (``upstream``, the value unchanged) unless ``SPANMETER_REPRICE`` asks to re-price."""
+        profile = work.profile
+        if priced is not None and rules.costs_drift(upstream, priced[0] + priced[1]):
+            values = (profile.provider, profile.request_model, profile.response_model)
+            self.metrics.add(semconv.METRIC_COST_UPSTREAM_DRIFT, values, 1)
+        if self.reprice:
+            return False
+        work.llm_usd = upstream
+        work.priced = True
+        work.cost_source = semconv.COST_SOURCE_UPSTREAM
+        work.new[semconv.COST_USD] = upstream
+        work.new[semconv.COST_SOURCE] = semconv.COST_SOURCE_UPSTREAM
+        return True
+
+    def _extra_costs(self, work: _Work, input_usd: float, output_usd: float) -> None:
+        """spanmeter's price under the names other backends ingest (SPANMETER_EXTRA_COST_ATTRIBUTES)."""
+        new = work.new
+        if semconv.EXTRA_COST_LANGFUSE in self.extra_cost_attributes:
+            new[semconv.LANGFUSE_COST] = work.llm_usd
+        if semconv.EXTRA_COST_OPENINFERENCE in self.extra_cost_attributes:
+            new[semconv.OPENINFERENCE_COST_PROMPT] = input_usd
+            new[semconv.OPENINFERENCE_COST_COMPLETION] = output_usd
+            new[semconv.OPENINFERENCE_COST_TOTAL] = work.llm_usd
 
     def _unpriced(self, work: _Work, reason: str) -> None:
         work.cost_source = work.new[semconv.COST_SOURCE] = semconv.COST_SOURCE_UNKNOWN
@@ -540,7 +620,7 @@ class Enricher:
         agents, tools, workflows and stages into spanmeter.span.duration."""
         metrics, get, profile = self.metrics, work.get, work.profile
         context = work.view.exemplar_context() if metrics.exemplars else None
-        if work.is_llm:
+        if work.is_llm and work.cost_source != semconv.COST_SOURCE_DESCENDANT:  # one call, counted once
             values = profile.llm_duration_ok if work.error_type is None else (*profile.llm_dims, work.error_type)
             metrics.record(semconv.GEN_AI_CLIENT_OPERATION_DURATION, values, work.duration, context)
         if not work.is_llm or work.error_type is not None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from spanmeter.processing.bounded import BoundedMap
 
+_MIXED = object()  # calls of more than one library beneath a span
 _MAX_WALK = 64  # ancestors followed for a late child; deeper trees stop here
 
 
@@ -36,6 +37,24 @@ class CostRollup:
         self.ended = BoundedMap(max_open_spans)
         self.late_attributed = 0
         self.late_lost = 0
+        self.calls_below = BoundedMap(max_open_spans)
+
+    def call_below(self, span_id: int, parent_id: int | None, call_scope: str | None) -> bool:
+        """Record an ended span (``call_scope``: the library that made it, when it is an LLM
+        call); return whether an LLM call made by another library ended beneath this call.
+
+        Priced once per call: a framework's model span over a provider SDK's span made by
+        another library (any mix) is one call, priced on the innermost span. One library's
+        spans already carry each call's usage once (spanmeter's instrumentors: a framework span
+        an SDK call claimed is that call's, and the calls beneath it are others). Call it for
+        every span, in end order like :meth:`span_ended`, so the mark climbs through the spans
+        in between."""
+        below = self.calls_below.pop(span_id, None)
+        if parent_id and (call_scope is not None or below is not None):
+            mark = call_scope if call_scope is not None else below
+            known = self.calls_below.get(parent_id)
+            self.calls_below.put(parent_id, mark if known is None or known == mark else _MIXED)
+        return call_scope is not None and below is not None and below != call_scope
 
     @property
     def evicted(self) -> int:

@@ -74,6 +74,9 @@ class SpanView(Protocol):
     def ids(self) -> tuple[int, int]:
         """(trace id, span id) as integers."""
 
+    def scope(self) -> str:
+        """The name of the instrumentation scope (library) that made the span."""
+
     def parent_id(self) -> int:
         """The parent's span id as an integer, local or remote; 0 for a root."""
 
@@ -176,6 +179,10 @@ class SdkSpanView:
             return trace.set_span_in_context(trace.NonRecordingSpan(context))
         return None
 
+    def scope(self) -> str:
+        scope = self.span.instrumentation_scope
+        return scope.name if scope is not None else ""
+
     def set_attributes(self, new: Mapping[str, Any]) -> None:
         """Kept by reference until :meth:`result` (the caller hands over a fresh mapping)."""
         self._new = new if self._new is None else {**self._new, **new}
@@ -200,10 +207,11 @@ class SdkSpanView:
 class ProtoSpanView:
     """An OTLP ``Span`` message, enriched in place."""
 
-    __slots__ = ("end_ns", "is_error", "name", "raw", "service", "span", "start_ns", "status_code")
+    __slots__ = ("end_ns", "is_error", "name", "raw", "scope_name", "service", "span", "start_ns", "status_code")
 
-    def __init__(self, span: ProtoSpan, service: str | None):
+    def __init__(self, span: ProtoSpan, service: str | None, scope_name: str = ""):
         self.span = span
+        self.scope_name = scope_name
         self.raw = {kv.key: kv for kv in span.attributes}
         self.name = span.name
         self.start_ns = span.start_time_unix_nano
@@ -243,6 +251,9 @@ class ProtoSpanView:
     def status_name(self) -> str:
         code = self.status_code
         return STATUS_CODE_NAMES[code] if 0 <= code < len(STATUS_CODE_NAMES) else STATUS_CODE_NAMES[0]
+
+    def scope(self) -> str:
+        return self.scope_name
 
     def rollup_ids(self) -> tuple[bytes, bytes | None]:
         span = self.span
