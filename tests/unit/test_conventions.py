@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from genai_prices import Usage, calc_price
 from opentelemetry import trace
 
 from spanmeter import conventions, semconv
+from spanmeter.pipeline.config import processor_setting_keys
 from spanmeter.settings import ConfigError, Settings
 from support.processing import Pipeline
 
@@ -96,3 +101,12 @@ def test_the_extra_cost_attributes_setting_names_known_backends_only():
     assert Settings.load({}).extra_cost_attributes is None
     with pytest.raises(ConfigError, match="phoenix"):
         Settings.load({"extra_cost_attributes": "phoenix"})
+
+
+def test_the_example_pipeline_for_langfuse_and_phoenix_validates_and_writes_their_cost_names():
+    path = Path(__file__).resolve().parents[2] / "collector-config" / "spanmeter-pipeline-llm-backends.yaml"
+    command = [sys.executable, "-c", "from spanmeter.cli import main; main()", "pipeline", "validate", "--config"]
+    run = subprocess.run([*command, str(path)], capture_output=True, text=True, timeout=60, check=False, env={})
+    assert run.returncode == 0 and "valid" in run.stdout, run.stderr
+    settings = Settings.load(processor_setting_keys(path, environ={}))
+    assert settings.extra_cost_attributes == ("langfuse", "openinference") and settings.reprice is False
