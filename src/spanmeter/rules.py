@@ -203,15 +203,21 @@ def output_tokens_raw(get: Get) -> Any:
     return get(semconv.GEN_AI_USAGE_COMPLETION_TOKENS) if value is None else value
 
 
+_CACHE_READ_OLDER = _NAMES[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS][1:]
+_CACHE_WRITE_OLDER = _NAMES[semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS][1:]
+
+
 def cache_read_tokens_raw(get: Get) -> Any:
     """Cache read tokens under the semconv name or OpenLLMetry's older one."""
-    return conventions.first(get, _NAMES[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS])
+    value = get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)
+    return conventions.first(get, _CACHE_READ_OLDER) if value is None else value
 
 
 def cache_write_tokens_raw(get: Get) -> Any:
     """Cache creation tokens under the semconv name, its newer ``cache_write`` spelling or
     OpenLLMetry's older one."""
-    return conventions.first(get, _NAMES[semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS])
+    value = get(semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)
+    return conventions.first(get, _CACHE_WRITE_OLDER) if value is None else value
 
 
 def upstream_cost(get: Get) -> float | None:

@@ -187,7 +187,7 @@ class Enricher:
         span_metrics: bool = False,
         reprice: bool = False,
         extra_cost_attributes: Sequence[str] = (),
-        max_response_ids: int = 100_000,
+        max_response_ids: int = 10_000,
     ):
         self.prices = prices or PriceBook()
         self.rollup = rollup or CostRollup()
@@ -200,7 +200,7 @@ class Enricher:
         self.span_metrics = span_metrics
         self.reprice = reprice
         self.extra_cost_attributes = frozenset(extra_cost_attributes)
-        self._responses = BoundedMap(max_response_ids)  # provider response ids of calls priced lately
+        self._responses = BoundedMap(max_response_ids)  # provider response ids of the latest calls
         self._listeners: list[OutcomeListener] = []
         self._lock = threading.Lock()
         self._resource_cache: list[Any] = [object(), None]
@@ -243,7 +243,6 @@ class Enricher:
             span_metrics=settings.span_metrics,
             reprice=settings.reprice,
             extra_cost_attributes=settings.extra_cost_attributes or (),
-            max_response_ids=settings.rollup_max_open_spans,
         )
 
     def add_listener(self, listener: OutcomeListener) -> None:
@@ -379,7 +378,7 @@ class Enricher:
         if self._priced_below(work) or not work.is_llm:
             return
         if not work.has_usage:
-            if rules.marks_no_usage(work.is_llm, profile.model, work.error_type is not None, get(semconv.COST_SOURCE)):
+            if rules.marks_no_usage(work.is_llm, profile.model, work.error_type is not None, work.cost_source):
                 self._unpriced(work, semconv.UNPRICED_NO_USAGE)
             return
         try:
@@ -408,8 +407,12 @@ class Enricher:
         provider response id that came first. Such a span says so (``descendant``) and counts
         no cost, tokens or call of its own."""
         view = work.view
-        below = self.rollup.call_below(*view.rollup_ids(), view.scope() if work.is_llm else None)
-        if not work.is_llm or _text(work.get(semconv.COST_SOURCE)) is not None:
+        span_id, parent_id = view.rollup_ids()
+        below = self.rollup.call_below(span_id, parent_id, view.scope() if work.is_llm else None)
+        if not work.is_llm:
+            return False
+        work.cost_source = _text(work.get(semconv.COST_SOURCE))  # priced upstream: stands as it came
+        if work.cost_source is not None:
             return False
         if not below and work.has_usage:
             below = self._same_response_elsewhere(view, rules.response_id(work.get))
@@ -437,7 +440,6 @@ class Enricher:
         pipeline, or the cost the span's own library put on it) without pricing it twice, else
         from the price book."""
         get = work.get
-        work.cost_source = _text(get(semconv.COST_SOURCE))
         if work.cost_source is not None:
             upstream = get(semconv.COST_USD)
             work.llm_usd = float(upstream) if type(upstream) in (int, float) else 0.0
