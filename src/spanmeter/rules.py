@@ -85,9 +85,12 @@ def is_llm_call(op: str | None, has_usage: bool) -> bool:
     return op in LLM_OPERATIONS or (has_usage and (op is None or op not in _KIND_BY_OPERATION))
 
 
-def work_kind(op: str | None, is_llm: bool) -> str:
+def work_kind(op: str | None, is_llm: bool, cost_source: str | None = None) -> str:
     """The kind of a span: its operation's, except that a span with usage and no known
-    operation is an LLM call."""
+    operation is an LLM call, and an LLM span whose call is priced on an inner span
+    (``descendant``) is no call of its own (``other``): every view counts the call once."""
+    if cost_source == semconv.COST_SOURCE_DESCENDANT:
+        return "other"
     kind = kind_of(op)
     return "llm" if is_llm and kind == "other" else kind
 

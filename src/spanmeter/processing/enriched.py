@@ -73,7 +73,7 @@ def outcome_of(span: EnrichedSpan) -> tuple[SpanOutcome, bool]:
     input_raw, output_raw = rules.input_tokens_raw(get), rules.output_tokens_raw(get)
     has_usage = input_raw is not None or output_raw is not None
     is_llm = rules.is_llm_call(op, has_usage)
-    kind = rules.work_kind(op, is_llm)
+    kind = rules.work_kind(op, is_llm, source)
     if source == semconv.COST_SOURCE_DESCENDANT:  # the call's usage is counted on its inner span
         input_raw = output_raw = None
     outcome = SpanOutcome(

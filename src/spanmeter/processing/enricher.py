@@ -705,7 +705,7 @@ def _outcome(work: _Work) -> SpanOutcome:
     trace_id, span_id = view.ids()
     reasons, score, values, incident = work.anomaly or ((), 0.0, {}, False)
     return SpanOutcome(
-        service=view.service, span_name=view.name, kind=rules.work_kind(profile.op, work.is_llm),
+        service=view.service, span_name=view.name, kind=rules.work_kind(profile.op, work.is_llm, work.cost_source),
         operation=profile.op, trace_id=trace_id, span_id=span_id, end_time_ns=view.end_ns,
         duration_s=work.duration, error_type=work.error_type, provider=profile.provider, model=profile.model,
         tool=_text(get(semconv.GEN_AI_TOOL_NAME)),
