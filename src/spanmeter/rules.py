@@ -10,7 +10,9 @@ reports and alerting import them from here instead of restating them.
 - the cost-per-GB formula;
 - how token usage, model and provider are read from a span's attributes, accepting the
   older GenAI names (``gen_ai.system``, ``gen_ai.usage.prompt_tokens`` /
-  ``completion_tokens``) that other SDKs still write.
+  ``completion_tokens``) that other SDKs still write, and the cost a span's own library put
+  on it; other libraries' conventions are read as GenAI names through
+  :func:`spanmeter.conventions.reader` (one table per convention).
 
 Plain functions over an attribute lookup (``get(key) -> value | None``), so they serve an
 SDK span's attribute dict, an OTLP span's decoded attributes and a report's span records

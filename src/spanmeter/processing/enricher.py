@@ -19,6 +19,13 @@ call's ``spanmeter.cost`` measurement and its :class:`SpanOutcome` wait for it (
 calls outside any agent, or that name their agent): cost by agent is the same in process,
 in the pipeline and in ``spanmeter report``, whoever wrote the agent span.
 
+Spans of other libraries are read through their convention's table
+(:func:`spanmeter.conventions.reader`), and each LLM call is priced once: an LLM span over
+another library's LLM span, or matching its provider response id in another trace, carries
+``spanmeter.cost.source=descendant`` and no cost, tokens or call of its own
+(:meth:`Enricher._priced_below`); a cost from the span's own library is kept (``upstream``)
+unless ``SPANMETER_REPRICE``.
+
 Every stage runs under the one fault guard: a failing stage costs that stage's result,
 counted in ``spanmeter.internal.errors``; a span whose enrichment fails as a whole is
 exported as it was.
