@@ -20,7 +20,9 @@ Sources checked (the version in the README's table):
   ``python/openinference-semantic-conventions``).
 - OpenLIT: ``sdk/python/src/openlit/semcov/__init__.py`` (openlit/openlit): ``gen_ai.usage.cost``.
 - Logfire / Pydantic AI: ``pydantic_ai/models/instrumented.py`` (pydantic/pydantic-ai):
-  GenAI names, ``operation.cost``, ``gen_ai.response.id``.
+  GenAI names, ``operation.cost``, ``gen_ai.response.id``; its agent run span
+  (``Agent._run_span_end_attributes`` in ``pydantic_ai/agent/__init__.py``): the run's usage,
+  ``agent_name``, ``pydantic_ai.all_messages`` (``all_messages_events`` in version 1).
 - Vercel AI SDK: ``content/docs/03-ai-sdk-core/60-telemetry.mdx`` (vercel/ai): ``ai.operationId``,
   ``ai.model.id``, ``ai.model.provider``, ``ai.usage.promptTokens`` / ``completionTokens``,
   ``ai.response.id``, ``ai.toolCall.name``.
@@ -51,7 +53,8 @@ class Convention:
 
     ``names``: GenAI name -> the library's names, first present wins (a GenAI name the table
     leaves out is read as is). ``operation_key`` / ``operations``: the attribute naming the
-    span's kind of work and the GenAI operation each value means (other values: no operation).
+    span's kind of work and the GenAI operation each value means (other values: no operation);
+    without an ``operation_key``, every span carrying the marker performs ``operation``.
     ``input_includes_cache``: whether the input token count already holds the cached tokens
     (as GenAI's does); if not, the reader adds them. ``provider_prefix``: the provider is the
     value's part before the first dot (Vercel's ``openai.chat``)."""
@@ -61,6 +64,7 @@ class Convention:
     names: Mapping[str, tuple[str, ...]]
     operation_key: str | None = None
     operations: Mapping[str, str] = field(default_factory=dict)
+    operation: str | None = None
     input_includes_cache: bool = True
     provider_prefix: bool = False
 
@@ -162,7 +166,17 @@ VERCEL_AI = Convention(
     provider_prefix=True,
 )
 
-CONVENTIONS = (GENAI, OPENINFERENCE, VERCEL_AI, TRACELOOP)
+_PYDANTIC_AI_AGENT = {semconv.GEN_AI_AGENT_NAME: (semconv.GEN_AI_AGENT_NAME, "agent_name")}
+PYDANTIC_AI_RUN = Convention(
+    name="Pydantic AI agent run", marker="pydantic_ai.all_messages", names=_PYDANTIC_AI_AGENT, operation=_AGENT
+)
+"""Pydantic AI's agent run span (instrumentation version 2 and later): it names no GenAI operation
+but carries the run's usage summed over its model requests, an agent's work, not a call."""
+PYDANTIC_AI_RUN_V1 = Convention(
+    name="Pydantic AI agent run (version 1)", marker="all_messages_events", names=_PYDANTIC_AI_AGENT, operation=_AGENT
+)
+
+CONVENTIONS = (GENAI, OPENINFERENCE, VERCEL_AI, TRACELOOP, PYDANTIC_AI_RUN, PYDANTIC_AI_RUN_V1)
 """Every table; :func:`reader` tries the markers in this order."""
 _MARKED = tuple((convention.marker, convention) for convention in CONVENTIONS if convention.marker)
 
@@ -196,6 +210,8 @@ class _Translated:
     def get(self, key: str) -> Any:
         convention, raw = self.convention, self.raw
         if key == semconv.GEN_AI_OPERATION_NAME:
+            if convention.operation_key is None:
+                return convention.operation
             value = raw(convention.operation_key)
             return convention.operations.get(value) if type(value) is str else None
         names = convention.names.get(key)

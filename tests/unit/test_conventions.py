@@ -110,3 +110,21 @@ def test_the_example_pipeline_for_langfuse_and_phoenix_validates_and_writes_thei
     assert run.returncode == 0 and "valid" in run.stdout, run.stderr
     settings = Settings.load(processor_setting_keys(path, environ={}))
     assert settings.extra_cost_attributes == ("langfuse", "openinference") and settings.reprice is False
+
+
+def test_a_pydantic_ai_agent_run_with_its_summed_usage_is_an_agent_not_a_call():
+    with Pipeline() as pipeline:
+        tracer = pipeline.provider.get_tracer("pydantic-ai")
+        run_attributes = {"agent_name": "support", "model_name": "gpt-4o-mini", "gen_ai.usage.input_tokens": 3000,
+                          "gen_ai.usage.output_tokens": 200, "pydantic_ai.all_messages": "[]"}  # fmt: skip
+        run = tracer.start_span("support run", attributes=run_attributes)
+        chat = {"gen_ai.operation.name": "chat", "gen_ai.system": "openai", "gen_ai.request.model": MODEL,
+                "gen_ai.usage.input_tokens": 3000, "gen_ai.usage.output_tokens": 200}  # fmt: skip
+        tracer.start_span("chat gpt-4o-mini", context=trace.set_span_in_context(run), attributes=chat).end()
+        run.end()
+        spans = pipeline.spans()
+        assert semconv.COST_SOURCE not in spans["support run"].attributes
+        assert spans["support run"].attributes[semconv.COST_TOTAL_USD] == pytest.approx(usd(3000, 200), rel=1e-9)
+        assert pipeline.value(semconv.METRIC_COST, **{semconv.GEN_AI_AGENT_NAME: "support"}) == pytest.approx(
+            usd(3000, 200), rel=1e-9
+        )
