@@ -176,6 +176,14 @@ PYDANTIC_AI_RUN_V1 = Convention(
     name="Pydantic AI agent run (version 1)", marker="all_messages_events", names=_PYDANTIC_AI_AGENT, operation=_AGENT
 )
 
+GENAI_RARE = frozenset((
+    *GENAI.names[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS][1:],
+    *GENAI.names[semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS][2:],
+    *GENAI.names[UPSTREAM_COST],
+))  # fmt: skip
+"""The names of :data:`GENAI` most spans lack (older cache names, other libraries' costs): a span
+without any of them, found in one pass over its names, is spared a lookup of each."""
+
 CONVENTIONS = (GENAI, OPENINFERENCE, VERCEL_AI, TRACELOOP, PYDANTIC_AI_RUN, PYDANTIC_AI_RUN_V1)
 """Every table; :func:`reader` tries the markers in this order."""
 _MARKED = tuple((convention.marker, convention) for convention in CONVENTIONS if convention.marker)

@@ -209,20 +209,22 @@ def output_tokens_raw(get: Get) -> Any:
 
 
 _CACHE_READ_OLDER = _NAMES[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS][1:]
-_CACHE_WRITE_OLDER = _NAMES[semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS][1:]
+_CACHE_WRITE_OLDER = _NAMES[semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS][2:]
 
 
-def cache_read_tokens_raw(get: Get) -> Any:
-    """Cache read tokens under the semconv name or OpenLLMetry's older one."""
+def cache_read_tokens_raw(get: Get, older: bool = True) -> Any:
+    """Cache read tokens under the semconv name or OpenLLMetry's older one (``older``: look for it)."""
     value = get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)
-    return conventions.first(get, _CACHE_READ_OLDER) if value is None else value
+    return conventions.first(get, _CACHE_READ_OLDER) if value is None and older else value
 
 
-def cache_write_tokens_raw(get: Get) -> Any:
+def cache_write_tokens_raw(get: Get, older: bool = True) -> Any:
     """Cache creation tokens under the semconv name, its newer ``cache_write`` spelling or
-    OpenLLMetry's older one."""
+    OpenLLMetry's older one (``older``: look for those)."""
     value = get(semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)
-    return conventions.first(get, _CACHE_WRITE_OLDER) if value is None else value
+    if value is None:
+        value = get(semconv.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS)
+    return conventions.first(get, _CACHE_WRITE_OLDER) if value is None and older else value
 
 
 def upstream_cost(get: Get) -> float | None:

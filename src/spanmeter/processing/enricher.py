@@ -146,7 +146,7 @@ class _Work:
     __slots__ = (
         "anomaly", "cache_read_tokens", "compute_usd", "cost_dims", "cost_known", "cost_source", "data_bytes",
         "data_records", "duration", "error_type", "events", "freshness", "get", "has_usage", "input_tokens", "is_llm",
-        "llm_usd", "new", "output_tokens", "per_gb", "priced", "profile", "quality", "throughput", "total_usd",
+        "llm_usd", "new", "output_tokens", "per_gb", "priced", "profile", "quality", "rare", "throughput", "total_usd",
         "view",
     )  # fmt: skip
 
@@ -164,7 +164,7 @@ class _Work:
         self.input_tokens = self.output_tokens = self.cache_read_tokens = self.data_records = None
         self.cost_source = self.cost_dims = self.compute_usd = None
         self.llm_usd = 0.0
-        self.priced = self.cost_known = False
+        self.priced = self.cost_known = self.rare = False
         self.total_usd = self.per_gb = self.throughput = self.freshness = None
         self.quality: dict[str, float] | None = None
         self.anomaly: tuple[tuple[str, ...], float, dict[str, tuple[float, float]], bool] | None = None
@@ -337,8 +337,10 @@ class Enricher:
         if view.service is not self._service:
             self._service = view.service
             self.metrics.resource(view.service)
-        get = conventions.reader(view.get)
+        raw = view.get
+        get = conventions.reader(raw)
         work = _Work(view, get, self._profile(get))
+        work.rare = get is not raw  # another convention's names: read every name it maps
         self._usage_and_price(work)
         self._compute_and_rollup(work)
         profile = work.profile
@@ -388,12 +390,14 @@ class Enricher:
             if rules.marks_no_usage(work.is_llm, profile.model, work.error_type is not None, work.cost_source):
                 self._unpriced(work, semconv.UNPRICED_NO_USAGE)
             return
+        # Rare names (older cache names, other libraries' costs) are looked up only when present.
+        work.rare = work.rare or not conventions.GENAI_RARE.isdisjoint(work.view.keys())
         try:
             counts = _counts(
                 input_raw,
                 output_raw,
-                rules.cache_read_tokens_raw(get),
-                rules.cache_write_tokens_raw(get),
+                rules.cache_read_tokens_raw(get, work.rare),
+                rules.cache_write_tokens_raw(get, work.rare),
             )
         except (TypeError, ValueError) as exc:  # a malformed count: the span keeps its other results
             record_internal_error("processing.attributes", exc)
@@ -421,26 +425,27 @@ class Enricher:
         work.cost_source = _text(work.get(semconv.COST_SOURCE))  # priced upstream: stands as it came
         if work.cost_source is not None:
             return False
-        if not below and work.has_usage:
-            below = self._same_response_elsewhere(view, rules.response_id(work.get))
+        if not below and work.has_usage and (parent_id is None or self._responses):
+            below = self._same_response_elsewhere(view, parent_id, rules.response_id(work.get))
         if below:
             work.cost_source = work.new[semconv.COST_SOURCE] = semconv.COST_SOURCE_DESCENDANT
             work.priced = True
         return below
 
-    def _same_response_elsewhere(self, view: SpanView, response: str | None) -> bool:
-        """Whether a span of another trace reported this provider response id over the same time
-        (one within the other): the same call seen by two libraries whose spans are not parent
-        and child (OpenInference's and OpenLLMetry's LangChain spans). The first one priced keeps it."""
+    def _same_response_elsewhere(self, view: SpanView, parent_id: Any, response: str | None) -> bool:
+        """Whether this span's provider response id was reported, within this span's time, by the
+        root span of another trace: a provider SDK's span made outside the framework span that
+        holds the call (OpenInference's and OpenLLMetry's LangChain spans do not parent it), which
+        keeps the price. Only root spans are remembered, so the common call pays one lookup."""
         if response is None:
             return False
-        here = (view.ids()[0], view.start_ns, view.end_ns)
         seen = self._responses.get(response)
         if seen is None:
-            self._responses.put(response, here)
+            if parent_id is None:
+                self._responses.put(response, (view.ids()[0], view.start_ns, view.end_ns))
             return False
         trace, start, end = seen
-        return trace != here[0] and (start <= here[1] <= here[2] <= end or here[1] <= start <= end <= here[2])
+        return trace != view.ids()[0] and view.start_ns <= start and end <= view.end_ns
 
     def _price(self, work: _Work, counts: tuple[int, int, int, int] | None) -> None:
         """The span's own LLM cost: as priced upstream (an app's spanmeter in front of the
@@ -459,7 +464,7 @@ class Enricher:
                 priced = self.prices.price(
                     profile.provider, profile.request_model, profile.response_model, *counts, work.view.end_ns
                 )
-        upstream = rules.upstream_cost(get)
+        upstream = rules.upstream_cost(get) if work.rare else None
         if upstream is not None and self._keep_upstream(work, upstream, priced):
             return
         if priced is None:

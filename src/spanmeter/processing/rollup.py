@@ -49,11 +49,15 @@ class CostRollup:
         an SDK call claimed is that call's, and the calls beneath it are others). Call it for
         every span, in end order like :meth:`span_ended`, so the mark climbs through the spans
         in between."""
-        below = self.calls_below.pop(span_id, None)
+        calls = self.calls_below
+        below = calls.pop(span_id, None) if calls else None
         if parent_id and (call_scope is not None or below is not None):
             mark = call_scope if call_scope is not None else below
-            known = self.calls_below.get(parent_id)
-            self.calls_below.put(parent_id, mark if known is None or known == mark else _MIXED)
+            known = calls.get(parent_id)
+            if known is None:
+                calls.put(parent_id, mark)
+            elif known != mark:
+                calls[parent_id] = _MIXED
         return call_scope is not None and below is not None and below != call_scope
 
     @property

@@ -59,6 +59,9 @@ class SpanView(Protocol):
     def items(self) -> Iterable[tuple[str, Any]]:
         """Every attribute, decoded (stages that scan a prefix use it)."""
 
+    def keys(self) -> Iterable[str]:
+        """The attributes' names, none decoded (whether a rare name is there, in one pass)."""
+
     @property
     def kind_name(self) -> str:
         """``SPAN_KIND_*``."""
@@ -147,6 +150,9 @@ class SdkSpanView:
 
     def items(self) -> Iterable[tuple[str, Any]]:
         return self.attrs.items()
+
+    def keys(self) -> Iterable[str]:
+        return self.attrs.keys()
 
     @property
     def kind_name(self) -> str:
@@ -241,6 +247,9 @@ class ProtoSpanView:
     def items(self) -> Iterator[tuple[str, Any]]:
         for key, kv in self.raw.items():
             yield key, to_python(kv.value)
+
+    def keys(self) -> Iterable[str]:
+        return self.raw.keys()
 
     @property
     def kind_name(self) -> str:
