@@ -417,9 +417,11 @@ class Enricher:
         framework's model span over a provider SDK's), or a span of another trace with the same
         provider response id that came first. Such a span says so (``descendant``) and counts
         no cost, tokens or call of its own."""
-        view = work.view
+        view, rollup = work.view, self.rollup
         span_id, parent_id = view.rollup_ids()
-        below = self.rollup.call_below(span_id, parent_id, view.scope() if work.is_llm else None)
+        below = False
+        if rollup.calls_below or (parent_id and work.is_llm):  # else nothing is marked, nor to mark
+            below = rollup.call_below(span_id, parent_id, view.scope() if work.is_llm else None)
         if not work.is_llm:
             return False
         work.cost_source = _text(work.get(semconv.COST_SOURCE))  # priced upstream: stands as it came

@@ -50,7 +50,7 @@ class CostRollup:
         every span, in end order like :meth:`span_ended`, so the mark climbs through the spans
         in between."""
         calls = self.calls_below
-        below = calls.pop(span_id, None) if calls else None
+        below = calls.pop(span_id, None)
         if parent_id and (call_scope is not None or below is not None):
             mark = call_scope if call_scope is not None else below
             known = calls.get(parent_id)
