@@ -12,6 +12,7 @@ from opentelemetry import trace
 
 from spanmeter import conventions, semconv
 from spanmeter.pipeline.config import processor_setting_keys
+from spanmeter.processing.rollup import CostRollup
 from spanmeter.settings import ConfigError, Settings
 from support.processing import Pipeline
 
@@ -128,3 +129,23 @@ def test_a_pydantic_ai_agent_run_with_its_summed_usage_is_an_agent_not_a_call():
         assert pipeline.value(semconv.METRIC_COST, **{semconv.GEN_AI_AGENT_NAME: "support"}) == pytest.approx(
             usd(3000, 200), rel=1e-9
         )
+
+
+def test_older_openllmetry_cache_names_are_read_when_a_span_carries_them():
+    older = {"gen_ai.system": "openai", "gen_ai.request.model": MODEL, "llm.request.type": "chat",
+             "gen_ai.usage.prompt_tokens": 3000, "gen_ai.usage.completion_tokens": 200,
+             "gen_ai.usage.cache_read_input_tokens": 2048}  # fmt: skip
+    with Pipeline() as pipeline:
+        pipeline.span("openai.chat", older)
+        span = pipeline.spans()["openai.chat"]
+        expected = usd(3000, 200, cache_read_tokens=2048)
+        assert span.attributes[semconv.COST_USD] == pytest.approx(expected, rel=1e-9)
+
+
+def test_calls_of_two_libraries_beneath_a_span_of_one_of_them_still_make_it_outer():
+    rollup = CostRollup()
+    assert rollup.call_below(3, 1, "spanmeter") is False  # spanmeter's own call under 1
+    assert rollup.call_below(4, 1, "opentelemetry.instrumentation.openai.v1") is False  # and another library's
+    assert rollup.call_below(1, None, "spanmeter") is True
+    assert rollup.call_below(6, 5, "spanmeter") is False
+    assert rollup.call_below(5, None, "spanmeter") is False  # one library: its own spans already count once
