@@ -24,8 +24,10 @@ Sources checked (the version in the README's table):
   (``Agent._run_span_end_attributes`` in ``pydantic_ai/agent/__init__.py``): the run's usage,
   ``agent_name``, ``pydantic_ai.all_messages`` (``all_messages_events`` in version 1).
 - Vercel AI SDK: ``content/docs/03-ai-sdk-core/60-telemetry.mdx`` (vercel/ai): ``ai.operationId``,
-  ``ai.model.id``, ``ai.model.provider``, ``ai.usage.promptTokens`` / ``completionTokens``,
-  ``ai.response.id``, ``ai.toolCall.name``.
+  ``ai.model.id``, ``ai.model.provider``, ``ai.usage.promptTokens`` / ``completionTokens`` (AI SDK 4),
+  ``ai.toolCall.name``; ``packages/ai/src/generate-text/generate-text.ts``: ``ai.usage.inputTokens``
+  (cached included) / ``outputTokens`` / ``cachedInputTokens`` / ``reasoningTokens`` /
+  ``inputTokenDetails.cacheReadTokens`` / ``cacheWriteTokens``, ``ai.response.id`` / ``model``.
 """
 
 from __future__ import annotations
@@ -150,7 +152,11 @@ VERCEL_AI = Convention(
             semconv.GEN_AI_USAGE_OUTPUT_TOKENS,
             semconv.GEN_AI_USAGE_COMPLETION_TOKENS,
         ),
-        semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: ("ai.usage.cachedInputTokens",),
+        semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: (
+            "ai.usage.inputTokenDetails.cacheReadTokens",
+            "ai.usage.cachedInputTokens",
+        ),
+        semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: ("ai.usage.inputTokenDetails.cacheWriteTokens",),
         GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: ("ai.usage.reasoningTokens",),
         semconv.GEN_AI_TOOL_NAME: ("ai.toolCall.name",),
         semconv.GEN_AI_RESPONSE_ID: ("ai.response.id", semconv.GEN_AI_RESPONSE_ID),

@@ -38,10 +38,12 @@ def test_a_genai_span_is_read_directly_and_others_through_their_table():
     assert get(semconv.GEN_AI_RESPONSE_MODEL) == MODEL and get(semconv.GEN_AI_REQUEST_MODEL) is None
     assert get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS) == 2048
     assert get(semconv.GEN_AI_CONVERSATION_ID) == "conv-1"
-    vercel = conventions.reader(
-        {"ai.operationId": "ai.streamText.doStream", "ai.model.provider": "anthropic.messages"}.get
-    )
+    vercel_span = {"ai.operationId": "ai.streamText.doStream", "ai.model.provider": "anthropic.messages",
+                   "ai.usage.inputTokens": 900, "ai.usage.inputTokenDetails.cacheWriteTokens": 700}  # fmt: skip
+    vercel = conventions.reader(vercel_span.get)
     assert vercel(semconv.GEN_AI_OPERATION_NAME) == "chat" and vercel(semconv.GEN_AI_PROVIDER_NAME) == "anthropic"
+    assert vercel(semconv.GEN_AI_USAGE_INPUT_TOKENS) == 900
+    assert vercel(semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS) == 700
     assert (
         conventions.reader({"traceloop.span.kind": "workflow"}.get)(semconv.GEN_AI_OPERATION_NAME) == "invoke_workflow"
     )
