@@ -144,10 +144,25 @@ def test_older_openllmetry_cache_names_are_read_when_a_span_carries_them():
         assert span.attributes[semconv.COST_USD] == pytest.approx(expected, rel=1e-9)
 
 
-def test_calls_of_two_libraries_beneath_a_span_of_one_of_them_still_make_it_outer():
+def test_the_calls_beneath_a_span_say_which_library_made_them():
     rollup = CostRollup()
-    assert rollup.call_below(3, 1, "spanmeter") is False  # spanmeter's own call under 1
-    assert rollup.call_below(4, 1, "opentelemetry.instrumentation.openai.v1") is False  # and another library's
-    assert rollup.call_below(1, None, "spanmeter") is True
-    assert rollup.call_below(6, 5, "spanmeter") is False
-    assert rollup.call_below(5, None, "spanmeter") is False  # one library: its own spans already count once
+    assert rollup.call_below(3, 1, "spanmeter") is None  # spanmeter's own call under 1
+    assert rollup.call_below(2, 1, None) is None  # a plain span in between changes nothing
+    assert rollup.call_below(1, None, "spanmeter") == "spanmeter"
+    assert rollup.call_below(6, 5, "spanmeter") is None
+    assert rollup.call_below(7, 5, "opentelemetry.instrumentation.openai.v1") is None
+    assert rollup.call_below(5, None, "spanmeter") not in (None, "spanmeter")  # two libraries
+
+
+def test_one_library_outer_call_over_its_own_inner_call_is_priced_once():
+    """Not only across libraries: OpenLIT, say, uses one tracer for its framework and SDK spans."""
+    with Pipeline() as pipeline:
+        tracer = pipeline.provider.get_tracer("openlit.otel.tracing")
+        chat = {"gen_ai.operation.name": "chat", "gen_ai.system": "openai", "gen_ai.request.model": MODEL,
+                "gen_ai.usage.input_tokens": 3000, "gen_ai.usage.output_tokens": 200}  # fmt: skip
+        outer = tracer.start_span("langchain chat", attributes=chat)
+        tracer.start_span("openai chat", context=trace.set_span_in_context(outer), attributes=chat).end()
+        outer.end()
+        spans = pipeline.spans()
+        assert spans["langchain chat"].attributes[semconv.COST_SOURCE] == semconv.COST_SOURCE_DESCENDANT
+        assert pipeline.value(semconv.METRIC_COST) == pytest.approx(usd(3000, 200), rel=1e-9)

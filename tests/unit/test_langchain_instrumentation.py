@@ -372,8 +372,8 @@ def test_separate_mode_leaves_usage_to_the_sdk_span_beneath(instrument, finished
 
 def test_only_the_first_sdk_call_right_under_a_framework_span_claims_it(instrumented, finished_spans):
     client = fakes.server(CHAT_BODY).client()
-    # Made as spanmeter's framework instrumentors make it: spans of one library already carry each
-    # call's usage once, so the calls beneath do not make this span a "descendant" one.
+    # Made as spanmeter's framework instrumentors make it: its claimed span is that call's, and the
+    # calls beneath are others, so they do not make this span a "descendant" one.
     framework = trace.get_tracer(semconv.INSTRUMENTATION_SCOPE).start_span(CHAT)
     call = genai.FrameworkLLMCall(framework)
     token = otel_context.attach(call.into(otel_context.get_current()))

@@ -21,7 +21,7 @@ in the pipeline and in ``spanmeter report``, whoever wrote the agent span.
 
 Spans of other libraries are read through their convention's table
 (:func:`spanmeter.conventions.reader`), and each LLM call is priced once: an LLM span over
-another library's LLM span, or matching its provider response id in another trace, carries
+another LLM span, or matching its provider response id in another trace, carries
 ``spanmeter.cost.source=descendant`` and no cost, tokens or call of its own
 (:meth:`Enricher._priced_below`); a cost from the span's own library is kept (``upstream``)
 unless ``SPANMETER_REPRICE``.
@@ -421,7 +421,10 @@ class Enricher:
         span_id, parent_id = view.rollup_ids()
         below = False
         if rollup.calls_below or (parent_id and work.is_llm):  # else nothing is marked, nor to mark
-            below = rollup.call_below(span_id, parent_id, view.scope() if work.is_llm else None)
+            scope = view.scope() if work.is_llm else None
+            beneath = rollup.call_below(span_id, parent_id, scope)
+            # spanmeter's own framework span an SDK call claimed is that call's; the calls beneath are others
+            below = beneath is not None and not (beneath == scope == semconv.INSTRUMENTATION_SCOPE)
         if not work.is_llm:
             return False
         work.cost_source = _text(work.get(semconv.COST_SOURCE))  # priced upstream: stands as it came

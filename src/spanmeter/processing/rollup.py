@@ -23,6 +23,8 @@ roll-up here (the remote parent's process rolls up its own spans).
 
 from __future__ import annotations
 
+from typing import Any
+
 from spanmeter.processing.bounded import BoundedMap
 
 _MIXED = object()  # calls of more than one library beneath a span
@@ -39,16 +41,14 @@ class CostRollup:
         self.late_lost = 0
         self.calls_below = BoundedMap(max_open_spans)
 
-    def call_below(self, span_id: int, parent_id: int | None, call_scope: str | None) -> bool:
+    def call_below(self, span_id: int, parent_id: int | None, call_scope: str | None) -> Any:
         """Record an ended span (``call_scope``: the library that made it, when it is an LLM
-        call); return whether an LLM call made by another library ended beneath this call.
+        call); return which library's LLM calls ended beneath it: its scope name, a marker
+        for several libraries, or None.
 
-        Priced once per call: a framework's model span over a provider SDK's span made by
-        another library (any mix) is one call, priced on the innermost span. One library's
-        spans already carry each call's usage once (spanmeter's instrumentors: a framework span
-        an SDK call claimed is that call's, and the calls beneath it are others). Call it for
-        every span, in end order like :meth:`span_ended`, so the mark climbs through the spans
-        in between."""
+        Priced once per call: a framework's model span over a provider SDK's span (any mix of
+        libraries) is one call, priced on the innermost span. Call it for every span, in end
+        order like :meth:`span_ended`, so the mark climbs through the spans in between."""
         calls = self.calls_below
         below = calls.pop(span_id, None)
         if parent_id and (call_scope is not None or below is not None):
@@ -58,7 +58,7 @@ class CostRollup:
                 calls.put(parent_id, mark)
             elif known != mark:
                 calls[parent_id] = _MIXED
-        return call_scope is not None and below is not None and below != call_scope
+        return below
 
     @property
     def evicted(self) -> int:
