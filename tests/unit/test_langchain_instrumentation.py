@@ -367,6 +367,8 @@ def test_separate_mode_leaves_usage_to_the_sdk_span_beneath(instrument, finished
     assert semconv.GEN_AI_USAGE_INPUT_TOKENS not in framework.attributes
     assert sdk.attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] == fakes.llm_fakes.INPUT_TOKENS
     assert priced(spans) == [sdk]
+    # the framework span's call is priced beneath it: it says so rather than "no usage reported"
+    assert framework.attributes[semconv.COST_SOURCE] == semconv.COST_SOURCE_DESCENDANT
     assert_clean(spans, detach_errors)
 
 

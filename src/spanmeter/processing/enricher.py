@@ -423,8 +423,10 @@ class Enricher:
         if rollup.calls_below or (parent_id and work.is_llm):  # else nothing is marked, nor to mark
             scope = view.scope() if work.is_llm else None
             beneath = rollup.call_below(span_id, parent_id, scope)
-            # spanmeter's own framework span an SDK call claimed is that call's; the calls beneath are others
-            below = beneath is not None and not (beneath == scope == semconv.INSTRUMENTATION_SCOPE)
+            # spanmeter's own framework span that an SDK call claimed carries that call's usage; the
+            # calls beneath are others (one that reports no usage left it to the call beneath)
+            own = beneath == scope == semconv.INSTRUMENTATION_SCOPE and work.has_usage
+            below = beneath is not None and not own
         if not work.is_llm:
             return False
         work.cost_source = _text(work.get(semconv.COST_SOURCE))  # priced upstream: stands as it came
