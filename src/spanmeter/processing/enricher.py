@@ -338,7 +338,9 @@ class Enricher:
             self._service = view.service
             self.metrics.resource(view.service)
         raw = view.get
-        get = conventions.reader(raw)
+        get = (
+            raw if raw(semconv.GEN_AI_OPERATION_NAME) is not None else conventions.reader(raw)
+        )  # the common case inline
         work = _Work(view, get, self._profile(get))
         work.rare = get is not raw  # another convention's names: read every name it maps
         self._usage_and_price(work)
