@@ -10,7 +10,9 @@ reports and alerting import them from here instead of restating them.
 - the cost-per-GB formula;
 - how token usage, model and provider are read from a span's attributes, accepting the
   older GenAI names (``gen_ai.system``, ``gen_ai.usage.prompt_tokens`` /
-  ``completion_tokens``) that other SDKs still write.
+  ``completion_tokens``) that other SDKs still write, and the cost a span's own library put
+  on it; other libraries' conventions are read as GenAI names through
+  :func:`spanmeter.conventions.reader` (one table per convention).
 
 Plain functions over an attribute lookup (``get(key) -> value | None``), so they serve an
 SDK span's attribute dict, an OTLP span's decoded attributes and a report's span records
@@ -23,7 +25,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from spanmeter import semconv
+from spanmeter import conventions, semconv
 
 _Op = semconv.Operation
 
@@ -78,14 +80,19 @@ ROLLUP_KINDS = frozenset(_KIND_BY_OPERATION[op] for op in ROLLUP_OPERATIONS)
 
 
 def is_llm_call(op: str | None, has_usage: bool) -> bool:
-    """An LLM call: an LLM operation, or any span reporting token usage (other SDKs' call
-    spans often name no operation)."""
-    return has_usage or op in LLM_OPERATIONS
+    """An LLM call: an LLM operation, or a span of no other kind of work reporting token usage
+    (other SDKs' call spans often name no operation). Agent, workflow and tool spans that carry
+    usage summed over their calls (Pydantic AI's agent run, Vercel's ``ai.generateText``) are
+    not calls."""
+    return op in LLM_OPERATIONS or (has_usage and (op is None or op not in _KIND_BY_OPERATION))
 
 
-def work_kind(op: str | None, is_llm: bool) -> str:
+def work_kind(op: str | None, is_llm: bool, cost_source: str | None = None) -> str:
     """The kind of a span: its operation's, except that a span with usage and no known
-    operation is an LLM call."""
+    operation is an LLM call, and an LLM span whose call is priced on an inner span
+    (``descendant``) is no call of its own (``other``): every view counts the call once."""
+    if cost_source == semconv.COST_SOURCE_DESCENDANT:
+        return "other"
     kind = kind_of(op)
     return "llm" if is_llm and kind == "other" else kind
 
@@ -186,6 +193,9 @@ def served_model(requested: str | None, responded: str | None) -> str | None:
     return responded or requested
 
 
+_NAMES = conventions.GENAI.names
+
+
 def input_tokens_raw(get: Get) -> Any:
     """``gen_ai.usage.input_tokens``, else the older ``gen_ai.usage.prompt_tokens`` (unvalidated)."""
     value = get(semconv.GEN_AI_USAGE_INPUT_TOKENS)
@@ -198,19 +208,55 @@ def output_tokens_raw(get: Get) -> Any:
     return get(semconv.GEN_AI_USAGE_COMPLETION_TOKENS) if value is None else value
 
 
-def cache_write_tokens_raw(get: Get) -> Any:
-    """Cache creation tokens under the semconv name or the anthropic SDK's own."""
+_CACHE_READ_OLDER = _NAMES[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS][1:]
+_CACHE_WRITE_OLDER = _NAMES[semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS][2:]
+
+
+def cache_read_tokens_raw(get: Get, older: bool = True) -> Any:
+    """Cache read tokens under the semconv name or OpenLLMetry's older one (``older``: look for it)."""
+    value = get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)
+    return conventions.first(get, _CACHE_READ_OLDER) if value is None and older else value
+
+
+def cache_write_tokens_raw(get: Get, older: bool = True) -> Any:
+    """Cache creation tokens under the semconv name, its newer ``cache_write`` spelling or
+    OpenLLMetry's older one (``older``: look for those)."""
     value = get(semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)
-    return get(semconv.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS) if value is None else value
+    if value is None:
+        value = get(semconv.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS)
+    return conventions.first(get, _CACHE_WRITE_OLDER) if value is None and older else value
+
+
+def upstream_cost(get: Get) -> float | None:
+    """The cost the span's own library put on it (``gen_ai.usage.cost``, ``operation.cost``,
+    ``llm.cost.total``), None when it names none or not as a number >= 0."""
+    value = conventions.first(get, _NAMES[conventions.UPSTREAM_COST])
+    if type(value) in (int, float) and math.isfinite(value) and value >= 0:
+        return float(value)
+    return None
+
+
+def response_id(get: Get) -> str | None:
+    """The provider's id of the response (``gen_ai.response.id`` or the convention's own)."""
+    value = get(semconv.GEN_AI_RESPONSE_ID)
+    return value if type(value) is str and value else None
+
+
+def costs_drift(upstream_usd: float, priced_usd: float) -> bool:
+    """Whether an upstream cost and spanmeter's price of the same usage differ by more than 1 %."""
+    return abs(upstream_usd - priced_usd) > 0.01 * max(abs(upstream_usd), abs(priced_usd))
 
 
 WORK_MARKERS = frozenset((
-    semconv.GEN_AI_OPERATION_NAME, semconv.SPANMETER_OPERATION_NAME, semconv.GEN_AI_USAGE_INPUT_TOKENS,
-    semconv.GEN_AI_USAGE_PROMPT_TOKENS, semconv.GEN_AI_USAGE_OUTPUT_TOKENS, semconv.GEN_AI_USAGE_COMPLETION_TOKENS,
-    semconv.DATA_BYTES, semconv.ERROR_TYPE, semconv.GEN_AI_AGENT_NAME,
+    semconv.GEN_AI_OPERATION_NAME, semconv.SPANMETER_OPERATION_NAME, semconv.DATA_BYTES, semconv.ERROR_TYPE,
+    semconv.GEN_AI_AGENT_NAME,
+    *(convention.marker for convention in conventions.CONVENTIONS if convention.marker),
+    *(name for key in (semconv.GEN_AI_USAGE_INPUT_TOKENS, semconv.GEN_AI_USAGE_OUTPUT_TOKENS,
+                       conventions.UPSTREAM_COST) for name in _NAMES[key]),
 ))  # fmt: skip
 """The attributes that make a span more than an ordinary one (an HTTP or database span): an
-operation, token usage under any name the readers above accept, data volume, ``error.type``,
-or the agent run it names. Every rule above needs one of them to apply, so a span with none
-is not priced, metered as work or judged: the pipeline passes its roll-up on and counts it in
-span metrics without reading anything else. A reader of new attribute names adds them here."""
+operation, a convention's marker, token usage or an upstream cost under any name the readers above
+accept, data volume, ``error.type``, or the agent run it names. Every rule above needs one of them
+to apply, so a span with none is not priced, metered as work or judged: the pipeline passes its
+roll-up on and counts it in span metrics without reading anything else. A reader of new attribute
+names adds them here (the conventions' markers and GenAI usage names are taken from their tables)."""

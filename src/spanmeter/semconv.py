@@ -104,6 +104,15 @@ COST_PER_GB_USD = "spanmeter.cost.per_gb_usd"
 COST_SOURCE_GENAI_PRICES = "genai-prices"
 COST_SOURCE_OVERRIDE = "override"
 COST_SOURCE_UNKNOWN = "unknown"
+COST_SOURCE_UPSTREAM = "upstream"  # the span arrived with a cost from its own library: kept
+COST_SOURCE_DESCENDANT = "descendant"  # an LLM span whose call is priced on an inner LLM span
+# Other backends' names for a span's cost (SPANMETER_EXTRA_COST_ATTRIBUTES).
+EXTRA_COST_LANGFUSE = "langfuse"
+EXTRA_COST_OPENINFERENCE = "openinference"
+LANGFUSE_COST = "gen_ai.usage.cost"
+OPENINFERENCE_COST_PROMPT = "llm.cost.prompt"
+OPENINFERENCE_COST_COMPLETION = "llm.cost.completion"
+OPENINFERENCE_COST_TOTAL = "llm.cost.total"
 # Metric-only dimension of spanmeter.cost: "llm" (token usage) or "compute" (stage time).
 COST_KIND = "spanmeter.cost.kind"
 COST_KIND_LLM = "llm"
@@ -160,6 +169,8 @@ METRIC_INTERNAL_ERRORS = "spanmeter.internal.errors"
 # Visible (never silent) gaps: LLM spans with no known price, children that ended
 # after their parent was exported, and entries dropped from bounded tables.
 METRIC_COST_UNPRICED = "spanmeter.cost.unpriced"
+# Spans whose upstream cost and spanmeter's price of the same usage differ by more than 1 %.
+METRIC_COST_UPSTREAM_DRIFT = "spanmeter.cost.upstream_drift"
 METRIC_ROLLUP_LATE_CHILDREN = "spanmeter.rollup.late_children"
 METRIC_PROCESSING_OVERFLOW = "spanmeter.processing.overflow"
 # Reasons of spanmeter.cost.unpriced: usage reported but no price known, or no usage reported at all.

@@ -69,6 +69,19 @@ def _choice(*allowed: str) -> Callable[[Any], str]:
     return parse
 
 
+def _cost_backends(raw: Any) -> tuple[str, ...]:
+    """``langfuse,openinference`` (or a YAML list) -> the backends named, each once, in order."""
+    items = raw.split(",") if isinstance(raw, str) else list(raw)
+    names = tuple(dict.fromkeys(str(item).strip().lower() for item in items if str(item).strip()))
+    unknown = [name for name in names if name not in _COST_BACKENDS]
+    if unknown:
+        raise ValueError(f"unknown backend(s) {', '.join(unknown)}; known: {', '.join(_COST_BACKENDS)}")
+    return names
+
+
+_COST_BACKENDS = ("langfuse", "openinference")
+
+
 def _header_attribute_pairs(raw: Any) -> tuple[tuple[str, str], ...]:
     """``x-tenant=spanmeter.team,x-user=user.id`` (or a mapping in the pipeline's YAML) -> pairs,
     header names lower case (HTTP headers and gRPC metadata keys are case-insensitive)."""
@@ -192,6 +205,20 @@ SETTINGS: dict[str, _Setting] = {
         "Derive traces.span.metrics.calls/duration (the Collector spanmetrics names Jaeger's Monitor tab reads) "
         "from every span; the pipeline turns it on.",
     ),
+    "extra_cost_attributes": _Setting(
+        "SPANMETER_EXTRA_COST_ATTRIBUTES",
+        _cost_backends,
+        None,
+        "Comma list of other backends' cost names also written on priced spans: langfuse (gen_ai.usage.cost), "
+        "openinference (llm.cost.prompt/completion/total).",
+    ),
+    "reprice": _Setting(
+        "SPANMETER_REPRICE",
+        _boolean,
+        False,
+        "Re-price spans that arrive with a cost from their own library (kept as spanmeter.cost.source=upstream "
+        "otherwise).",
+    ),
     "alert_rules": _Setting(
         "SPANMETER_ALERT_RULES",
         _text,
@@ -228,6 +255,8 @@ class Settings:
     genai_span_mode: str
     content_max_chars: int
     span_metrics: bool
+    extra_cost_attributes: tuple[str, ...] | None
+    reprice: bool
     alert_rules: str | None
     metadata_attributes: tuple[tuple[str, str], ...] | None
 

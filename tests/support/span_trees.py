@@ -156,7 +156,27 @@ class TreeBuilder:
             self._span("response", bare, agent, t, 0.7)
             self._span("chat gpt-4o-mini", _llm("gpt-4o-mini", None, None), agent, t, 0.1, error="429")
             self._span("chat gpt-4o-mini", _llm("gpt-4o-mini", None, None), agent, t, 0.4)  # a stream without usage
+        self._vendor_mix(t)
         self.start = t + 5 * SECOND
+
+    def _vendor_mix(self, t: int) -> None:
+        """OpenInference's agent span (its calls' usage summed on it) over OpenInference's LangChain
+        model span over OpenLLMetry's openai span: one call seen by two libraries, priced once."""
+        usage = {"llm.token_count.prompt": 900, "llm.token_count.completion": 90}
+        agent = {"openinference.span.kind": "AGENT", "agent.name": "mixer", **usage}
+        agent = self.provider.get_tracer("openinference.instrumentation.langchain").start_span(
+            "mixer", attributes=agent, start_time=t
+        )
+        model = {"openinference.span.kind": "LLM", "llm.provider": "openai", "llm.model_name": "gpt-4o-mini", **usage}
+        model = self.provider.get_tracer("openinference.instrumentation.langchain").start_span(
+            "ChatOpenAI", context=trace.set_span_in_context(agent), attributes=model, start_time=t
+        )
+        call = {**_llm("gpt-4o-mini", 900, 90), "gen_ai.response.id": "chatcmpl-mix"}
+        self.provider.get_tracer("opentelemetry.instrumentation.openai.v1").start_span(
+            "openai.chat", context=trace.set_span_in_context(model), attributes=call, start_time=t
+        ).end(end_time=t + SECOND // 2)
+        model.end(end_time=t + SECOND)
+        agent.end(end_time=t + 2 * SECOND)
 
     def _tree(self, name: str, attributes: dict, parent: Any = None) -> contextlib.AbstractContextManager:
         """``with`` a span that ends after what is made inside it (at the tree's start + 2 s)."""

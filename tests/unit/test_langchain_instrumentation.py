@@ -367,12 +367,16 @@ def test_separate_mode_leaves_usage_to_the_sdk_span_beneath(instrument, finished
     assert semconv.GEN_AI_USAGE_INPUT_TOKENS not in framework.attributes
     assert sdk.attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] == fakes.llm_fakes.INPUT_TOKENS
     assert priced(spans) == [sdk]
+    # the framework span's call is priced beneath it: it says so rather than "no usage reported"
+    assert framework.attributes[semconv.COST_SOURCE] == semconv.COST_SOURCE_DESCENDANT
     assert_clean(spans, detach_errors)
 
 
 def test_only_the_first_sdk_call_right_under_a_framework_span_claims_it(instrumented, finished_spans):
     client = fakes.server(CHAT_BODY).client()
-    framework = tracer.start_span(CHAT)
+    # Made as spanmeter's framework instrumentors make it: its claimed span is that call's, and the
+    # calls beneath are others, so they do not make this span a "descendant" one.
+    framework = trace.get_tracer(semconv.INSTRUMENTATION_SCOPE).start_span(CHAT)
     call = genai.FrameworkLLMCall(framework)
     token = otel_context.attach(call.into(otel_context.get_current()))
     try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from spanmeter import rules, semconv
+from spanmeter import conventions, rules, semconv
 from spanmeter.processing.agent_runs import AgentRuns
 from spanmeter.processing.bounded import BoundedMap
 from spanmeter.processing.outcome import SpanOutcome
@@ -76,13 +76,15 @@ def _unpriced_reason(is_llm: bool, source: str | None, has_usage: bool, model: s
 
 def outcome_of(span: EnrichedSpan) -> tuple[SpanOutcome, bool]:
     """(the span's facts, whether it is a work span); ``agent`` is the run it names itself."""
-    get = span.attributes.get
+    get = conventions.reader(span.attributes.get)
     op = rules.operation(get)
+    source = _text(get(semconv.COST_SOURCE))
     input_raw, output_raw = rules.input_tokens_raw(get), rules.output_tokens_raw(get)
     has_usage = input_raw is not None or output_raw is not None
     is_llm = rules.is_llm_call(op, has_usage)
-    kind = rules.work_kind(op, is_llm)
-    source = _text(get(semconv.COST_SOURCE))
+    kind = rules.work_kind(op, is_llm, source)
+    if source == semconv.COST_SOURCE_DESCENDANT:  # the call's usage is counted on its inner span
+        input_raw = output_raw = None
     outcome = SpanOutcome(
         service=_text(span.resource.get("service.name")), span_name=span.name, kind=kind, operation=op,
         trace_id=int(span.trace_id or "0", 16), span_id=int(span.span_id or "0", 16),
@@ -91,7 +93,7 @@ def outcome_of(span: EnrichedSpan) -> tuple[SpanOutcome, bool]:
         provider=rules.provider(get), model=rules.model(get), agent=rules.run_agent(kind, get(semconv.GEN_AI_AGENT_NAME), span.name),
         tool=_text(get(semconv.GEN_AI_TOOL_NAME)), user=_text(get(semconv.USER_ID)), team=_text(get(semconv.TEAM)),
         source=_text(get(semconv.DATA_SOURCE)), input_tokens=_count(input_raw), output_tokens=_count(output_raw),
-        cache_read_tokens=_count(get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)),
+        cache_read_tokens=_count(rules.cache_read_tokens_raw(get)) if input_raw is not None else None,
         cost_usd=_own_llm_cost(_number(get(semconv.COST_USD)), source),
         compute_usd=_number(get(semconv.COST_COMPUTE_USD)), cost_source=source,
         unpriced_reason=_unpriced_reason(is_llm, source, has_usage, rules.model(get), span.is_error or get(semconv.ERROR_TYPE) is not None),

@@ -21,6 +21,13 @@ call's ``spanmeter.cost`` measurement and its :class:`SpanOutcome` wait for it (
 calls outside any agent, or that name their agent): cost by agent is the same in process,
 in the pipeline and in ``spanmeter report``, whoever wrote the agent span.
 
+Spans of other libraries are read through their convention's table
+(:func:`spanmeter.conventions.reader`), and each LLM call is priced once: an LLM span over
+another LLM span, or matching its provider response id in another trace, carries
+``spanmeter.cost.source=descendant`` and no cost, tokens or call of its own
+(:meth:`Enricher._priced_below`); a cost from the span's own library is kept (``upstream``)
+unless ``SPANMETER_REPRICE``.
+
 Every stage runs under the one fault guard: a failing stage costs that stage's result,
 counted in ``spanmeter.internal.errors``; a span whose enrichment fails as a whole is
 exported as it was.
@@ -38,11 +45,12 @@ from typing import Any
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan
 
-from spanmeter import rules, semconv
+from spanmeter import conventions, rules, semconv
 from spanmeter.internal_errors import guard, record_internal_error
 from spanmeter.otlp.span_bytes import spans_holding
 from spanmeter.processing.agent_runs import AgentRuns
 from spanmeter.processing.anomaly import AnomalyDetector
+from spanmeter.processing.bounded import BoundedMap
 from spanmeter.processing.budgets import BudgetTracker, log_crossing
 from spanmeter.processing.derived_metrics import COST_DIMS, DerivedMetrics
 from spanmeter.processing.outcome import OutcomeListener, SpanOutcome
@@ -74,7 +82,8 @@ _GUARD_METRICS = guard("processing.metrics")
 _GUARD_LISTENER = guard("processing.listener")
 _COST_AGENT = COST_DIMS.index(semconv.GEN_AI_AGENT_NAME)
 _WORK_MARKERS = rules.WORK_MARKERS
-_MARKER_PREFIXES = tuple(sorted({key.split(".", 1)[0].encode() + b"." for key in rules.WORK_MARKERS}))
+_MARKER_PREFIXES = tuple(sorted({key.split(".", 1)[0].encode() + b"." if "." in key else key.encode()
+                                  for key in rules.WORK_MARKERS}))  # fmt: skip
 """Bytes one of which a serialized request holds if any span in it carries a work marker."""
 
 
@@ -148,15 +157,16 @@ class _Work:
     __slots__ = (
         "anomaly", "cache_read_tokens", "compute_usd", "cost_dims", "cost_known", "cost_source", "data_bytes",
         "data_records", "duration", "error_type", "events", "freshness", "get", "has_usage", "input_tokens", "is_llm",
-        "llm_usd", "new", "output_tokens", "per_gb", "priced", "profile", "quality", "rolled_usd", "throughput",
-        "total_usd", "trace_flags", "view",
+        "llm_usd", "new", "output_tokens", "per_gb", "priced", "profile", "quality", "rare", "rolled_usd",
+        "throughput", "total_usd", "trace_flags", "view",
     )  # fmt: skip
 
-    def __init__(self, view: SpanView, profile: _Profile):
-        """Reads the per-span attributes every stage needs, once (a protobuf lookup decodes a value)."""
+    def __init__(self, view: SpanView, get: rules.Get, profile: _Profile):
+        """Reads the per-span attributes every stage needs, once (a protobuf lookup decodes a value).
+        ``get`` reads the span in GenAI names, whatever convention it was written in."""
         self.view = view
         self.profile = profile
-        self.get = get = view.get
+        self.get = get
         start, end = view.start_ns, view.end_ns
         self.duration = (end - start) * 1e-9 if start and end and end >= start else 0.0
         self.error_type = rules.span_error_type(get(semconv.ERROR_TYPE), view.is_error)
@@ -166,7 +176,7 @@ class _Work:
         self.cost_source = self.cost_dims = self.compute_usd = None
         self.llm_usd = self.rolled_usd = 0.0
         self.trace_flags = 0
-        self.priced = self.cost_known = False
+        self.priced = self.cost_known = self.rare = False
         self.total_usd = self.per_gb = self.throughput = self.freshness = None
         self.quality: dict[str, float] | None = None
         self.anomaly: tuple[tuple[str, ...], float, dict[str, tuple[float, float]], bool] | None = None
@@ -194,6 +204,9 @@ class Enricher:
         meter_provider: Any = None,
         logger_provider: Any = None,
         span_metrics: bool = False,
+        reprice: bool = False,
+        extra_cost_attributes: Sequence[str] = (),
+        max_response_ids: int = 10_000,
     ):
         self.prices = prices or PriceBook()
         self.rollup = rollup or CostRollup()
@@ -204,6 +217,9 @@ class Enricher:
         self.compute_usd_per_hour = compute_usd_per_hour
         self.logger_provider = logger_provider
         self.span_metrics = span_metrics
+        self.reprice = reprice
+        self.extra_cost_attributes = frozenset(extra_cost_attributes)
+        self._responses = BoundedMap(max_response_ids)  # provider response ids of the latest calls
         self._listeners: list[OutcomeListener] = []
         self._lock = threading.Lock()
         self._resource_cache: list[Any] = [object(), None]
@@ -245,6 +261,8 @@ class Enricher:
             compute_usd_per_hour=settings.compute_usd_per_hour,
             logger_provider=logger_provider,
             span_metrics=settings.span_metrics,
+            reprice=settings.reprice,
+            extra_cost_attributes=settings.extra_cost_attributes or (),
         )
 
     def add_listener(self, listener: OutcomeListener) -> None:
@@ -261,6 +279,8 @@ class Enricher:
             "rollup_ended_spans": self.rollup.ended.evicted,
             "agent_runs": self.agent_runs.evicted,
             "agent_runs_expired": self.agent_runs.expired,
+            "calls_below": self.rollup.calls_below.evicted,
+            "response_ids": self._responses.evicted,
             **self.metrics.overflow_counts(),
         }
         detector = self.anomaly_detector
@@ -295,12 +315,14 @@ class Enricher:
                 for resource_spans in request.resource_spans:
                     service = resource_service(resource_spans.resource.attributes)
                     for scope_spans in resource_spans.scope_spans:
-                        spans = scope_spans.spans
+                        spans, scope = scope_spans.spans, scope_spans.scope.name
                         if marks is None:
-                            _map_guarded(lambda span, service=service: self._proto_span(span, service), spans)
+                            _map_guarded(lambda span, service=service, scope=scope: self._proto_span(span, service, scope),
+                                         spans)  # fmt: skip
                             continue
                         routed = list(zip(spans, itertools.islice(marks, len(spans))))
-                        _map_guarded(lambda pair, service=service: self._route_span(*pair, service), routed)
+                        _map_guarded(lambda pair, service=service, scope=scope: self._route_span(*pair, service, scope),
+                                     routed)  # fmt: skip
             finally:
                 self._end_batch()
             return self._changed != changed
@@ -332,18 +354,18 @@ class Enricher:
         return view.result()
 
     # -- one protobuf span: the stages, or the ordinary path -----------------------------------
-    def _proto_span(self, span: Any, service: str | None) -> None:
+    def _proto_span(self, span: Any, service: str | None, scope: str = "") -> None:
         """The stages over a view of the span, or :meth:`_ordinary_span` when it carries none of
         :data:`rules.WORK_MARKERS` (its attributes are read once, for both)."""
         raw = {kv.key: kv for kv in span.attributes}
         if _WORK_MARKERS.isdisjoint(raw):
             self._ordinary_span(span, service)
         else:
-            self._run(ProtoSpanView(span, service, raw))
+            self._run(ProtoSpanView(span, service, scope, raw))
 
-    def _route_span(self, span: Any, may_mark_work: bool, service: str | None) -> None:
+    def _route_span(self, span: Any, may_mark_work: bool, service: str | None, scope: str = "") -> None:
         if may_mark_work:
-            self._proto_span(span, service)
+            self._proto_span(span, service, scope)
         else:
             self._ordinary_span(span, service)
 
@@ -376,7 +398,12 @@ class Enricher:
         if view.service is not self._service:
             self._service = view.service
             self.metrics.resource(view.service)
-        work = _Work(view, self._profile(view.get))
+        raw = view.get
+        get = (
+            raw if raw(semconv.GEN_AI_OPERATION_NAME) is not None else conventions.reader(raw)
+        )  # the common case inline
+        work = _Work(view, get, self._profile(get))
+        work.rare = get is not raw  # another convention's names: read every name it maps
         self._usage_and_price(work)
         self._compute_and_rollup(work)
         profile = work.profile
@@ -423,16 +450,20 @@ class Enricher:
         input_raw, output_raw = rules.input_tokens_raw(get), rules.output_tokens_raw(get)
         work.has_usage = input_raw is not None or output_raw is not None
         work.is_llm = rules.is_llm_call(profile.op, work.has_usage)
+        if self._priced_below(work) or not work.is_llm:
+            return
         if not work.has_usage:
-            if rules.marks_no_usage(work.is_llm, profile.model, work.error_type is not None, get(semconv.COST_SOURCE)):
+            if rules.marks_no_usage(work.is_llm, profile.model, work.error_type is not None, work.cost_source):
                 self._unpriced(work, semconv.UNPRICED_NO_USAGE)
             return
+        # Rare names (older cache names, other libraries' costs) are looked up only when present.
+        work.rare = work.rare or not conventions.GENAI_RARE.isdisjoint(work.view.keys())
         try:
             counts = _counts(
                 input_raw,
                 output_raw,
-                get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS),
-                rules.cache_write_tokens_raw(get),
+                rules.cache_read_tokens_raw(get, work.rare),
+                rules.cache_write_tokens_raw(get, work.rare),
             )
         except (TypeError, ValueError) as exc:  # a malformed count: the span keeps its other results
             record_internal_error("processing.attributes", exc)
@@ -447,11 +478,53 @@ class Enricher:
         if work.llm_usd:
             work.cost_dims = profile.cost_dims(work.cost_source)  # added once its agent run is known
 
+    def _priced_below(self, work: _Work) -> bool:
+        """Whether this span's LLM call is priced on another span: an LLM span beneath it (a
+        framework's model span over a provider SDK's), or a span of another trace with the same
+        provider response id that came first. Such a span says so (``descendant``) and counts
+        no cost, tokens or call of its own."""
+        view, rollup = work.view, self.rollup
+        span_id, parent_id = view.rollup_ids()
+        below = False
+        if rollup.calls_below or (parent_id and work.is_llm):  # else nothing is marked, nor to mark
+            scope = view.scope() if work.is_llm else None
+            beneath = rollup.call_below(span_id, parent_id, scope)
+            # spanmeter's own framework span that an SDK call claimed carries that call's usage; the
+            # calls beneath are others (one that reports no usage left it to the call beneath)
+            own = beneath == scope == semconv.INSTRUMENTATION_SCOPE and work.has_usage
+            below = beneath is not None and not own
+        if not work.is_llm:
+            return False
+        work.cost_source = _text(work.get(semconv.COST_SOURCE))  # priced upstream: stands as it came
+        if work.cost_source is not None:
+            return False
+        if not below and work.has_usage and (parent_id is None or self._responses):
+            below = self._same_response_elsewhere(view, parent_id, rules.response_id(work.get))
+        if below:
+            work.cost_source = work.new[semconv.COST_SOURCE] = semconv.COST_SOURCE_DESCENDANT
+            work.priced = True
+        return below
+
+    def _same_response_elsewhere(self, view: SpanView, parent_id: Any, response: str | None) -> bool:
+        """Whether this span's provider response id was reported, within this span's time, by the
+        root span of another trace: a provider SDK's span made outside the framework span that
+        holds the call (OpenInference's and OpenLLMetry's LangChain spans do not parent it), which
+        keeps the price. Only root spans are remembered, so the common call pays one lookup."""
+        if response is None:
+            return False
+        seen = self._responses.get(response)
+        if seen is None:
+            if parent_id is None:
+                self._responses.put(response, (view.ids()[0], view.start_ns, view.end_ns))
+            return False
+        trace, start, end = seen
+        return trace != view.ids()[0] and view.start_ns <= start and end <= view.end_ns
+
     def _price(self, work: _Work, counts: tuple[int, int, int, int] | None) -> None:
-        """The span's own LLM cost: from the price book, or as priced upstream (an app's
-        spanmeter in front of the pipeline) without pricing it twice."""
+        """The span's own LLM cost: as priced upstream (an app's spanmeter in front of the
+        pipeline, or the cost the span's own library put on it) without pricing it twice, else
+        from the price book."""
         get = work.get
-        work.cost_source = _text(get(semconv.COST_SOURCE))
         if work.cost_source is not None:
             upstream = get(semconv.COST_USD)
             work.llm_usd = float(upstream) if type(upstream) in (int, float) else 0.0
@@ -464,6 +537,9 @@ class Enricher:
                 priced = self.prices.price(
                     profile.provider, profile.request_model, profile.response_model, *counts, work.view.end_ns
                 )
+        upstream = rules.upstream_cost(get) if work.rare else None
+        if upstream is not None and self._keep_upstream(work, upstream, priced):
+            return
         if priced is None:
             self._unpriced(work, semconv.UNPRICED_NO_PRICE)
             return
@@ -475,6 +551,34 @@ class Enricher:
         new[semconv.COST_INPUT_USD] = input_usd
         new[semconv.COST_OUTPUT_USD] = output_usd
         new[semconv.COST_SOURCE] = work.cost_source
+        if self.extra_cost_attributes:
+            self._extra_costs(work, input_usd, output_usd)
+
+    def _keep_upstream(self, work: _Work, upstream: float, priced: tuple | None) -> bool:
+        """A cost from the span's own library: drift from spanmeter's price counted, and kept
+        (``upstream``, the value unchanged) unless ``SPANMETER_REPRICE`` asks to re-price."""
+        profile = work.profile
+        if priced is not None and rules.costs_drift(upstream, priced[0] + priced[1]):
+            values = (profile.provider, profile.request_model, profile.response_model)
+            self.metrics.add(semconv.METRIC_COST_UPSTREAM_DRIFT, values, 1)
+        if self.reprice:
+            return False
+        work.llm_usd = upstream
+        work.priced = True
+        work.cost_source = semconv.COST_SOURCE_UPSTREAM
+        work.new[semconv.COST_USD] = upstream
+        work.new[semconv.COST_SOURCE] = semconv.COST_SOURCE_UPSTREAM
+        return True
+
+    def _extra_costs(self, work: _Work, input_usd: float, output_usd: float) -> None:
+        """spanmeter's price under the names other backends ingest (SPANMETER_EXTRA_COST_ATTRIBUTES)."""
+        new = work.new
+        if semconv.EXTRA_COST_LANGFUSE in self.extra_cost_attributes:
+            new[semconv.LANGFUSE_COST] = work.llm_usd
+        if semconv.EXTRA_COST_OPENINFERENCE in self.extra_cost_attributes:
+            new[semconv.OPENINFERENCE_COST_PROMPT] = input_usd
+            new[semconv.OPENINFERENCE_COST_COMPLETION] = output_usd
+            new[semconv.OPENINFERENCE_COST_TOTAL] = work.llm_usd
 
     def _unpriced(self, work: _Work, reason: str) -> None:
         work.cost_source = work.new[semconv.COST_SOURCE] = semconv.COST_SOURCE_UNKNOWN
@@ -621,7 +725,7 @@ class Enricher:
         agents, tools, workflows and stages into spanmeter.span.duration."""
         metrics, get, profile = self.metrics, work.get, work.profile
         context = work.view.exemplar_context() if metrics.exemplars else None
-        if work.is_llm:
+        if work.is_llm and work.cost_source != semconv.COST_SOURCE_DESCENDANT:  # one call, counted once
             values = profile.llm_duration_ok if work.error_type is None else (*profile.llm_dims, work.error_type)
             metrics.record(semconv.GEN_AI_CLIENT_OPERATION_DURATION, values, work.duration, context)
         if not work.is_llm or work.error_type is not None:
@@ -730,7 +834,7 @@ def _outcome(work: _Work) -> SpanOutcome:
     trace_id, span_id = view.ids()
     reasons, score, values, incident = work.anomaly or ((), 0.0, {}, False)
     return SpanOutcome(
-        service=view.service, span_name=view.name, kind=rules.work_kind(profile.op, work.is_llm),
+        service=view.service, span_name=view.name, kind=rules.work_kind(profile.op, work.is_llm, work.cost_source),
         operation=profile.op, trace_id=trace_id, span_id=span_id, end_time_ns=view.end_ns,
         duration_s=work.duration, error_type=work.error_type, provider=profile.provider, model=profile.model,
         tool=_text(get(semconv.GEN_AI_TOOL_NAME)),

@@ -28,8 +28,11 @@ carries the trace facts of this process's part of the trace.
 
 from __future__ import annotations
 
+from typing import Any
+
 from spanmeter.processing.bounded import BoundedMap
 
+_MIXED = object()  # calls of more than one library beneath a span
 _MAX_WALK = 64  # ancestors followed for a late child; deeper trees stop here
 TRACE_FAILED = 1
 """Flag: some span of the subtree failed (error status or error.type)."""
@@ -46,6 +49,26 @@ class CostRollup:
         self.ended = BoundedMap(max_open_spans)
         self.late_attributed = 0
         self.late_lost = 0
+        self.calls_below = BoundedMap(max_open_spans)
+
+    def call_below(self, span_id: int, parent_id: int | None, call_scope: str | None) -> Any:
+        """Record an ended span (``call_scope``: the library that made it, when it is an LLM
+        call); return which library's LLM calls ended beneath it: its scope name, a marker
+        for several libraries, or None.
+
+        Priced once per call: a framework's model span over a provider SDK's span (any mix of
+        libraries) is one call, priced on the innermost span. Call it for every span, in end
+        order like :meth:`span_ended`, so the mark climbs through the spans in between."""
+        calls = self.calls_below
+        below = calls.pop(span_id, None)
+        if parent_id and (call_scope is not None or below is not None):
+            mark = call_scope if call_scope is not None else below
+            known = calls.get(parent_id)
+            if known is None:
+                calls.put(parent_id, mark)
+            elif known != mark:
+                calls[parent_id] = _MIXED
+        return below
 
     @property
     def evicted(self) -> int:

@@ -59,6 +59,9 @@ class SpanView(Protocol):
     def items(self) -> Iterable[tuple[str, Any]]:
         """Every attribute, decoded (stages that scan a prefix use it)."""
 
+    def keys(self) -> Iterable[str]:
+        """The attributes' names, none decoded (whether a rare name is there, in one pass)."""
+
     @property
     def kind_name(self) -> str:
         """``SPAN_KIND_*``."""
@@ -73,6 +76,9 @@ class SpanView(Protocol):
 
     def ids(self) -> tuple[int, int]:
         """(trace id, span id) as integers."""
+
+    def scope(self) -> str:
+        """The name of the instrumentation scope (library) that made the span."""
 
     def parent_id(self) -> int:
         """The parent's span id as an integer, local or remote; 0 for a root."""
@@ -145,6 +151,9 @@ class SdkSpanView:
     def items(self) -> Iterable[tuple[str, Any]]:
         return self.attrs.items()
 
+    def keys(self) -> Iterable[str]:
+        return self.attrs.keys()
+
     @property
     def kind_name(self) -> str:
         return SPAN_KIND_NAMES[self.span.kind.value + 1]
@@ -176,6 +185,10 @@ class SdkSpanView:
             return trace.set_span_in_context(trace.NonRecordingSpan(context))
         return None
 
+    def scope(self) -> str:
+        scope = self.span.instrumentation_scope
+        return scope.name if scope is not None else ""
+
     def set_attributes(self, new: Mapping[str, Any]) -> None:
         """Kept by reference until :meth:`result` (the caller hands over a fresh mapping)."""
         self._new = new if self._new is None else {**self._new, **new}
@@ -200,11 +213,13 @@ class SdkSpanView:
 class ProtoSpanView:
     """An OTLP ``Span`` message, enriched in place."""
 
-    __slots__ = ("end_ns", "is_error", "name", "raw", "service", "span", "start_ns", "status_code")
+    __slots__ = ("end_ns", "is_error", "name", "raw", "scope_name", "service", "span", "start_ns", "status_code")
 
-    def __init__(self, span: ProtoSpan, service: str | None, raw: dict[str, KeyValue] | None = None):
+    def __init__(self, span: ProtoSpan, service: str | None, scope_name: str = "",
+                 raw: dict[str, KeyValue] | None = None):  # fmt: skip
         """``raw``: the span's attributes by key, when the caller has read them already."""
         self.span = span
+        self.scope_name = scope_name
         self.raw = {kv.key: kv for kv in span.attributes} if raw is None else raw
         self.name = span.name
         self.start_ns = span.start_time_unix_nano
@@ -235,6 +250,9 @@ class ProtoSpanView:
         for key, kv in self.raw.items():
             yield key, to_python(kv.value)
 
+    def keys(self) -> Iterable[str]:
+        return self.raw.keys()
+
     @property
     def kind_name(self) -> str:
         return proto_kind_name(self.span.kind)
@@ -242,6 +260,9 @@ class ProtoSpanView:
     @property
     def status_name(self) -> str:
         return proto_status_name(self.status_code)
+
+    def scope(self) -> str:
+        return self.scope_name
 
     def rollup_ids(self) -> tuple[bytes, bytes | None]:
         return proto_rollup_ids(self.span)
