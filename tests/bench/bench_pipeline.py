@@ -214,6 +214,12 @@ def _send_grpc(endpoint: str, client: str, batches: int, concurrency: int, warmu
             list(pool.map(work, exporters))
         return {"started": started, "finished": time.monotonic()}
     started = time.monotonic()
+    _pipelined(call, payloads, batches, concurrency)
+    return {"started": started, "finished": time.monotonic()}
+
+
+def _pipelined(call, payloads: list[bytes], batches: int, concurrency: int) -> None:
+    """Send ``batches`` of the pre-encoded ``payloads`` in turn, ``concurrency`` calls in flight."""
     in_flight = []
     for index in range(batches):
         in_flight.append(call.future(payloads[index % len(payloads)], timeout=30))
@@ -221,20 +227,12 @@ def _send_grpc(endpoint: str, client: str, batches: int, concurrency: int, warmu
             in_flight.pop(0).result()
     for future in in_flight:
         future.result()
-    return {"started": started, "finished": time.monotonic()}
 
 
 def _send_shape(endpoint: str, llm_every: int, batches: int, concurrency: int) -> dict:
     """``batches`` requests of one shape over OTLP/gRPC, pre-encoded, ``concurrency`` in flight."""
     payloads = [build_request(i, llm_every=llm_every).SerializeToString() for i in range(8)]
-    call = grpc.insecure_channel(endpoint).unary_unary(TRACES_METHOD)
-    in_flight = []
-    for index in range(batches):
-        in_flight.append(call.future(payloads[index % len(payloads)], timeout=30))
-        if len(in_flight) >= concurrency:
-            in_flight.pop(0).result()
-    for future in in_flight:
-        future.result()
+    _pipelined(grpc.insecure_channel(endpoint).unary_unary(TRACES_METHOD), payloads, batches, concurrency)
     return {}
 
 

@@ -3,15 +3,11 @@ metrics Jaeger's Monitor tab queries), and every ``metrics`` pipeline's OTLP exp
 
 from __future__ import annotations
 
-import subprocess
-import time
-
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
 
-from support.binaries import binary, free_port, stop
 from support.pipeline import attributes, basic_config, otlp_sink, running_pipeline, send_llm_spans
-from support.prometheus import query
+from support.prometheus import query_until, scraping
 
 pytestmark = pytest.mark.integration
 
@@ -28,36 +24,13 @@ def _config(sink_endpoint: str) -> str:
 
 
 def test_prometheus_scrapes_the_span_metrics_jaeger_monitor_reads(tmp_path):
-    prometheus, promtool = binary("prometheus"), binary("promtool")
-    deadline = time.monotonic() + 60
     with otlp_sink() as sink, running_pipeline(tmp_path, _config(sink.endpoint)) as pipeline:
         send_llm_spans(GrpcSpanExporter(endpoint=pipeline.endpoints["otlp/grpc"], insecure=True), 3, service="svc-p")
         assert len(sink.wait_for_spans(3)) == 3
-        prometheus_port = free_port()
-        config = tmp_path / "prometheus.yml"
-        config.write_text(
-            "global:\n  scrape_interval: 1s\n"
-            "scrape_configs:\n  - job_name: spanmeter-pipeline\n"
-            f"    static_configs:\n      - targets: ['{pipeline.endpoints['prometheus']}']\n"
-        )
-        check = subprocess.run([promtool, "check", "config", str(config)], capture_output=True, text=True,
-                               timeout=20, check=False)  # fmt: skip
-        assert check.returncode == 0, check.stdout + check.stderr
-        server = subprocess.Popen(
-            [prometheus, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{prometheus_port}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        try:
-            calls = buckets = {}
-            while not (calls and buckets):
-                assert server.poll() is None, f"prometheus exited: {server.stderr.read()}"
-                assert time.monotonic() < deadline, "Prometheus never returned the span metrics"
-                time.sleep(0.5)
-                calls = query(prometheus_port, "traces_span_metrics_calls_total")
-                buckets = query(prometheus_port, 'traces_span_metrics_duration_milliseconds_bucket{le="+Inf"}')
-        finally:
-            stop(server)
+        with scraping(tmp_path, pipeline.endpoints["prometheus"]) as port:
+            found = query_until(port, ("traces_span_metrics_calls_total",
+                                       'traces_span_metrics_duration_milliseconds_bucket{le="+Inf"}'))  # fmt: skip
+    calls, buckets = found.values()
     ((labels, value),) = calls.items()
     labels = dict(labels)
     assert value == 3
@@ -107,36 +80,14 @@ def _send_app_metrics(endpoint: str) -> None:
 
 
 def test_an_apps_own_metrics_reach_prometheus_through_the_prometheus_exporter(tmp_path):
-    prometheus = binary("prometheus")
     config = _config("127.0.0.1:1").replace(
         "    metrics:\n      exporters: [prometheus, otlp_grpc/sink]\n",
         "    metrics:\n      receivers: [otlp]\n      exporters: [prometheus]\n",
     )
-    deadline = time.monotonic() + 60
     with running_pipeline(tmp_path, config, drain_timeout=0.5) as pipeline:
         _send_app_metrics(pipeline.endpoints["otlp/grpc"])
-        prometheus_port = free_port()
-        prometheus_config = tmp_path / "prometheus.yml"
-        prometheus_config.write_text(
-            "global:\n  scrape_interval: 1s\n"
-            "scrape_configs:\n  - job_name: spanmeter-pipeline\n    honor_labels: true\n"
-            f"    static_configs:\n      - targets: ['{pipeline.endpoints['prometheus']}']\n"
-        )
-        server = subprocess.Popen(
-            [prometheus, f"--config.file={prometheus_config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{prometheus_port}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        try:
-            found: dict = {}
-            while len(found) < 3:
-                assert server.poll() is None, f"prometheus exited: {server.stderr.read()}"
-                assert time.monotonic() < deadline, f"Prometheus returned only {found}"
-                time.sleep(0.5)
-                found = {promql: result for promql in ("orders_placed_total", "orders_latency_seconds_count",
-                                                       "queue_depth") if (result := query(prometheus_port, promql))}  # fmt: skip
-        finally:
-            stop(server)
+        with scraping(tmp_path, pipeline.endpoints["prometheus"], honor_labels=True) as port:
+            found = query_until(port, ("orders_placed_total", "orders_latency_seconds_count", "queue_depth"))
         accepted = pipeline.metrics.value("otelcol_exporter_sent_metric_points", exporter="prometheus")
     ((labels, placed),) = found["orders_placed_total"].items()
     labels = dict(labels)
