@@ -97,3 +97,15 @@ def test_an_ordinary_root_takes_the_cost_and_failure_its_children_sent_before_it
     assert facts["POST /report"]["spanmeter.cost.total_usd"] == pytest.approx(0.33)
     assert facts["POST /refund"]["spanmeter.trace.error"] is True
     assert "spanmeter.trace.anomaly" not in facts["GET /slow-search"]  # nothing to judge against yet
+
+
+def test_keys_that_only_contain_a_markers_words_leave_a_span_on_the_cheap_path():
+    from spanmeter.processing.enricher import _work_marks
+
+    builder = TreeBuilder()
+    ordinary = builder.open("SELECT orders", {"db.operation.name": "SELECT", "user_agent.original": "gen_ai.x"})
+    ordinary.end(end_time=builder.start + SECOND)
+    priced = builder.open("chat", {"operation.cost": 0.01})  # Logfire's upstream cost: work
+    priced.end(end_time=builder.start + SECOND)
+    request = encode_spans(builder.spans())
+    assert list(_work_marks(request, request.SerializeToString())) == [False, True]

@@ -82,9 +82,11 @@ _GUARD_METRICS = guard("processing.metrics")
 _GUARD_LISTENER = guard("processing.listener")
 _COST_AGENT = COST_DIMS.index(semconv.GEN_AI_AGENT_NAME)
 _WORK_MARKERS = rules.WORK_MARKERS
-_MARKER_PREFIXES = tuple(sorted({key.split(".", 1)[0].encode() + b"." if "." in key else key.encode()
-                                  for key in rules.WORK_MARKERS}))  # fmt: skip
-"""Bytes one of which a serialized request holds if any span in it carries a work marker."""
+_MARKER_KEYS = tuple(sorted(b"\x0a" + bytes([len(key)]) + key.encode() for key in rules.WORK_MARKERS))
+"""Each work marker as protobuf writes it as a KeyValue's key (field 1's tag, its length, the
+key; every marker is shorter than 128 bytes): a serialized request holds one of these if any span
+in it carries a marker, and a key that merely contains a marker's words (``db.operation.name``
+beside ``operation.cost``) does not match."""
 
 
 def _counts(*values: Any) -> tuple[int, ...]:
@@ -795,9 +797,9 @@ def _work_marks(request: ExportTraceServiceRequest, raw: bytes | None) -> Iterat
     path unread), True when they may; None without usable bytes (every span's attributes are read)."""
     if raw is None:
         return None
-    if not any(prefix in raw for prefix in _MARKER_PREFIXES):  # the common whole request of ordinary spans
+    if not any(key in raw for key in _MARKER_KEYS):  # the common whole request of ordinary spans
         return itertools.repeat(False)
-    marks = spans_holding(raw, _MARKER_PREFIXES)
+    marks = spans_holding(raw, _MARKER_KEYS)
     total = sum(len(scope.spans) for resource in request.resource_spans for scope in resource.scope_spans)
     return iter(marks) if marks is not None and len(marks) == total else None
 
