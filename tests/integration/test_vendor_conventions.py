@@ -10,6 +10,7 @@ request per span; the expected prices are genai-prices' own calculation for the 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from contextlib import contextmanager
 
@@ -68,13 +69,31 @@ def through_pipeline(tmp_path, emit: Emit, count: int, settings: str = "{}") -> 
     return {span.name: attributes(span) for span in spans}
 
 
+def _openai_class_attributes() -> dict[tuple[type, str], object]:
+    """Every attribute of every class the loaded ``openai`` modules define, by (class, name)."""
+    found = {}
+    for name, module in list(sys.modules.items()):
+        if name == "openai" or name.startswith("openai."):
+            for value in list(vars(module).values()):
+                if isinstance(value, type) and value.__module__.startswith("openai"):
+                    found.update(((value, key), attribute) for key, attribute in list(vars(value).items()))
+    return found
+
+
 @contextmanager
 def instrumented(instrumentor, provider: TracerProvider):
+    """Another library's instrumentor applied for the block. OpenLLMetry's openai ``uninstrument()``
+    leaves its wrapper on ``Completions.create``, which would then wrap every later test's calls:
+    what the block changed on openai's classes is put back as it was."""
+    before = _openai_class_attributes()
     instrumentor.instrument(tracer_provider=provider)
     try:
         yield
     finally:
         instrumentor.uninstrument()
+        for (cls, key), attribute in before.items():
+            if vars(cls).get(key) is not attribute:
+                setattr(cls, key, attribute)
 
 
 def openinference_openai(provider: TracerProvider) -> None:
