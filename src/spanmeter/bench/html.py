@@ -9,25 +9,10 @@ format and lay out numbers alike; nothing is fetched when the page is viewed.
 from __future__ import annotations
 
 import html
-import json
 from typing import Any
 
-from spanmeter.report.html import FAILED, PALETTE, SUCCEEDED, fmt_value, time_bars, time_line
+from spanmeter.report.html import FAILED, PALETTE, SUCCEEDED, fmt_value, page, time_bars, time_line
 
-_STYLE = """
-body{font:14px system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}
-h1{font-size:20px}h2{font-size:16px;margin-top:28px}
-table{border-collapse:collapse;margin:8px 0 16px}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}
-th{background:#f4f4f4}td.n{text-align:right;font-variant-numeric:tabular-nums}
-figure{margin:12px 0}figcaption{font-weight:600;margin-bottom:4px}svg.chart{max-width:100%;height:auto;display:block}
-.legend span{display:inline-block;margin-right:12px}.legend i{display:inline-block;width:10px;height:10px;margin-right:4px}
-.empty{color:#888}svg text{font-size:11px;fill:#555}
-"""
-_MEASURE = (  # once laid out, each chart's drawn size and mark count, so a headless browser's DOM shows them
-    "for(const svg of document.querySelectorAll('svg.chart')){const box=svg.getBoundingClientRect();"
-    "svg.dataset.rendered=Math.round(box.width)+'x'+Math.round(box.height);"
-    "svg.dataset.marks=svg.querySelectorAll('rect,circle').length}"
-)
 _OUTCOMES = {"succeeded": SUCCEEDED, "failed": FAILED, "timed out": PALETTE[1]}
 
 
@@ -89,11 +74,6 @@ def _recommendations(items: list[dict[str, Any]]) -> str:
 def bench_page(result: dict[str, Any]) -> str:
     """The whole page for one ``spanmeter bench`` result (the ``--json`` object)."""
     title = f"spanmeter bench {result['target']}" + (" (interrupted)" if result["interrupted"] else "")
-    embedded = json.dumps(result).replace("</", "<\\/")
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><meta name='viewport' content='width=device-width'>"
-        f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body><h1>{_e(title)}</h1>"
-        f"<p>{_e(result['timestamp'])}: {result['scenario']['users']} user(s)</p>"
-        f"{''.join(charts(result))}{_figures(result)}{_recommendations(result['recommendations'])}"
-        f'<script type="application/json" id="bench-data">{embedded}</script><script>{_MEASURE}</script></body></html>'
-    )
+    body = (f"<p>{_e(result['timestamp'])}: {result['scenario']['users']} user(s)</p>"
+            f"{''.join(charts(result))}{_figures(result)}{_recommendations(result['recommendations'])}")  # fmt: skip
+    return page(title, body, result, "bench-data")

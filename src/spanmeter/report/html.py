@@ -467,18 +467,27 @@ def _summary(totals: dict[str, Any]) -> str:
             f"{totals['unpriced_calls']:,} calls unpriced; percentiles: {totals['percentiles']}")  # fmt: skip
 
 
+_MEASURE = (  # once laid out, each chart's drawn size and mark count, so a headless browser's DOM shows them
+    "for(const svg of document.querySelectorAll('svg.chart')){const box=svg.getBoundingClientRect();"
+    "svg.dataset.rendered=Math.round(box.width)+'x'+Math.round(box.height);"
+    "svg.dataset.marks=svg.querySelectorAll('rect,circle').length}"
+)
+
+
+def page(title: str, body: str, data: dict[str, Any], data_id: str) -> str:
+    """One self-contained page (the report's and bench's): title, ``body``, and ``data`` embedded as
+    JSON under ``data_id`` for scripts; nothing is fetched when it is viewed."""
+    embedded = json.dumps(data).replace("</", "<\\/")
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><meta name='viewport' content='width=device-width'>"
+        f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body><h1>{_e(title)}</h1>{body}"
+        f'<script type="application/json" id="{data_id}">{embedded}</script><script>{_MEASURE}</script></body></html>'
+    )
+
+
 def html_report(analysis: Analysis, data: dict[str, Any], title: str) -> str:
     """The whole page: summary line, charts, tables; the ``--json`` object embedded for scripts."""
-    embedded = json.dumps(data).replace("</", "<\\/")
-    measure = ("for(const svg of document.querySelectorAll('svg.chart')){const box=svg.getBoundingClientRect();"
-               "svg.dataset.rendered=Math.round(box.width)+'x'+Math.round(box.height);"
-               "svg.dataset.marks=svg.querySelectorAll('rect,circle').length}")  # fmt: skip
     times = _start_times(data["totals"])
     sections = [*_report_charts(analysis, data), *_recommendations(data["recommendations"]),
                 *_dimension_tables(data), *_conversations(data["conversations"], times), *_traces(data, times)]  # fmt: skip
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><meta name='viewport' content='width=device-width'>"
-        f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body><h1>{_e(title)}</h1>"
-        f"<p>{_e(_summary(data['totals']))}</p>{''.join(sections)}"
-        f'<script type="application/json" id="report-data">{embedded}</script><script>{measure}</script></body></html>'
-    )
+    return page(title, f"<p>{_e(_summary(data['totals']))}</p>{''.join(sections)}", data, "report-data")
